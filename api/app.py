@@ -1,0 +1,51 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio.to_thread
+from fastapi import FastAPI
+
+from api import errors
+from api.logging import RequestIdMiddleware
+from api.routes import auth, carts, health
+from eventmart.runtime import Runtime
+
+DESCRIPTION = """
+Event-sourced marketplace backend. Money is in integer minor units (paise) with an ISO 4217
+`currency`. Errors are RFC 9457 `application/problem+json`. Sign in with `POST /auth/login`
+(session cookie) or send `Authorization: Bearer <token>`.
+"""
+
+
+def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
+    """`run_workers`: run projections and the Kafka relay in this process (embedded mode)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        # Sync endpoints run in this thread pool; keep it within the database pool.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = runtime.settings.db_pool_size
+        supervisor = None
+        if run_workers:
+            from workers import start_workers
+
+            supervisor = start_workers(runtime)
+        app.state.supervisor = supervisor
+        try:
+            yield
+        finally:
+            if supervisor is not None:
+                supervisor.stop()
+
+    app = FastAPI(
+        title="EventMart", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+    )
+    app.state.runtime = runtime
+    app.state.supervisor = None
+    app.add_middleware(RequestIdMiddleware)
+    errors.install(app)
+    for router in (health.router, auth.router, carts.router):
+        app.include_router(router)
+    return app

@@ -1,0 +1,67 @@
+"""Shared FastAPI dependencies: the runtime, a database connection, the signed-in user."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from psycopg import Connection
+
+from api.errors import NotAuthenticatedError
+from eventmart.identity import sessions
+from eventmart.identity.users import User, get_user
+from eventmart.runtime import Runtime
+from projections import tracking
+from projections.read_model import ReadModel
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def get_connection(runtime: RuntimeDep) -> Iterator[Connection]:
+    with runtime.pool.connection() as conn:
+        yield conn
+
+
+ConnectionDep = Annotated[Connection, Depends(get_connection)]
+
+
+def credentials(request: Request, runtime: Runtime) -> str | None:
+    """The session token, from the cookie or an Authorization: Bearer header."""
+    auth = request.headers.get("authorization", "")
+    if auth.lower().startswith("bearer "):
+        return auth[7:].strip() or None
+    return request.cookies.get(runtime.settings.session_cookie_name)
+
+
+def current_user(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> User:
+    token = credentials(request, runtime)
+    if not token:
+        raise NotAuthenticatedError()
+    user_id = sessions.user_for_token(conn, token, now=runtime.clock())
+    user = get_user(conn, user_id) if user_id else None
+    if user is None:
+        raise NotAuthenticatedError("session expired or signed out")
+    return user
+
+
+CurrentUser = Annotated[User, Depends(current_user)]
+
+
+def remember_write(conn: Connection, user: User, application: str, position: int | None) -> None:
+    if position is not None:
+        tracking.record_write(conn, user.id, application, position)
+
+
+def await_read_model(runtime: Runtime, conn: Connection, user: User, model: ReadModel) -> None:
+    """Read-your-writes: wait (bounded) until `model` has this user's last write."""
+    tracking.wait_for_user_writes(
+        conn, user.id, model.name, model.application,
+        runtime.settings.read_your_writes_timeout_seconds,
+    )

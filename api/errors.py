@@ -1,0 +1,108 @@
+"""Every error leaves as RFC 9457 problem+json. Domain errors map to HTTP here, once."""
+
+from __future__ import annotations
+
+import logging
+import re
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from domain.errors import ConflictError, DomainError, NotFoundError
+
+log = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+class NotAuthenticatedError(Exception):
+    def __init__(self, detail: str = "sign in first") -> None:
+        self.detail = detail
+
+
+class ForbiddenError(Exception):
+    def __init__(self, detail: str = "your role does not allow this") -> None:
+        self.detail = detail
+
+
+def _slug(title: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+
+
+def problem(
+    status: int,
+    title: str,
+    detail: str | None = None,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    request: Request | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {"type": f"/problems/{_slug(title)}", "title": title, "status": status}
+    if detail:
+        body["detail"] = detail
+    if request is not None:
+        body["instance"] = request.url.path
+    if errors:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def status_for(error: DomainError) -> int:
+    if isinstance(error, NotFoundError):
+        return 404
+    if isinstance(error, ConflictError):
+        return 409
+    return 400
+
+
+def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path", "header")]
+        out.append({"field": ".".join(loc) or None, "message": err.get("msg"), "code": err.get("type")})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return problem(
+            400, "Invalid request", "the request failed validation",
+            errors=_field_errors(exc), request=request,
+        )
+
+    @app.exception_handler(DomainError)
+    async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
+        return problem(status_for(exc), exc.title, exc.detail, errors=errors, request=request)
+
+    @app.exception_handler(NotAuthenticatedError)
+    async def _unauthenticated(request: Request, exc: NotAuthenticatedError) -> JSONResponse:
+        return problem(
+            401, "Not authenticated", exc.detail,
+            headers={"WWW-Authenticate": "Bearer"}, request=request,
+        )
+
+    @app.exception_handler(ForbiddenError)
+    async def _forbidden(request: Request, exc: ForbiddenError) -> JSONResponse:
+        return problem(403, "Forbidden", exc.detail, request=request)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        title = HTTPStatus(exc.status_code).phrase
+        detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
+        return problem(exc.status_code, title, detail, headers=exc.headers, request=request)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(
+            500, "Internal Server Error",
+            "something went wrong on our side; the request id is in the X-Request-ID header",
+            request=request,
+        )

@@ -1,0 +1,105 @@
+"""Flow Specs §1: /auth/register, /auth/login, /auth/me, /auth/logout."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any, Literal
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel, EmailStr, Field
+
+from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, credentials
+from api.errors import NotAuthenticatedError
+from eventmart.identity import sessions, users
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+class Registration(BaseModel):
+    email: EmailStr
+    password: str = Field(min_length=1, max_length=1024)
+    role: Literal["customer", "vendor"] = "customer"
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{"email": "asha@example.com", "password": "s3cret-pass", "role": "customer"}]
+        }
+    }
+
+
+class Credentials(BaseModel):
+    email: str = Field(max_length=320)
+    password: str = Field(max_length=1024)
+
+    model_config = {
+        "json_schema_extra": {"examples": [{"email": "asha@example.com", "password": "s3cret-pass"}]}
+    }
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str | None
+    phone: str | None
+    role: str
+    created_at: str
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{
+                "id": "6f1c1b8e-1f7e-4d0a-9c55-0c7d1c2e9a10", "email": "asha@example.com",
+                "phone": None, "role": "customer", "created_at": "2026-11-22T10:00:00+00:00",
+            }]
+        }
+    }
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
+             summary="Create an account (roles: customer, vendor)")
+def register(body: Registration, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    user = users.create_email_user(
+        conn, runtime.passwords, email=body.email, password=body.password, role=body.role
+    )
+    return user.public()
+
+
+@router.post("/login", response_model=UserOut, summary="Sign in; sets the session cookie")
+def login(
+    body: Credentials, response: Response, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    found = users.find_by_email(conn, body.email)
+    password_hash = found[1] if found else None
+    # Verify even for unknown emails: same answer and about the same time either way.
+    if not runtime.passwords.verify(password_hash, body.password) or found is None:
+        raise NotAuthenticatedError("invalid email or password")
+    user = found[0]
+    ttl = timedelta(seconds=runtime.settings.session_ttl_seconds)
+    token = sessions.start_session(conn, user.id, now=runtime.clock(), ttl=ttl)
+    response.set_cookie(
+        runtime.settings.session_cookie_name,
+        token,
+        max_age=runtime.settings.session_ttl_seconds,
+        httponly=True,
+        samesite="lax",
+        secure=not runtime.settings.is_dev,
+        path="/",
+    )
+    return user.public()
+
+
+@router.get("/me", response_model=UserOut, summary="The signed-in user")
+def me(user: CurrentUser) -> dict[str, Any]:
+    return user.public()
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT,
+             summary="End this session and clear its cookie")
+def logout(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> Response:
+    token = credentials(request, runtime)
+    if token:
+        sessions.end_session(conn, token, now=runtime.clock())
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    response.delete_cookie(
+        runtime.settings.session_cookie_name, path="/", httponly=True, samesite="lax",
+        secure=not runtime.settings.is_dev,
+    )
+    return response

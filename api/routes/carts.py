@@ -1,0 +1,138 @@
+"""Flow Specs §3: /v1/carts and their items."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Response, status
+from pydantic import BaseModel, Field
+
+from api.dependencies import (
+    ConnectionDep,
+    CurrentUser,
+    RuntimeDep,
+    await_read_model,
+    remember_write,
+)
+from domain.commerce.cart import MAX_QTY_PER_LINE, CartNotFoundError
+from projections import cart_view
+
+router = APIRouter(prefix="/v1/carts", tags=["carts"])
+
+Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QTY_PER_LINE)]
+APP = "commerce"
+
+
+class NewItem(BaseModel):
+    product_id: UUID
+    sku: str = Field(min_length=1, max_length=64)
+    qty: Quantity
+    unit_price: Annotated[int, Field(strict=True, ge=0)] | None = Field(
+        default=None,
+        description="The price the client showed, in minor units. Optional; when given and "
+        "different from the current catalog price the request fails with 409.",
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [{
+                "product_id": "0b5e3d0a-7a51-5bd6-a8f5-2b4f4f1c7c11", "sku": "TEA-250G",
+                "qty": 2, "unit_price": 24900,
+            }]
+        }
+    }
+
+
+class QuantityChange(BaseModel):
+    qty: Quantity
+
+    model_config = {"json_schema_extra": {"examples": [{"qty": 3}]}}
+
+
+class CartItemOut(BaseModel):
+    item_id: str
+    product_id: str
+    sku: str
+    name: str
+    qty: int
+    unit_price: int
+    line_total: int
+
+
+class CartOut(BaseModel):
+    id: str
+    owner_id: str
+    currency: str
+    items: list[CartItemOut]
+    item_count: int
+    total_amount: int = Field(description="Sum of line totals, in minor units of `currency`")
+    created_at: str
+    updated_at: str
+
+
+class AddedItemOut(BaseModel):
+    item_id: str
+    cart: CartOut
+
+
+@router.post("", response_model=CartOut, summary="Create or return your active cart",
+             responses={201: {"model": CartOut, "description": "cart created"}})
+def open_cart(
+    response: Response, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.open_cart(user.id)
+    remember_write(conn, user, APP, saved.position)
+    if saved.position is not None:
+        response.status_code = status.HTTP_201_CREATED
+    return cart_view.summary(saved.value)
+
+
+@router.get("/{cart_id}", response_model=CartOut, summary="Cart summary: items and totals")
+def get_cart(
+    cart_id: UUID, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    await_read_model(runtime, conn, user, cart_view.READ_MODEL)
+    doc = cart_view.find_cart(conn, cart_id, user.id)
+    if doc is None:
+        raise CartNotFoundError(f"cart {cart_id} not found")
+    return doc
+
+
+@router.post("/{cart_id}/items", status_code=status.HTTP_201_CREATED,
+             response_model=AddedItemOut, summary="Add a product variant to the cart")
+def add_item(
+    cart_id: UUID, body: NewItem, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.add_cart_item(
+        owner_id=user.id, cart_id=cart_id, product_id=body.product_id, sku=body.sku,
+        qty=body.qty, expected_unit_price=body.unit_price,
+    )
+    remember_write(conn, user, APP, saved.position)
+    cart, item_id = saved.value
+    return {"item_id": item_id, "cart": cart_view.summary(cart)}
+
+
+@router.patch("/{cart_id}/items/{item_id}", response_model=CartOut,
+              summary="Change an item's quantity (re-priced from the catalog)")
+def change_item(
+    cart_id: UUID, item_id: UUID, body: QuantityChange, user: CurrentUser, runtime: RuntimeDep,
+    conn: ConnectionDep,
+) -> dict[str, Any]:
+    saved = runtime.commerce.change_cart_item(
+        owner_id=user.id, cart_id=cart_id, item_id=str(item_id), qty=body.qty
+    )
+    remember_write(conn, user, APP, saved.position)
+    return cart_view.summary(saved.value)
+
+
+@router.delete("/{cart_id}/items/{item_id}", response_model=CartOut,
+               summary="Remove an item from the cart")
+def remove_item(
+    cart_id: UUID, item_id: UUID, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.remove_cart_item(
+        owner_id=user.id, cart_id=cart_id, item_id=str(item_id)
+    )
+    remember_write(conn, user, APP, saved.position)
+    return cart_view.summary(saved.value)

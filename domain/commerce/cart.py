@@ -1,0 +1,174 @@
+"""A shopper's cart: priced lines waiting for checkout.
+
+Prices on a line come from the catalog at the moment the line was added or changed;
+the client never sets them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import DomainError, InvalidQuantityError, NotFoundError
+
+MAX_QTY_PER_LINE = 99
+MAX_LINES = 100
+
+
+class CartItemNotFoundError(NotFoundError):
+    title = "Cart item not found"
+
+
+class CartNotFoundError(NotFoundError):
+    title = "Cart not found"
+
+
+class CurrencyMismatchError(DomainError):
+    title = "Currency mismatch"
+
+
+class CartFullError(DomainError):
+    title = "Cart full"
+
+
+def cart_id_for(owner_id: UUID) -> UUID:
+    """Each shopper has exactly one active cart; its id follows from theirs, so that
+    two concurrent "open cart" requests cannot create two carts."""
+    return uuid5(NAMESPACE_URL, f"eventmart:cart:{owner_id}")
+
+
+def check_quantity(qty: int) -> None:
+    if not 1 <= qty <= MAX_QTY_PER_LINE:
+        raise InvalidQuantityError(
+            f"qty must be between 1 and {MAX_QTY_PER_LINE}, got {qty}", field="qty"
+        )
+
+
+class Cart(Aggregate):
+    class Opened(Aggregate.Created):
+        owner_id: str
+        currency: str
+
+    class ItemAdded(Aggregate.Event):
+        item_id: str
+        product_id: str
+        sku: str
+        name: str
+        qty: int
+        unit_price: int
+
+    class ItemQuantityChanged(Aggregate.Event):
+        item_id: str
+        qty: int
+        unit_price: int
+
+    class ItemRemoved(Aggregate.Event):
+        item_id: str
+
+    class Cleared(Aggregate.Event):
+        pass
+
+    @staticmethod
+    def create_id(owner_id: str) -> UUID:
+        return cart_id_for(UUID(owner_id))
+
+    @event(Opened)
+    def __init__(self, owner_id: str, currency: str) -> None:
+        self.owner_id = owner_id
+        self.currency = currency
+        self.lines: dict[str, dict[str, Any]] = {}
+
+    # Commands: check the rules, then record what happened.
+
+    def add_item(
+        self,
+        *,
+        item_id: str,
+        product_id: str,
+        sku: str,
+        name: str,
+        qty: int,
+        unit_price: int,
+        currency: str,
+    ) -> str:
+        """Adds a line, or tops up the line already holding this SKU. Returns the line id."""
+        check_quantity(qty)
+        if currency != self.currency:
+            raise CurrencyMismatchError(
+                f"cart is in {self.currency}, product is priced in {currency}", field="sku"
+            )
+        existing = self._line_for(product_id, sku)
+        if existing is not None:
+            new_qty = existing["qty"] + qty
+            check_quantity(new_qty)
+            self._quantity_changed(item_id=existing["item_id"], qty=new_qty, unit_price=unit_price)
+            return str(existing["item_id"])
+        if len(self.lines) >= MAX_LINES:
+            raise CartFullError(f"a cart holds at most {MAX_LINES} different items")
+        self._item_added(
+            item_id=item_id, product_id=product_id, sku=sku, name=name, qty=qty, unit_price=unit_price
+        )
+        return item_id
+
+    def change_quantity(self, item_id: str, qty: int, unit_price: int) -> None:
+        self.line(item_id)
+        check_quantity(qty)
+        line = self.lines[item_id]
+        if line["qty"] != qty or line["unit_price"] != unit_price:
+            self._quantity_changed(item_id=item_id, qty=qty, unit_price=unit_price)
+
+    def remove_item(self, item_id: str) -> None:
+        self.line(item_id)
+        self._item_removed(item_id=item_id)
+
+    def clear(self) -> None:
+        if self.lines:
+            self._cleared()
+
+    # Queries.
+
+    def line(self, item_id: str) -> dict[str, Any]:
+        try:
+            return self.lines[item_id]
+        except KeyError:
+            raise CartItemNotFoundError(f"cart has no item {item_id}", field="item_id") from None
+
+    def _line_for(self, product_id: str, sku: str) -> dict[str, Any] | None:
+        for line in self.lines.values():
+            if line["product_id"] == product_id and line["sku"] == sku:
+                return line
+        return None
+
+    @property
+    def total(self) -> int:
+        return sum(line["qty"] * line["unit_price"] for line in self.lines.values())
+
+    # Event handlers: only state changes, no rules (they also run on replay).
+
+    @event(ItemAdded)
+    def _item_added(
+        self, item_id: str, product_id: str, sku: str, name: str, qty: int, unit_price: int
+    ) -> None:
+        self.lines[item_id] = {
+            "item_id": item_id,
+            "product_id": product_id,
+            "sku": sku,
+            "name": name,
+            "qty": qty,
+            "unit_price": unit_price,
+        }
+
+    @event(ItemQuantityChanged)
+    def _quantity_changed(self, item_id: str, qty: int, unit_price: int) -> None:
+        self.lines[item_id]["qty"] = qty
+        self.lines[item_id]["unit_price"] = unit_price
+
+    @event(ItemRemoved)
+    def _item_removed(self, item_id: str) -> None:
+        del self.lines[item_id]
+
+    @event(Cleared)
+    def _cleared(self) -> None:
+        self.lines = {}

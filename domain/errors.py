@@ -1,0 +1,34 @@
+"""Domain errors. The API maps each family to one HTTP status in api/errors.py."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """A command broke a business rule; nothing was changed."""
+
+    title = "Business rule violated"
+
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.field = field
+
+
+class NotFoundError(DomainError):
+    title = "Not found"
+
+
+class ConflictError(DomainError):
+    title = "Conflict"
+
+
+class StalePriceError(ConflictError):
+    title = "Stale price"
+
+
+class ConcurrencyError(ConflictError):
+    title = "Concurrent update"
+
+
+class InvalidQuantityError(DomainError):
+    title = "Invalid quantity"

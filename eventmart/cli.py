@@ -1,0 +1,137 @@
+"""The `eventmart` command."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Annotated
+
+import typer
+
+from eventmart.settings import get_settings
+
+cli = typer.Typer(help="EventMart: event-sourced marketplace backend.", no_args_is_help=True)
+
+
+def _setup() -> tuple[object, str]:
+    from api.logging import configure_logging
+    from eventmart.runtime import resolve_database_url
+
+    settings = get_settings()
+    configure_logging(settings.log_level)
+    return settings, resolve_database_url(settings)
+
+
+@cli.command()
+def migrate() -> None:
+    """Create every table (event stores, identity, read models). Idempotent."""
+    from eventmart.migrations import migrate as run
+
+    settings, url = _setup()
+    run(settings, url)  # type: ignore[arg-type]
+    typer.echo("migrated")
+
+
+@cli.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[bool, typer.Option(help="run all workers in this process")] = True,
+) -> None:
+    """Migrate, then serve the API (with all workers in-process unless --no-workers)."""
+    import uvicorn
+
+    from api.app import create_app
+    from eventmart.migrations import migrate as run_migrations
+    from eventmart.runtime import open_runtime
+
+    settings, url = _setup()
+    run_migrations(settings, url)  # type: ignore[arg-type]
+    runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
+    app = create_app(runtime, run_workers=workers)
+    try:
+        uvicorn.run(app, host=host, port=port, log_config=None)
+    finally:
+        runtime.close()
+
+
+@cli.command()
+def worker(names: Annotated[list[str], typer.Argument(help="workers to run, e.g. cart_view")]) -> None:
+    """Run chosen workers (projections, kafka_relay) until SIGINT/SIGTERM."""
+    from eventmart.runtime import open_runtime
+    from workers import build_followers
+    from workers.log_follower import Supervisor
+
+    settings, url = _setup()
+    runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
+    supervisor = Supervisor(build_followers(runtime, names))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    supervisor.start()
+    stop.wait()
+    supervisor.stop()
+    runtime.close()
+
+
+@cli.command()
+def status() -> None:
+    """Each follower's position, lag behind its log, and last heartbeat."""
+    import psycopg
+    from psycopg import sql
+
+    _, url = _setup()
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT follower, application, position, heartbeat_at FROM follower_positions "
+            "ORDER BY follower, application"
+        ).fetchall()
+        for follower, app, position, beat in rows:
+            head = conn.execute(
+                sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
+                    sql.Identifier(f"{app}_events")
+                )
+            ).fetchone()[0]  # type: ignore[index]
+            typer.echo(
+                f"{follower:<14} {app:<10} position={position:<8} lag={head - position:<6} "
+                f"heartbeat={beat.isoformat() if beat else 'never'}"
+            )
+
+
+@cli.command()
+def rebuild(name: str) -> None:
+    """Drop a read model and rebuild it from its log (safe while workers run)."""
+    from eventmart.runtime import open_runtime
+    from projections import READ_MODELS
+    from workers.projection import rebuild as run
+
+    if name not in READ_MODELS:
+        raise typer.BadParameter(f"unknown read model; known: {', '.join(READ_MODELS)}")
+    settings, url = _setup()
+    runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
+    try:
+        count = run(runtime, READ_MODELS[name])
+    finally:
+        runtime.close()
+    typer.echo(f"rebuilt {name} from {count} events")
+
+
+@cli.command("seed-demo")
+def seed_demo() -> None:
+    """Create a small demo catalog (idempotent)."""
+    from eventmart.demo import seed_demo as run
+    from eventmart.runtime import open_runtime
+
+    settings, url = _setup()
+    runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
+    try:
+        for product_id in run(runtime.catalog):
+            product = runtime.catalog.get_product(product_id)
+            skus = ", ".join(f"{s}={v['price']}" for s, v in product.variants.items())
+            typer.echo(f"{product_id}  {product.name}  {skus}")
+    finally:
+        runtime.close()
+
+
+def main() -> None:
+    cli()

@@ -1,0 +1,37 @@
+"""`eventmart migrate`: creates every table, idempotently, from one process.
+
+Other processes run with CREATE_TABLE=n: concurrent CREATE TABLE IF NOT EXISTS races.
+"""
+
+from __future__ import annotations
+
+import psycopg
+
+from eventmart.identity import sessions, users
+from eventmart.runtime import build_applications
+from eventmart.settings import Settings
+from projections import READ_MODELS, tracking
+
+# Any constant works; it only has to be the same for every migrating process.
+MIGRATION_LOCK = 7_311_001
+
+FOLLOWED_APPLICATIONS = ("catalog", "commerce")
+
+
+def migrate(settings: Settings, database_url: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            for app in build_applications(settings, database_url, create_table=True):
+                app.close()
+            with conn.transaction():
+                conn.execute(users.DDL)
+                conn.execute(sessions.DDL)
+                conn.execute(tracking.DDL)
+                for model in READ_MODELS.values():
+                    conn.execute(model.create_sql)
+                    tracking.ensure_follower(conn, model.name, model.application)
+                for app_name in FOLLOWED_APPLICATIONS:
+                    tracking.ensure_follower(conn, "kafka_relay", app_name)
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))

@@ -1,0 +1,95 @@
+"""Everything a process needs, built once from settings: database, applications, clock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.application import Application
+from psycopg_pool import ConnectionPool
+
+from domain.catalog.application import CatalogApplication
+from domain.commerce.application import CommerceApplication
+from eventmart.database import embedded_database_url, eventsourcing_env
+from eventmart.identity.users import Passwords
+from eventmart.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def resolve_database_url(settings: Settings) -> str:
+    return settings.database_url or embedded_database_url(settings.data_dir)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    database_url: str
+    pool: ConnectionPool
+    catalog: CatalogApplication
+    commerce: CommerceApplication
+    passwords: Passwords
+    clock: Callable[[], datetime] = utcnow
+    new_id: Callable[[], UUID] = uuid4
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def applications(self) -> dict[str, Application[UUID]]:
+        return {"catalog": self.catalog, "commerce": self.commerce}
+
+    def close(self) -> None:
+        for app in self.applications.values():
+            app.close()
+        self.pool.close()
+
+
+def build_applications(
+    settings: Settings, database_url: str, *, create_table: bool = False,
+    new_id: Callable[[], UUID] = uuid4,
+) -> tuple[CatalogApplication, CommerceApplication]:
+    env = eventsourcing_env(
+        database_url,
+        pool_size=settings.event_store_pool_size,
+        max_overflow=settings.event_store_max_overflow,
+        create_table=create_table,
+    )
+    catalog = CatalogApplication(env)
+    commerce = CommerceApplication(env, prices=catalog, new_id=new_id)
+    return catalog, commerce
+
+
+def open_runtime(
+    settings: Settings,
+    *,
+    database_url: str | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    new_id: Callable[[], UUID] = uuid4,
+) -> Runtime:
+    url = database_url or resolve_database_url(settings)
+    pool = ConnectionPool(
+        url,
+        min_size=2,
+        max_size=settings.db_pool_size,
+        kwargs={"autocommit": True},
+        open=True,
+        name="eventmart",
+    )
+    catalog, commerce = build_applications(settings, url, new_id=new_id)
+    return Runtime(
+        settings=settings,
+        database_url=url,
+        pool=pool,
+        catalog=catalog,
+        commerce=commerce,
+        passwords=Passwords(settings.password_hash_memory_kib),
+        clock=clock,
+        new_id=new_id,
+    )

@@ -1,0 +1,57 @@
+"""Process configuration, read from environment variables (see README, "Configuration")."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+
+    database_url: str | None = Field(
+        default=None,
+        description="PostgreSQL URL. Unset: an embedded server under EVENTMART_DATA_DIR.",
+    )
+    data_dir: Path = Field(
+        default=Path("var"), validation_alias=AliasChoices("EVENTMART_DATA_DIR")
+    )
+    kafka_bootstrap_servers: str | None = None
+    kafka_topic_partitions: int = 3
+    env: Literal["dev", "prod"] = Field(
+        default="dev", validation_alias=AliasChoices("EVENTMART_ENV")
+    )
+    secret_key: str = DEV_SECRET_KEY
+    session_cookie_name: str = "eventmart_session"
+    session_ttl_seconds: int = 14 * 24 * 3600
+    access_token_ttl_seconds: int = 15 * 60
+    refresh_token_ttl_seconds: int = 30 * 24 * 3600
+    db_pool_size: int = 30
+    event_store_pool_size: int = 5
+    event_store_max_overflow: int = 10
+    read_your_writes_timeout_seconds: float = 2.0
+    worker_poll_interval_seconds: float = 0.5
+    # Lower in tests only: argon2's memory cost is the point of using it.
+    password_hash_memory_kib: int = 65536
+    log_level: str = "INFO"
+
+    @model_validator(mode="after")
+    def _prod_needs_a_secret(self) -> Settings:
+        if self.env == "prod" and self.secret_key == DEV_SECRET_KEY:
+            raise ValueError("SECRET_KEY must be set when EVENTMART_ENV=prod")
+        return self
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env == "dev"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

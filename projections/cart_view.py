@@ -1,0 +1,121 @@
+"""Cart view: one row per cart with its lines and totals, as GET /v1/carts/{id} shows it.
+
+Whole life here: table, pure `evolve`, `apply` (SQL around evolve), queries.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+from domain.commerce.cart import Cart
+from projections.read_model import ReadModel
+
+CREATE_SQL = """
+CREATE TABLE IF NOT EXISTS cart_view (
+    cart_id uuid PRIMARY KEY,
+    owner_id uuid NOT NULL,
+    version integer NOT NULL,
+    doc jsonb NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS cart_view_owner ON cart_view (owner_id);
+"""
+DROP_SQL = "DROP TABLE IF EXISTS cart_view"
+
+Doc = dict[str, Any]
+
+
+def _with_totals(doc: Doc) -> Doc:
+    for item in doc["items"]:
+        item["line_total"] = item["qty"] * item["unit_price"]
+    doc["item_count"] = sum(item["qty"] for item in doc["items"])
+    doc["total_amount"] = sum(item["line_total"] for item in doc["items"])
+    return doc
+
+
+def evolve(doc: Doc | None, event: Cart.Event) -> Doc | None:
+    """The cart as the client sees it, after one more event. Pure."""
+    ts = event.timestamp.isoformat()
+    if isinstance(event, Cart.Opened):
+        return _with_totals({
+            "id": str(event.originator_id),
+            "owner_id": event.owner_id,
+            "currency": event.currency,
+            "items": [],
+            "created_at": ts,
+            "updated_at": ts,
+        })
+    if doc is None:  # an event for a cart we never saw opening: nothing sensible to show
+        return None
+    doc = {**doc, "items": [dict(i) for i in doc["items"]], "updated_at": ts}
+    if isinstance(event, Cart.ItemAdded):
+        doc["items"].append({
+            "item_id": event.item_id,
+            "product_id": event.product_id,
+            "sku": event.sku,
+            "name": event.name,
+            "qty": event.qty,
+            "unit_price": event.unit_price,
+        })
+    elif isinstance(event, Cart.ItemQuantityChanged):
+        for item in doc["items"]:
+            if item["item_id"] == event.item_id:
+                item["qty"] = event.qty
+                item["unit_price"] = event.unit_price
+    elif isinstance(event, Cart.ItemRemoved):
+        doc["items"] = [i for i in doc["items"] if i["item_id"] != event.item_id]
+    elif isinstance(event, Cart.Cleared):
+        doc["items"] = []
+    return _with_totals(doc)
+
+
+def summary(cart: Cart) -> Doc:
+    """The same document, straight from the aggregate (for command responses)."""
+    return _with_totals({
+        "id": str(cart.id),
+        "owner_id": cart.owner_id,
+        "currency": cart.currency,
+        "items": [dict(line) for line in cart.lines.values()],
+        "created_at": cart.created_on.isoformat(),
+        "updated_at": cart.modified_on.isoformat(),
+    })
+
+
+def apply(conn: Connection, event: Any) -> None:
+    if not isinstance(event, Cart.Event):
+        return
+    row = conn.execute(
+        "SELECT doc FROM cart_view WHERE cart_id=%s FOR UPDATE", (event.originator_id,)
+    ).fetchone()
+    doc = evolve(row[0] if row else None, event)
+    if doc is None:
+        return
+    conn.execute(
+        "INSERT INTO cart_view (cart_id, owner_id, version, doc, updated_at) "
+        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (cart_id) DO UPDATE SET "
+        "version=EXCLUDED.version, doc=EXCLUDED.doc, updated_at=EXCLUDED.updated_at",
+        (
+            event.originator_id,
+            UUID(doc["owner_id"]),
+            event.originator_version,
+            Jsonb(doc),
+            datetime.fromisoformat(doc["updated_at"]),
+        ),
+    )
+
+
+def find_cart(conn: Connection, cart_id: UUID, owner_id: UUID) -> Doc | None:
+    row = conn.execute(
+        "SELECT doc FROM cart_view WHERE cart_id=%s AND owner_id=%s", (cart_id, owner_id)
+    ).fetchone()
+    return row[0] if row else None
+
+
+READ_MODEL = ReadModel(
+    name="cart_view", application="commerce", create_sql=CREATE_SQL, drop_sql=DROP_SQL, apply=apply
+)

@@ -1,0 +1,38 @@
+"""Background processes: projections and the Kafka relay, by name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from eventmart.runtime import Runtime
+from projections import READ_MODELS
+from workers.kafka_relay import FOLLOWER as KAFKA_RELAY
+from workers.kafka_relay import relay_follower
+from workers.log_follower import LogFollower, Supervisor
+from workers.projection import projection_follower
+
+
+def worker_names(runtime: Runtime) -> list[str]:
+    names = list(READ_MODELS)
+    if runtime.settings.kafka_bootstrap_servers:
+        names.append(KAFKA_RELAY)
+    return names
+
+
+def build_followers(runtime: Runtime, names: Sequence[str]) -> list[LogFollower]:
+    followers: list[LogFollower] = []
+    for name in names:
+        if name in READ_MODELS:
+            followers.append(projection_follower(runtime, READ_MODELS[name]))
+        elif name == KAFKA_RELAY:
+            followers.extend(relay_follower(runtime, app) for app in runtime.applications)
+        else:
+            known = ", ".join([*READ_MODELS, KAFKA_RELAY])
+            raise ValueError(f"unknown worker {name!r}; known: {known}")
+    return followers
+
+
+def start_workers(runtime: Runtime, names: Sequence[str] | None = None) -> Supervisor:
+    supervisor = Supervisor(build_followers(runtime, names or worker_names(runtime)))
+    supervisor.start()
+    return supervisor

@@ -1,0 +1,40 @@
+"""Runs a read model: applies each logged event to its tables; drops and rebuilds it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+from psycopg import Connection
+
+from eventmart.runtime import Runtime
+from projections import tracking
+from projections.read_model import ReadModel
+from workers.log_follower import LogFollower, LoggedEvent
+
+
+def projection_follower(runtime: Runtime, model: ReadModel) -> LogFollower:
+    def handle(conn: Connection, batch: Sequence[LoggedEvent]) -> None:
+        for logged in batch:
+            model.apply(conn, logged.event)
+
+    return LogFollower(
+        follower=model.name,
+        app=runtime.applications[model.application],
+        handle=handle,
+        database_url=runtime.database_url,
+        poll_interval=runtime.settings.worker_poll_interval_seconds,
+    )
+
+
+def rebuild(runtime: Runtime, model: ReadModel) -> int:
+    """Drops the read model and replays the whole log into it. Safe while workers run:
+    they wait on the position row lock taken here."""
+    follower = projection_follower(runtime, model)
+    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
+        with conn.transaction():
+            tracking.lock_position(conn, model.name, model.application)
+            conn.execute(model.drop_sql)
+            conn.execute(model.create_sql)
+            tracking.set_position(conn, model.name, model.application, 0)
+        return follower.catch_up(conn)
