@@ -13,7 +13,7 @@ DEV_SECRET_KEY = "dev-only-secret-key-change-me"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False)
+    model_config = SettingsConfigDict(extra="ignore", case_sensitive=False, populate_by_name=True)
 
     database_url: str | None = Field(
         default=None,
@@ -37,6 +37,7 @@ class Settings(BaseSettings):
     event_store_max_overflow: int = 10
     read_your_writes_timeout_seconds: float = 2.0
     worker_poll_interval_seconds: float = 0.5
+    worker_batch_size: int = 500
     # Lower in tests only: argon2's memory cost is the point of using it.
     password_hash_memory_kib: int = 65536
     log_level: str = "INFO"

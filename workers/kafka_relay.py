@@ -95,4 +95,5 @@ def relay_follower(runtime: Runtime, app_name: str) -> LogFollower:
         handle=handle,
         database_url=runtime.database_url,
         poll_interval=runtime.settings.worker_poll_interval_seconds,
+        batch_size=runtime.settings.worker_batch_size,
     )

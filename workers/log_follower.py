@@ -65,23 +65,25 @@ class LogFollower:
         handle: Handler,
         database_url: str,
         poll_interval: float = 0.5,
+        batch_size: int = BATCH_SIZE,
     ) -> None:
         self.follower = follower
         self.app = app
         self.handle = handle
         self.database_url = database_url
         self.poll_interval = poll_interval
+        self.batch_size = batch_size
         self.stopping = threading.Event()
 
     @property
     def label(self) -> str:
         return f"{self.follower}/{self.app.name}"
 
-    def step(self, conn: Connection, limit: int = BATCH_SIZE) -> int:
+    def step(self, conn: Connection) -> int:
         """Handles the next batch; returns how many events it handled."""
         with conn.transaction():
             position = tracking.lock_position(conn, self.follower, self.app.name)
-            batch = read_log(conn, self.app, position, limit)
+            batch = read_log(conn, self.app, position, self.batch_size)
             if not batch:
                 tracking.beat(conn, self.follower, self.app.name)
                 return 0

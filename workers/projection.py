@@ -24,6 +24,7 @@ def projection_follower(runtime: Runtime, model: ReadModel) -> LogFollower:
         handle=handle,
         database_url=runtime.database_url,
         poll_interval=runtime.settings.worker_poll_interval_seconds,
+        batch_size=runtime.settings.worker_batch_size,
     )
 
 

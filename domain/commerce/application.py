@@ -21,7 +21,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 DEFAULT_CURRENCY = "INR"
-CONFLICT_RETRIES = 5
+CONFLICT_RETRIES = 10
 
 
 class PriceList(Protocol):

@@ -1,0 +1,122 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+from eventmart.identity import sessions
+from tests.conftest import PASSWORD, random_email
+
+
+def register(client: TestClient, email: str, password: str = PASSWORD, role: str = "customer"):
+    return client.post("/auth/register", json={"email": email, "password": password, "role": role})
+
+
+def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["status"] == status and body["title"] and body["type"]
+    return body
+
+
+def test_register_returns_the_user(anonymous: TestClient) -> None:
+    email = random_email()
+    r = register(anonymous, email.upper(), role="vendor")
+    assert r.status_code == 201
+    user = r.json()
+    assert user["email"] == email and user["role"] == "vendor" and "password" not in r.text
+
+
+def test_duplicate_email_is_409_whatever_its_case(anonymous: TestClient) -> None:
+    email = random_email()
+    assert register(anonymous, email).status_code == 201
+    assert_problem(register(anonymous, email.upper()), 409)
+
+
+@pytest.mark.parametrize("email", ["not-an-email", "a@", "", "x" * 400 + "@example.com"])
+def test_bad_email_is_400(anonymous: TestClient, email: str) -> None:
+    body = assert_problem(register(anonymous, email), 400)
+    assert body["errors"][0]["field"] == "email"
+
+
+@pytest.mark.parametrize("password", ["short1", "onlyletters", "12345678901", "a1" * 100])
+def test_weak_password_is_400(anonymous: TestClient, password: str) -> None:
+    body = assert_problem(register(anonymous, random_email(), password), 400)
+    assert body["errors"][0]["field"] == "password"
+
+
+@pytest.mark.parametrize("role", ["admin", "support", "auditor", "root", ""])
+def test_staff_roles_cannot_be_self_registered(anonymous: TestClient, role: str) -> None:
+    email = random_email()
+    assert_problem(register(anonymous, email, role=role), 400)
+    r = anonymous.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 401, "a refused registration must not create the account"
+
+
+def test_cookie_session_round_trip(anonymous: TestClient) -> None:
+    email = random_email()
+    register(anonymous, email)
+    assert_problem(anonymous.get("/auth/me"), 401)
+
+    r = anonymous.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert r.status_code == 200 and r.json()["email"] == email
+    cookie = r.headers["set-cookie"]
+    assert "eventmart_session=" in cookie and "HttpOnly" in cookie and "SameSite=lax" in cookie
+
+    me = anonymous.get("/auth/me")
+    assert me.status_code == 200 and me.json()["id"] == r.json()["id"]
+
+    token = anonymous.cookies["eventmart_session"]
+    out = anonymous.post("/auth/logout")
+    assert out.status_code == 204 and 'eventmart_session=""' in out.headers["set-cookie"]
+    assert_problem(anonymous.get("/auth/me"), 401)
+    # The session is over on the server too: replaying the old cookie does not work.
+    assert_problem(anonymous.get("/auth/me", cookies={"eventmart_session": token}), 401)
+
+
+def test_bearer_token_is_accepted_like_the_cookie(anonymous: TestClient) -> None:
+    email = random_email()
+    register(anonymous, email)
+    anonymous.post("/auth/login", json={"email": email, "password": PASSWORD})
+    token = anonymous.cookies["eventmart_session"]
+    anonymous.cookies.clear()
+    r = anonymous.get("/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200 and r.json()["email"] == email
+
+
+def test_bad_credentials_get_the_same_401_whether_or_not_the_email_exists(
+    anonymous: TestClient,
+) -> None:
+    email = random_email()
+    register(anonymous, email)
+    wrong_password = anonymous.post("/auth/login", json={"email": email, "password": "nope-123"})
+    unknown_email = anonymous.post(
+        "/auth/login", json={"email": random_email(), "password": PASSWORD}
+    )
+    a, b = assert_problem(wrong_password, 401), assert_problem(unknown_email, 401)
+    assert a["detail"] == b["detail"]
+    assert "set-cookie" not in wrong_password.headers
+
+
+def test_expired_session_is_401(anonymous: TestClient, runtime) -> None:  # type: ignore[no-untyped-def]
+    email = random_email()
+    user = register(anonymous, email).json()
+    with runtime.pool.connection() as conn:
+        token = sessions.start_session(
+            conn, user["id"], now=runtime.clock() - timedelta(days=30), ttl=timedelta(days=1)
+        )
+    assert_problem(anonymous.get("/auth/me", cookies={"eventmart_session": token}), 401)
+
+
+def test_garbage_cookie_is_401(anonymous: TestClient) -> None:
+    assert_problem(anonymous.get("/auth/me", cookies={"eventmart_session": "forged"}), 401)
+
+
+def test_password_is_stored_as_an_argon2_hash(anonymous: TestClient, runtime) -> None:  # type: ignore[no-untyped-def]
+    email = random_email()
+    register(anonymous, email)
+    with runtime.pool.connection() as conn:
+        (stored,) = conn.execute("SELECT password_hash FROM users WHERE email=%s", (email,)).fetchone()
+    assert stored.startswith("$argon2id$") and PASSWORD not in stored

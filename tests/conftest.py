@@ -1,0 +1,111 @@
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from eventmart.migrations import migrate
+from eventmart.runtime import Runtime, open_runtime
+from eventmart.settings import Settings
+from tests.infra import fresh_database, kafka_broker, postgres_server
+from workers import start_workers
+
+PASSWORD = "corr3ct-horse"
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def kafka() -> Iterator[str]:
+    with kafka_broker() as bootstrap:
+        yield bootstrap
+
+
+@pytest.fixture(scope="session")
+def database_url(postgres: str) -> Iterator[str]:
+    with fresh_database(postgres) as url:
+        yield url
+
+
+def make_settings(database_url: str, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "database_url": database_url,
+        "kafka_bootstrap_servers": None,
+        "password_hash_memory_kib": 1024,  # still argon2id; cheap enough for many logins
+        "worker_poll_interval_seconds": 0.2,
+        "event_store_pool_size": 5,
+        "db_pool_size": 10,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str, kafka: str) -> Settings:
+    return make_settings(database_url, kafka_bootstrap_servers=kafka)
+
+
+@pytest.fixture(scope="session")
+def runtime(settings: Settings) -> Iterator[Runtime]:
+    assert settings.database_url
+    migrate(settings, settings.database_url)
+    rt = open_runtime(settings, database_url=settings.database_url)
+    supervisor = start_workers(rt)
+    yield rt
+    supervisor.stop()
+    rt.close()
+
+
+@pytest.fixture(scope="session")
+def app(runtime: Runtime):  # type: ignore[no-untyped-def]
+    return create_app(runtime)
+
+
+@pytest.fixture
+def anonymous(app) -> TestClient:  # type: ignore[no-untyped-def]
+    return TestClient(app, raise_server_exceptions=False)
+
+
+def random_email() -> str:
+    return f"user-{uuid.uuid4().hex[:10]}@example.com"
+
+
+@pytest.fixture
+def new_client(app) -> Callable[..., TestClient]:  # type: ignore[no-untyped-def]
+    """A signed-in client (session cookie) for a brand-new user."""
+
+    def make(role: str = "customer") -> TestClient:
+        client = TestClient(app, raise_server_exceptions=False)
+        email = random_email()
+        r = client.post("/auth/register", json={"email": email, "password": PASSWORD, "role": role})
+        assert r.status_code == 201, r.text
+        r = client.post("/auth/login", json={"email": email, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        client.user = r.json()  # type: ignore[attr-defined]
+        return client
+
+    return make
+
+
+@pytest.fixture
+def product(runtime: Runtime) -> dict[str, object]:
+    """A fresh product with two variants, priced in paise."""
+    product_id = uuid.uuid4()
+    runtime.catalog.list_product(
+        product_id=product_id,
+        name="Darjeeling Tea",
+        slug=f"darjeeling-{product_id.hex[:8]}",
+        category="groceries",
+        variants=[
+            {"sku": "DJ-100", "name": "100 g", "price": 19950, "currency": "INR"},
+            {"sku": "DJ-500", "name": "500 g", "price": 89900, "currency": "INR"},
+        ],
+    )
+    return {"id": str(product_id), "skus": {"DJ-100": 19950, "DJ-500": 89900}}
