@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import functools
+import random
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
@@ -44,11 +46,13 @@ def retry_on_conflict(command: Callable[P, T]) -> Callable[P, T]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
             try:
                 return command(*args, **kwargs)
             except IntegrityError:
-                continue
+                # Random back-off: writers in lock-step would otherwise keep colliding,
+                # and the same one would keep losing.
+                time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))
         raise ConcurrencyError("too many concurrent updates, try again")
 
     return wrapper
