@@ -96,7 +96,8 @@ def install(app: FastAPI) -> None:
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         title = HTTPStatus(exc.status_code).phrase
         detail = exc.detail if isinstance(exc.detail, str) and exc.detail != title else None
-        return problem(exc.status_code, title, detail, headers=exc.headers, request=request)
+        headers = dict(exc.headers) if exc.headers else None
+        return problem(exc.status_code, title, detail, headers=headers, request=request)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

@@ -37,6 +37,9 @@ def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     workers: Annotated[bool, typer.Option(help="run all workers in this process")] = True,
+    migrate_first: Annotated[
+        bool, typer.Option("--migrate/--no-migrate", help="create missing tables first")
+    ] = True,
 ) -> None:
     """Migrate, then serve the API (with all workers in-process unless --no-workers)."""
     import uvicorn
@@ -46,11 +49,12 @@ def serve(
     from eventmart.runtime import open_runtime
 
     settings, url = _setup()
-    run_migrations(settings, url)  # type: ignore[arg-type]
+    if migrate_first:
+        run_migrations(settings, url)  # type: ignore[arg-type]
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
     app = create_app(runtime, run_workers=workers)
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None)
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
     finally:
         runtime.close()
 

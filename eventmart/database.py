@@ -50,7 +50,7 @@ def with_database(url: str, dbname: str) -> str:
     """The same server, another database (used by tests that need a clean log)."""
     params = conninfo_to_dict(url)
     params["dbname"] = dbname
-    return make_conninfo(**params)
+    return make_conninfo("", **params)
 
 
 def create_database(url: str, dbname: str) -> str:

@@ -7,6 +7,7 @@ so a crash in between publishes the batch again. Consumers de-duplicate on
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -46,10 +47,8 @@ def ensure_topics(bootstrap: str, topics: Sequence[str], partitions: int) -> Non
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="eventmart-admin")
     try:
         for topic in topics:
-            try:
+            with contextlib.suppress(TopicAlreadyExistsError):
                 admin.create_topics([NewTopic(topic, partitions, 1)])
-            except TopicAlreadyExistsError:
-                pass
     finally:
         admin.close()
 
