@@ -10,7 +10,18 @@ from fastapi import FastAPI
 
 from api import errors
 from api.logging import RequestIdMiddleware
-from api.routes import auth, carts, health
+from api.routes import (
+    addresses,
+    auth,
+    carts,
+    health,
+    onboarding,
+    otp,
+    privacy_settings,
+    profile,
+    sessions,
+    uploads,
+)
 from eventmart.runtime import Runtime
 
 DESCRIPTION = """
@@ -46,6 +57,8 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     app.state.supervisor = None
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
-    for router in (health.router, auth.router, carts.router):
+    for module in (health, auth, otp, sessions, onboarding, profile, addresses,
+                   privacy_settings, uploads, carts):
+        router = module.router
         app.include_router(router)
     return app

@@ -10,7 +10,8 @@ from psycopg import Connection
 
 from api.errors import NotAuthenticatedError
 from eventmart.identity import sessions
-from eventmart.identity.users import User, get_user
+from domain.errors import PermissionDeniedError
+from eventmart.identity.users import CUSTOMER, SELF_SERVICE_ROLES, User, get_user
 from eventmart.runtime import Runtime
 from projections import tracking
 from projections.read_model import ReadModel
@@ -52,6 +53,30 @@ def current_user(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> 
 
 
 CurrentUser = Annotated[User, Depends(current_user)]
+
+
+class RoleGate:
+    """Lets through signed-in users whose role is one of `roles`; others get 403.
+    The access-control test reads `roles` off every route, so keep gates declarative."""
+
+    def __init__(self, *roles: str) -> None:
+        self.roles = frozenset(roles)
+
+    def __call__(self, user: CurrentUser) -> User:
+        if user.role not in self.roles:
+            raise PermissionDeniedError(
+                f"this needs one of the roles: {', '.join(sorted(self.roles))}"
+            )
+        return user
+
+
+Customer = Annotated[User, Depends(RoleGate(CUSTOMER))]
+SelfService = Annotated[User, Depends(RoleGate(*SELF_SERVICE_ROLES))]
+
+
+def client_ip(request: Request) -> str:
+    # The direct peer. Behind a proxy, run uvicorn with --proxy-headers so this is the client.
+    return request.client.host if request.client else "unknown"
 
 
 def remember_write(conn: Connection, user: User, application: str, position: int | None) -> None:

@@ -12,7 +12,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from domain.errors import ConflictError, DomainError, NotFoundError
+from domain.errors import (
+    AuthenticationError,
+    ConflictError,
+    DomainError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+)
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +60,12 @@ def problem(
 
 
 def status_for(error: DomainError) -> int:
+    if isinstance(error, AuthenticationError):
+        return 401
+    if isinstance(error, PermissionDeniedError):
+        return 403
+    if isinstance(error, RateLimitedError):
+        return 429
     if isinstance(error, NotFoundError):
         return 404
     if isinstance(error, ConflictError):
@@ -79,7 +92,14 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
-        return problem(status_for(exc), exc.title, exc.detail, errors=errors, request=request)
+        headers = None
+        if isinstance(exc, RateLimitedError):
+            headers = {"Retry-After": str(exc.retry_after)}
+        elif isinstance(exc, AuthenticationError):
+            headers = {"WWW-Authenticate": "Bearer"}
+        return problem(
+            status_for(exc), exc.title, exc.detail, errors=errors, headers=headers, request=request
+        )
 
     @app.exception_handler(NotAuthenticatedError)
     async def _unauthenticated(request: Request, exc: NotAuthenticatedError) -> JSONResponse:

@@ -32,3 +32,19 @@ class ConcurrencyError(ConflictError):
 
 class InvalidQuantityError(DomainError):
     title = "Invalid quantity"
+
+
+class AuthenticationError(DomainError):
+    title = "Not authenticated"
+
+
+class PermissionDeniedError(DomainError):
+    title = "Forbidden"
+
+
+class RateLimitedError(DomainError):
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail)
+        self.retry_after = max(1, retry_after)

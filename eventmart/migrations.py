@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import psycopg
 
-from eventmart.identity import sessions, users
+from eventmart.identity import otp, profiles, sessions, users
 from eventmart.runtime import build_applications
 from eventmart.settings import Settings
 from projections import READ_MODELS, tracking
@@ -27,6 +27,8 @@ def migrate(settings: Settings, database_url: str) -> None:
             with conn.transaction():
                 conn.execute(users.DDL)
                 conn.execute(sessions.DDL)
+                conn.execute(otp.DDL)
+                conn.execute(profiles.DDL)
                 conn.execute(tracking.DDL)
                 for model in READ_MODELS.values():
                     conn.execute(model.create_sql)

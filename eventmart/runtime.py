@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -15,7 +15,9 @@ from psycopg_pool import ConnectionPool
 from domain.catalog.application import CatalogApplication
 from domain.commerce.application import CommerceApplication
 from eventmart.database import embedded_database_url, eventsourcing_env
+from eventmart.identity.otp import LoggingSmsSender, SmsSender
 from eventmart.identity.users import Passwords
+from eventmart.media import LocalMediaStorage, MediaStorage
 from eventmart.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,22 @@ log = logging.getLogger(__name__)
 
 def utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class Clock:
+    """Wall-clock time, which tests may move forward instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, seconds: float) -> None:
+        self.offset += timedelta(seconds=seconds)
+
+    def reset(self) -> None:
+        self.offset = timedelta(0)
 
 
 def resolve_database_url(settings: Settings) -> str:
@@ -37,6 +55,8 @@ class Runtime:
     catalog: CatalogApplication
     commerce: CommerceApplication
     passwords: Passwords
+    sms: SmsSender
+    media: MediaStorage
     clock: Callable[[], datetime] = utcnow
     new_id: Callable[[], UUID] = uuid4
     extras: dict[str, Any] = field(default_factory=dict)
@@ -70,7 +90,7 @@ def open_runtime(
     settings: Settings,
     *,
     database_url: str | None = None,
-    clock: Callable[[], datetime] = utcnow,
+    clock: Callable[[], datetime] | None = None,
     new_id: Callable[[], UUID] = uuid4,
 ) -> Runtime:
     url = database_url or resolve_database_url(settings)
@@ -90,6 +110,8 @@ def open_runtime(
         catalog=catalog,
         commerce=commerce,
         passwords=Passwords(settings.password_hash_memory_kib),
-        clock=clock,
+        sms=LoggingSmsSender(),
+        media=LocalMediaStorage(settings.data_dir / "media", settings.max_upload_bytes),
+        clock=clock or Clock(),
         new_id=new_id,
     )

@@ -40,6 +40,8 @@ class Settings(BaseSettings):
     worker_batch_size: int = 500
     # Lower in tests only: argon2's memory cost is the point of using it.
     password_hash_memory_kib: int = 65536
+    otp_sends_per_ip_per_hour: int = 20
+    max_upload_bytes: int = 2 * 1024 * 1024
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -41,13 +41,21 @@ class UserOut(BaseModel):
     email: str | None
     phone: str | None
     role: str
+    name: str | None
+    city: str | None
+    society: str | None
+    basic_onboarding_done: bool
+    role_onboarding_done: bool
     created_at: str
+    updated_at: str
 
     model_config = {
         "json_schema_extra": {
             "examples": [{
                 "id": "6f1c1b8e-1f7e-4d0a-9c55-0c7d1c2e9a10", "email": "asha@example.com",
-                "phone": None, "role": "customer", "created_at": "2026-11-22T10:00:00+00:00",
+                "phone": None, "role": "customer", "name": None, "city": None, "society": None,
+                "basic_onboarding_done": False, "role_onboarding_done": False,
+                "created_at": "2026-11-22T10:00:00+00:00", "updated_at": "2026-11-22T10:00:00+00:00",
             }]
         }
     }
@@ -57,7 +65,8 @@ class UserOut(BaseModel):
              summary="Create an account (roles: customer, vendor)")
 def register(body: Registration, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
     user = users.create_email_user(
-        conn, runtime.passwords, email=body.email, password=body.password, role=body.role
+        conn, runtime.passwords, email=body.email, password=body.password, role=body.role,
+        now=runtime.clock(),
     )
     return user.public()
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import (
     ConnectionDep,
-    CurrentUser,
+    Customer,
     RuntimeDep,
     await_read_model,
     remember_write,
@@ -79,7 +79,7 @@ class AddedItemOut(BaseModel):
 @router.post("", response_model=CartOut, summary="Create or return your active cart",
              responses={201: {"model": CartOut, "description": "cart created"}})
 def open_cart(
-    response: Response, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep
+    response: Response, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.open_cart(user.id)
     remember_write(conn, user, APP, saved.position)
@@ -90,7 +90,7 @@ def open_cart(
 
 @router.get("/{cart_id}", response_model=CartOut, summary="Cart summary: items and totals")
 def get_cart(
-    cart_id: UUID, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep
+    cart_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     await_read_model(runtime, conn, user, cart_view.READ_MODEL)
     doc = cart_view.find_cart(conn, cart_id, user.id)
@@ -102,7 +102,7 @@ def get_cart(
 @router.post("/{cart_id}/items", status_code=status.HTTP_201_CREATED,
              response_model=AddedItemOut, summary="Add a product variant to the cart")
 def add_item(
-    cart_id: UUID, body: NewItem, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep
+    cart_id: UUID, body: NewItem, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.add_cart_item(
         owner_id=user.id, cart_id=cart_id, product_id=body.product_id, sku=body.sku,
@@ -116,7 +116,7 @@ def add_item(
 @router.patch("/{cart_id}/items/{item_id}", response_model=CartOut,
               summary="Change an item's quantity (re-priced from the catalog)")
 def change_item(
-    cart_id: UUID, item_id: UUID, body: QuantityChange, user: CurrentUser, runtime: RuntimeDep,
+    cart_id: UUID, item_id: UUID, body: QuantityChange, user: Customer, runtime: RuntimeDep,
     conn: ConnectionDep,
 ) -> dict[str, Any]:
     saved = runtime.commerce.change_cart_item(
@@ -129,7 +129,7 @@ def change_item(
 @router.delete("/{cart_id}/items/{item_id}", response_model=CartOut,
                summary="Remove an item from the cart")
 def remove_item(
-    cart_id: UUID, item_id: UUID, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep
+    cart_id: UUID, item_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.remove_cart_item(
         owner_id=user.id, cart_id=cart_id, item_id=str(item_id)

@@ -4,7 +4,7 @@ append-only log; events name users by id only."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
@@ -16,9 +16,10 @@ from psycopg.rows import dict_row
 
 from domain.errors import ConflictError, DomainError
 
-SELF_SERVICE_ROLES = frozenset({"customer", "vendor"})
+CUSTOMER = "customer"  # the Customer Journey seed says "consumer": same role
+SELF_SERVICE_ROLES = frozenset({CUSTOMER, "vendor"})
 STAFF_ROLES = frozenset({"admin", "support", "auditor"})
-ALL_ROLES = SELF_SERVICE_ROLES | STAFF_ROLES | {"consumer"}
+ALL_ROLES = SELF_SERVICE_ROLES | STAFF_ROLES
 
 DDL = """
 CREATE TABLE IF NOT EXISTS users (
@@ -30,7 +31,20 @@ CREATE TABLE IF NOT EXISTS users (
     created_at timestamptz NOT NULL DEFAULT now(),
     updated_at timestamptz NOT NULL DEFAULT now()
 );
+ALTER TABLE users
+    ADD COLUMN IF NOT EXISTS name text,
+    ADD COLUMN IF NOT EXISTS city text,
+    ADD COLUMN IF NOT EXISTS society text,
+    ADD COLUMN IF NOT EXISTS basic_onboarding_done boolean NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS role_onboarding_done boolean NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS marketing_opt_in boolean NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS location_allowed boolean NOT NULL DEFAULT false,
+    ADD COLUMN IF NOT EXISTS data_sharing boolean NOT NULL DEFAULT false;
 """
+
+
+def canonical_role(role: str) -> str:
+    return CUSTOMER if role == "consumer" else role
 
 
 class WeakPasswordError(DomainError):
@@ -41,6 +55,10 @@ class EmailTakenError(ConflictError):
     title = "Email already registered"
 
 
+class PhoneTakenError(ConflictError):
+    title = "Phone already registered"
+
+
 @dataclass(frozen=True)
 class User:
     id: UUID
@@ -48,19 +66,40 @@ class User:
     phone: str | None
     role: str
     created_at: datetime
+    updated_at: datetime
+    name: str | None = None
+    city: str | None = None
+    society: str | None = None
+    basic_onboarding_done: bool = False
+    role_onboarding_done: bool = False
+    marketing_opt_in: bool = False
+    location_allowed: bool = False
+    data_sharing: bool = False
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> User:
-        return cls(row["id"], row["email"], row["phone"], row["role"], row["created_at"])
+        return cls(**{f.name: row[f.name] for f in fields(cls)})
 
     def public(self) -> dict[str, Any]:
         return {
             "id": str(self.id),
             "email": self.email,
             "phone": self.phone,
-            # The two seeds call the same role "customer" and "consumer".
-            "role": "customer" if self.role == "consumer" else self.role,
+            "role": self.role,
+            "name": self.name,
+            "city": self.city,
+            "society": self.society,
+            "basic_onboarding_done": self.basic_onboarding_done,
+            "role_onboarding_done": self.role_onboarding_done,
             "created_at": self.created_at.isoformat(),
+            "updated_at": self.updated_at.isoformat(),
+        }
+
+    def privacy_settings(self) -> dict[str, bool]:
+        return {
+            "marketing_opt_in": self.marketing_opt_in,
+            "location_allowed": self.location_allowed,
+            "data_sharing": self.data_sharing,
         }
 
 
@@ -93,21 +132,45 @@ class Passwords:
             return False
 
 
+def _one(conn: Connection, query: str, params: tuple[Any, ...]) -> User | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(query, params).fetchone()  # type: ignore[arg-type]
+    return User.from_row(row) if row else None
+
+
+def create_user(
+    conn: Connection,
+    *,
+    role: str,
+    email: str | None = None,
+    phone: str | None = None,
+    password_hash: str | None = None,
+    now: datetime,
+) -> User:
+    try:
+        with conn.transaction():
+            user = _one(
+                conn,
+                "INSERT INTO users (id, email, phone, password_hash, role, created_at, updated_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s, %s) RETURNING *",
+                (uuid4(), email.lower() if email else None, phone, password_hash,
+                 canonical_role(role), now, now),
+            )
+    except errors.UniqueViolation as e:
+        if "email" in str(e.diag.constraint_name or ""):
+            raise EmailTakenError("an account with this email already exists", field="email") from None
+        raise PhoneTakenError("an account with this phone already exists", field="phone") from None
+    assert user is not None
+    return user
+
+
 def create_email_user(
-    conn: Connection, passwords: Passwords, *, email: str, password: str, role: str
+    conn: Connection, passwords: Passwords, *, email: str, password: str, role: str, now: datetime
 ) -> User:
     check_password_strength(password)
-    try:
-        with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
-            row = cur.execute(
-                "INSERT INTO users (id, email, password_hash, role) VALUES (%s, %s, %s, %s) "
-                "RETURNING *",
-                (uuid4(), email.lower(), passwords.hash(password), role),
-            ).fetchone()
-    except errors.UniqueViolation:
-        raise EmailTakenError("an account with this email already exists", field="email") from None
-    assert row is not None
-    return User.from_row(row)
+    return create_user(
+        conn, role=role, email=email, password_hash=passwords.hash(password), now=now
+    )
 
 
 def find_by_email(conn: Connection, email: str) -> tuple[User, str | None] | None:
@@ -117,6 +180,32 @@ def find_by_email(conn: Connection, email: str) -> tuple[User, str | None] | Non
 
 
 def get_user(conn: Connection, user_id: UUID) -> User | None:
-    with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute("SELECT * FROM users WHERE id=%s", (user_id,)).fetchone()
-    return User.from_row(row) if row else None
+    return _one(conn, "SELECT * FROM users WHERE id=%s", (user_id,))
+
+
+def user_for_phone(conn: Connection, phone: str, *, now: datetime) -> User:
+    """The account of this phone, made on first sign-in (customer until onboarding says)."""
+    existing = _one(conn, "SELECT * FROM users WHERE phone=%s", (phone,))
+    if existing:
+        return existing
+    try:
+        return create_user(conn, role=CUSTOMER, phone=phone, now=now)
+    except PhoneTakenError:  # a concurrent first sign-in made it
+        found = _one(conn, "SELECT * FROM users WHERE phone=%s", (phone,))
+        assert found is not None
+        return found
+
+
+def update_user(conn: Connection, user_id: UUID, *, now: datetime, **changes: Any) -> User:
+    allowed = {"name", "city", "society", "role", "basic_onboarding_done", "role_onboarding_done",
+               "marketing_opt_in", "location_allowed", "data_sharing"}
+    unknown = set(changes) - allowed
+    assert not unknown, unknown
+    sets = ", ".join(f"{k}=%s" for k in changes)
+    user = _one(
+        conn,
+        f"UPDATE users SET {sets}{', ' if sets else ''}updated_at=%s WHERE id=%s RETURNING *",
+        (*changes.values(), now, user_id),
+    )
+    assert user is not None
+    return user

@@ -1,0 +1,78 @@
+"""/api/v1/onboarding/basic and /api/v1/consumer/onboarding."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any, Literal
+
+from fastapi import APIRouter, status
+from pydantic import BaseModel, Field
+
+from api.dependencies import ConnectionDep, Customer, RuntimeDep, SelfService
+from api.routes.auth import UserOut
+from api.routes.profile import ProfileOut, profile_response
+from api.routes.uploads import ImageRef, check_image_ref
+from domain.errors import ConflictError
+from eventmart.identity import profiles, users
+from eventmart.identity.profiles import GENDERS, LANGUAGES, OnboardingOrderError
+
+router = APIRouter(prefix="/api/v1", tags=["onboarding"])
+
+Text = Field(min_length=1, max_length=120)
+
+
+class BasicOnboarding(BaseModel):
+    name: str = Text
+    city: str = Text
+    society: str = Text
+    role: Literal["consumer", "customer", "vendor"]
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"name": "Asha Rao", "city": "Bengaluru", "society": "Prestige Lakeside", "role": "consumer"}
+    ]}}
+
+
+class ConsumerOnboarding(BaseModel):
+    flat_number: str = Field(min_length=1, max_length=32)
+    profile_photo: ImageRef | None = None
+    gender: Literal[GENDERS] | None = None  # type: ignore[valid-type]
+    birth_date: date | None = None
+    preferred_language: Literal[LANGUAGES] = "en"  # type: ignore[valid-type]
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "flat_number": "B-1204", "profile_photo": "https://example.com/asha.jpg",
+        "gender": "female", "birth_date": "1994-03-17", "preferred_language": "kn",
+    }]}}
+
+
+class RoleChangeError(ConflictError):
+    title = "Role already chosen"
+
+
+@router.post("/onboarding/basic", response_model=UserOut,
+             summary="Name, city, society and role (consumer or vendor)")
+def basic(
+    body: BasicOnboarding, user: SelfService, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    role = users.canonical_role(body.role)
+    if user.role_onboarding_done and role != user.role:
+        raise RoleChangeError(f"you finished onboarding as {user.role}; the role cannot change")
+    updated = users.update_user(
+        conn, user.id, now=runtime.clock(), name=body.name, city=body.city,
+        society=body.society, role=role, basic_onboarding_done=True,
+    )
+    return updated.public()
+
+
+@router.post("/consumer/onboarding", status_code=status.HTTP_201_CREATED,
+             response_model=ProfileOut, summary="Create the consumer profile")
+def consumer(
+    body: ConsumerOnboarding, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    if not user.basic_onboarding_done:
+        raise OnboardingOrderError("finish POST /api/v1/onboarding/basic first")
+    now = runtime.clock()
+    profiles.check_birth_date(body.birth_date, now.date())
+    check_image_ref(runtime, body.profile_photo)
+    profiles.create_consumer_profile(conn, user.id, now=now, **body.model_dump())
+    return profile_response(conn, user.id)

@@ -1,0 +1,40 @@
+"""/api/v1/consumer/settings and /api/v1/consumer/settings/update."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from api.dependencies import ConnectionDep, Customer, RuntimeDep
+from eventmart.identity import users
+
+router = APIRouter(prefix="/api/v1/consumer/settings", tags=["settings"])
+
+
+class PrivacySettings(BaseModel):
+    marketing_opt_in: bool
+    location_allowed: bool
+    data_sharing: bool
+
+
+class PrivacySettingsUpdate(BaseModel):
+    marketing_opt_in: bool | None = None
+    location_allowed: bool | None = None
+    data_sharing: bool | None = None
+
+    model_config = {"json_schema_extra": {"examples": [{"marketing_opt_in": False, "location_allowed": True}]}}
+
+
+@router.get("", response_model=PrivacySettings, summary="Your data and privacy settings")
+def get_settings(user: Customer) -> dict[str, Any]:
+    return user.privacy_settings()
+
+
+@router.post("/update", response_model=PrivacySettings, summary="Change some settings")
+def update_settings(
+    body: PrivacySettingsUpdate, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    return users.update_user(conn, user.id, now=runtime.clock(), **changes).privacy_settings()

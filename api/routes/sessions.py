@@ -1,0 +1,65 @@
+"""Token refresh and signing out: /api/v1/token/refresh, /api/v1/logout, /api/v1/logout-all."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response, status
+from pydantic import BaseModel, Field
+
+from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, credentials
+from api.routes.otp import Tokens, token_response
+from eventmart.identity import sessions, users
+from eventmart.runtime import Runtime
+
+router = APIRouter(prefix="/api/v1", tags=["sessions"])
+
+
+class RefreshIn(BaseModel):
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+class LoggedOutEverywhere(BaseModel):
+    revoked_sessions: int
+
+
+def clear_cookie(response: Response, runtime: Runtime) -> None:
+    response.delete_cookie(
+        runtime.settings.session_cookie_name, path="/", httponly=True, samesite="lax",
+        secure=not runtime.settings.is_dev,
+    )
+
+
+@router.post("/token/refresh", response_model=Tokens,
+             summary="Rotate a refresh token; re-use of a dead one revokes that sign-in")
+def refresh(body: RefreshIn, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    user_id, pair = sessions.rotate_refresh_token(
+        conn, body.refresh_token, now=runtime.clock(),
+        access_ttl=timedelta(seconds=runtime.settings.access_token_ttl_seconds),
+        refresh_ttl=timedelta(seconds=runtime.settings.refresh_token_ttl_seconds),
+    )
+    user = users.get_user(conn, user_id)
+    assert user is not None
+    return token_response(pair, user)
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT,
+             summary="Sign out this device: ends its session or token family")
+def logout(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> Response:
+    token = credentials(request, runtime)
+    if token:
+        sessions.end_session(conn, token, now=runtime.clock())
+    response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    clear_cookie(response, runtime)
+    return response
+
+
+@router.post("/logout-all", response_model=LoggedOutEverywhere,
+             summary="Sign out everywhere: every session, cookie and refresh token, at once")
+def logout_all(
+    user: CurrentUser, response: Response, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    revoked = sessions.end_all_sessions(conn, user.id, now=runtime.clock())
+    clear_cookie(response, runtime)
+    return {"revoked_sessions": revoked}
