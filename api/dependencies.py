@@ -9,8 +9,8 @@ from fastapi import Depends, Request
 from psycopg import Connection
 
 from api.errors import NotAuthenticatedError
-from eventmart.identity import sessions
 from domain.errors import PermissionDeniedError
+from eventmart.identity import sessions
 from eventmart.identity.users import CUSTOMER, SELF_SERVICE_ROLES, User, get_user
 from eventmart.runtime import Runtime
 from projections import tracking

@@ -137,5 +137,49 @@ def seed_demo() -> None:
         runtime.close()
 
 
+users_cli = typer.Typer(help="User accounts (staff roles are created only here).")
+cli.add_typer(users_cli, name="users")
+
+
+@users_cli.command("create")
+def users_create(
+    role: Annotated[str, typer.Option(help="customer, vendor, support, admin or auditor")],
+    email: Annotated[str | None, typer.Option(help="sign in with email and password")] = None,
+    phone: Annotated[str | None, typer.Option(help="sign in by OTP, E.164")] = None,
+    password: Annotated[
+        str | None, typer.Option(help="prompted for when --email is given without it")
+    ] = None,
+) -> None:
+    """Create an account with any role, e.g. the first admin."""
+    import psycopg
+
+    from domain.errors import DomainError
+    from eventmart.identity import otp, users
+    from eventmart.runtime import utcnow
+
+    if users.canonical_role(role) not in users.ALL_ROLES:
+        raise typer.BadParameter(f"role must be one of {', '.join(sorted(users.ALL_ROLES))}")
+    if not (email or phone):
+        raise typer.BadParameter("give --email or --phone")
+    if email and password is None:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    settings, url = _setup()
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            password_hash = None
+            if email:
+                assert password is not None
+                users.check_password_strength(password)
+                password_hash = users.Passwords(settings.password_hash_memory_kib).hash(password)  # type: ignore[attr-defined]
+            user = users.create_user(
+                conn, role=role, email=email, password_hash=password_hash,
+                phone=otp.check_phone(phone) if phone else None, now=utcnow(),
+            )
+    except DomainError as e:
+        typer.echo(f"error: {e.detail}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"created {user.role} {user.id} {user.email or ''} {user.phone or ''}".rstrip())
+
+
 def main() -> None:
     cli()

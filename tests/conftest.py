@@ -1,14 +1,18 @@
 from __future__ import annotations
 
+import random
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from eventmart.identity.users import create_user
 from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
+from eventmart.runtime import Clock, Runtime, open_runtime
 from eventmart.settings import Settings
 from tests.infra import fresh_database, kafka_broker, postgres_server
 from workers import start_workers
@@ -42,6 +46,9 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "worker_poll_interval_seconds": 0.2,
         "event_store_pool_size": 5,
         "db_pool_size": 10,
+        # Every test client shares one address; the per-IP limit has its own test.
+        "otp_sends_per_ip_per_hour": 1_000_000,
+        "data_dir": Path(tempfile.mkdtemp(prefix="eventmart-data-")),
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
@@ -109,3 +116,53 @@ def product(runtime: Runtime) -> dict[str, object]:
         ],
     )
     return {"id": str(product_id), "skus": {"DJ-100": 19950, "DJ-500": 89900}}
+
+
+@pytest.fixture
+def clock(runtime: Runtime) -> Iterator[Clock]:
+    """The runtime's clock, to move forward instead of sleeping; reset after the test."""
+    assert isinstance(runtime.clock, Clock)
+    yield runtime.clock
+    runtime.clock.reset()
+
+
+def random_phone() -> str:
+    return "+919" + "".join(random.choice("0123456789") for _ in range(9))
+
+
+@pytest.fixture
+def phone_client(app) -> Callable[..., TestClient]:  # type: ignore[no-untyped-def]
+    """A client signed in by phone OTP (bearer token) for a brand-new user."""
+
+    def make(phone: str | None = None) -> TestClient:
+        client = TestClient(app, raise_server_exceptions=False)
+        phone = phone or random_phone()
+        sent = client.post("/api/v1/send-otp", json={"phone": phone})
+        assert sent.status_code == 200, sent.text
+        r = client.post("/api/v1/verify-otp", json={"phone": phone, "otp": sent.json()["debug_otp"]})
+        assert r.status_code == 200, r.text
+        client.headers["Authorization"] = f"Bearer {r.json()['access_token']}"
+        client.tokens = r.json()  # type: ignore[attr-defined]
+        client.user = r.json()["user"]  # type: ignore[attr-defined]
+        client.phone = phone  # type: ignore[attr-defined]
+        return client
+
+    return make
+
+
+@pytest.fixture
+def staff_client(app, runtime: Runtime) -> Callable[[str], TestClient]:  # type: ignore[no-untyped-def]
+    """A signed-in client for a role that only `eventmart users create` can make."""
+
+    def make(role: str) -> TestClient:
+        email = random_email()
+        with runtime.pool.connection() as conn:
+            create_user(conn, role=role, email=email, password_hash=runtime.passwords.hash(PASSWORD),
+                        now=runtime.clock())
+        client = TestClient(app, raise_server_exceptions=False)
+        r = client.post("/auth/login", json={"email": email, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        client.user = r.json()  # type: ignore[attr-defined]
+        return client
+
+    return make

@@ -133,10 +133,11 @@ def list_addresses(conn: Connection, user_id: UUID) -> list[dict[str, Any]]:
 def add_address(conn: Connection, user_id: UUID, *, now: datetime, **fields: Any) -> dict[str, Any]:
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
         cur.execute("SELECT 1 FROM users WHERE id=%s FOR UPDATE", (user_id,))
-        (count,) = cur.execute(  # type: ignore[misc]
+        counted = cur.execute(
             "SELECT count(*) AS n FROM consumer_addresses WHERE user_id=%s AND deleted_at IS NULL",
             (user_id,),
-        ).fetchone().values()
+        ).fetchone()
+        count = counted["n"] if counted else 0
         if count >= MAX_ADDRESSES:
             raise TooManyAddressesError(f"an address book holds at most {MAX_ADDRESSES} addresses")
         row = cur.execute(

@@ -1,0 +1,140 @@
+"""Walks the README's endpoint table: it must match the code, and the code must enforce it."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from api.dependencies import RoleGate, current_user
+from eventmart.identity.users import ALL_ROLES
+from tests.api.test_auth import assert_problem
+from tests.api.test_consumer_profile import ADDRESS
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+ROW = re.compile(r"^\| `(GET|POST|PATCH|PUT|DELETE) ([^`]+)` \| ([^|]+?) \|")
+NOT_LISTED = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
+
+
+def documented() -> dict[tuple[str, str], str]:
+    rows = {}
+    for line in README.read_text().splitlines():
+        if m := ROW.match(line):
+            rows[(m.group(1), m.group(2))] = m.group(3).strip()
+    return rows
+
+
+def required_roles(route: APIRoute) -> str:
+    """'anyone', 'signed in', or the sorted roles of the route's RoleGate."""
+    calls: list[Any] = []
+    stack = list(route.dependant.dependencies)
+    while stack:
+        dep = stack.pop()
+        calls.append(dep.call)
+        stack.extend(dep.dependencies)
+    gates = [c for c in calls if isinstance(c, RoleGate)]
+    if gates:
+        return ", ".join(sorted(gates[0].roles))
+    return "signed in" if current_user in calls else "anyone"
+
+
+def flatten(routes: list[Any]) -> list[APIRoute]:
+    """FastAPI >= 0.16x keeps included routers nested; older versions flatten them."""
+    out: list[APIRoute] = []
+    for route in routes:
+        if isinstance(route, APIRoute):
+            out.append(route)
+        elif hasattr(route, "original_router"):
+            out.extend(flatten(route.original_router.routes))
+    return out
+
+
+def api_routes(app) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
+    out = []
+    for route in flatten(app.routes):
+        if route.path not in NOT_LISTED:
+            for method in sorted(route.methods):
+                out.append((method, route.path, required_roles(route)))
+    return out
+
+
+def test_readme_table_matches_the_code(app) -> None:  # type: ignore[no-untyped-def]
+    in_code = {(m, p): roles for m, p, roles in api_routes(app)}
+    in_readme = {k: ", ".join(sorted(r.split(", "))) if r not in ("anyone", "signed in") else r
+                 for k, r in documented().items()}
+    assert in_readme == in_code
+
+
+def concrete(path: str) -> str:
+    return re.sub(r"\{[^}]+\}", lambda _: str(uuid.uuid4()), path)
+
+
+def test_anonymous_callers_get_401_everywhere_but_public_endpoints(app, anonymous: TestClient) -> None:  # type: ignore[no-untyped-def]
+    checked = 0
+    for method, path, roles in api_routes(app):
+        if roles == "anyone":
+            continue
+        assert_problem(anonymous.request(method, concrete(path), json={}), 401)
+        checked += 1
+    assert checked >= 15
+
+
+@pytest.fixture(scope="module")
+def role_clients(app, runtime) -> dict[str, TestClient]:  # type: ignore[no-untyped-def]
+    from eventmart.identity.users import create_user
+    from tests.conftest import PASSWORD, random_email
+
+    clients = {}
+    for role in ALL_ROLES:
+        email = random_email()
+        with runtime.pool.connection() as conn:
+            create_user(conn, role=role, email=email, password_hash=runtime.passwords.hash(PASSWORD),
+                        now=runtime.clock())
+        client = TestClient(app, raise_server_exceptions=False)
+        assert client.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code == 200
+        clients[role] = client
+    return clients
+
+
+def test_every_other_role_gets_403(app, role_clients: dict[str, TestClient]) -> None:  # type: ignore[no-untyped-def]
+    checked = 0
+    for method, path, roles in api_routes(app):
+        if roles in ("anyone", "signed in"):
+            continue
+        allowed = set(roles.split(", "))
+        for role in sorted(ALL_ROLES - allowed):
+            r = role_clients[role].request(method, concrete(path), json={})
+            assert_problem(r, 403)
+            checked += 1
+    assert checked >= 40
+
+
+OWNED = {"cart_id", "address_id", "item_id"}
+
+
+def test_another_users_resources_are_404(app, new_client, product) -> None:  # type: ignore[no-untyped-def]
+    owner, intruder = new_client(), new_client()
+    cart = owner.post("/v1/carts").json()
+    item = owner.post(f"/v1/carts/{cart['id']}/items",
+                      json={"product_id": product["id"], "sku": "DJ-100", "qty": 1}).json()["item_id"]
+    address = owner.post("/api/v1/consumer/address/add", json=ADDRESS).json()["id"]
+    ids = {"cart_id": cart["id"], "item_id": item, "address_id": address}
+    bodies = {"POST": {"product_id": product["id"], "sku": "DJ-100", "qty": 1, "label": "x"},
+              "PATCH": {"qty": 2}}
+    checked = 0
+    for method, path, _ in api_routes(app):
+        params = set(re.findall(r"\{([^}]+)\}", path))
+        if not params or not params <= OWNED:
+            continue
+        url = re.sub(r"\{([^}]+)\}", lambda m: ids[m.group(1)], path)
+        assert_problem(intruder.request(method, url, json=bodies.get(method)), 404)
+        checked += 1
+    assert checked >= 6
+    # ...and the owner's things are untouched.
+    assert owner.get(f"/v1/carts/{cart['id']}").json()["items"][0]["qty"] == 1
+    assert owner.get("/api/v1/consumer/addresses").json()["results"][0]["label"] == "Home"
