@@ -81,7 +81,7 @@ def build_applications(
         max_overflow=settings.event_store_max_overflow,
         create_table=create_table,
     )
-    catalog = CatalogApplication(env)
+    catalog = CatalogApplication(env, new_id=new_id)
     commerce = CommerceApplication(env, prices=catalog, new_id=new_id)
     return catalog, commerce
 

@@ -1,4 +1,7 @@
-"""A product offered for sale, with its variants (SKUs) and their prices."""
+"""A product ("item" in the Customer Journey) sold by a shop, with variants (SKUs).
+
+Every change is an event, so the price history of any variant is in the log.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,9 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import DomainError, NotFoundError
+from domain.errors import ConflictError, DomainError, NotFoundError
+
+MAX_VARIANTS = 50
 
 
 @dataclass(frozen=True)
@@ -17,14 +22,47 @@ class Variant:
     price: int  # minor units (paise, cents)
     currency: str
     name: str
+    stock: int | None = None  # None: not tracked
+    is_available: bool = True
+
+    @property
+    def sellable(self) -> bool:
+        return self.is_available and (self.stock is None or self.stock > 0)
 
 
 class UnknownSkuError(DomainError):
     title = "Unknown SKU"
 
 
+class ProductNotFoundError(NotFoundError):
+    title = "Product not found"
+
+
+class DuplicateSkuError(ConflictError):
+    title = "Duplicate SKU"
+
+
+def check_variant(v: dict[str, Any]) -> dict[str, Any]:
+    sku = v.get("sku")
+    if not isinstance(sku, str) or not 1 <= len(sku) <= 64:
+        raise DomainError("sku must be 1 to 64 characters", field="sku")
+    price = v.get("price")
+    if not isinstance(price, int) or isinstance(price, bool) or price < 0:
+        raise DomainError("price is a non-negative integer in minor units", field="price")
+    currency = v.get("currency", "INR")
+    if not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
+        raise DomainError("currency is an ISO 4217 code such as INR", field="currency")
+    stock = v.get("stock")
+    if stock is not None and (not isinstance(stock, int) or stock < 0):
+        raise DomainError("stock is a non-negative integer, or null when not tracked", field="stock")
+    return {"sku": sku, "name": v.get("name") or sku, "price": price, "currency": currency,
+            "stock": stock, "is_available": bool(v.get("is_available", True))}
+
+
 class Product(Aggregate):
     class Listed(Aggregate.Created):
+        class_version = 2
+        shop_id: str | None
         name: str
         slug: str
         category: str
@@ -32,13 +70,32 @@ class Product(Aggregate):
         variants: list[dict[str, Any]]
         images: list[str]
 
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # v1 products were listed before shops existed.
+            state["shop_id"] = None
+
     class PriceChanged(Aggregate.Event):
         sku: str
         price: int
 
+    class VariantAdded(Aggregate.Event):
+        variant: dict[str, Any]
+
+    class VariantChanged(Aggregate.Event):
+        sku: str
+        changes: dict[str, Any]  # name, stock, is_available
+
+    class DetailsChanged(Aggregate.Event):
+        changes: dict[str, Any]  # name, description, category, images
+
+    class Delisted(Aggregate.Event):
+        pass
+
     @event(Listed)
     def __init__(
         self,
+        shop_id: str | None,
         name: str,
         slug: str,
         category: str,
@@ -46,26 +103,21 @@ class Product(Aggregate):
         variants: list[dict[str, Any]],
         images: list[str],
     ) -> None:
-        if not variants:
-            raise DomainError("a product needs at least one variant", field="variants")
-        skus = [v["sku"] for v in variants]
-        if len(set(skus)) != len(skus):
-            raise DomainError("variant SKUs must be unique", field="variants")
-        for v in variants:
-            if not isinstance(v["price"], int) or v["price"] < 0:
-                raise DomainError("prices are non-negative integers in minor units")
+        self.shop_id = shop_id
         self.name = name
         self.slug = slug
         self.category = category
         self.description = description
-        self.variants = {v["sku"]: dict(v) for v in variants}
+        self.variants: dict[str, dict[str, Any]] = {v["sku"]: dict(v) for v in variants}
         self.images = list(images)
+        self.delisted = False
 
     @classmethod
     def list_new(
         cls,
         product_id: UUID,
         *,
+        shop_id: str | None = None,
         name: str,
         slug: str,
         category: str,
@@ -74,22 +126,36 @@ class Product(Aggregate):
         images: list[str],
     ) -> Product:
         """Lists a product under an id chosen by the caller (the catalog owns its ids)."""
+        if not variants:
+            raise DomainError("a product needs at least one variant", field="variants")
+        if len(variants) > MAX_VARIANTS:
+            raise DomainError(f"at most {MAX_VARIANTS} variants", field="variants")
+        checked = [check_variant(v) for v in variants]
+        skus = [v["sku"] for v in checked]
+        if len(set(skus)) != len(skus):
+            raise DomainError("variant SKUs must be unique", field="variants")
         return cls._create(
-            cls.Listed, id=product_id, name=name, slug=slug, category=category,
-            description=description, variants=variants, images=images,
+            cls.Listed, id=product_id, shop_id=shop_id, name=name, slug=slug, category=category,
+            description=description, variants=checked, images=images,
         )
 
+    def _live(self) -> None:
+        if self.delisted:
+            raise ProductNotFoundError(f"product {self.id} is no longer listed")
+
     def variant(self, sku: str) -> Variant:
+        self._live()
         try:
             v = self.variants[sku]
         except KeyError:
             raise UnknownSkuError(f"product {self.id} has no SKU {sku!r}", field="sku") from None
-        return Variant(sku=sku, price=v["price"], currency=v["currency"], name=v.get("name", sku))
+        return Variant(sku=sku, price=v["price"], currency=v["currency"], name=v.get("name", sku),
+                       stock=v.get("stock"), is_available=v.get("is_available", True))
 
     def change_price(self, sku: str, price: int) -> None:
         self.variant(sku)
-        if price < 0:
-            raise DomainError("price must not be negative", field="price")
+        if not isinstance(price, int) or price < 0:
+            raise DomainError("price is a non-negative integer in minor units", field="price")
         if price != self.variants[sku]["price"]:
             self._price_changed(sku=sku, price=price)
 
@@ -97,6 +163,48 @@ class Product(Aggregate):
     def _price_changed(self, sku: str, price: int) -> None:
         self.variants[sku]["price"] = price
 
+    def add_variant(self, variant: dict[str, Any]) -> None:
+        self._live()
+        checked = check_variant(variant)
+        if checked["sku"] in self.variants:
+            raise DuplicateSkuError(f"SKU {checked['sku']} exists", field="sku")
+        if len(self.variants) >= MAX_VARIANTS:
+            raise DomainError(f"at most {MAX_VARIANTS} variants", field="variants")
+        self._variant_added(variant=checked)
 
-class ProductNotFoundError(NotFoundError):
-    title = "Product not found"
+    @event(VariantAdded)
+    def _variant_added(self, variant: dict[str, Any]) -> None:
+        self.variants[variant["sku"]] = dict(variant)
+
+    def change_variant(self, sku: str, changes: dict[str, Any]) -> None:
+        """Name, stock and availability; price goes through change_price (its own event)."""
+        current = self.variant(sku)
+        merged = check_variant({**self.variants[sku], **changes})
+        diff = {k: merged[k] for k in ("name", "stock", "is_available")
+                if k in changes and merged[k] != getattr(current, k)}
+        if diff:
+            self._variant_changed(sku=sku, changes=diff)
+
+    @event(VariantChanged)
+    def _variant_changed(self, sku: str, changes: dict[str, Any]) -> None:
+        self.variants[sku].update(changes)
+
+    def change_details(self, changes: dict[str, Any]) -> None:
+        self._live()
+        allowed = {"name", "description", "category", "images"}
+        diff = {k: v for k, v in changes.items() if k in allowed and getattr(self, k) != v}
+        if diff:
+            self._details_changed(changes=diff)
+
+    @event(DetailsChanged)
+    def _details_changed(self, changes: dict[str, Any]) -> None:
+        for k, v in changes.items():
+            setattr(self, k, v)
+
+    def delist(self) -> None:
+        self._live()
+        self._delisted()
+
+    @event(Delisted)
+    def _delisted(self) -> None:
+        self.delisted = True

@@ -3,27 +3,18 @@
 
 from __future__ import annotations
 
-import functools
-import random
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.application import AggregateNotFoundError
 
 from domain.catalog.product import Variant
 from domain.commerce.cart import Cart, CartNotFoundError, cart_id_for
-from domain.errors import ConcurrencyError, StalePriceError
-
-P = ParamSpec("P")
-T = TypeVar("T")
+from domain.errors import ConflictError, StalePriceError
+from domain.saving import EventMartApplication, Saved, retry_on_conflict
 
 DEFAULT_CURRENCY = "INR"
-CONFLICT_RETRIES = 10
 
 
 class PriceList(Protocol):
@@ -32,33 +23,11 @@ class PriceList(Protocol):
     def current_variant(self, product_id: UUID, sku: str) -> tuple[Any, Variant]: ...
 
 
-@dataclass(frozen=True)
-class Saved(Generic[T]):
-    """A command's result and the log position of its last event, so that the caller
-    can wait for read models to reach it (read-your-writes)."""
-
-    value: T
-    position: int | None
+class ItemUnavailableError(ConflictError):
+    title = "Item unavailable"
 
 
-def retry_on_conflict(command: Callable[P, T]) -> Callable[P, T]:
-    """Optimistic concurrency: a save that lost the race reloads and decides again."""
-
-    @functools.wraps(command)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        for attempt in range(CONFLICT_RETRIES):
-            try:
-                return command(*args, **kwargs)
-            except IntegrityError:
-                # Random back-off: writers in lock-step would otherwise keep colliding,
-                # and the same one would keep losing.
-                time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))
-        raise ConcurrencyError("too many concurrent updates, try again")
-
-    return wrapper
-
-
-class CommerceApplication(Application[UUID]):
+class CommerceApplication(EventMartApplication):
     name = "commerce"
     snapshotting_intervals = {Cart: 100}
 
@@ -73,10 +42,6 @@ class CommerceApplication(Application[UUID]):
         self.prices = prices
         self.new_id = new_id
 
-    def _save(self, *aggregates: Aggregate) -> int | None:
-        recordings = self.save(*aggregates)
-        return recordings[-1].notification.id if recordings else None
-
     # Cart
 
     @retry_on_conflict
@@ -86,7 +51,7 @@ class CommerceApplication(Application[UUID]):
             return Saved(self.repository.get(cart_id), None)
         except AggregateNotFoundError:
             cart = Cart(owner_id=str(owner_id), currency=DEFAULT_CURRENCY)
-            return Saved(cart, self._save(cart))
+            return Saved(cart, self.save_all(cart))
 
     def get_cart(self, cart_id: UUID, owner_id: UUID) -> Cart:
         """Someone else's cart is as good as missing: no hint that it exists."""
@@ -111,6 +76,8 @@ class CommerceApplication(Application[UUID]):
     ) -> Saved[tuple[Cart, str]]:
         cart = self.get_cart(cart_id, owner_id)
         product, variant = self.prices.current_variant(product_id, sku)
+        if not variant.sellable:
+            raise ItemUnavailableError(f"{product.name} ({variant.name}) is not available now")
         if expected_unit_price is not None and expected_unit_price != variant.price:
             raise StalePriceError(
                 f"unit_price {expected_unit_price} is stale: {sku} now costs {variant.price} "
@@ -126,7 +93,7 @@ class CommerceApplication(Application[UUID]):
             unit_price=variant.price,
             currency=variant.currency,
         )
-        return Saved((cart, item_id), self._save(cart))
+        return Saved((cart, item_id), self.save_all(cart))
 
     @retry_on_conflict
     def change_cart_item(
@@ -136,16 +103,16 @@ class CommerceApplication(Application[UUID]):
         line = cart.line(item_id)
         _, variant = self.prices.current_variant(UUID(line["product_id"]), line["sku"])
         cart.change_quantity(item_id, qty, variant.price)
-        return Saved(cart, self._save(cart))
+        return Saved(cart, self.save_all(cart))
 
     @retry_on_conflict
     def remove_cart_item(self, *, owner_id: UUID, cart_id: UUID, item_id: str) -> Saved[Cart]:
         cart = self.get_cart(cart_id, owner_id)
         cart.remove_item(item_id)
-        return Saved(cart, self._save(cart))
+        return Saved(cart, self.save_all(cart))
 
     @retry_on_conflict
     def clear_cart(self, *, owner_id: UUID, cart_id: UUID) -> Saved[Cart]:
         cart = self.get_cart(cart_id, owner_id)
         cart.clear()
-        return Saved(cart, self._save(cart))
+        return Saved(cart, self.save_all(cart))

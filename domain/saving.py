@@ -1,0 +1,56 @@
+"""What every application's commands share: results that carry their log position,
+and optimistic-concurrency retries."""
+
+from __future__ import annotations
+
+import functools
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Generic, ParamSpec, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from domain.errors import ConcurrencyError
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+CONFLICT_RETRIES = 10
+
+
+@dataclass(frozen=True)
+class Saved(Generic[T]):
+    """A command's result and the log position of its last event, so that the caller
+    can wait for read models to reach it (read-your-writes)."""
+
+    value: T
+    position: int | None
+
+
+def retry_on_conflict(command: Callable[P, T]) -> Callable[P, T]:
+    """Optimistic concurrency: a save that lost the race reloads and decides again."""
+
+    @functools.wraps(command)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        for attempt in range(CONFLICT_RETRIES):
+            try:
+                return command(*args, **kwargs)
+            except IntegrityError:
+                # Random back-off: writers in lock-step would otherwise keep colliding,
+                # and the same one would keep losing.
+                time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))
+        raise ConcurrencyError("too many concurrent updates, try again")
+
+    return wrapper
+
+
+class EventMartApplication(Application[UUID]):
+    def save_all(self, *aggregates: Aggregate) -> int | None:
+        """Saves atomically; returns the log position of the last new event."""
+        recordings = self.save(*aggregates)
+        return recordings[-1].notification.id if recordings else None
