@@ -12,15 +12,21 @@ from api import errors
 from api.logging import RequestIdMiddleware
 from api.routes import (
     addresses,
+    admin_catalog,
+    audit,
     auth,
     carts,
+    catalog,
     health,
     onboarding,
     otp,
     privacy_settings,
     profile,
     sessions,
+    shops,
     uploads,
+    vendor,
+    wishlist,
 )
 from eventmart.runtime import Runtime
 
@@ -58,7 +64,8 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,
-                   privacy_settings, uploads, carts):
+                   privacy_settings, uploads, catalog, shops, wishlist, carts, vendor,
+                   admin_catalog, audit):
         router = module.router
         app.include_router(router)
     return app

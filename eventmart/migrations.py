@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import psycopg
 
+from eventmart import wishlist
 from eventmart.identity import otp, profiles, sessions, users
 from eventmart.runtime import build_applications
 from eventmart.settings import Settings
@@ -29,6 +30,7 @@ def migrate(settings: Settings, database_url: str) -> None:
                 conn.execute(sessions.DDL)
                 conn.execute(otp.DDL)
                 conn.execute(profiles.DDL)
+                conn.execute(wishlist.DDL)
                 conn.execute(tracking.DDL)
                 for model in READ_MODELS.values():
                     conn.execute(model.create_sql)

@@ -21,6 +21,8 @@ def worker_names(runtime: Runtime) -> list[str]:
 
 def build_followers(runtime: Runtime, names: Sequence[str]) -> list[LogFollower]:
     followers: list[LogFollower] = []
+    if list(names) == ["all"]:
+        names = worker_names(runtime)
     for name in names:
         if name in READ_MODELS:
             followers.append(projection_follower(runtime, READ_MODELS[name]))

@@ -180,7 +180,7 @@ class Product(Aggregate):
         """Name, stock and availability; price goes through change_price (its own event)."""
         current = self.variant(sku)
         merged = check_variant({**self.variants[sku], **changes})
-        diff = {k: merged[k] for k in ("name", "stock", "is_available")
+        diff: dict[str, Any] = {k: merged[k] for k in ("name", "stock", "is_available")
                 if k in changes and merged[k] != getattr(current, k)}
         if diff:
             self._variant_changed(sku=sku, changes=diff)

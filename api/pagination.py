@@ -1,0 +1,47 @@
+"""`{count, next, previous, results}` pages, with `page` and `page_size` query parameters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Depends, Query, Request
+from pydantic import BaseModel
+
+T = TypeVar("T")
+
+
+class Paginated(BaseModel, Generic[T]):
+    count: int
+    next: str | None
+    previous: str | None
+    results: list[T]
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    page: int
+    size: int
+    request: Request
+
+    def envelope(self, count: int, results: list[Any]) -> dict[str, Any]:
+        last = max(1, -(-count // self.size))
+        url = self.request.url
+        return {
+            "count": count,
+            "next": str(url.include_query_params(page=self.page + 1)) if self.page < last else None,
+            "previous": (str(url.include_query_params(page=min(self.page - 1, last)))
+                         if self.page > 1 else None),
+            "results": results,
+        }
+
+
+def page_request(
+    request: Request,
+    page: Annotated[int, Query(ge=1, le=100_000, description="1-based page number")] = 1,
+    page_size: Annotated[int, Query(ge=1, le=100, description="items per page")] = 20,
+) -> PageRequest:
+    return PageRequest(page, page_size, request)
+
+
+PageDep = Annotated[PageRequest, Depends(page_request)]

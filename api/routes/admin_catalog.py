@@ -1,0 +1,79 @@
+"""Flow Specs §7, admin: /v1/admin/categories and /v1/admin/shops. Admins also use every
+/v1/vendor/... route on any shop."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel, Field
+
+from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
+from api.pagination import PageDep, Paginated
+from api.routes.catalog import CategoryDetail
+from api.routes.catalog_views import ShopOut, shop_out
+from api.routes.vendor import settled
+from eventmart.identity.users import User
+from projections import catalog_search
+
+router = APIRouter(prefix="/v1/admin", tags=["admin: catalog"])
+
+Admin = Annotated[User, Depends(RoleGate("admin"))]
+
+
+class CategoryIn(BaseModel):
+    slug: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+    name: str = Field(min_length=1, max_length=120)
+    description: str = Field(default="", max_length=2000)
+    featured: bool = False
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"slug": "tea-coffee", "name": "Tea & Coffee", "featured": True}]}}
+
+
+class CategoryEdit(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    description: str | None = Field(default=None, max_length=2000)
+    featured: bool | None = None
+
+
+def category_row(conn: Any, slug: str) -> dict[str, Any]:
+    row = catalog_search.find_category(conn, slug)
+    assert row is not None
+    return row
+
+
+@router.post("/categories", status_code=status.HTTP_201_CREATED, response_model=CategoryDetail,
+             summary="Create a category (slugs are never reused)")
+def create_category(body: CategoryIn, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    saved = runtime.catalog.create_category(**body.model_dump())
+    settled(runtime, conn, user, saved)
+    return category_row(conn, body.slug)
+
+
+@router.patch("/categories/{slug}", response_model=CategoryDetail, summary="Change a category")
+def update_category(
+    slug: str, body: CategoryEdit, user: Admin, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
+    saved = runtime.catalog.update_category(slug, changes)
+    settled(runtime, conn, user, saved)
+    return category_row(conn, slug)
+
+
+@router.delete("/categories/{slug}", status_code=status.HTTP_204_NO_CONTENT,
+               summary="Remove a category from browsing (its products stay)")
+def remove_category(slug: str, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> None:
+    settled(runtime, conn, user, runtime.catalog.remove_category(slug))
+
+
+@router.get("/shops", response_model=Paginated[ShopOut], summary="Every shop, any city")
+def all_shops(
+    user: Admin, conn: ConnectionDep, page: PageDep,
+    city: Annotated[str | None, Query(max_length=120)] = None,
+    vendor: UUID | None = None,
+) -> dict[str, Any]:
+    found = catalog_search.search_shops(conn, catalog_search.ShopFilters(city=city, vendor=vendor),
+                                        page=page.page, size=page.size)
+    return page.envelope(found.count, [shop_out(r) for r in found.rows])

@@ -1,0 +1,228 @@
+"""Vendors manage their own shops and items under /v1/vendor/...; admins may act on any.
+
+Commands answer with the read model's row once it includes the write (read-your-writes),
+so a response looks exactly like the GET that follows it.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, status
+from psycopg import Connection
+from pydantic import BaseModel, Field
+
+from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model, remember_write
+from api.pagination import PageDep, Paginated
+from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
+from domain.catalog.application import Actor
+from domain.catalog.product import ProductNotFoundError
+from domain.catalog.shop import SHOP_TYPES, ShopNotFoundError
+from domain.saving import Saved
+from eventmart.identity.users import User
+from eventmart.runtime import Runtime
+from projections import catalog_search
+
+router = APIRouter(prefix="/v1/vendor", tags=["vendor: shops and items"])
+
+Manager = Annotated[User, Depends(RoleGate("vendor", "admin"))]
+Name = Field(min_length=1, max_length=120)
+Images: Any = Field(default_factory=list, max_length=10, description="image URLs (see uploads)")
+
+
+class ShopIn(BaseModel):
+    name: str = Name
+    description: str = Field(default="", max_length=2000)
+    city: str = Name
+    society: str = Name
+    shop_type: str = Field(description=f"one of {', '.join(SHOP_TYPES)}")
+    tags: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(default_factory=list, max_length=20)
+    opening_hours: dict[str, list[list[str]]] = Field(
+        default_factory=dict, description='e.g. {"mon": [["09:00", "13:00"], ["16:00", "21:00"]]}')
+    images: list[str] = Images
+    vendor_id: UUID | None = Field(default=None, description="admins only: whose shop this is")
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "name": "Green Basket", "city": "Bengaluru", "society": "Prestige Lakeside",
+        "shop_type": "grocery", "tags": ["organic", "fresh"],
+        "opening_hours": {"mon": [["08:00", "21:00"]], "tue": [["08:00", "21:00"]]},
+    }]}}
+
+
+class ShopEdit(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    description: str | None = Field(default=None, max_length=2000)
+    city: str | None = Field(default=None, min_length=1, max_length=120)
+    society: str | None = Field(default=None, min_length=1, max_length=120)
+    shop_type: str | None = None
+    tags: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(default=None, max_length=20)
+    opening_hours: dict[str, list[list[str]]] | None = None
+    images: list[str] | None = Field(default=None, max_length=10)
+
+
+class ShopStatus(BaseModel):
+    is_open: bool
+
+
+class VariantIn(BaseModel):
+    sku: str = Field(min_length=1, max_length=64)
+    name: str | None = Field(default=None, max_length=64)
+    price: int = Field(strict=True, ge=0, le=10**10, description="minor units")
+    currency: str = Field(default="INR", pattern=r"^[A-Z]{3}$")
+    stock: int | None = Field(default=None, strict=True, ge=0, le=10**7)
+    is_available: bool = True
+
+
+class VariantEdit(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    price: int | None = Field(default=None, strict=True, ge=0, le=10**10)
+    stock: int | None = Field(default=None, strict=True, ge=0, le=10**7)
+    is_available: bool | None = None
+
+
+class ProductIn(BaseModel):
+    name: str = Name
+    category: str = Field(min_length=1, max_length=64, description="category slug")
+    description: str = Field(default="", max_length=4000)
+    variants: list[VariantIn] = Field(min_length=1, max_length=50)
+    images: list[str] = Images
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "name": "Assam Tea", "category": "tea-coffee", "description": "Strong CTC black tea.",
+        "variants": [{"sku": "TEA-250G", "name": "250 g", "price": 24900, "stock": 40}],
+    }]}}
+
+
+class ProductEdit(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=120)
+    category: str | None = Field(default=None, min_length=1, max_length=64)
+    description: str | None = Field(default=None, max_length=4000)
+    images: list[str] | None = Field(default=None, max_length=10)
+
+
+def actor(user: User) -> Actor:
+    return Actor(str(user.id), user.role)
+
+
+def settled(runtime: Runtime, conn: Connection, user: User, saved: Saved[Any]) -> None:
+    remember_write(conn, user, "catalog", saved.position)
+    await_read_model(runtime, conn, user, catalog_search.READ_MODEL)
+
+
+def shop_row(conn: Connection, shop_id: UUID) -> dict[str, Any]:
+    row = catalog_search.find_shop(conn, shop_id)
+    if row is None:
+        raise ShopNotFoundError(f"shop {shop_id} not found")
+    return shop_out(row)
+
+
+def product_row(conn: Connection, product_id: UUID) -> dict[str, Any]:
+    row = catalog_search.find_product(conn, product_id)
+    if row is None:
+        raise ProductNotFoundError(f"product {product_id} not found")
+    return product_out(row)
+
+
+def set_fields(model: BaseModel) -> dict[str, Any]:
+    return {k: v for k, v in model.model_dump(exclude_unset=True).items() if v is not None}
+
+
+@router.get("/shops", response_model=Paginated[ShopOut], summary="Your shops (admins: all)")
+def my_shops(user: Manager, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
+    vendor = None if actor(user).is_admin else user.id
+    found = catalog_search.search_shops(conn, catalog_search.ShopFilters(vendor=vendor),
+                                        page=page.page, size=page.size)
+    return page.envelope(found.count, [shop_out(r) for r in found.rows])
+
+
+@router.post("/shops", status_code=status.HTTP_201_CREATED, response_model=ShopOut,
+             summary="Register a shop (closed until you open it)")
+def register_shop(body: ShopIn, user: Manager, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    details = body.model_dump(exclude={"vendor_id"})
+    vendor_id = str(body.vendor_id) if body.vendor_id else str(user.id)
+    saved = runtime.catalog.register_shop(actor(user), vendor_id=vendor_id, details=details)
+    settled(runtime, conn, user, saved)
+    return shop_row(conn, saved.value.id)
+
+
+@router.patch("/shops/{shop_id}", response_model=ShopOut, summary="Change shop details")
+def change_shop(
+    shop_id: UUID, body: ShopEdit, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.catalog.change_shop(actor(user), shop_id, set_fields(body))
+    settled(runtime, conn, user, saved)
+    return shop_row(conn, shop_id)
+
+
+@router.post("/shops/{shop_id}/status", response_model=ShopOut, summary="Open or close the shop")
+def shop_status(
+    shop_id: UUID, body: ShopStatus, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.catalog.set_shop_open(actor(user), shop_id, body.is_open)
+    settled(runtime, conn, user, saved)
+    return shop_row(conn, shop_id)
+
+
+@router.get("/shops/{shop_id}/products", response_model=Paginated[ProductOut],
+            summary="All of a shop's items, available or not")
+def shop_products(
+    shop_id: UUID, user: Manager, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep
+) -> dict[str, Any]:
+    row = catalog_search.find_shop(conn, shop_id)
+    if row is None or (not actor(user).is_admin and row["vendor_id"] != user.id):
+        raise ShopNotFoundError(f"shop {shop_id} not found")
+    found = catalog_search.search_products(conn, catalog_search.ProductFilters(shop=shop_id),
+                                           page=page.page, size=page.size)
+    return page.envelope(found.count, [product_out(r) for r in found.rows])
+
+
+@router.post("/shops/{shop_id}/products", status_code=status.HTTP_201_CREATED,
+             response_model=ProductOut, summary="Add an item to the shop")
+def add_product(
+    shop_id: UUID, body: ProductIn, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.catalog.add_shop_product(
+        actor(user), shop_id, name=body.name, category=body.category, description=body.description,
+        variants=[v.model_dump() for v in body.variants], images=body.images,
+    )
+    settled(runtime, conn, user, saved)
+    return product_row(conn, saved.value.id)
+
+
+@router.patch("/products/{product_id}", response_model=ProductOut,
+              summary="Change an item's name, category, description or images")
+def change_product(
+    product_id: UUID, body: ProductEdit, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.catalog.change_product(actor(user), product_id, set_fields(body))
+    settled(runtime, conn, user, saved)
+    return product_row(conn, product_id)
+
+
+@router.post("/products/{product_id}/variants", status_code=status.HTTP_201_CREATED,
+             response_model=ProductOut, summary="Add a variant (SKU)")
+def add_variant(
+    product_id: UUID, body: VariantIn, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.catalog.add_variant(actor(user), product_id, body.model_dump())
+    settled(runtime, conn, user, saved)
+    return product_row(conn, product_id)
+
+
+@router.patch("/products/{product_id}/variants/{sku}", response_model=ProductOut,
+              summary="Change a variant's price, stock, availability or name")
+def change_variant(
+    product_id: UUID, sku: str, body: VariantEdit, user: Manager, runtime: RuntimeDep,
+    conn: ConnectionDep,
+) -> dict[str, Any]:
+    saved = runtime.catalog.change_variant(actor(user), product_id, sku, set_fields(body))
+    settled(runtime, conn, user, saved)
+    return product_row(conn, product_id)
+
+
+@router.post("/products/{product_id}/delist", status_code=status.HTTP_204_NO_CONTENT,
+             summary="Stop selling an item (its history stays in the log)")
+def delist(product_id: UUID, user: Manager, runtime: RuntimeDep, conn: ConnectionDep) -> None:
+    saved = runtime.catalog.delist_product(actor(user), product_id)
+    settled(runtime, conn, user, saved)

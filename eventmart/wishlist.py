@@ -1,0 +1,41 @@
+"""Items a consumer saved for later. Plain rows: nothing here moves money or stock."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from uuid import UUID
+
+from psycopg import Connection
+
+DDL = """
+CREATE TABLE IF NOT EXISTS wishlist_items (
+    user_id uuid NOT NULL REFERENCES users(id),
+    product_id uuid NOT NULL,
+    added_at timestamptz NOT NULL,
+    PRIMARY KEY (user_id, product_id)
+);
+"""
+MAX_ITEMS = 500
+
+
+def add(conn: Connection, user_id: UUID, product_id: UUID, *, now: datetime) -> bool:
+    """Idempotent: adding twice keeps the first time. Returns whether it was new."""
+    cur = conn.execute(
+        "INSERT INTO wishlist_items (user_id, product_id, added_at) "
+        "SELECT %s, %s, %s WHERE (SELECT count(*) FROM wishlist_items WHERE user_id = %s) < %s "
+        "ON CONFLICT DO NOTHING",
+        (user_id, product_id, now, user_id, MAX_ITEMS),
+    )
+    return cur.rowcount == 1
+
+
+def remove(conn: Connection, user_id: UUID, product_id: UUID) -> bool:
+    cur = conn.execute("DELETE FROM wishlist_items WHERE user_id = %s AND product_id = %s",
+                       (user_id, product_id))
+    return cur.rowcount == 1
+
+
+def entries(conn: Connection, user_id: UUID) -> list[tuple[UUID, datetime]]:
+    return [(r[0], r[1]) for r in conn.execute(
+        "SELECT product_id, added_at FROM wishlist_items WHERE user_id = %s "
+        "ORDER BY added_at DESC, product_id", (user_id,)).fetchall()]

@@ -1,0 +1,474 @@
+"""Catalog read model: categories, shops and products as browsing and search read them.
+
+Whole life here: tables, pure `evolve_*` functions, `apply` (their SQL), and the queries
+behind GET /v1/categories/, /v1/products/, /api/v1/consumer/shops... and the wishlist view.
+Search is PostgreSQL full text (tsvector + GIN) with prefix matching.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection, sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from domain.catalog.category import Category
+from domain.catalog.product import Product, Variant
+from domain.catalog.shop import Shop
+from projections.read_model import ReadModel
+
+CREATE_SQL = """
+CREATE TABLE IF NOT EXISTS catalog_categories (
+    slug text PRIMARY KEY,
+    name text NOT NULL,
+    description text NOT NULL,
+    featured boolean NOT NULL,
+    removed boolean NOT NULL DEFAULT false,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE TABLE IF NOT EXISTS catalog_shops (
+    shop_id uuid PRIMARY KEY,
+    vendor_id uuid NOT NULL,
+    name text NOT NULL,
+    description text NOT NULL,
+    city text NOT NULL,
+    society text NOT NULL,
+    shop_type text NOT NULL,
+    tags text[] NOT NULL,
+    opening_hours jsonb NOT NULL,
+    images jsonb NOT NULL,
+    is_open boolean NOT NULL,
+    rating_sum bigint NOT NULL,
+    rating_count integer NOT NULL,
+    rating numeric(3, 2),
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    search tsvector NOT NULL
+);
+CREATE INDEX IF NOT EXISTS catalog_shops_city ON catalog_shops (lower(city), lower(society));
+CREATE INDEX IF NOT EXISTS catalog_shops_vendor ON catalog_shops (vendor_id);
+CREATE INDEX IF NOT EXISTS catalog_shops_search ON catalog_shops USING gin (search);
+CREATE TABLE IF NOT EXISTS catalog_products (
+    product_id uuid PRIMARY KEY,
+    shop_id uuid,
+    category text NOT NULL,
+    name text NOT NULL,
+    slug text NOT NULL,
+    description text NOT NULL,
+    variants jsonb NOT NULL,
+    images jsonb NOT NULL,
+    currency text NOT NULL,
+    min_price bigint NOT NULL,
+    max_price bigint NOT NULL,
+    available boolean NOT NULL,
+    delisted boolean NOT NULL,
+    shop_rating numeric(3, 2),
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    search tsvector NOT NULL
+);
+CREATE INDEX IF NOT EXISTS catalog_products_search ON catalog_products USING gin (search);
+CREATE INDEX IF NOT EXISTS catalog_products_category ON catalog_products (category, created_at);
+CREATE INDEX IF NOT EXISTS catalog_products_shop ON catalog_products (shop_id);
+CREATE INDEX IF NOT EXISTS catalog_products_price ON catalog_products (min_price);
+CREATE INDEX IF NOT EXISTS catalog_products_newest ON catalog_products (created_at DESC);
+"""
+DROP_SQL = "DROP TABLE IF EXISTS catalog_categories, catalog_shops, catalog_products"
+
+Row = dict[str, Any]
+
+
+# Pure evolution of rows.
+
+def evolve_category(row: Row | None, event: Category.Event) -> Row | None:
+    if isinstance(event, Category.Created):
+        return {"slug": event.slug, "name": event.name, "description": event.description,
+                "featured": event.featured, "removed": False,
+                "created_at": event.timestamp, "updated_at": event.timestamp}
+    if row is None:
+        return None
+    row = {**row, "updated_at": event.timestamp}
+    if isinstance(event, Category.Updated):
+        row.update(name=event.name, description=event.description, featured=event.featured)
+    elif isinstance(event, Category.Removed):
+        row["removed"] = True
+    return row
+
+
+def _shop_details(row: Row, details: dict[str, Any]) -> Row:
+    row.update(
+        name=details["name"], description=details.get("description", ""),
+        city=details["city"], society=details["society"], shop_type=details["shop_type"],
+        tags=list(details.get("tags", [])), opening_hours=details.get("opening_hours", {}),
+        images=list(details.get("images", [])),
+    )
+    return row
+
+
+def evolve_shop(row: Row | None, event: Shop.Event) -> Row | None:
+    if isinstance(event, Shop.Registered):
+        return _shop_details(
+            {"shop_id": event.originator_id, "vendor_id": UUID(event.vendor_id), "is_open": False,
+             "rating_sum": 0, "rating_count": 0, "rating": None,
+             "created_at": event.timestamp, "updated_at": event.timestamp},
+            event.details,
+        )
+    if row is None:
+        return None
+    row = {**row, "updated_at": event.timestamp}
+    if isinstance(event, Shop.DetailsChanged):
+        _shop_details(row, event.details)
+    elif isinstance(event, Shop.StatusChanged):
+        row["is_open"] = event.is_open
+    elif isinstance(event, Shop.Rated):
+        row["rating_sum"] += event.rating
+        row["rating_count"] += 1
+        row["rating"] = round(row["rating_sum"] / row["rating_count"], 2)
+    return row
+
+
+def _variant_view(v: dict[str, Any]) -> dict[str, Any]:
+    sellable = Variant(sku=v["sku"], price=v["price"], currency=v["currency"], name=v["name"],
+                       stock=v.get("stock"), is_available=v.get("is_available", True)).sellable
+    return {"sku": v["sku"], "name": v.get("name", v["sku"]), "price": v["price"],
+            "currency": v["currency"], "stock": v.get("stock"),
+            "is_available": v.get("is_available", True), "in_stock": sellable}
+
+
+def _with_prices(row: Row) -> Row:
+    variants = row["variants"]
+    prices = [v["price"] for v in variants]
+    row["min_price"], row["max_price"] = min(prices), max(prices)
+    row["currency"] = variants[0]["currency"]
+    row["available"] = any(v["in_stock"] for v in variants)
+    return row
+
+
+def evolve_product(row: Row | None, event: Product.Event) -> Row | None:
+    if isinstance(event, Product.Listed):
+        return _with_prices({
+            "product_id": event.originator_id,
+            "shop_id": UUID(event.shop_id) if event.shop_id else None,
+            "category": event.category, "name": event.name, "slug": event.slug,
+            "description": event.description,
+            "variants": [_variant_view(v) for v in event.variants],
+            "images": list(event.images), "delisted": False, "shop_rating": None,
+            "created_at": event.timestamp, "updated_at": event.timestamp,
+        })
+    if row is None:
+        return None
+    row = {**row, "updated_at": event.timestamp, "variants": [dict(v) for v in row["variants"]]}
+    if isinstance(event, Product.PriceChanged):
+        for v in row["variants"]:
+            if v["sku"] == event.sku:
+                v["price"] = event.price
+    elif isinstance(event, Product.VariantAdded):
+        row["variants"].append(_variant_view(event.variant))
+    elif isinstance(event, Product.VariantChanged):
+        row["variants"] = [_variant_view({**v, **event.changes}) if v["sku"] == event.sku else v
+                           for v in row["variants"]]
+    elif isinstance(event, Product.DetailsChanged):
+        row.update(event.changes)
+    elif isinstance(event, Product.Delisted):
+        row["delisted"] = True
+    return _with_prices(row)
+
+
+# SQL around the pure functions.
+
+def _load(conn: Connection, table: str, key: str, value: Any) -> Row | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            sql.SQL("SELECT * FROM {} WHERE {} = %s FOR UPDATE").format(
+                sql.Identifier(table), sql.Identifier(key)),
+            (value,),
+        ).fetchone()
+
+
+def _upsert(conn: Connection, table: str, key: str, row: Row, search: tuple[str, str]) -> None:
+    row = {k: v for k, v in row.items() if k != "search"}
+    cols = list(row)
+    values = [Jsonb(row[c]) if c in ("variants", "images", "opening_hours") else row[c] for c in cols]
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {table} ({cols}, search) VALUES ({vals}, "
+            "setweight(to_tsvector('simple', %s), 'A') || setweight(to_tsvector('simple', %s), 'B')) "
+            "ON CONFLICT ({key}) DO UPDATE SET {sets}, search = EXCLUDED.search"
+        ).format(
+            table=sql.Identifier(table),
+            cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
+            vals=sql.SQL(", ").join(sql.Placeholder() * len(cols)),
+            key=sql.Identifier(key),
+            sets=sql.SQL(", ").join(
+                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in cols if c != key
+            ),
+        ),
+        (*values, *search),
+    )
+
+
+def apply(conn: Connection, event: Any) -> None:
+    if isinstance(event, Category.Event):
+        _apply_category(conn, event)
+    elif isinstance(event, Shop.Event):
+        old = _load(conn, "catalog_shops", "shop_id", event.originator_id)
+        new = evolve_shop(old, event)
+        if new is None:
+            return
+        words = " ".join([new["shop_type"], *new["tags"], new["society"], new["city"]])
+        _upsert(conn, "catalog_shops", "shop_id", new, (new["name"], f"{words} {new['description']}"))
+        if old is None or old["rating"] != new["rating"]:
+            conn.execute("UPDATE catalog_products SET shop_rating = %s WHERE shop_id = %s",
+                         (new["rating"], event.originator_id))
+    elif isinstance(event, Product.Event):
+        old = _load(conn, "catalog_products", "product_id", event.originator_id)
+        new = evolve_product(old, event)
+        if new is None:
+            return
+        if old is None and new["shop_id"] is not None:
+            shop = conn.execute("SELECT rating FROM catalog_shops WHERE shop_id = %s",
+                                (new["shop_id"],)).fetchone()
+            new["shop_rating"] = shop[0] if shop else None
+        _upsert(conn, "catalog_products", "product_id", new,
+                (new["name"], f"{new['category']} {new['description']}"))
+
+
+# Category ids are uuid5 of the slug; the row is keyed by slug, which the Created event
+# carries. Later events name only the id, so keep a small map from id to slug.
+_CATEGORY_SLUG_SQL = """
+CREATE TABLE IF NOT EXISTS catalog_category_ids (category_id uuid PRIMARY KEY, slug text NOT NULL)
+"""
+
+
+def _apply_category(conn: Connection, event: Category.Event) -> None:
+    if isinstance(event, Category.Created):
+        conn.execute(
+            "INSERT INTO catalog_category_ids (category_id, slug) VALUES (%s, %s) "
+            "ON CONFLICT DO NOTHING", (event.originator_id, event.slug))
+        slug = event.slug
+    else:
+        found = conn.execute("SELECT slug FROM catalog_category_ids WHERE category_id = %s",
+                             (event.originator_id,)).fetchone()
+        if found is None:
+            return
+        slug = found[0]
+    new = evolve_category(_load(conn, "catalog_categories", "slug", slug), event)
+    if new is None:
+        return
+    cols = list(new)
+    conn.execute(
+        sql.SQL("INSERT INTO catalog_categories ({}) VALUES ({}) ON CONFLICT (slug) DO UPDATE SET {}")
+        .format(
+            sql.SQL(", ").join(map(sql.Identifier, cols)),
+            sql.SQL(", ").join(sql.Placeholder() * len(cols)),
+            sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
+                               for c in cols if c != "slug"),
+        ),
+        [new[c] for c in cols],
+    )
+
+
+# Queries.
+
+PAGE_SIZE_MAX = 100
+ORDERINGS = {
+    "price": "min_price ASC, product_id",
+    "-price": "min_price DESC, product_id",
+    "rating": "shop_rating DESC NULLS LAST, product_id",
+    "newest": "created_at DESC, product_id",
+}
+
+
+def tsquery(text: str) -> str | None:
+    """Prefix match on every word: 'bas ric' finds 'Basmati Rice'."""
+    words = re.findall(r"\w+", text.lower())[:8]
+    return " & ".join(f"{w}:*" for w in words) or None
+
+
+@dataclass(frozen=True)
+class Page:
+    count: int
+    rows: list[Row]
+
+
+def _page(conn: Connection, query: str, params: list[Any], order: str, page: int, size: int) -> Page:
+    with conn.cursor(row_factory=dict_row) as cur:
+        count = cur.execute(f"SELECT count(*) AS n FROM ({query}) q", params).fetchone()
+        rows = cur.execute(f"{query} ORDER BY {order} LIMIT %s OFFSET %s",
+                           [*params, size, (page - 1) * size]).fetchall()
+    return Page(count["n"] if count else 0, rows)
+
+
+def list_categories(conn: Connection, *, featured: bool | None, page: int, size: int) -> Page:
+    query = ("SELECT slug, name, description, featured FROM catalog_categories "
+             "WHERE NOT removed")
+    params: list[Any] = []
+    if featured is not None:
+        query += " AND featured = %s"
+        params.append(featured)
+    return _page(conn, query, params, "featured DESC, name, slug", page, size)
+
+
+def find_category(conn: Connection, slug: str) -> Row | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            "SELECT c.slug, c.name, c.description, c.featured, "
+            "(SELECT count(*) FROM catalog_products p WHERE p.category = c.slug AND NOT p.delisted) "
+            "AS product_count FROM catalog_categories c WHERE slug = %s AND NOT removed",
+            (slug,),
+        ).fetchone()
+
+
+PRODUCT_COLUMNS = ("product_id, shop_id, category, name, slug, description, variants, images, "
+                   "currency, min_price, max_price, available, shop_rating, created_at, updated_at")
+
+
+@dataclass(frozen=True)
+class ProductFilters:
+    category: str | None = None
+    q: str | None = None
+    shop: UUID | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    available: bool | None = None
+    ordering: str | None = None
+
+
+def search_products(conn: Connection, f: ProductFilters, *, page: int, size: int) -> Page:
+    where: list[str] = ["NOT delisted"]
+    params: list[Any] = []
+    rank = ""
+    if f.category:
+        where.append("category = %s")
+        params.append(f.category)
+    if f.shop:
+        where.append("shop_id = %s")
+        params.append(f.shop)
+    if f.min_price is not None:
+        where.append("max_price >= %s")
+        params.append(f.min_price)
+    if f.max_price is not None:
+        where.append("min_price <= %s")
+        params.append(f.max_price)
+    if f.available is not None:
+        where.append("available = %s")
+        params.append(f.available)
+    order = ORDERINGS[f.ordering or "newest"]
+    if f.q and (tsq := tsquery(f.q)):
+        where.append("search @@ to_tsquery('simple', %s)")
+        params.append(tsq)
+        if not f.ordering:
+            rank = ", ts_rank(search, to_tsquery('simple', %s)) AS rank"
+            params.insert(0, tsq)  # the SELECT list comes before the WHERE clause
+            order = "rank DESC, product_id"
+    query = f"SELECT {PRODUCT_COLUMNS}{rank} FROM catalog_products WHERE {' AND '.join(where)}"
+    return _page(conn, query, params, order, page, size)
+
+
+def find_product(conn: Connection, product_id: UUID) -> Row | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(
+            f"SELECT {PRODUCT_COLUMNS} FROM catalog_products WHERE product_id = %s AND NOT delisted",
+            (product_id,),
+        ).fetchone()
+
+
+SHOP_COLUMNS = ("shop_id, vendor_id, name, description, city, society, shop_type, tags, "
+                "opening_hours, images, is_open, rating, rating_count, created_at, updated_at")
+
+
+@dataclass(frozen=True)
+class ShopFilters:
+    city: str | None = None
+    society: str | None = None
+    prefer_society: str | None = None
+    status: str | None = None  # open | closed
+    shop_type: str | None = None
+    tags: tuple[str, ...] = ()
+    q: str | None = None
+    min_price: int | None = None
+    max_price: int | None = None
+    min_rating: float | None = None
+    available: bool | None = None
+    vendor: UUID | None = None
+
+
+def search_shops(conn: Connection, f: ShopFilters, *, page: int, size: int) -> Page:
+    where: list[str] = ["true"]
+    params: list[Any] = []
+    if f.city:
+        where.append("lower(city) = lower(%s)")
+        params.append(f.city)
+    if f.society:
+        where.append("lower(society) = lower(%s)")
+        params.append(f.society)
+    if f.vendor:
+        where.append("vendor_id = %s")
+        params.append(f.vendor)
+    if f.status:
+        where.append("is_open = %s")
+        params.append(f.status == "open")
+    if f.shop_type:
+        where.append("shop_type = %s")
+        params.append(f.shop_type)
+    if f.tags:
+        where.append("tags @> %s")
+        params.append(list(f.tags))
+    if f.min_rating is not None:
+        where.append("rating >= %s")
+        params.append(f.min_rating)
+    items: list[str] = []
+    item_params: list[Any] = []
+    if f.min_price is not None:
+        items.append("p.max_price >= %s")
+        item_params.append(f.min_price)
+    if f.max_price is not None:
+        items.append("p.min_price <= %s")
+        item_params.append(f.max_price)
+    if f.available:
+        items.append("p.available")
+    if items:
+        where.append("EXISTS (SELECT 1 FROM catalog_products p WHERE p.shop_id = s.shop_id "
+                     f"AND NOT p.delisted AND {' AND '.join(items)})")
+        params.extend(item_params)
+    if f.q and (tsq := tsquery(f.q)):
+        where.append("(s.search @@ to_tsquery('simple', %s) OR EXISTS (SELECT 1 FROM catalog_products p "
+                     "WHERE p.shop_id = s.shop_id AND NOT p.delisted "
+                     "AND p.search @@ to_tsquery('simple', %s)))")
+        params.extend([tsq, tsq])
+    order = "is_open DESC, rating DESC NULLS LAST, name, shop_id"
+    prefix = ""
+    if f.prefer_society:
+        prefix = "(lower(society) = lower(%s)) AS nearby, "
+        params.insert(0, f.prefer_society)
+        order = "nearby DESC, " + order
+    query = f"SELECT {prefix}{SHOP_COLUMNS} FROM catalog_shops s WHERE {' AND '.join(where)}"
+    return _page(conn, query, params, order, page, size)
+
+
+def find_shop(conn: Connection, shop_id: UUID) -> Row | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute(f"SELECT {SHOP_COLUMNS} FROM catalog_shops WHERE shop_id = %s",
+                           (shop_id,)).fetchone()
+
+
+def products_by_id(conn: Connection, ids: list[UUID]) -> dict[UUID, Row]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            f"SELECT {PRODUCT_COLUMNS}, delisted FROM catalog_products WHERE product_id = ANY(%s)",
+            (ids,),
+        ).fetchall()
+    return {r["product_id"]: r for r in rows}
+
+
+READ_MODEL = ReadModel(
+    name="catalog_search", application="catalog",
+    create_sql=CREATE_SQL + ";" + _CATEGORY_SLUG_SQL,
+    drop_sql=DROP_SQL + ", catalog_category_ids",
+    apply=apply,
+)
