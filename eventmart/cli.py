@@ -121,20 +121,26 @@ def rebuild(name: str) -> None:
 
 
 @cli.command("seed-demo")
-def seed_demo() -> None:
-    """Create a small demo catalog (idempotent)."""
+def seed_demo(
+    scale: Annotated[int, typer.Option(min=1, max=1000, help="multiply shops and items")] = 1,
+) -> None:
+    """Create a realistic demo marketplace (idempotent): cities, shops, items, users."""
+    from eventmart.demo import DEMO_PASSWORD
     from eventmart.demo import seed_demo as run
     from eventmart.runtime import open_runtime
 
     settings, url = _setup()
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
     try:
-        for product_id in run(runtime.catalog):
-            product = runtime.catalog.get_product(product_id)
-            skus = ", ".join(f"{s}={v['price']}" for s, v in product.variants.items())
-            typer.echo(f"{product_id}  {product.name}  {skus}")
+        with runtime.pool.connection() as conn:
+            seeded = run(runtime.catalog, conn, runtime.passwords, scale=scale)
     finally:
         runtime.close()
+    typer.echo(f"{seeded.shops} shops and {seeded.products} items "
+               f"({seeded.added} new), {seeded.categories} new categories")
+    typer.echo(f"sign in with any of these (password {DEMO_PASSWORD}):")
+    for email in seeded.users:
+        typer.echo(f"  {email}")
 
 
 users_cli = typer.Typer(help="User accounts (staff roles are created only here).")
