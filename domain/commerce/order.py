@@ -1,0 +1,290 @@
+"""An order: what was bought from which shop, for how much, and where it is in its life.
+
+The state machine (also in the README):
+
+    awaiting_payment --pay--> pending            (online payment: /v1/checkouts then /v1/payments)
+    awaiting_payment --payment_failed--> payment_failed --pay--> pending
+    pending --accept--> accepted --pack--> packed --dispatch--> out_for_delivery --deliver--> delivered
+    pending --modify--> modified --confirm_modified--> accepted      (vendor proposes, consumer agrees)
+    pending|modified --reject--> rejected                             (vendor; refunds what was paid)
+    awaiting_payment|payment_failed|pending|modified|accepted|packed --cancel--> cancelled
+
+Anything else is an InvalidTransitionError naming the current state.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import ConflictError, DomainError, NotFoundError
+
+TRANSITIONS: dict[str, dict[str, str]] = {
+    "awaiting_payment": {"pay": "pending", "payment_failed": "payment_failed", "cancel": "cancelled"},
+    "payment_failed": {"pay": "pending", "cancel": "cancelled"},
+    "pending": {"accept": "accepted", "reject": "rejected", "modify": "modified",
+                "cancel": "cancelled"},
+    "modified": {"confirm_modified": "accepted", "modify": "modified", "reject": "rejected",
+                 "cancel": "cancelled"},
+    "accepted": {"pack": "packed", "cancel": "cancelled"},
+    "packed": {"dispatch": "out_for_delivery", "cancel": "cancelled"},
+    "out_for_delivery": {"deliver": "delivered"},
+    "delivered": {},
+    "cancelled": {},
+    "rejected": {},
+}
+STATES = tuple(TRANSITIONS)
+PAYMENT_MODES = ("cash", "wallet", "online")
+
+
+class OrderNotFoundError(NotFoundError):
+    title = "Order not found"
+
+
+class InvalidTransitionError(DomainError):
+    title = "Invalid order state"
+
+
+class OrderRuleError(DomainError):
+    title = "Order rule violated"
+
+
+class AlreadyRatedError(ConflictError):
+    title = "Already rated"
+
+
+def totals(lines: list[dict[str, Any]], delivery_fee: int, discount: int) -> dict[str, int]:
+    subtotal = sum(line["qty"] * line["unit_price"] for line in lines)
+    discount = min(discount, subtotal)
+    return {"subtotal": subtotal, "delivery_fee": delivery_fee, "discount": discount,
+            "total": subtotal + delivery_fee - discount}
+
+
+class Order(Aggregate):
+    class Placed(Aggregate.Created):
+        customer_id: str
+        shop_id: str | None
+        lines: list[dict[str, Any]]
+        currency: str
+        amounts: dict[str, int]
+        payment_mode: str
+        delivery_notes: str
+        address: dict[str, Any] | None
+        status: str
+
+    class Paid(Aggregate.Event):
+        payment_id: str
+        amount: int
+
+    class PaymentFailed(Aggregate.Event):
+        payment_id: str
+        reason: str
+
+    class StatusChanged(Aggregate.Event):
+        action: str
+        status: str
+        by: str
+        note: str
+
+    class Modified(Aggregate.Event):
+        by: str
+        lines: list[dict[str, Any]]
+        amounts: dict[str, int]
+        note: str
+
+    class Cancelled(Aggregate.Event):
+        by: str
+        reason: str
+        status: str  # cancelled or rejected
+        refund_due: int
+
+    class Refunded(Aggregate.Event):
+        amount: int
+        method: str
+        reference: str
+
+    class Rated(Aggregate.Event):
+        rating: int
+        comment: str
+
+    @event(Placed)
+    def __init__(
+        self,
+        customer_id: str,
+        shop_id: str | None,
+        lines: list[dict[str, Any]],
+        currency: str,
+        amounts: dict[str, int],
+        payment_mode: str,
+        delivery_notes: str,
+        address: dict[str, Any] | None,
+        status: str,
+    ) -> None:
+        self.customer_id = customer_id
+        self.shop_id = shop_id
+        self.lines = [dict(line) for line in lines]
+        self.currency = currency
+        self.amounts = dict(amounts)
+        self.payment_mode = payment_mode
+        self.delivery_notes = delivery_notes
+        self.address = address
+        self.status = status
+        self.paid = 0
+        self.refunded = 0
+        self.payment_ids: list[str] = []
+        self.proposed: dict[str, Any] | None = None
+        self.rating: int | None = None
+
+    @classmethod
+    def place(
+        cls,
+        *,
+        customer_id: str,
+        shop_id: str | None,
+        lines: list[dict[str, Any]],
+        currency: str,
+        delivery_fee: int,
+        discount: int,
+        payment_mode: str,
+        delivery_notes: str = "",
+        address: dict[str, Any] | None = None,
+    ) -> Order:
+        if not lines:
+            raise OrderRuleError("an order needs at least one item")
+        if payment_mode not in PAYMENT_MODES:
+            raise OrderRuleError(f"payment_mode must be one of {', '.join(PAYMENT_MODES)}",
+                                 field="payment_mode")
+        priced = [{**line, "line_total": line["qty"] * line["unit_price"]} for line in lines]
+        status = "awaiting_payment" if payment_mode == "online" else "pending"
+        return cls(customer_id=customer_id, shop_id=shop_id, lines=priced, currency=currency,
+                   amounts=totals(priced, delivery_fee, discount), payment_mode=payment_mode,
+                   delivery_notes=delivery_notes, address=address, status=status)
+
+    @property
+    def total(self) -> int:
+        return self.amounts["total"]
+
+    @property
+    def refundable(self) -> int:
+        return self.paid - self.refunded
+
+    def _check(self, action: str) -> str:
+        allowed = TRANSITIONS[self.status]
+        if action not in allowed:
+            can = ", ".join(allowed) or "nothing (final state)"
+            raise InvalidTransitionError(
+                f"cannot {action.replace('_', ' ')} an order that is {self.status}; "
+                f"it can: {can}", field="status")
+        return allowed[action]
+
+    # Payment
+
+    def record_payment(self, payment_id: str, amount: int) -> None:
+        """Idempotent per payment: the payment policy may deliver the same success twice."""
+        if payment_id in self.payment_ids:
+            return
+        self._check("pay")
+        if amount != self.total:
+            raise OrderRuleError(f"payment of {amount} does not match the total {self.total}")
+        self._paid(payment_id=payment_id, amount=amount)
+
+    @event(Paid)
+    def _paid(self, payment_id: str, amount: int) -> None:
+        self.payment_ids.append(payment_id)
+        self.paid += amount
+        # Online orders wait for payment; wallet orders are paid while already pending.
+        self.status = TRANSITIONS[self.status].get("pay", self.status)
+
+    def record_payment_failure(self, payment_id: str, reason: str) -> None:
+        if payment_id in self.payment_ids or "payment_failed" not in TRANSITIONS[self.status]:
+            return  # paid meanwhile by another attempt, or already failed: nothing to record
+        self._payment_failed(payment_id=payment_id, reason=reason)
+
+    @event(PaymentFailed)
+    def _payment_failed(self, payment_id: str, reason: str) -> None:
+        self.status = "payment_failed"
+
+    def mark_wallet_paid(self) -> None:
+        """Wallet orders are paid at placement, in the same transaction as the debit."""
+        if self.payment_mode != "wallet" or self.paid:
+            raise OrderRuleError("only an unpaid wallet order is paid from the wallet")
+        self._paid(payment_id=f"wallet:{self.id}", amount=self.total)
+
+    # Fulfilment
+
+    def advance(self, action: str, *, by: str, note: str = "") -> None:
+        if action not in ("accept", "pack", "dispatch", "deliver", "confirm_modified"):
+            raise OrderRuleError(f"unknown action {action!r}")
+        if action == "confirm_modified" and self.status != "modified":
+            raise OrderRuleError("there is no modification to confirm")
+        status = self._check(action)
+        self._status_changed(action=action, status=status, by=by, note=note)
+
+    @event(StatusChanged)
+    def _status_changed(self, action: str, status: str, by: str, note: str) -> None:
+        self.status = status
+        if action == "confirm_modified" and self.proposed is not None:
+            self.lines = self.proposed["lines"]
+            self.amounts = self.proposed["amounts"]
+            self.proposed = None
+
+    def modify(self, *, by: str, quantities: dict[str, int], note: str = "") -> None:
+        """The vendor changes quantities (0 removes a line) before accepting; the consumer
+        must confirm. Only lowering is allowed: the consumer agreed to at most this much."""
+        self._check("modify")
+        current = {line["item_id"]: line for line in self.lines}
+        unknown = set(quantities) - set(current)
+        if unknown:
+            raise OrderRuleError(f"no such order lines: {', '.join(sorted(unknown))}")
+        lines = []
+        for item_id, line in current.items():
+            qty = quantities.get(item_id, line["qty"])
+            if qty < 0 or qty > line["qty"]:
+                raise OrderRuleError("a modification may only lower quantities", field="quantity")
+            if qty:
+                lines.append({**line, "qty": qty, "line_total": qty * line["unit_price"]})
+        if not lines:
+            raise OrderRuleError("a modification cannot remove every line; reject the order instead")
+        if lines == self.lines:
+            raise OrderRuleError("the modification changes nothing")
+        amounts = totals(lines, self.amounts["delivery_fee"], self.amounts["discount"])
+        self._modified(by=by, lines=lines, amounts=amounts, note=note)
+
+    @event(Modified)
+    def _modified(self, by: str, lines: list[dict[str, Any]], amounts: dict[str, int], note: str) -> None:
+        self.status = "modified"
+        self.proposed = {"lines": lines, "amounts": amounts}
+
+    def cancel(self, *, by: str, reason: str, reject: bool = False) -> int:
+        """Cancels (or, for the vendor, rejects); returns the amount now due back."""
+        status = self._check("reject" if reject else "cancel")
+        due = self.refundable
+        self._cancelled(by=by, reason=reason, status=status, refund_due=due)
+        return due
+
+    @event(Cancelled)
+    def _cancelled(self, by: str, reason: str, status: str, refund_due: int) -> None:
+        self.status = status
+
+    def record_refund(self, amount: int, method: str, reference: str) -> None:
+        if amount <= 0 or amount > self.refundable:
+            raise OrderRuleError(f"refundable now: {self.refundable}", field="amount")
+        self._refunded(amount=amount, method=method, reference=reference)
+
+    @event(Refunded)
+    def _refunded(self, amount: int, method: str, reference: str) -> None:
+        self.refunded += amount
+
+    def rate(self, rating: int, comment: str) -> None:
+        if self.status != "delivered":
+            raise OrderRuleError(f"only delivered orders can be rated; this one is {self.status}")
+        if self.rating is not None:
+            raise AlreadyRatedError("this order was already rated")
+        if not 1 <= rating <= 5:
+            raise OrderRuleError("rating must be 1 to 5", field="rating")
+        self._rated(rating=rating, comment=comment)
+
+    @event(Rated)
+    def _rated(self, rating: int, comment: str) -> None:
+        self.rating = rating

@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from typing import Any
+from uuid import uuid4
+
+import pytest
+
+from domain.commerce.order import (
+    STATES,
+    TRANSITIONS,
+    AlreadyRatedError,
+    InvalidTransitionError,
+    Order,
+    OrderRuleError,
+)
+from tests.spec import Stream, given
+
+LINES = [
+    {"item_id": "a", "product_id": "p1", "sku": "A", "name": "Tea", "qty": 2, "unit_price": 1000,
+     "line_total": 2000},
+    {"item_id": "b", "product_id": "p2", "sku": "B", "name": "Rice", "qty": 1, "unit_price": 500,
+     "line_total": 500},
+]
+AMOUNTS = {"subtotal": 2500, "delivery_fee": 300, "discount": 0, "total": 2800}
+
+
+def placed(status: str, payment_mode: str = "online") -> tuple[Stream[Order], list[Order.Event]]:
+    s = Stream(Order)
+    return s, [s.event(Order.Placed, customer_id=str(uuid4()), shop_id=str(uuid4()), lines=LINES,
+                       currency="INR", amounts=AMOUNTS, payment_mode=payment_mode,
+                       delivery_notes="", address=None, status=status)]
+
+
+ACTIONS: dict[str, Any] = {
+    "pay": lambda o: o.record_payment("pay-1", 2800),
+    "accept": lambda o: o.advance("accept", by="vendor"),
+    "pack": lambda o: o.advance("pack", by="vendor"),
+    "dispatch": lambda o: o.advance("dispatch", by="vendor"),
+    "deliver": lambda o: o.advance("deliver", by="vendor"),
+    "confirm_modified": lambda o: o.advance("confirm_modified", by="customer"),
+    "modify": lambda o: o.modify(by="vendor", quantities={"a": 1}),
+    "reject": lambda o: o.cancel(by="vendor", reason="out of stock", reject=True),
+    "cancel": lambda o: o.cancel(by="customer", reason="changed my mind"),
+}
+EXPECTED_EVENT = {"pay": Order.Paid, "modify": Order.Modified, "reject": Order.Cancelled,
+                  "cancel": Order.Cancelled}
+
+LEGAL = [(s, a) for s in STATES for a in ACTIONS if a in TRANSITIONS[s]]
+ILLEGAL = [(s, a) for s in STATES for a in ACTIONS if a not in TRANSITIONS[s]]
+
+
+def test_the_table_covers_the_whole_lifecycle() -> None:
+    assert len(LEGAL) == 17 and len(LEGAL) + len(ILLEGAL) == len(STATES) * len(ACTIONS)
+
+
+@pytest.mark.parametrize("state,action", LEGAL)
+def test_every_legal_transition(state: str, action: str) -> None:
+    _, history = placed(state)
+    order = given(*history).when(ACTIONS[action]).then(
+        (EXPECTED_EVENT.get(action, Order.StatusChanged), {})
+    )
+    assert order.status == TRANSITIONS[state][action]
+
+
+@pytest.mark.parametrize("state,action", ILLEGAL)
+def test_every_illegal_transition_names_the_current_state(state: str, action: str) -> None:
+    _, history = placed(state)
+    error = InvalidTransitionError if action != "confirm_modified" else (InvalidTransitionError, OrderRuleError)
+    given(*history).when(ACTIONS[action]).then_error(error, match=state if action != "confirm_modified" else None)  # type: ignore[arg-type]
+
+
+def test_a_payment_is_recorded_once() -> None:
+    s, history = placed("awaiting_payment")
+    history.append(s.event(Order.Paid, payment_id="pay-1", amount=2800))
+    given(*history).when(lambda o: o.record_payment("pay-1", 2800)).then_nothing()
+
+
+def test_a_payment_must_match_the_total() -> None:
+    _, history = placed("awaiting_payment")
+    given(*history).when(lambda o: o.record_payment("pay-1", 2799)).then_error(OrderRuleError)
+
+
+def test_payment_failure_then_a_new_payment() -> None:
+    s, history = placed("awaiting_payment")
+    history.append(s.event(Order.PaymentFailed, payment_id="pay-1", reason="expired"))
+    order = given(*history).when(lambda o: o.record_payment("pay-2", 2800)).then((Order.Paid, {}))
+    assert order.status == "pending" and order.paid == 2800
+
+
+def test_a_late_failure_of_a_paid_order_changes_nothing() -> None:
+    s, history = placed("awaiting_payment")
+    history.append(s.event(Order.Paid, payment_id="pay-1", amount=2800))
+    given(*history).when(lambda o: o.record_payment_failure("pay-1", "expired")).then_nothing()
+
+
+def test_cancelling_a_paid_order_makes_the_payment_refundable() -> None:
+    s, history = placed("awaiting_payment")
+    history.append(s.event(Order.Paid, payment_id="pay-1", amount=2800))
+    order = given(*history).when(lambda o: o.cancel(by="customer", reason="late")).then(
+        (Order.Cancelled, {"refund_due": 2800, "status": "cancelled"}))
+    assert order.refundable == 2800
+
+
+def test_refunds_never_exceed_what_was_paid() -> None:
+    s, history = placed("awaiting_payment")
+    history += [s.event(Order.Paid, payment_id="pay-1", amount=2800),
+                s.event(Order.Cancelled, by="c", reason="r", status="cancelled", refund_due=2800),
+                s.event(Order.Refunded, amount=2000, method="wallet", reference="x")]
+    given(*history).when(lambda o: o.record_refund(801, "wallet", "y")).then_error(OrderRuleError)
+    given(*history).when(lambda o: o.record_refund(800, "wallet", "y")).then((Order.Refunded, {"amount": 800}))
+
+
+def test_modification_only_lowers_and_needs_confirmation() -> None:
+    s, history = placed("pending", payment_mode="cash")
+    given(*history).when(lambda o: o.modify(by="v", quantities={"a": 3})).then_error(OrderRuleError)
+    given(*history).when(lambda o: o.modify(by="v", quantities={"a": 0, "b": 0})).then_error(OrderRuleError)
+    given(*history).when(lambda o: o.modify(by="v", quantities={"zz": 1})).then_error(OrderRuleError)
+    order = given(*history).when(lambda o: o.modify(by="v", quantities={"b": 0})).then(
+        (Order.Modified, {"amounts": {"subtotal": 2000, "delivery_fee": 300, "discount": 0, "total": 2300}}))
+    assert order.total == 2800, "nothing changes until the consumer confirms"
+    order.advance("confirm_modified", by="customer")
+    assert order.total == 2300 and [line["item_id"] for line in order.lines] == ["a"]
+    assert order.status == "accepted"
+
+
+def test_rating_delivered_orders_once() -> None:
+    s, history = placed("delivered", payment_mode="cash")
+    given(*history).when(lambda o: o.rate(6, "")).then_error(OrderRuleError)
+    given(*history).when(lambda o: o.rate(5, "great")).then((Order.Rated, {"rating": 5}))
+    history.append(s.event(Order.Rated, rating=4, comment=""))
+    given(*history).when(lambda o: o.rate(5, "again")).then_error(AlreadyRatedError)
+    _, pending = placed("pending", payment_mode="cash")
+    given(*pending).when(lambda o: o.rate(5, "")).then_error(OrderRuleError)
+
+
+def test_place_computes_totals_and_initial_state() -> None:
+    order = Order.place(customer_id="c", shop_id="s", lines=[dict(line) for line in LINES],
+                        currency="INR", delivery_fee=300, discount=100, payment_mode="cash")
+    assert order.amounts == {"subtotal": 2500, "delivery_fee": 300, "discount": 100, "total": 2700}
+    assert order.status == "pending"
+    assert Order.place(customer_id="c", shop_id="s", lines=LINES, currency="INR", delivery_fee=0,
+                       discount=0, payment_mode="online").status == "awaiting_payment"
+    with pytest.raises(OrderRuleError):
+        Order.place(customer_id="c", shop_id="s", lines=[], currency="INR", delivery_fee=0,
+                    discount=0, payment_mode="cash")
