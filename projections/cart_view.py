@@ -12,6 +12,7 @@ from uuid import UUID
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
+from domain.commerce import pricing
 from domain.commerce.cart import Cart
 from projections.read_model import ReadModel
 
@@ -35,6 +36,8 @@ def _with_totals(doc: Doc) -> Doc:
         item["line_total"] = item["qty"] * item["unit_price"]
     doc["item_count"] = sum(item["qty"] for item in doc["items"])
     doc["total_amount"] = sum(item["line_total"] for item in doc["items"])
+    doc["shop_id"] = doc["items"][0]["shop_id"] if doc["items"] else None
+    doc.update(pricing.amounts(doc["total_amount"]))
     return doc
 
 
@@ -57,6 +60,7 @@ def evolve(doc: Doc | None, event: Cart.Event) -> Doc | None:
         doc["items"].append({
             "item_id": event.item_id,
             "product_id": event.product_id,
+            "shop_id": event.shop_id,
             "sku": event.sku,
             "name": event.name,
             "qty": event.qty,

@@ -28,6 +28,7 @@ class NewItem(BaseModel):
     product_id: UUID
     sku: str = Field(min_length=1, max_length=64)
     qty: Quantity
+    replace: bool = Field(default=False, description="empty a cart holding another shop's items first")
     unit_price: Annotated[int, Field(strict=True, ge=0)] | None = Field(
         default=None,
         description="The price the client showed, in minor units. Optional; when given and "
@@ -53,6 +54,7 @@ class QuantityChange(BaseModel):
 class CartItemOut(BaseModel):
     item_id: str
     product_id: str
+    shop_id: str | None
     sku: str
     name: str
     qty: int
@@ -63,10 +65,15 @@ class CartItemOut(BaseModel):
 class CartOut(BaseModel):
     id: str
     owner_id: str
+    shop_id: str | None = Field(description="a cart holds one shop's items")
     currency: str
     items: list[CartItemOut]
     item_count: int
     total_amount: int = Field(description="Sum of line totals, in minor units of `currency`")
+    subtotal: int = Field(description="Sum of line totals")
+    discount: int
+    delivery_fee: int = Field(description="₹25 below a ₹499 subtotal, else free")
+    total: int = Field(description="subtotal - discount + delivery_fee: what checkout charges")
     created_at: str
     updated_at: str
 
@@ -106,7 +113,7 @@ def add_item(
 ) -> dict[str, Any]:
     saved = runtime.commerce.add_cart_item(
         owner_id=user.id, cart_id=cart_id, product_id=body.product_id, sku=body.sku,
-        qty=body.qty, expected_unit_price=body.unit_price,
+        qty=body.qty, expected_unit_price=body.unit_price, replace=body.replace,
     )
     remember_write(conn, user, APP, saved.position)
     cart, item_id = saved.value

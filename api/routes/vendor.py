@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model, remember_write
 from api.pagination import PageDep, Paginated
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
-from domain.catalog.application import Actor
+from domain.actor import Actor
 from domain.catalog.product import ProductNotFoundError
 from domain.catalog.shop import SHOP_TYPES, ShopNotFoundError
 from domain.saving import Saved

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
 
+from domain.actor import Actor
 from domain.catalog.category import (
     Category,
     CategoryExistsError,
@@ -21,18 +21,6 @@ from domain.catalog.product import Product, ProductNotFoundError, Variant
 from domain.catalog.shop import Shop, ShopNotFoundError
 from domain.errors import DomainError
 from domain.saving import EventMartApplication, Saved, retry_on_conflict
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who is asking: vendors manage their own shops, admins any."""
-
-    user_id: str
-    role: str
-
-    @property
-    def is_admin(self) -> bool:
-        return self.role == "admin"
 
 
 def slugify(text: str) -> str:
@@ -120,6 +108,18 @@ class CatalogApplication(EventMartApplication):
         shop = self.shop_for(actor, shop_id)
         shop.set_open(is_open)
         return Saved(shop, self.save_all(shop))
+
+    def shop_is_open(self, shop_id: UUID) -> bool:
+        try:
+            return self._shop(shop_id).is_open
+        except ShopNotFoundError:
+            return False
+
+    def shop_vendor(self, shop_id: UUID) -> str | None:
+        try:
+            return self._shop(shop_id).vendor_id
+        except ShopNotFoundError:
+            return None
 
     @retry_on_conflict
     def rate_shop(self, shop_id: UUID, *, order_id: str, rating: int) -> Saved[Shop]:

@@ -1,5 +1,5 @@
-"""The Commerce context: carts now; orders, wallets and rewards join it so that one
-`save(*aggregates)` can change them atomically."""
+"""The Commerce context: carts, orders and wallets (rewards and coupons join them), together
+so that "confirm order, debit wallet, clear cart" commits atomically in one save."""
 
 from __future__ import annotations
 
@@ -8,102 +8,162 @@ from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
 
+from domain.actor import Actor
 from domain.catalog.product import Variant
+from domain.commerce import pricing
 from domain.commerce.cart import Cart, CartNotFoundError, cart_id_for
+from domain.commerce.order import Order, OrderNotFoundError
+from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import ConflictError, StalePriceError
 from domain.saving import EventMartApplication, Saved, retry_on_conflict
 
 DEFAULT_CURRENCY = "INR"
 
 
-class PriceList(Protocol):
-    """Where the current price of a product variant comes from (the Catalog)."""
+class Catalog(Protocol):
+    """What Commerce needs to know from the Catalog: current prices, stock, shops."""
 
     def current_variant(self, product_id: UUID, sku: str) -> tuple[Any, Variant]: ...
+    def get_product(self, product_id: UUID) -> Any: ...
+    def shop_is_open(self, shop_id: UUID) -> bool: ...
+    def shop_vendor(self, shop_id: UUID) -> str | None: ...
 
 
 class ItemUnavailableError(ConflictError):
     title = "Item unavailable"
 
 
+class ShopClosedError(ConflictError):
+    title = "Shop closed"
+
+
+class PricesChangedError(ConflictError):
+    title = "Prices changed"
+
+
 class CommerceApplication(EventMartApplication):
     name = "commerce"
-    snapshotting_intervals = {Cart: 100}
+    snapshotting_intervals = {Cart: 100, Wallet: 100}
 
     def __init__(
         self,
         env: dict[str, str] | None = None,
         *,
-        prices: PriceList,
+        prices: Catalog,
         new_id: Callable[[], UUID] = uuid4,
     ) -> None:
         super().__init__(env)
         self.prices = prices
         self.new_id = new_id
 
+    def _get(self, aggregate_id: UUID, kind: type[Aggregate]) -> Any:
+        try:
+            found = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, kind) else None
+
     # Cart
 
     @retry_on_conflict
     def open_cart(self, owner_id: UUID) -> Saved[Cart]:
-        cart_id = cart_id_for(owner_id)
-        try:
-            return Saved(self.repository.get(cart_id), None)
-        except AggregateNotFoundError:
-            cart = Cart(owner_id=str(owner_id), currency=DEFAULT_CURRENCY)
-            return Saved(cart, self.save_all(cart))
+        cart = self._get(cart_id_for(owner_id), Cart)
+        if cart is not None:
+            return Saved(cart, None)
+        cart = Cart(owner_id=str(owner_id), currency=DEFAULT_CURRENCY)
+        return Saved(cart, self.save_all(cart))
 
     def get_cart(self, cart_id: UUID, owner_id: UUID) -> Cart:
         """Someone else's cart is as good as missing: no hint that it exists."""
-        try:
-            cart: Cart = self.repository.get(cart_id)
-        except AggregateNotFoundError:
-            cart = None  # type: ignore[assignment]
+        cart = self._get(cart_id, Cart)
         if cart is None or cart.owner_id != str(owner_id):
             raise CartNotFoundError(f"cart {cart_id} not found")
         return cart
 
-    @retry_on_conflict
-    def add_cart_item(
-        self,
-        *,
-        owner_id: UUID,
-        cart_id: UUID,
-        product_id: UUID,
-        sku: str,
-        qty: int,
-        expected_unit_price: int | None = None,
-    ) -> Saved[tuple[Cart, str]]:
-        cart = self.get_cart(cart_id, owner_id)
+    def _own_cart(self, owner_id: UUID) -> Cart:
+        return self._get(cart_id_for(owner_id), Cart) or Cart(
+            owner_id=str(owner_id), currency=DEFAULT_CURRENCY)
+
+    def _sellable(self, product_id: UUID, sku: str, qty: int) -> tuple[Any, Variant]:
         product, variant = self.prices.current_variant(product_id, sku)
+        label = f"{product.name} ({variant.name})"
         if not variant.sellable:
-            raise ItemUnavailableError(f"{product.name} ({variant.name}) is not available now")
+            raise ItemUnavailableError(f"{label} is not available now")
+        if variant.stock is not None and qty > variant.stock:
+            raise ItemUnavailableError(f"only {variant.stock} of {label} in stock")
+        if product.shop_id and not self.prices.shop_is_open(UUID(product.shop_id)):
+            raise ShopClosedError(f"the shop selling {product.name} is closed now")
+        return product, variant
+
+    def _add(self, cart: Cart, *, product_id: UUID, sku: str, qty: int,
+             expected_unit_price: int | None, replace: bool) -> str:
+        existing = sum(line["qty"] for line in cart.lines.values()
+                       if line["product_id"] == str(product_id) and line["sku"] == sku)
+        product, variant = self._sellable(product_id, sku, qty + existing)
         if expected_unit_price is not None and expected_unit_price != variant.price:
             raise StalePriceError(
                 f"unit_price {expected_unit_price} is stale: {sku} now costs {variant.price} "
                 f"{variant.currency} minor units",
                 field="unit_price",
             )
-        item_id = cart.add_item(
-            item_id=str(self.new_id()),
-            product_id=str(product_id),
-            sku=sku,
-            name=f"{product.name} ({variant.name})",
-            qty=qty,
-            unit_price=variant.price,
-            currency=variant.currency,
+        return cart.add_item(
+            item_id=str(self.new_id()), product_id=str(product_id), sku=sku,
+            name=f"{product.name} ({variant.name})", qty=qty, unit_price=variant.price,
+            currency=variant.currency, shop_id=product.shop_id, replace=replace,
         )
+
+    @retry_on_conflict
+    def add_cart_item(
+        self, *, owner_id: UUID, cart_id: UUID, product_id: UUID, sku: str, qty: int,
+        expected_unit_price: int | None = None, replace: bool = False,
+    ) -> Saved[tuple[Cart, str]]:
+        cart = self.get_cart(cart_id, owner_id)
+        item_id = self._add(cart, product_id=product_id, sku=sku, qty=qty,
+                            expected_unit_price=expected_unit_price, replace=replace)
         return Saved((cart, item_id), self.save_all(cart))
 
     @retry_on_conflict
-    def change_cart_item(
-        self, *, owner_id: UUID, cart_id: UUID, item_id: str, qty: int
-    ) -> Saved[Cart]:
+    def add_to_my_cart(
+        self, *, owner_id: UUID, product_id: UUID, sku: str | None, qty: int, replace: bool
+    ) -> Saved[tuple[Cart, str]]:
+        """The Customer Journey's cart: implicit, one per user. Without a SKU, the first
+        variant that can be sold now."""
+        cart = self._own_cart(owner_id)
+        if sku is None:
+            sku = self._default_sku(product_id)
+        item_id = self._add(cart, product_id=product_id, sku=sku, qty=qty,
+                            expected_unit_price=None, replace=replace)
+        return Saved((cart, item_id), self.save_all(cart))
+
+    def _default_sku(self, product_id: UUID) -> str:
+        product = self.prices.get_product(product_id)
+        for sku in product.variants:
+            if product.variant(sku).sellable:
+                return str(sku)
+        raise ItemUnavailableError(f"{product.name} is not available now")
+
+    @retry_on_conflict
+    def change_cart_item(self, *, owner_id: UUID, cart_id: UUID, item_id: str, qty: int) -> Saved[Cart]:
         cart = self.get_cart(cart_id, owner_id)
-        line = cart.line(item_id)
-        _, variant = self.prices.current_variant(UUID(line["product_id"]), line["sku"])
-        cart.change_quantity(item_id, qty, variant.price)
+        self._set_qty(cart, cart.line(item_id), qty)
         return Saved(cart, self.save_all(cart))
+
+    @retry_on_conflict
+    def update_my_cart(self, *, owner_id: UUID, ref: str, sku: str | None, qty: int) -> Saved[Cart]:
+        """Quantity 0 removes the line."""
+        cart = self._own_cart(owner_id)
+        line = cart.find_line(ref, sku)
+        if qty == 0:
+            cart.remove_item(line["item_id"])
+        else:
+            self._set_qty(cart, line, qty)
+        return Saved(cart, self.save_all(cart))
+
+    def _set_qty(self, cart: Cart, line: dict[str, Any], qty: int) -> None:
+        _, variant = self._sellable(UUID(line["product_id"]), line["sku"], qty)
+        cart.change_quantity(line["item_id"], qty, variant.price)
 
     @retry_on_conflict
     def remove_cart_item(self, *, owner_id: UUID, cart_id: UUID, item_id: str) -> Saved[Cart]:
@@ -112,7 +172,136 @@ class CommerceApplication(EventMartApplication):
         return Saved(cart, self.save_all(cart))
 
     @retry_on_conflict
-    def clear_cart(self, *, owner_id: UUID, cart_id: UUID) -> Saved[Cart]:
-        cart = self.get_cart(cart_id, owner_id)
+    def remove_from_my_cart(self, *, owner_id: UUID, ref: str, sku: str | None) -> Saved[Cart]:
+        cart = self._own_cart(owner_id)
+        cart.remove_item(cart.find_line(ref, sku)["item_id"])
+        return Saved(cart, self.save_all(cart))
+
+    @retry_on_conflict
+    def clear_my_cart(self, *, owner_id: UUID) -> Saved[Cart]:
+        cart = self._own_cart(owner_id)
         cart.clear()
         return Saved(cart, self.save_all(cart))
+
+    # Orders
+
+    def _priced_lines(self, cart: Cart) -> list[dict[str, Any]]:
+        """The cart's lines re-checked against the catalog now: availability, stock, open
+        shop and price. A changed price re-prices the cart and asks the shopper to look again."""
+        lines = cart.check_out()
+        changed = []
+        for line in lines:
+            _, variant = self._sellable(UUID(line["product_id"]), line["sku"], line["qty"])
+            if variant.price != line["unit_price"]:
+                changed.append((line, variant.price))
+        if changed:
+            fresh = self._get(cart.id, Cart)
+            for line, price in changed:
+                fresh.change_quantity(line["item_id"], line["qty"], price)
+            self.save_all(fresh)
+            names = ", ".join(f"{line['name']} now {price}" for line, price in changed)
+            raise PricesChangedError(f"prices changed since you added them ({names}); the cart "
+                                     "shows the new prices, check out again to accept them")
+        return lines
+
+    def _place(self, cart: Cart, *, payment_mode: str, delivery_notes: str = "",
+               address: dict[str, Any] | None = None) -> Order:
+        shop_id = cart.shop_id
+        lines = self._priced_lines(cart)
+        subtotal = sum(line["qty"] * line["unit_price"] for line in lines)
+        return Order.place(
+            customer_id=cart.owner_id, shop_id=shop_id,
+            lines=[{k: line[k] for k in ("item_id", "product_id", "sku", "name", "qty", "unit_price")}
+                   for line in lines],
+            currency=cart.currency, delivery_fee=pricing.delivery_fee(subtotal), discount=0,
+            payment_mode=payment_mode, delivery_notes=delivery_notes, address=address,
+        )
+
+    @retry_on_conflict
+    def checkout(self, *, owner_id: UUID, cart_id: UUID) -> Saved[Order]:
+        """Flow Specs: the cart becomes an order awaiting online payment."""
+        cart = self.get_cart(cart_id, owner_id)
+        order = self._place(cart, payment_mode="online")
+        return Saved(order, self.save_all(order, cart))
+
+    @retry_on_conflict
+    def confirm_order(
+        self, *, owner_id: UUID, payment_mode: str, delivery_notes: str,
+        address: dict[str, Any] | None,
+    ) -> Saved[Order]:
+        """Customer Journey: cash or wallet. Order, cart and wallet change in one save."""
+        cart = self._own_cart(owner_id)
+        order = self._place(cart, payment_mode=payment_mode, delivery_notes=delivery_notes,
+                            address=address)
+        changed: list[Aggregate] = [order, cart]
+        if payment_mode == "wallet":
+            wallet = self.wallet(owner_id)
+            wallet.debit(order.total, kind="order", reference=str(order.id))
+            order.mark_wallet_paid()
+            changed.append(wallet)
+        return Saved(order, self.save_all(*changed))
+
+    def wallet(self, owner_id: UUID) -> Wallet:
+        return self._get(wallet_id_for(owner_id), Wallet) or Wallet(
+            owner_id=str(owner_id), currency=DEFAULT_CURRENCY)
+
+    def order_for(self, actor: Actor, order_id: UUID) -> Order:
+        """The customer's own orders; the shop's vendor; support and admin: any."""
+        order = self._get(order_id, Order)
+        if order is None:
+            raise OrderNotFoundError(f"order {order_id} not found")
+        if actor.is_staff:
+            return order
+        if actor.role == "vendor":
+            if order.shop_id and self.prices.shop_vendor(UUID(order.shop_id)) == actor.user_id:
+                return order
+        elif order.customer_id == actor.user_id:
+            return order
+        raise OrderNotFoundError(f"order {order_id} not found")
+
+    def _refund_to_wallet(self, order: Order, amount: int) -> list[Aggregate]:
+        """Wallet-paid money goes straight back to the wallet, in the same save."""
+        if amount <= 0 or order.payment_mode != "wallet":
+            return []
+        wallet = self.wallet(UUID(order.customer_id))
+        wallet.credit(amount, kind="refund", reference=str(order.id))
+        order.record_refund(amount, "wallet", str(wallet.id))
+        return [wallet]
+
+    @retry_on_conflict
+    def cancel_order(self, actor: Actor, order_id: UUID, *, reason: str,
+                     reject: bool = False) -> Saved[Order]:
+        order = self.order_for(actor, order_id)
+        if reject and actor.role not in ("vendor", "admin"):
+            raise OrderNotFoundError(f"order {order_id} not found")
+        due = order.cancel(by=actor.role, reason=reason, reject=reject)
+        return Saved(order, self.save_all(order, *self._refund_to_wallet(order, due)))
+
+    @retry_on_conflict
+    def advance_order(self, actor: Actor, order_id: UUID, action: str, note: str = "") -> Saved[Order]:
+        order = self.order_for(actor, order_id)
+        if (action == "confirm_modified") != (actor.role == "customer"):
+            raise OrderNotFoundError(f"order {order_id} not found")
+        before = order.total
+        order.advance(action, by=actor.role, note=note)
+        changed: list[Aggregate] = [order]
+        if action == "confirm_modified" and order.paid and order.total < before:
+            changed += self._refund_to_wallet(order, before - order.total)
+        return Saved(order, self.save_all(*changed))
+
+    @retry_on_conflict
+    def modify_order(self, actor: Actor, order_id: UUID, quantities: dict[str, int],
+                     note: str = "") -> Saved[Order]:
+        order = self.order_for(actor, order_id)
+        if actor.role not in ("vendor", "admin"):
+            raise OrderNotFoundError(f"order {order_id} not found")
+        order.modify(by=actor.role, quantities=quantities, note=note)
+        return Saved(order, self.save_all(order))
+
+    @retry_on_conflict
+    def rate_order(self, actor: Actor, order_id: UUID, rating: int, comment: str) -> Saved[Order]:
+        order = self.order_for(actor, order_id)
+        if order.customer_id != actor.user_id:
+            raise OrderNotFoundError(f"order {order_id} not found")
+        order.rate(rating, comment)
+        return Saved(order, self.save_all(order))

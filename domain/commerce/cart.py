@@ -11,7 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.errors import DomainError, InvalidQuantityError, NotFoundError
+from domain.errors import ConflictError, DomainError, InvalidQuantityError, NotFoundError
 
 MAX_QTY_PER_LINE = 99
 MAX_LINES = 100
@@ -33,6 +33,14 @@ class CartFullError(DomainError):
     title = "Cart full"
 
 
+class OtherShopError(ConflictError):
+    title = "Cart holds another shop's items"
+
+
+class EmptyCartError(DomainError):
+    title = "Cart empty"
+
+
 def cart_id_for(owner_id: UUID) -> UUID:
     """Each shopper has exactly one active cart; its id follows from theirs, so that
     two concurrent "open cart" requests cannot create two carts."""
@@ -52,12 +60,19 @@ class Cart(Aggregate):
         currency: str
 
     class ItemAdded(Aggregate.Event):
+        class_version = 2
         item_id: str
         product_id: str
+        shop_id: str | None
         sku: str
         name: str
         qty: int
         unit_price: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # v1 lines were added before products belonged to shops.
+            state["shop_id"] = None
 
     class ItemQuantityChanged(Aggregate.Event):
         item_id: str
@@ -92,9 +107,20 @@ class Cart(Aggregate):
         qty: int,
         unit_price: int,
         currency: str,
+        shop_id: str | None = None,
+        replace: bool = False,
     ) -> str:
-        """Adds a line, or tops up the line already holding this SKU. Returns the line id."""
+        """Adds a line, or tops up the line already holding this SKU. Returns the line id.
+
+        A cart holds one shop's items (hyperlocal delivery): another shop's item is refused
+        unless `replace`, which empties the cart first."""
         check_quantity(qty)
+        if self.lines and shop_id != self.shop_id:
+            if not replace:
+                raise OtherShopError(
+                    "your cart holds items from another shop; send replace=true to empty it first"
+                )
+            self._cleared()
         if currency != self.currency:
             raise CurrencyMismatchError(
                 f"cart is in {self.currency}, product is priced in {currency}", field="sku"
@@ -107,9 +133,8 @@ class Cart(Aggregate):
             return str(existing["item_id"])
         if len(self.lines) >= MAX_LINES:
             raise CartFullError(f"a cart holds at most {MAX_LINES} different items")
-        self._item_added(
-            item_id=item_id, product_id=product_id, sku=sku, name=name, qty=qty, unit_price=unit_price
-        )
+        self._item_added(item_id=item_id, product_id=product_id, shop_id=shop_id, sku=sku, name=name,
+                         qty=qty, unit_price=unit_price)
         return item_id
 
     def change_quantity(self, item_id: str, qty: int, unit_price: int) -> None:
@@ -127,6 +152,14 @@ class Cart(Aggregate):
         if self.lines:
             self._cleared()
 
+    def check_out(self) -> list[dict[str, Any]]:
+        """The lines to order; the cart empties (in the same save as the order)."""
+        if not self.lines:
+            raise EmptyCartError("the cart is empty")
+        lines = [dict(line) for line in self.lines.values()]
+        self._cleared()
+        return lines
+
     # Queries.
 
     def line(self, item_id: str) -> dict[str, Any]:
@@ -134,6 +167,22 @@ class Cart(Aggregate):
             return self.lines[item_id]
         except KeyError:
             raise CartItemNotFoundError(f"cart has no item {item_id}", field="item_id") from None
+
+    def find_line(self, ref: str, sku: str | None = None) -> dict[str, Any]:
+        """A line by its own id, or by product id (and SKU when the product has several lines)."""
+        if ref in self.lines:
+            return self.lines[ref]
+        matches = [line for line in self.lines.values() if line["product_id"] == ref
+                   and (sku is None or line["sku"] == sku)]
+        if len(matches) > 1:
+            raise DomainError("the cart holds several variants of this item; pass sku", field="sku")
+        if not matches:
+            raise CartItemNotFoundError(f"cart has no item {ref}", field="item_id")
+        return matches[0]
+
+    @property
+    def shop_id(self) -> str | None:
+        return next(iter(self.lines.values()))["shop_id"] if self.lines else None
 
     def _line_for(self, product_id: str, sku: str) -> dict[str, Any] | None:
         for line in self.lines.values():
@@ -149,11 +198,13 @@ class Cart(Aggregate):
 
     @event(ItemAdded)
     def _item_added(
-        self, item_id: str, product_id: str, sku: str, name: str, qty: int, unit_price: int
+        self, item_id: str, product_id: str, shop_id: str | None, sku: str, name: str, qty: int,
+        unit_price: int,
     ) -> None:
         self.lines[item_id] = {
             "item_id": item_id,
             "product_id": product_id,
+            "shop_id": shop_id,
             "sku": sku,
             "name": name,
             "qty": qty,

@@ -10,9 +10,11 @@ from domain.commerce.cart import (
     CartFullError,
     CartItemNotFoundError,
     CurrencyMismatchError,
+    EmptyCartError,
+    OtherShopError,
     cart_id_for,
 )
-from domain.errors import InvalidQuantityError
+from domain.errors import DomainError, InvalidQuantityError
 from tests.spec import Stream, given
 
 OWNER = str(uuid4())
@@ -24,13 +26,14 @@ def opened() -> tuple[Stream[Cart], list[Cart.Event]]:
 
 
 def line(item_id: str = "i1", qty: int = 1, price: int = 19950, sku: str = "DJ-100") -> dict:
-    return {"item_id": item_id, "product_id": "p1", "sku": sku, "name": "Tea", "qty": qty,
-            "unit_price": price}
+    return {"item_id": item_id, "product_id": "p1", "shop_id": "shop-1", "sku": sku, "name": "Tea",
+            "qty": qty, "unit_price": price}
 
 
-def add(cart: Cart, qty: int = 1, sku: str = "DJ-100", currency: str = "INR", item_id: str = "new"):
+def add(cart: Cart, qty: int = 1, sku: str = "DJ-100", currency: str = "INR", item_id: str = "new",
+        shop_id: str = "shop-1", replace: bool = False):  # type: ignore[no-untyped-def]
     return cart.add_item(item_id=item_id, product_id="p1", sku=sku, name="Tea", qty=qty,
-                         unit_price=19950, currency=currency)
+                         unit_price=19950, currency=currency, shop_id=shop_id, replace=replace)
 
 
 def test_cart_id_is_fixed_per_owner() -> None:
@@ -123,3 +126,55 @@ def test_clearing() -> None:
 def test_clearing_an_empty_cart_records_nothing() -> None:
     _, history = opened()
     given(*history).when(lambda c: c.clear()).then_nothing()
+
+
+def test_a_cart_holds_one_shops_items() -> None:
+    s, history = opened()
+    history.append(s.event(Cart.ItemAdded, **line()))
+    given(*history).when(lambda c: add(c, sku="X", shop_id="shop-2")).then_error(OtherShopError)
+
+
+def test_replace_empties_the_cart_for_another_shop() -> None:
+    s, history = opened()
+    history.append(s.event(Cart.ItemAdded, **line()))
+    cart = given(*history).when(lambda c: add(c, sku="X", shop_id="shop-2", replace=True)).then(
+        (Cart.Cleared, {}), (Cart.ItemAdded, {"shop_id": "shop-2", "sku": "X"}))
+    assert cart.shop_id == "shop-2" and len(cart.lines) == 1
+
+
+def test_check_out_hands_over_the_lines_and_empties_the_cart() -> None:
+    s, history = opened()
+    history.append(s.event(Cart.ItemAdded, **line(qty=3)))
+    cart = given(*history).when(lambda c: c.check_out()).then((Cart.Cleared, {}))
+    assert cart.lines == {}
+    given(*opened()[1]).when(lambda c: c.check_out()).then_error(EmptyCartError)
+
+
+def test_lines_are_found_by_line_id_or_product_id() -> None:
+    s, history = opened()
+    history += [s.event(Cart.ItemAdded, **line(item_id="i1", sku="A")),
+                s.event(Cart.ItemAdded, **line(item_id="i2", sku="B"))]
+    cart = given(*history).when(lambda c: None).then_nothing()
+    assert cart.find_line("i2")["sku"] == "B"
+    assert cart.find_line("p1", "A")["item_id"] == "i1"
+    with pytest.raises(DomainError):
+        cart.find_line("p1")
+    with pytest.raises(CartItemNotFoundError):
+        cart.find_line("nope")
+
+
+def test_old_item_added_events_are_upcast() -> None:
+    from eventsourcing.application import Application
+
+    app: Application = Application(env={"PERSISTENCE_MODULE": "eventsourcing.popo"})
+    mapper = app.mapper
+    s, history = opened()
+    event = s.event(Cart.ItemAdded, **line())
+    stored = mapper.to_stored_event(event)
+    import json
+    state = json.loads(stored.state)
+    del state["shop_id"]
+    state.pop("class_version", None)
+    old = type(stored)(originator_id=stored.originator_id, originator_version=stored.originator_version,
+                       topic=stored.topic, state=json.dumps(state).encode())
+    assert mapper.to_domain_event(old).shop_id is None

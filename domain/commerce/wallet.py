@@ -1,0 +1,79 @@
+"""A consumer's wallet: money held for them, in minor units. Never negative.
+
+Every movement is an event carrying the balance after it, so history and balance can be read
+without arithmetic, and an auditor can check one against the other.
+"""
+
+from __future__ import annotations
+
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import DomainError
+
+CREDIT_KINDS = ("load", "refund", "adjustment")
+DEBIT_KINDS = ("debit", "order", "adjustment")
+
+
+class InsufficientFundsError(DomainError):
+    title = "Insufficient funds"
+
+
+def wallet_id_for(owner_id: UUID) -> UUID:
+    return uuid5(NAMESPACE_URL, f"eventmart:wallet:{owner_id}")
+
+
+class Wallet(Aggregate):
+    class Opened(Aggregate.Created):
+        owner_id: str
+        currency: str
+
+    class Credited(Aggregate.Event):
+        amount: int
+        kind: str
+        reference: str
+        balance_after: int
+
+    class Debited(Aggregate.Event):
+        amount: int
+        kind: str
+        reference: str
+        balance_after: int
+
+    @staticmethod
+    def create_id(owner_id: str) -> UUID:
+        return wallet_id_for(UUID(owner_id))
+
+    @event(Opened)
+    def __init__(self, owner_id: str, currency: str) -> None:
+        self.owner_id = owner_id
+        self.currency = currency
+        self.balance = 0
+
+    def credit(self, amount: int, *, kind: str, reference: str) -> None:
+        if not isinstance(amount, int) or amount <= 0:
+            raise DomainError("amount must be a positive integer in minor units", field="amount")
+        if kind not in CREDIT_KINDS:
+            raise DomainError(f"unknown credit kind {kind!r}")
+        self._credited(amount=amount, kind=kind, reference=reference,
+                       balance_after=self.balance + amount)
+
+    @event(Credited)
+    def _credited(self, amount: int, kind: str, reference: str, balance_after: int) -> None:
+        self.balance = balance_after
+
+    def debit(self, amount: int, *, kind: str, reference: str) -> None:
+        if not isinstance(amount, int) or amount <= 0:
+            raise DomainError("amount must be a positive integer in minor units", field="amount")
+        if kind not in DEBIT_KINDS:
+            raise DomainError(f"unknown debit kind {kind!r}")
+        if amount > self.balance:
+            raise InsufficientFundsError(
+                f"wallet balance {self.balance} is less than {amount}", field="amount")
+        self._debited(amount=amount, kind=kind, reference=reference,
+                      balance_after=self.balance - amount)
+
+    @event(Debited)
+    def _debited(self, amount: int, kind: str, reference: str, balance_after: int) -> None:
+        self.balance = balance_after
