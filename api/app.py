@@ -17,8 +17,11 @@ from api.routes import (
     auth,
     carts,
     catalog,
+    consumer_cart,
+    consumer_orders,
     health,
     onboarding,
+    orders,
     otp,
     privacy_settings,
     profile,
@@ -26,6 +29,7 @@ from api.routes import (
     shops,
     uploads,
     vendor,
+    vendor_orders,
     wishlist,
 )
 from eventmart.runtime import Runtime
@@ -64,8 +68,8 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,
-                   privacy_settings, uploads, catalog, shops, wishlist, carts, vendor,
-                   admin_catalog, audit):
+                   privacy_settings, uploads, catalog, shops, wishlist, carts, consumer_cart,
+                   orders, consumer_orders, vendor, vendor_orders, admin_catalog, audit):
         router = module.router
         app.include_router(router)
     return app

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import psycopg
 
+from api import idempotency
 from eventmart import wishlist
 from eventmart.identity import otp, profiles, sessions, users
 from eventmart.runtime import build_applications
 from eventmart.settings import Settings
 from projections import READ_MODELS, tracking
+from workers.policies import POLICIES
 
 # Any constant works; it only has to be the same for every migrating process.
 MIGRATION_LOCK = 7_311_001
@@ -31,10 +33,13 @@ def migrate(settings: Settings, database_url: str) -> None:
                 conn.execute(otp.DDL)
                 conn.execute(profiles.DDL)
                 conn.execute(wishlist.DDL)
+                conn.execute(idempotency.DDL)
                 conn.execute(tracking.DDL)
                 for model in READ_MODELS.values():
                     conn.execute(model.create_sql)
                     tracking.ensure_follower(conn, model.name, model.application)
+                for policy, app_name in POLICIES.items():
+                    tracking.ensure_follower(conn, policy, app_name)
                 for app_name in FOLLOWED_APPLICATIONS:
                     tracking.ensure_follower(conn, "kafka_relay", app_name)
         finally:

@@ -90,6 +90,12 @@ def summary(cart: Cart) -> Doc:
     })
 
 
+def empty(cart_id: UUID, owner_id: UUID) -> Doc:
+    """A cart nobody has written to yet looks like this."""
+    return _with_totals({"id": str(cart_id), "owner_id": str(owner_id), "currency": "INR",
+                         "items": [], "created_at": None, "updated_at": None})
+
+
 def apply(conn: Connection, event: Any) -> None:
     if not isinstance(event, Cart.Event):
         return

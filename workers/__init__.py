@@ -9,11 +9,12 @@ from projections import READ_MODELS
 from workers.kafka_relay import FOLLOWER as KAFKA_RELAY
 from workers.kafka_relay import relay_follower
 from workers.log_follower import LogFollower, Supervisor
+from workers.policies import POLICIES, SHOP_RATINGS, shop_ratings
 from workers.projection import projection_follower
 
 
 def worker_names(runtime: Runtime) -> list[str]:
-    names = list(READ_MODELS)
+    names = [*READ_MODELS, *POLICIES]
     if runtime.settings.kafka_bootstrap_servers:
         names.append(KAFKA_RELAY)
     return names
@@ -26,10 +27,12 @@ def build_followers(runtime: Runtime, names: Sequence[str]) -> list[LogFollower]
     for name in names:
         if name in READ_MODELS:
             followers.append(projection_follower(runtime, READ_MODELS[name]))
+        elif name == SHOP_RATINGS:
+            followers.append(shop_ratings(runtime))
         elif name == KAFKA_RELAY:
             followers.extend(relay_follower(runtime, app) for app in runtime.applications)
         else:
-            known = ", ".join([*READ_MODELS, KAFKA_RELAY])
+            known = ", ".join([*READ_MODELS, *POLICIES, KAFKA_RELAY, "all"])
             raise ValueError(f"unknown worker {name!r}; known: {known}")
     return followers
 

@@ -60,7 +60,7 @@ class CommerceApplication(EventMartApplication):
 
     def _get(self, aggregate_id: UUID, kind: type[Aggregate]) -> Any:
         try:
-            found = self.repository.get(aggregate_id)
+            found: Any = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, kind) else None

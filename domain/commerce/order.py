@@ -105,6 +105,7 @@ class Order(Aggregate):
         reference: str
 
     class Rated(Aggregate.Event):
+        shop_id: str | None  # so the shop-rating policy needs nothing else
         rating: int
         comment: str
 
@@ -231,7 +232,8 @@ class Order(Aggregate):
 
     def modify(self, *, by: str, quantities: dict[str, int], note: str = "") -> None:
         """The vendor changes quantities (0 removes a line) before accepting; the consumer
-        must confirm. Only lowering is allowed: the consumer agreed to at most this much."""
+        must confirm. Only lowering is allowed: the consumer agreed to at most this much. The
+        delivery fee agreed at placement stays: a shop's shortage must not cost the customer."""
         self._check("modify")
         current = {line["item_id"]: line for line in self.lines}
         unknown = set(quantities) - set(current)
@@ -283,8 +285,8 @@ class Order(Aggregate):
             raise AlreadyRatedError("this order was already rated")
         if not 1 <= rating <= 5:
             raise OrderRuleError("rating must be 1 to 5", field="rating")
-        self._rated(rating=rating, comment=comment)
+        self._rated(shop_id=self.shop_id, rating=rating, comment=comment)
 
     @event(Rated)
-    def _rated(self, rating: int, comment: str) -> None:
+    def _rated(self, shop_id: str | None, rating: int, comment: str) -> None:
         self.rating = rating

@@ -127,7 +127,7 @@ def test_rating_delivered_orders_once() -> None:
     s, history = placed("delivered", payment_mode="cash")
     given(*history).when(lambda o: o.rate(6, "")).then_error(OrderRuleError)
     given(*history).when(lambda o: o.rate(5, "great")).then((Order.Rated, {"rating": 5}))
-    history.append(s.event(Order.Rated, rating=4, comment=""))
+    history.append(s.event(Order.Rated, shop_id=None, rating=4, comment=""))
     given(*history).when(lambda o: o.rate(5, "again")).then_error(AlreadyRatedError)
     _, pending = placed("pending", payment_mode="cash")
     given(*pending).when(lambda o: o.rate(5, "")).then_error(OrderRuleError)

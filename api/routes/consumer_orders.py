@@ -1,0 +1,97 @@
+"""Customer Journey orders: /api/v1/consumer/order/confirm, .../order/history and
+/api/v1/consumer/orders/{id}/cancel, confirm-modified, rate."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api import idempotency
+from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
+from api.pagination import PageDep, Paginated
+from api.routes.orders import CancelIn, OrderOut, actor, settled
+from eventmart.identity import profiles
+from projections import order_history
+
+router = APIRouter(prefix="/api/v1/consumer", tags=["consumer orders"])
+
+
+class ConfirmIn(BaseModel):
+    payment_mode: Literal["cash", "wallet"]
+    delivery_notes: str = Field(default="", max_length=500)
+    address_id: UUID | None = Field(default=None, description="one of your saved addresses")
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"payment_mode": "wallet", "delivery_notes": "Ring twice",
+         "address_id": "5b0d1d1e-2c9f-4c1a-8d53-2f6c6f0c8a11"}]}}
+
+
+class RateIn(BaseModel):
+    rating: Annotated[int, Field(strict=True, ge=1, le=5)]
+    comment: str = Field(default="", max_length=1000)
+
+
+@router.post("/order/confirm", status_code=201, response_model=OrderOut,
+             summary="Place the order from your cart: cash on delivery or wallet (atomic)",
+             responses={400: {"description": "empty cart, insufficient funds, bad address"}})
+def confirm(
+    body: ConfirmIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
+    key: idempotency.IdempotencyKey = None,
+) -> Any:
+    address = None
+    if body.address_id:
+        row = profiles.get_address(conn, user.id, body.address_id)
+        address = {k: row[k] for k in ("house_number", "street", "landmark", "city", "society",
+                                       "pincode", "label")} | {"id": str(row["id"])}
+
+    def execute() -> tuple[int, dict[str, Any]]:
+        saved = runtime.commerce.confirm_order(owner_id=user.id, payment_mode=body.payment_mode,
+                                               delivery_notes=body.delivery_notes, address=address)
+        return 201, settled(runtime, conn, user, saved)
+
+    if key is None:
+        status, out = execute()
+        return JSONResponse(out, status_code=status)
+    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/order/confirm",
+                                key=idempotency.require(key), body=body.model_dump(mode="json"),
+                                now=runtime.clock(), execute=execute)
+
+
+@router.get("/order/history", response_model=Paginated[OrderOut],
+            summary="Your orders, newest first, with shop name, totals and status")
+def history(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
+    await_read_model(runtime, conn, user, order_history.READ_MODEL)
+    found = order_history.list_orders(conn, customer=user.id, page=page.page, size=page.size)
+    return page.envelope(found.count, found.rows)
+
+
+@router.post("/orders/{order_id}/cancel", response_model=OrderOut,
+             summary="Cancel while not yet dispatched; wallet payments come back at once")
+def cancel(order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
+           body: CancelIn | None = None) -> dict[str, Any]:
+    saved = runtime.commerce.cancel_order(actor(user), order_id, reason=(body or CancelIn()).reason)
+    return settled(runtime, conn, user, saved)
+
+
+@router.post("/orders/{order_id}/confirm-modified", response_model=OrderOut,
+             summary="Accept the shop's change to your order; any difference is refunded")
+def confirm_modified(
+    order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.advance_order(actor(user), order_id, "confirm_modified")
+    return settled(runtime, conn, user, saved)
+
+
+@router.post("/orders/{order_id}/rate", response_model=OrderOut,
+             summary="Rate a delivered order once (1-5); feeds the shop's rating")
+def rate(
+    order_id: UUID, body: RateIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.rate_order(actor(user), order_id, body.rating, body.comment)
+    return settled(runtime, conn, user, saved)
+
+

@@ -1,0 +1,162 @@
+"""Flow Specs §4-§6: /v1/checkouts, /v1/orders, /v1/orders/{id}, /v1/orders/{id}/cancel."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from psycopg import Connection
+from pydantic import BaseModel, Field
+
+from api import idempotency
+from api.dependencies import (
+    ConnectionDep,
+    Customer,
+    RoleGate,
+    RuntimeDep,
+    await_read_model,
+    remember_write,
+)
+from api.pagination import PageDep, Paginated
+from domain.actor import Actor
+from domain.commerce.order import OrderNotFoundError
+from domain.saving import Saved
+from eventmart.identity.users import User
+from eventmart.runtime import Runtime
+from projections import order_history
+
+router = APIRouter(tags=["orders"])
+
+Reader = Annotated[User, Depends(RoleGate("customer", "vendor", "support", "admin", "auditor"))]
+
+
+class CheckoutIn(BaseModel):
+    cart_id: UUID
+
+    model_config = {"json_schema_extra": {"examples": [{"cart_id": "0bef1515-a7d7-5478-8abc-9056b23ae2c7"}]}}
+
+
+class CheckoutOut(BaseModel):
+    order_id: str
+    total_amount: int
+    currency: str
+    status: str
+
+
+class OrderLine(BaseModel):
+    item_id: str
+    product_id: str
+    sku: str
+    name: str
+    qty: int
+    unit_price: int
+    line_total: int
+
+
+class StatusEntry(BaseModel):
+    status: str
+    at: str
+    by: str
+    note: str
+
+
+class OrderOut(BaseModel):
+    id: str
+    customer_id: str
+    shop_id: str | None
+    shop_name: str | None
+    status: str
+    payment_mode: str
+    currency: str
+    items: list[OrderLine]
+    subtotal: int
+    discount: int
+    delivery_fee: int
+    total: int
+    paid: int
+    refunded: int
+    delivery_notes: str
+    address: dict[str, Any] | None
+    proposed_change: dict[str, Any] | None = Field(description="a vendor modification awaiting you")
+    rating: dict[str, Any] | None
+    status_log: list[StatusEntry]
+    payments: list[dict[str, Any]]
+    refunds: list[dict[str, Any]]
+    created_at: str
+    updated_at: str
+
+
+class CancelIn(BaseModel):
+    reason: str = Field(default="", max_length=500)
+
+
+def actor(user: User) -> Actor:
+    return Actor(str(user.id), user.role)
+
+
+def can_see(conn: Connection, user: User, doc: dict[str, Any]) -> bool:
+    if user.role in ("support", "admin", "auditor"):
+        return True
+    if user.role == "vendor":
+        row = conn.execute("SELECT vendor_id FROM catalog_shops WHERE shop_id = %s",
+                           (doc["shop_id"],)).fetchone() if doc["shop_id"] else None
+        return row is not None and row[0] == user.id
+    return doc["customer_id"] == str(user.id)
+
+
+def order_view(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -> dict[str, Any]:
+    await_read_model(runtime, conn, user, order_history.READ_MODEL)
+    doc = order_history.find_order(conn, order_id)
+    if doc is None or not can_see(conn, user, doc):
+        raise OrderNotFoundError(f"order {order_id} not found")
+    return doc
+
+
+def settled(runtime: Runtime, conn: Connection, user: User, saved: Saved[Any]) -> dict[str, Any]:
+    """Command responses are the order as GET shows it, once the read model has it."""
+    remember_write(conn, user, "commerce", saved.position)
+    return order_view(runtime, conn, user, saved.value.id)
+
+
+@router.post("/v1/checkouts", status_code=201, response_model=CheckoutOut,
+             summary="Turn the cart into an order awaiting payment (needs Idempotency-Key)",
+             responses={409: {"description": "key reused, prices changed, item unavailable, shop closed"}})
+def checkout(
+    body: CheckoutIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
+    key: idempotency.IdempotencyKey = None,
+) -> JSONResponse:
+    def execute() -> tuple[int, dict[str, Any]]:
+        saved = runtime.commerce.checkout(owner_id=user.id, cart_id=body.cart_id)
+        remember_write(conn, user, "commerce", saved.position)
+        order = saved.value
+        return 201, {"order_id": str(order.id), "total_amount": order.total,
+                     "currency": order.currency, "status": order.status}
+
+    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /v1/checkouts",
+                                key=idempotency.require(key), body=body.model_dump(mode="json"),
+                                now=runtime.clock(), execute=execute)
+
+
+@router.get("/v1/orders", response_model=Paginated[OrderOut], summary="Your orders, newest first")
+def my_orders(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
+    await_read_model(runtime, conn, user, order_history.READ_MODEL)
+    found = order_history.list_orders(conn, customer=user.id, page=page.page, size=page.size)
+    return page.envelope(found.count, found.rows)
+
+
+@router.get("/v1/orders/{order_id}", response_model=OrderOut,
+            summary="One order: items, totals, payment, status log")
+def get_order(order_id: UUID, user: Reader, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    return order_view(runtime, conn, user, order_id)
+
+
+@router.post("/v1/orders/{order_id}/cancel", response_model=OrderOut,
+             summary="Cancel while not yet dispatched; what was paid is refunded")
+def cancel(
+    order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
+    body: CancelIn | None = None,
+) -> dict[str, Any]:
+    saved = runtime.commerce.cancel_order(actor(user), order_id, reason=(body or CancelIn()).reason)
+    return settled(runtime, conn, user, saved)

@@ -1,0 +1,106 @@
+"""The shop side of an order: /v1/vendor/orders and its actions. Support and admin see every
+order at /v1/admin/orders."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel, Field
+
+from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model
+from api.pagination import PageDep, Paginated
+from api.routes.orders import OrderOut, actor, settled
+from domain.commerce.order import STATES
+from eventmart.identity.users import User
+from projections import order_history
+
+router = APIRouter(tags=["vendor: orders"])
+
+Vendor = Annotated[User, Depends(RoleGate("vendor", "admin"))]
+Staff = Annotated[User, Depends(RoleGate("support", "admin"))]
+Status = Annotated[Literal[STATES] | None, Query(description="only orders in this state")]  # type: ignore[valid-type]
+
+
+class NoteIn(BaseModel):
+    note: str = Field(default="", max_length=500)
+
+
+class RejectIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class ModifyIn(BaseModel):
+    quantities: dict[str, Annotated[int, Field(ge=0, le=99)]] = Field(
+        min_length=1, description="order line id -> new (lower) quantity; 0 removes the line")
+    note: str = Field(default="", max_length=500)
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"quantities": {"a29d9fe7-1a9d-41ea-b83b-a1b8ace7b8fc": 1}, "note": "only one left"}]}}
+
+
+@router.get("/v1/vendor/orders", response_model=Paginated[OrderOut],
+            summary="Orders of your shops, newest first")
+def shop_orders(
+    user: Vendor, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep, status: Status = None,
+    shop: UUID | None = None,
+) -> dict[str, Any]:
+    await_read_model(runtime, conn, user, order_history.READ_MODEL)
+    if user.role == "admin":
+        shops = [shop] if shop else None
+    else:
+        mine = [r[0] for r in conn.execute("SELECT shop_id FROM catalog_shops WHERE vendor_id = %s",
+                                           (user.id,)).fetchall()]
+        shops = [s for s in mine if shop is None or s == shop]
+    found = order_history.list_orders(conn, shops=shops, status=status, page=page.page, size=page.size)
+    return page.envelope(found.count, found.rows)
+
+
+def _advance(action: str):  # type: ignore[no-untyped-def]
+    def endpoint(order_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep,
+                 body: NoteIn | None = None) -> dict[str, Any]:
+        saved = runtime.commerce.advance_order(actor(user), order_id, action, (body or NoteIn()).note)
+        return settled(runtime, conn, user, saved)
+
+    endpoint.__name__ = f"order_{action}"
+    return endpoint
+
+
+for _action, _path, _summary in [
+    ("accept", "accept", "Accept the order"),
+    ("pack", "packed", "Mark packed"),
+    ("dispatch", "out-for-delivery", "Mark out for delivery"),
+    ("deliver", "delivered", "Mark delivered"),
+]:
+    router.add_api_route(f"/v1/vendor/orders/{{order_id}}/{_path}", _advance(_action), methods=["POST"],
+                         response_model=OrderOut, summary=_summary)
+
+
+@router.post("/v1/vendor/orders/{order_id}/reject", response_model=OrderOut,
+             summary="Reject the order with a reason; what was paid is refunded")
+def reject(
+    order_id: UUID, body: RejectIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.cancel_order(actor(user), order_id, reason=body.reason, reject=True)
+    return settled(runtime, conn, user, saved)
+
+
+@router.post("/v1/vendor/orders/{order_id}/modify", response_model=OrderOut,
+             summary="Lower quantities before accepting; the customer must confirm")
+def modify(
+    order_id: UUID, body: ModifyIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.modify_order(actor(user), order_id, body.quantities, body.note)
+    return settled(runtime, conn, user, saved)
+
+
+@router.get("/v1/admin/orders", response_model=Paginated[OrderOut],
+            summary="Every order (support, admin), newest first")
+def all_orders(user: Staff, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep,
+               status: Status = None, shop: UUID | None = None,
+               customer: UUID | None = None) -> dict[str, Any]:
+    await_read_model(runtime, conn, user, order_history.READ_MODEL)
+    found = order_history.list_orders(conn, customer=customer, shops=[shop] if shop else None,
+                                      status=status, page=page.page, size=page.size)
+    return page.envelope(found.count, found.rows)

@@ -1,0 +1,145 @@
+"""Order history: one row per order, for the customer's list and the shop's, with its
+status log. Whole life here: table, pure `evolve`, `apply`, queries."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from domain.commerce.order import Order
+from projections.catalog_search import Page
+from projections.read_model import ReadModel
+
+CREATE_SQL = """
+CREATE TABLE IF NOT EXISTS order_history (
+    order_id uuid PRIMARY KEY,
+    customer_id uuid NOT NULL,
+    shop_id uuid,
+    status text NOT NULL,
+    payment_mode text NOT NULL,
+    currency text NOT NULL,
+    total bigint NOT NULL,
+    doc jsonb NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS order_history_customer ON order_history (customer_id, created_at DESC);
+CREATE INDEX IF NOT EXISTS order_history_shop ON order_history (shop_id, status, created_at DESC);
+CREATE INDEX IF NOT EXISTS order_history_status ON order_history (status, created_at DESC);
+"""
+DROP_SQL = "DROP TABLE IF EXISTS order_history"
+
+Doc = dict[str, Any]
+
+
+def _log(doc: Doc, event: Order.Event, status: str, by: str, note: str = "") -> None:
+    doc["status_log"].append({"status": status, "at": event.timestamp.isoformat(), "by": by,
+                              "note": note})
+    doc["status"] = status
+
+
+def evolve(doc: Doc | None, event: Order.Event) -> Doc | None:
+    """The order as its detail page shows it, after one more event. Pure."""
+    ts = event.timestamp.isoformat()
+    if isinstance(event, Order.Placed):
+        doc = {
+            "id": str(event.originator_id), "customer_id": event.customer_id,
+            "shop_id": event.shop_id, "status": event.status, "payment_mode": event.payment_mode,
+            "currency": event.currency, "items": [dict(line) for line in event.lines],
+            **event.amounts, "paid": 0, "refunded": 0, "delivery_notes": event.delivery_notes,
+            "address": event.address, "proposed_change": None, "rating": None,
+            "status_log": [], "payments": [], "refunds": [], "created_at": ts, "updated_at": ts,
+        }
+        _log(doc, event, event.status, "customer")
+        return doc
+    if doc is None:
+        return None
+    doc = {**doc, "status_log": list(doc["status_log"]), "payments": list(doc["payments"]),
+           "refunds": list(doc["refunds"]), "updated_at": ts}
+    if isinstance(event, Order.Paid):
+        doc["paid"] += event.amount
+        doc["payments"].append({"payment_id": event.payment_id, "amount": event.amount, "at": ts})
+        if doc["status"] in ("awaiting_payment", "payment_failed"):
+            _log(doc, event, "pending", "payment", f"paid {event.amount}")
+    elif isinstance(event, Order.PaymentFailed):
+        _log(doc, event, "payment_failed", "payment", event.reason)
+    elif isinstance(event, Order.Modified):
+        doc["proposed_change"] = {"items": event.lines, **event.amounts, "note": event.note}
+        _log(doc, event, "modified", event.by, event.note)
+    elif isinstance(event, Order.StatusChanged):
+        if event.action == "confirm_modified" and doc["proposed_change"]:
+            change = doc["proposed_change"]
+            doc["items"] = change["items"]
+            for key in ("subtotal", "delivery_fee", "discount", "total"):
+                doc[key] = change[key]
+            doc["proposed_change"] = None
+        _log(doc, event, event.status, event.by, event.note)
+    elif isinstance(event, Order.Cancelled):
+        _log(doc, event, event.status, event.by, event.reason)
+    elif isinstance(event, Order.Refunded):
+        doc["refunded"] += event.amount
+        doc["refunds"].append({"amount": event.amount, "method": event.method,
+                               "reference": event.reference, "at": ts})
+    elif isinstance(event, Order.Rated):
+        doc["rating"] = {"rating": event.rating, "comment": event.comment, "at": ts}
+    return doc
+
+
+def apply(conn: Connection, event: Any) -> None:
+    if not isinstance(event, Order.Event):
+        return
+    row = conn.execute("SELECT doc FROM order_history WHERE order_id = %s FOR UPDATE",
+                       (event.originator_id,)).fetchone()
+    doc = evolve(row[0] if row else None, event)
+    if doc is None:
+        return
+    conn.execute(
+        "INSERT INTO order_history (order_id, customer_id, shop_id, status, payment_mode, currency, "
+        "total, doc, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
+        "ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, total = EXCLUDED.total, "
+        "doc = EXCLUDED.doc, updated_at = EXCLUDED.updated_at",
+        (event.originator_id, UUID(doc["customer_id"]),
+         UUID(doc["shop_id"]) if doc["shop_id"] else None, doc["status"], doc["payment_mode"],
+         doc["currency"], doc["total"], Jsonb(doc), doc["created_at"], doc["updated_at"]),
+    )
+
+
+def find_order(conn: Connection, order_id: UUID) -> Doc | None:
+    row = conn.execute(
+        "SELECT o.doc, s.name FROM order_history o LEFT JOIN catalog_shops s USING (shop_id) "
+        "WHERE o.order_id = %s", (order_id,)).fetchone()
+    return {**row[0], "shop_name": row[1]} if row else None
+
+
+def list_orders(
+    conn: Connection, *, customer: UUID | None = None, shops: list[UUID] | None = None,
+    status: str | None = None, page: int, size: int,
+) -> Page:
+    where: list[str] = ["true"]
+    params: list[Any] = []
+    if customer is not None:
+        where.append("o.customer_id = %s")
+        params.append(customer)
+    if shops is not None:
+        where.append("o.shop_id = ANY(%s)")
+        params.append(shops)
+    if status:
+        where.append("o.status = %s")
+        params.append(status)
+    clause = " AND ".join(where)
+    with conn.cursor(row_factory=dict_row) as cur:
+        count = cur.execute(f"SELECT count(*) AS n FROM order_history o WHERE {clause}", params).fetchone()
+        rows = cur.execute(
+            f"SELECT o.doc, s.name AS shop_name FROM order_history o "
+            f"LEFT JOIN catalog_shops s USING (shop_id) WHERE {clause} "
+            f"ORDER BY o.created_at DESC, o.order_id LIMIT %s OFFSET %s",
+            [*params, size, (page - 1) * size]).fetchall()
+    return Page(count["n"] if count else 0, [{**r["doc"], "shop_name": r["shop_name"]} for r in rows])
+
+
+READ_MODEL = ReadModel(name="order_history", application="commerce", create_sql=CREATE_SQL,
+                       drop_sql=DROP_SQL, apply=apply)
