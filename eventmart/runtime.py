@@ -14,10 +14,12 @@ from psycopg_pool import ConnectionPool
 
 from domain.catalog.application import CatalogApplication
 from domain.commerce.application import CommerceApplication
+from domain.payments.application import PaymentsApplication
 from eventmart.database import embedded_database_url, eventsourcing_env
 from eventmart.identity.otp import LoggingSmsSender, SmsSender
 from eventmart.identity.users import Passwords
 from eventmart.media import LocalMediaStorage, MediaStorage
+from eventmart.payment_providers import SandboxProvider
 from eventmart.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +56,7 @@ class Runtime:
     pool: ConnectionPool
     catalog: CatalogApplication
     commerce: CommerceApplication
+    payments: PaymentsApplication
     passwords: Passwords
     sms: SmsSender
     media: MediaStorage
@@ -63,7 +66,7 @@ class Runtime:
 
     @property
     def applications(self) -> dict[str, Application[UUID]]:
-        return {"catalog": self.catalog, "commerce": self.commerce}
+        return {"catalog": self.catalog, "commerce": self.commerce, "payments": self.payments}
 
     def close(self) -> None:
         for app in self.applications.values():
@@ -74,7 +77,7 @@ class Runtime:
 def build_applications(
     settings: Settings, database_url: str, *, create_table: bool = False,
     new_id: Callable[[], UUID] = uuid4,
-) -> tuple[CatalogApplication, CommerceApplication]:
+) -> tuple[CatalogApplication, CommerceApplication, PaymentsApplication]:
     env = eventsourcing_env(
         database_url,
         pool_size=settings.event_store_pool_size,
@@ -83,7 +86,10 @@ def build_applications(
     )
     catalog = CatalogApplication(env, new_id=new_id)
     commerce = CommerceApplication(env, prices=catalog, new_id=new_id)
-    return catalog, commerce
+    provider = (SandboxProvider(settings.public_base_url, settings.webhook_secret)
+                if settings.sandbox_enabled else None)
+    payments = PaymentsApplication(env, provider=provider, new_id=new_id)
+    return catalog, commerce, payments
 
 
 def open_runtime(
@@ -102,13 +108,14 @@ def open_runtime(
         open=True,
         name="eventmart",
     )
-    catalog, commerce = build_applications(settings, url, new_id=new_id)
+    catalog, commerce, payments = build_applications(settings, url, new_id=new_id)
     return Runtime(
         settings=settings,
         database_url=url,
         pool=pool,
         catalog=catalog,
         commerce=commerce,
+        payments=payments,
         passwords=Passwords(settings.password_hash_memory_kib),
         sms=LoggingSmsSender(),
         media=LocalMediaStorage(settings.data_dir / "media", settings.max_upload_bytes),

@@ -42,6 +42,11 @@ class Settings(BaseSettings):
     password_hash_memory_kib: int = 65536
     otp_sends_per_ip_per_hour: int = 20
     max_upload_bytes: int = 2 * 1024 * 1024
+    public_base_url: str = "http://127.0.0.1:8000"
+    payment_provider: Literal["sandbox", "none"] | None = Field(
+        default=None, description="default: sandbox in dev, none in prod")
+    sandbox_webhook_secret: str | None = None
+    payment_expiry_sweep_seconds: float = 30.0
     log_level: str = "INFO"
 
     @model_validator(mode="after")
@@ -53,6 +58,17 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.env == "dev"
+
+    @property
+    def sandbox_enabled(self) -> bool:
+        return (self.payment_provider or ("sandbox" if self.is_dev else "none")) == "sandbox"
+
+    @property
+    def webhook_secret(self) -> str:
+        import hashlib
+
+        return self.sandbox_webhook_secret or hashlib.sha256(
+            f"sandbox-webhook:{self.secret_key}".encode()).hexdigest()
 
 
 @lru_cache

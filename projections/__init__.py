@@ -1,8 +1,9 @@
 """Read models, each rebuildable from its application's log."""
 
-from projections import cart_view, catalog_search, order_history
+from projections import cart_view, catalog_search, order_history, payments
 from projections.read_model import ReadModel
 
 READ_MODELS: dict[str, ReadModel] = {
-    m.name: m for m in [cart_view.READ_MODEL, catalog_search.READ_MODEL, order_history.READ_MODEL]
+    m.name: m for m in [cart_view.READ_MODEL, catalog_search.READ_MODEL, order_history.READ_MODEL,
+                        payments.READ_MODEL]
 }

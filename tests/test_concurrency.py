@@ -32,19 +32,21 @@ def test_a_save_that_lost_the_race_is_retried_on_fresh_state(runtime: Runtime, p
     owner = uuid.uuid4()
     product_id = uuid.UUID(product["id"])
     cart_id = runtime.commerce.open_cart(owner).value.id
-    _, rival = build_applications(runtime.settings, runtime.database_url)
+    rival_apps = build_applications(runtime.settings, runtime.database_url)
+    rival = rival_apps[1]
 
     def rival_adds(app: CommerceApplication) -> None:
         app.add_cart_item(owner_id=owner, cart_id=cart_id, product_id=product_id, sku="DJ-500", qty=1)
 
     prices = InterleavingPrices(runtime, rival, rival_adds)
-    _, me = build_applications(runtime.settings, runtime.database_url)
+    my_apps = build_applications(runtime.settings, runtime.database_url)
+    me = my_apps[1]
     me.prices = prices
     try:
         me.add_cart_item(owner_id=owner, cart_id=cart_id, product_id=product_id, sku="DJ-100", qty=2)
     finally:
-        me.close()
-        rival.close()
+        for app in (*my_apps, *rival_apps):
+            app.close()
 
     assert prices.calls == 2, "the first attempt must have failed and been retried"
     cart: Cart = runtime.commerce.repository.get(cart_id)
@@ -62,7 +64,8 @@ def test_two_threads_hammering_one_cart_lose_nothing(runtime: Runtime, product) 
     errors: list[BaseException] = []
 
     def writer(sku: str) -> None:
-        _, app = build_applications(runtime.settings, runtime.database_url)
+        apps = build_applications(runtime.settings, runtime.database_url)
+        app = apps[1]
         try:
             start.wait()
             for _ in range(rounds):
@@ -70,7 +73,8 @@ def test_two_threads_hammering_one_cart_lose_nothing(runtime: Runtime, product) 
         except BaseException as e:  # surfaced below
             errors.append(e)
         finally:
-            app.close()
+            for each in apps:
+                each.close()
 
     threads = [threading.Thread(target=writer, args=(sku,)) for sku in ("DJ-100", "DJ-500")]
     for t in threads:

@@ -3,36 +3,37 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from eventmart.runtime import Runtime
 from projections import READ_MODELS
 from workers.kafka_relay import FOLLOWER as KAFKA_RELAY
 from workers.kafka_relay import relay_follower
 from workers.log_follower import LogFollower, Supervisor
-from workers.policies import POLICIES, SHOP_RATINGS, shop_ratings
+from workers.policies import FACTORIES, PAYMENT_EXPIRY, POLICIES
 from workers.projection import projection_follower
 
 
 def worker_names(runtime: Runtime) -> list[str]:
-    names = [*READ_MODELS, *POLICIES]
+    names = [*READ_MODELS, *POLICIES, PAYMENT_EXPIRY]
     if runtime.settings.kafka_bootstrap_servers:
         names.append(KAFKA_RELAY)
     return names
 
 
 def build_followers(runtime: Runtime, names: Sequence[str]) -> list[LogFollower]:
-    followers: list[LogFollower] = []
+    followers: list[Any] = []
     if list(names) == ["all"]:
         names = worker_names(runtime)
     for name in names:
         if name in READ_MODELS:
             followers.append(projection_follower(runtime, READ_MODELS[name]))
-        elif name == SHOP_RATINGS:
-            followers.append(shop_ratings(runtime))
+        elif name in FACTORIES:
+            followers.append(FACTORIES[name](runtime))
         elif name == KAFKA_RELAY:
             followers.extend(relay_follower(runtime, app) for app in runtime.applications)
         else:
-            known = ", ".join([*READ_MODELS, *POLICIES, KAFKA_RELAY, "all"])
+            known = ", ".join([*READ_MODELS, *FACTORIES, KAFKA_RELAY, "all"])
             raise ValueError(f"unknown worker {name!r}; known: {known}")
     return followers
 

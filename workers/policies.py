@@ -1,37 +1,125 @@
 """Process managers: follow a log and issue commands elsewhere.
 
-Their commands are idempotent (a shop counts one rating per order), so a redelivered event
-after a crash changes nothing: at-least-once delivery is enough.
+Their commands are idempotent (a shop counts one rating per order, an order one payment per
+payment id, a payment one refund per request id), so a redelivered event after a crash
+changes nothing: at-least-once delivery is enough.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import logging
+import threading
+from collections.abc import Callable, Sequence
 from uuid import UUID
 
+import psycopg
 from psycopg import Connection
 
 from domain.commerce.order import Order
+from domain.payments.payment import Payment
 from eventmart.runtime import Runtime
+from projections import payments as payment_view
 from workers.log_follower import LogFollower, LoggedEvent
 
+log = logging.getLogger(__name__)
+
 SHOP_RATINGS = "shop_ratings"
-POLICIES = {SHOP_RATINGS: "commerce"}
+ORDER_PAYMENTS = "order_payments"
+ONLINE_REFUNDS = "online_refunds"
+PAYMENT_EXPIRY = "payment_expiry"
+POLICIES = {SHOP_RATINGS: "commerce", ORDER_PAYMENTS: "payments", ONLINE_REFUNDS: "commerce"}
+
+
+def _follower(runtime: Runtime, name: str, app_name: str,
+              on_event: Callable[[object], None]) -> LogFollower:
+    def handle(conn: Connection, batch: Sequence[LoggedEvent]) -> None:
+        for logged in batch:
+            on_event(logged.event)
+
+    return LogFollower(
+        follower=name, app=runtime.applications[app_name], handle=handle,
+        database_url=runtime.database_url,
+        poll_interval=runtime.settings.worker_poll_interval_seconds,
+        batch_size=runtime.settings.worker_batch_size,
+    )
 
 
 def shop_ratings(runtime: Runtime) -> LogFollower:
     """Order rated -> the shop's rating (average and count) includes it."""
 
-    def handle(conn: Connection, batch: Sequence[LoggedEvent]) -> None:
-        for logged in batch:
-            event = logged.event
-            if isinstance(event, Order.Rated) and event.shop_id:
-                runtime.catalog.rate_shop(UUID(event.shop_id), order_id=str(event.originator_id),
-                                          rating=event.rating)
+    def on_event(event: object) -> None:
+        if isinstance(event, Order.Rated) and event.shop_id:
+            runtime.catalog.rate_shop(UUID(event.shop_id), order_id=str(event.originator_id),
+                                      rating=event.rating)
 
-    return LogFollower(
-        follower=SHOP_RATINGS, app=runtime.commerce, handle=handle,
-        database_url=runtime.database_url,
-        poll_interval=runtime.settings.worker_poll_interval_seconds,
-        batch_size=runtime.settings.worker_batch_size,
-    )
+    return _follower(runtime, SHOP_RATINGS, "commerce", on_event)
+
+
+def order_payments(runtime: Runtime) -> LogFollower:
+    """Payment succeeded -> order paid, or, when the order cannot take it (cancelled, paid
+    by another attempt), the money goes back. Failed or expired -> order payment_failed.
+    A provider refund that settles an order's refund -> recorded on the order."""
+
+    def on_event(event: object) -> None:
+        if isinstance(event, Payment.Succeeded):
+            order_id = UUID(event.order_id)
+            if not runtime.commerce.record_order_payment(order_id, str(event.originator_id),
+                                                         event.amount):
+                runtime.payments.refund(event.originator_id, event.amount,
+                                        request_id=f"unapplied:{event.originator_id}",
+                                        settles_order=False)
+        elif isinstance(event, Payment.Failed | Payment.Expired):
+            reason = event.reason if isinstance(event, Payment.Failed) else "payment expired"
+            runtime.commerce.record_order_payment_failure(UUID(event.order_id),
+                                                          str(event.originator_id), reason)
+        elif isinstance(event, Payment.Refunded) and event.settles_order:
+            runtime.commerce.record_order_refund(UUID(event.order_id), event.amount, event.reference)
+
+    return _follower(runtime, ORDER_PAYMENTS, "payments", on_event)
+
+
+def online_refunds(runtime: Runtime) -> LogFollower:
+    """Order owes money paid online -> refund through the provider, once per owing event."""
+
+    def on_event(event: object) -> None:
+        if isinstance(event, Order.RefundDue):
+            runtime.payments.refund(UUID(event.payment_id), event.amount,
+                                    request_id=f"{event.originator_id}:{event.originator_version}",
+                                    settles_order=True)
+
+    return _follower(runtime, ONLINE_REFUNDS, "commerce", on_event)
+
+
+def expire_overdue_payments(runtime: Runtime, conn: Connection) -> int:
+    """Pending payments past their deadline become expired (and their orders
+    payment_failed, through order_payments). Returns how many expired."""
+    expired = 0
+    now = runtime.clock()
+    for payment_id in payment_view.overdue(conn, now):
+        if runtime.payments.expire(payment_id, now).position is not None:
+            expired += 1
+    return expired
+
+
+class PaymentExpirySweep:
+    """Not a log follower: a timer. Same run/stop shape so the Supervisor can run it."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.stopping = threading.Event()
+        self.label = PAYMENT_EXPIRY
+
+    def run(self) -> None:
+        with psycopg.connect(self.runtime.database_url, autocommit=True) as conn:
+            while not self.stopping.is_set():
+                expire_overdue_payments(self.runtime, conn)
+                self.stopping.wait(self.runtime.settings.payment_expiry_sweep_seconds)
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+
+FACTORIES: dict[str, Callable[[Runtime], object]] = {
+    SHOP_RATINGS: shop_ratings, ORDER_PAYMENTS: order_payments, ONLINE_REFUNDS: online_refunds,
+    PAYMENT_EXPIRY: PaymentExpirySweep,
+}

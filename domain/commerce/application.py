@@ -14,7 +14,7 @@ from domain.actor import Actor
 from domain.catalog.product import Variant
 from domain.commerce import pricing
 from domain.commerce.cart import Cart, CartNotFoundError, cart_id_for
-from domain.commerce.order import Order, OrderNotFoundError
+from domain.commerce.order import InvalidTransitionError, Order, OrderNotFoundError, OrderRuleError
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import ConflictError, StalePriceError
 from domain.saving import EventMartApplication, Saved, retry_on_conflict
@@ -41,6 +41,10 @@ class ShopClosedError(ConflictError):
 
 class PricesChangedError(ConflictError):
     title = "Prices changed"
+
+
+class OrderNotPayableError(ConflictError):
+    title = "Order not payable"
 
 
 class CommerceApplication(EventMartApplication):
@@ -305,3 +309,41 @@ class CommerceApplication(EventMartApplication):
             raise OrderNotFoundError(f"order {order_id} not found")
         order.rate(rating, comment)
         return Saved(order, self.save_all(order))
+
+    # Payments (called by the payments API and the payment policies)
+
+    def payable_order(self, actor: Actor, order_id: UUID) -> Order:
+        order = self.order_for(actor, order_id)
+        if order.customer_id != actor.user_id:
+            raise OrderNotFoundError(f"order {order_id} not found")
+        if order.status not in ("awaiting_payment", "payment_failed"):
+            raise OrderNotPayableError(f"order is {order.status}; only orders awaiting payment are paid")
+        return order
+
+    @retry_on_conflict
+    def record_order_payment(self, order_id: UUID, payment_id: str, amount: int) -> bool:
+        """False when the order cannot take this money (cancelled, already paid by another
+        payment): the caller must give it back."""
+        order = self._get(order_id, Order)
+        if order is None:
+            return False
+        try:
+            order.record_payment(payment_id, amount)
+        except (InvalidTransitionError, OrderRuleError):
+            return False
+        self.save_all(order)
+        return True
+
+    @retry_on_conflict
+    def record_order_payment_failure(self, order_id: UUID, payment_id: str, reason: str) -> None:
+        order = self._get(order_id, Order)
+        if order is not None:
+            order.record_payment_failure(payment_id, reason)
+            self.save_all(order)
+
+    @retry_on_conflict
+    def record_order_refund(self, order_id: UUID, amount: int, reference: str) -> None:
+        order = self._get(order_id, Order)
+        if order is not None:
+            order.record_refund(amount, "provider", reference)
+            self.save_all(order)

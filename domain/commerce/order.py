@@ -99,6 +99,12 @@ class Order(Aggregate):
         status: str  # cancelled or rejected
         refund_due: int
 
+    class RefundDue(Aggregate.Event):
+        """Money paid online is owed back; the refund policy asks the provider."""
+        amount: int
+        payment_id: str
+        reason: str
+
     class Refunded(Aggregate.Event):
         amount: int
         method: str
@@ -134,6 +140,7 @@ class Order(Aggregate):
         self.paid = 0
         self.refunded = 0
         self.payment_ids: list[str] = []
+        self.refund_references: set[str] = set()
         self.proposed: dict[str, Any] | None = None
         self.rating: int | None = None
 
@@ -220,7 +227,10 @@ class Order(Aggregate):
         if action == "confirm_modified" and self.status != "modified":
             raise OrderRuleError("there is no modification to confirm")
         status = self._check(action)
+        before = self.total
         self._status_changed(action=action, status=status, by=by, note=note)
+        if action == "confirm_modified" and self.paid and self.total < before:
+            self._owe_online(before - self.total, "order modified")
 
     @event(StatusChanged)
     def _status_changed(self, action: str, status: str, by: str, note: str) -> None:
@@ -263,13 +273,25 @@ class Order(Aggregate):
         status = self._check("reject" if reject else "cancel")
         due = self.refundable
         self._cancelled(by=by, reason=reason, status=status, refund_due=due)
+        self._owe_online(due, status)
         return due
+
+    def _owe_online(self, amount: int, reason: str) -> None:
+        """Online payments come back through the provider (wallet ones in the same save)."""
+        if amount > 0 and self.payment_mode == "online" and self.payment_ids:
+            self._refund_due(amount=amount, payment_id=self.payment_ids[-1], reason=reason)
+
+    @event(RefundDue)
+    def _refund_due(self, amount: int, payment_id: str, reason: str) -> None:
+        pass
 
     @event(Cancelled)
     def _cancelled(self, by: str, reason: str, status: str, refund_due: int) -> None:
         self.status = status
 
     def record_refund(self, amount: int, method: str, reference: str) -> None:
+        if reference in self.refund_references:
+            return  # the same refund reported again
         if amount <= 0 or amount > self.refundable:
             raise OrderRuleError(f"refundable now: {self.refundable}", field="amount")
         self._refunded(amount=amount, method=method, reference=reference)
@@ -277,6 +299,7 @@ class Order(Aggregate):
     @event(Refunded)
     def _refunded(self, amount: int, method: str, reference: str) -> None:
         self.refunded += amount
+        self.refund_references.add(reference)
 
     def rate(self, rating: int, comment: str) -> None:
         if self.status != "delivered":

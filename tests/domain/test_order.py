@@ -97,8 +97,27 @@ def test_cancelling_a_paid_order_makes_the_payment_refundable() -> None:
     s, history = placed("awaiting_payment")
     history.append(s.event(Order.Paid, payment_id="pay-1", amount=2800))
     order = given(*history).when(lambda o: o.cancel(by="customer", reason="late")).then(
-        (Order.Cancelled, {"refund_due": 2800, "status": "cancelled"}))
+        (Order.Cancelled, {"refund_due": 2800, "status": "cancelled"}),
+        (Order.RefundDue, {"amount": 2800, "payment_id": "pay-1"}))
     assert order.refundable == 2800
+
+
+def test_a_refund_reported_twice_is_recorded_once() -> None:
+    s, history = placed("awaiting_payment")
+    history += [s.event(Order.Paid, payment_id="pay-1", amount=2800),
+                s.event(Order.Cancelled, by="c", reason="r", status="cancelled", refund_due=2800),
+                s.event(Order.Refunded, amount=2800, method="provider", reference="rf-1")]
+    given(*history).when(lambda o: o.record_refund(2800, "provider", "rf-1")).then_nothing()
+
+
+def test_confirming_a_smaller_online_order_owes_the_difference() -> None:
+    s, history = placed("awaiting_payment")
+    history += [s.event(Order.Paid, payment_id="pay-1", amount=2800),
+                s.event(Order.Modified, by="v", lines=LINES[:1],
+                        amounts={"subtotal": 2000, "delivery_fee": 300, "discount": 0, "total": 2300},
+                        note="")]
+    given(*history).when(lambda o: o.advance("confirm_modified", by="customer")).then(
+        (Order.StatusChanged, {"status": "accepted"}), (Order.RefundDue, {"amount": 500}))
 
 
 def test_refunds_never_exceed_what_was_paid() -> None:

@@ -1,0 +1,91 @@
+"""Payment status read model: GET /v1/payments/{id} and the expiry sweep read it."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.rows import dict_row
+
+from domain.payments.payment import Payment
+from projections.read_model import ReadModel
+
+CREATE_SQL = """
+CREATE TABLE IF NOT EXISTS payment_view (
+    payment_id uuid PRIMARY KEY,
+    order_id uuid NOT NULL,
+    customer_id uuid NOT NULL,
+    amount bigint NOT NULL,
+    currency text NOT NULL,
+    status text NOT NULL,
+    provider text NOT NULL,
+    checkout_url text NOT NULL,
+    return_url text NOT NULL,
+    expires_at timestamptz NOT NULL,
+    refunded bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX IF NOT EXISTS payment_view_pending ON payment_view (expires_at) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS payment_view_order ON payment_view (order_id);
+"""
+DROP_SQL = "DROP TABLE IF EXISTS payment_view"
+
+Row = dict[str, Any]
+
+
+def evolve(row: Row | None, event: Payment.Event) -> Row | None:
+    if isinstance(event, Payment.Created):
+        return {"payment_id": event.originator_id, "order_id": UUID(event.order_id),
+                "customer_id": UUID(event.customer_id), "amount": event.amount,
+                "currency": event.currency, "status": "pending", "provider": event.provider,
+                "checkout_url": event.checkout_url, "return_url": event.return_url,
+                "expires_at": event.expires_at, "refunded": 0,
+                "created_at": event.timestamp, "updated_at": event.timestamp}
+    if row is None:
+        return None
+    row = {**row, "updated_at": event.timestamp}
+    if isinstance(event, Payment.Succeeded):
+        row["status"] = "succeeded"
+    elif isinstance(event, Payment.Failed):
+        row["status"] = "failed"
+    elif isinstance(event, Payment.Expired):
+        row["status"] = "expired"
+    elif isinstance(event, Payment.Refunded):
+        row["refunded"] += event.amount
+    return row
+
+
+def apply(conn: Connection, event: Any) -> None:
+    if not isinstance(event, Payment.Event):
+        return
+    with conn.cursor(row_factory=dict_row) as cur:
+        old = cur.execute("SELECT * FROM payment_view WHERE payment_id = %s FOR UPDATE",
+                          (event.originator_id,)).fetchone()
+    row = evolve(old, event)
+    if row is None:
+        return
+    cols = list(row)
+    conn.execute(
+        f"INSERT INTO payment_view ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
+        "ON CONFLICT (payment_id) DO UPDATE SET status = EXCLUDED.status, "
+        "refunded = EXCLUDED.refunded, updated_at = EXCLUDED.updated_at",
+        [row[c] for c in cols],
+    )
+
+
+def find_payment(conn: Connection, payment_id: UUID) -> Row | None:
+    with conn.cursor(row_factory=dict_row) as cur:
+        return cur.execute("SELECT * FROM payment_view WHERE payment_id = %s", (payment_id,)).fetchone()
+
+
+def overdue(conn: Connection, now: datetime, limit: int = 200) -> list[UUID]:
+    return [r[0] for r in conn.execute(
+        "SELECT payment_id FROM payment_view WHERE status = 'pending' AND expires_at <= %s "
+        "ORDER BY expires_at LIMIT %s", (now, limit)).fetchall()]
+
+
+READ_MODEL = ReadModel(name="payment_view", application="payments", create_sql=CREATE_SQL,
+                       drop_sql=DROP_SQL, apply=apply)
