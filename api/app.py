@@ -23,6 +23,7 @@ from api.routes import (
     onboarding,
     orders,
     otp,
+    payments,
     privacy_settings,
     profile,
     sessions,
@@ -69,7 +70,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     errors.install(app)
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,
                    privacy_settings, uploads, catalog, shops, wishlist, carts, consumer_cart,
-                   orders, consumer_orders, vendor, vendor_orders, admin_catalog, audit):
+                   orders, consumer_orders, payments, vendor, vendor_orders, admin_catalog, audit):
         router = module.router
         app.include_router(router)
     return app

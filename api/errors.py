@@ -19,6 +19,7 @@ from domain.errors import (
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
+    UpstreamError,
 )
 
 log = logging.getLogger(__name__)
@@ -60,6 +61,8 @@ def problem(
 
 
 def status_for(error: DomainError) -> int:
+    if isinstance(error, UpstreamError):
+        return 502
     if isinstance(error, AuthenticationError):
         return 401
     if isinstance(error, PermissionDeniedError):

@@ -48,3 +48,9 @@ class RateLimitedError(DomainError):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail)
         self.retry_after = max(1, retry_after)
+
+
+class UpstreamError(DomainError):
+    """A service we depend on (a payment provider) failed; nothing changed, retry is safe."""
+
+    title = "Upstream service failed"

@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from domain.payments.payment import ProviderError
+from eventmart import payment_providers
+from tests.api.test_auth import assert_problem
+from tests.api.test_orders import cart_with, checkout, shop  # noqa: F401  (fixture)
+from tests.helpers import eventually
+from workers.policies import expire_overdue_payments
+
+RETURN = "https://shop.example.com/orders/done"
+
+
+def new_order(client: TestClient, shop: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
+    r = checkout(client, cart_with(client, shop["tea"], qty=2), key=str(uuid.uuid4()))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def pay(client: TestClient, order: dict[str, Any], key: str | None = None, **changes: Any):  # type: ignore[no-untyped-def]
+    body = {"amount": order["total_amount"], "currency": "INR", "order_id": order["order_id"],
+            "return_url": RETURN, **changes}
+    return client.post("/v1/payments", json=body, headers={"Idempotency-Key": key or str(uuid.uuid4())})
+
+
+def order_status(client: TestClient, order_id: str) -> str:
+    return str(client.get(f"/v1/orders/{order_id}").json()["status"])
+
+
+def test_pay_through_the_sandbox_checkout_page(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = new_order(client, shop)
+    r = pay(client, order)
+    assert r.status_code == 201, r.text
+    payment = r.json()
+    assert payment["status"] == "pending" and payment["amount"] == order["total_amount"]
+    assert payment["checkout_url"].endswith(f"/v1/payments/sandbox/{payment['payment_id']}/checkout")
+
+    qr = client.get(payment["qr_url"].removeprefix("http://127.0.0.1:8000"))
+    assert qr.status_code == 200 and qr.headers["content-type"] == "image/png"
+    assert qr.content.startswith(b"\x89PNG")
+
+    page = client.get(f"/v1/payments/sandbox/{payment['payment_id']}/checkout")
+    assert page.status_code == 200 and "Pay</button>" in page.text and "Fail</button>" in page.text
+
+    done = client.post(f"/v1/payments/sandbox/{payment['payment_id']}/pay", follow_redirects=False)
+    assert done.status_code == 303
+    assert done.headers["location"] == f"{RETURN}?payment_id={payment['payment_id']}&status=succeeded"
+    assert client.get(f"/v1/payments/{payment['payment_id']}").json()["status"] == "succeeded"
+    eventually(lambda: order_status(client, order["order_id"]) == "pending")
+    detail = client.get(f"/v1/orders/{order['order_id']}").json()
+    assert detail["paid"] == order["total_amount"]
+    assert [p["payment_id"] for p in detail["payments"]] == [payment["payment_id"]]
+    assert_problem(pay(client, order), 409)  # paid: nothing more to pay
+
+
+def test_payment_requests_are_checked(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client, stranger = new_client(), new_client()
+    order = new_order(client, shop)
+    assert_problem(client.post("/v1/payments", json={"amount": order["total_amount"], "currency": "INR",
+                                                     "order_id": order["order_id"], "return_url": RETURN}), 400)
+    assert_problem(pay(client, order, amount=order["total_amount"] - 1), 400)
+    assert_problem(pay(client, order, currency="USD"), 400)
+    assert_problem(pay(client, order, return_url="javascript:alert(1)"), 400)
+    assert_problem(pay(stranger, order), 404)
+    assert_problem(pay(client, order, order_id=str(uuid.uuid4())), 404)
+    client.post(f"/v1/orders/{order['order_id']}/cancel")
+    assert_problem(pay(client, order), 409)
+
+
+def test_payment_creation_is_idempotent(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = new_order(client, shop)
+    first, again = pay(client, order, key="p1"), pay(client, order, key="p1")
+    assert first.json() == again.json() and again.headers["idempotent-replayed"] == "true"
+    assert_problem(pay(client, order, key="p1", return_url=RETURN + "/other"), 409)
+
+
+def test_provider_failure_is_502_and_retryable(new_client, shop, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = new_order(client, shop)
+
+    def broken(*args: Any) -> Any:
+        raise ProviderError("timed out")
+
+    monkeypatch.setattr(runtime.payments.provider, "create_intent", broken)
+    assert_problem(pay(client, order, key="retry"), 502)
+    monkeypatch.undo()
+    assert pay(client, order, key="retry").status_code == 201
+
+
+def webhook(client: TestClient, runtime, payment_id: str, outcome: str = "succeeded", secret: str | None = None):  # type: ignore[no-untyped-def]
+    provider = payment_providers.SandboxProvider("x", secret or runtime.settings.webhook_secret)
+    raw, signature = provider.webhook(uuid.UUID(payment_id), outcome)
+    return raw, signature, client.post("/v1/payments/webhooks/sandbox", content=raw,
+                                       headers={payment_providers.SIGNATURE_HEADER: signature,
+                                                "content-type": "application/json"})
+
+
+def test_webhook_signature_and_replay(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = new_order(client, shop)
+    payment_id = pay(client, order).json()["payment_id"]
+    _, _, forged = webhook(anonymous, runtime, payment_id, secret="not-the-secret")
+    assert_problem(forged, 401)
+    unsigned = anonymous.post("/v1/payments/webhooks/sandbox", content=b'{"type":"payment.succeeded"}')
+    assert_problem(unsigned, 401)
+    assert client.get(f"/v1/payments/{payment_id}").json()["status"] == "pending"
+
+    raw, signature, ok = webhook(anonymous, runtime, payment_id)
+    assert ok.status_code == 200 and ok.json()["applied"] is True
+    replay = anonymous.post("/v1/payments/webhooks/sandbox", content=raw,
+                            headers={payment_providers.SIGNATURE_HEADER: signature})
+    assert replay.status_code == 200 and replay.json()["applied"] is False
+    eventually(lambda: order_status(client, order["order_id"]) == "pending")
+    assert client.get(f"/v1/orders/{order['order_id']}").json()["paid"] == order["total_amount"]
+
+
+def test_failed_payment_then_retry(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = new_order(client, shop)
+    first = pay(client, order).json()["payment_id"]
+    done = client.post(f"/v1/payments/sandbox/{first}/fail", follow_redirects=False)
+    assert done.headers["location"].endswith("status=failed")
+    eventually(lambda: order_status(client, order["order_id"]) == "payment_failed")
+    second = pay(client, order).json()["payment_id"]
+    client.post(f"/v1/payments/sandbox/{second}/pay", follow_redirects=False)
+    eventually(lambda: order_status(client, order["order_id"]) == "pending")
+
+
+def test_unpaid_payments_expire(new_client, shop, runtime, clock) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = new_order(client, shop)
+    payment_id = pay(client, order).json()["payment_id"]
+    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
+        eventually(lambda: client.get(f"/v1/payments/{payment_id}").status_code == 200)
+        clock.advance(14 * 60)
+        expire_overdue_payments(runtime, conn)
+        assert client.get(f"/v1/payments/{payment_id}").json()["status"] == "pending"
+        clock.advance(2 * 60)
+        assert expire_overdue_payments(runtime, conn) >= 1
+    assert client.get(f"/v1/payments/{payment_id}").json()["status"] == "expired"
+    eventually(lambda: order_status(client, order["order_id"]) == "payment_failed")
+
+
+def test_money_that_arrives_for_a_cancelled_order_goes_back(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = new_order(client, shop)
+    payment_id = pay(client, order).json()["payment_id"]
+    client.post(f"/v1/orders/{order['order_id']}/cancel")
+    webhook(anonymous, runtime, payment_id)
+    eventually(lambda: client.get(f"/v1/payments/{payment_id}").json()["refunded"] == order["total_amount"])
+    detail = client.get(f"/v1/orders/{order['order_id']}").json()
+    assert detail["status"] == "cancelled" and detail["paid"] == 0 and detail["refunded"] == 0
+
+
+def test_cancelling_a_paid_online_order_refunds_through_the_provider(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = new_order(client, shop)
+    payment_id = pay(client, order).json()["payment_id"]
+    webhook(anonymous, runtime, payment_id)
+    eventually(lambda: order_status(client, order["order_id"]) == "pending")
+    cancelled = client.post(f"/v1/orders/{order['order_id']}/cancel").json()
+    assert cancelled["status"] == "cancelled"
+    eventually(lambda: client.get(f"/v1/orders/{order['order_id']}").json()["refunded"] == order["total_amount"])
+    refunds = client.get(f"/v1/orders/{order['order_id']}").json()["refunds"]
+    assert len(refunds) == 1 and refunds[0]["method"] == "provider"
+    assert client.get(f"/v1/payments/{payment_id}").json()["refunded"] == order["total_amount"]
+
+
+def test_someone_elses_payment_is_404(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client, stranger = new_client(), new_client()
+    payment_id = pay(client, new_order(client, shop)).json()["payment_id"]
+    assert_problem(stranger.get(f"/v1/payments/{payment_id}"), 404)
+    assert_problem(client.get(f"/v1/payments/{uuid.uuid4()}"), 404)
