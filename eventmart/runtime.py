@@ -76,7 +76,7 @@ class Runtime:
 
 def build_applications(
     settings: Settings, database_url: str, *, create_table: bool = False,
-    new_id: Callable[[], UUID] = uuid4,
+    new_id: Callable[[], UUID] = uuid4, clock: Callable[[], datetime] = utcnow,
 ) -> tuple[CatalogApplication, CommerceApplication, PaymentsApplication]:
     env = eventsourcing_env(
         database_url,
@@ -85,7 +85,8 @@ def build_applications(
         create_table=create_table,
     )
     catalog = CatalogApplication(env, new_id=new_id)
-    commerce = CommerceApplication(env, prices=catalog, new_id=new_id)
+    commerce = CommerceApplication(env, prices=catalog, new_id=new_id, clock=clock,
+                                   return_window=timedelta(days=settings.return_window_days))
     provider = (SandboxProvider(settings.public_base_url, settings.webhook_secret)
                 if settings.sandbox_enabled else None)
     payments = PaymentsApplication(env, provider=provider, new_id=new_id)
@@ -108,7 +109,8 @@ def open_runtime(
         open=True,
         name="eventmart",
     )
-    catalog, commerce, payments = build_applications(settings, url, new_id=new_id)
+    clock = clock or Clock()
+    catalog, commerce, payments = build_applications(settings, url, new_id=new_id, clock=clock)
     return Runtime(
         settings=settings,
         database_url=url,
@@ -119,6 +121,6 @@ def open_runtime(
         passwords=Passwords(settings.password_hash_memory_kib),
         sms=LoggingSmsSender(),
         media=LocalMediaStorage(settings.data_dir / "media", settings.max_upload_bytes),
-        clock=clock or Clock(),
+        clock=clock,
         new_id=new_id,
     )

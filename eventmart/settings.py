@@ -47,6 +47,7 @@ class Settings(BaseSettings):
         default=None, description="default: sandbox in dev, none in prod")
     sandbox_webhook_secret: str | None = None
     payment_expiry_sweep_seconds: float = 30.0
+    return_window_days: int = 7
     log_level: str = "INFO"
 
     @model_validator(mode="after")

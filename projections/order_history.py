@@ -42,6 +42,15 @@ def _log(doc: Doc, event: Order.Event, status: str, by: str, note: str = "") -> 
     doc["status"] = status
 
 
+LISTS = ("status_log", "payments", "refunds", "messages", "issues", "returns", "action_log")
+
+
+def _act(doc: Doc, event: Order.Event, action: str, by: str, detail: str = "") -> None:
+    """OrderActionLog: every action on the order, in order."""
+    doc["action_log"].append({"action": action, "by": by, "at": event.timestamp.isoformat(),
+                              "detail": detail})
+
+
 def evolve(doc: Doc | None, event: Order.Event) -> Doc | None:
     """The order as its detail page shows it, after one more event. Pure."""
     ts = event.timestamp.isoformat()
@@ -52,14 +61,14 @@ def evolve(doc: Doc | None, event: Order.Event) -> Doc | None:
             "currency": event.currency, "items": [dict(line) for line in event.lines],
             **event.amounts, "paid": 0, "refunded": 0, "delivery_notes": event.delivery_notes,
             "address": event.address, "proposed_change": None, "rating": None,
-            "status_log": [], "payments": [], "refunds": [], "created_at": ts, "updated_at": ts,
+            "status_log": [], "payments": [], "refunds": [], "messages": [], "issues": [],
+            "returns": [], "action_log": [], "created_at": ts, "updated_at": ts,
         }
         _log(doc, event, event.status, "customer")
         return doc
     if doc is None:
         return None
-    doc = {**doc, "status_log": list(doc["status_log"]), "payments": list(doc["payments"]),
-           "refunds": list(doc["refunds"]), "updated_at": ts}
+    doc = {**doc, **{k: [dict(x) for x in doc[k]] for k in LISTS}, "updated_at": ts}
     if isinstance(event, Order.Paid):
         doc["paid"] += event.amount
         doc["payments"].append({"payment_id": event.payment_id, "amount": event.amount, "at": ts})
@@ -86,6 +95,45 @@ def evolve(doc: Doc | None, event: Order.Event) -> Doc | None:
                                "reference": event.reference, "at": ts})
     elif isinstance(event, Order.Rated):
         doc["rating"] = {"rating": event.rating, "comment": event.comment, "at": ts}
+        _act(doc, event, "rated", "customer", str(event.rating))
+    elif isinstance(event, Order.MessagePosted):
+        doc["messages"].append({"id": event.message_id, "sender_id": event.sender_id,
+                                "sender_role": event.sender_role, "text": event.text, "at": ts})
+        _act(doc, event, "message", event.sender_role)
+    elif isinstance(event, Order.IssueRaised):
+        doc["issues"].append({"id": event.issue_id, "category": event.category,
+                              "description": event.description, "status": "open",
+                              "resolution": None, "created_at": ts, "resolved_at": None})
+        _act(doc, event, "issue_raised", "customer", event.category)
+    elif isinstance(event, Order.IssueResolved):
+        for issue in doc["issues"]:
+            if issue["id"] == event.issue_id:
+                issue.update(status="resolved", resolution=event.resolution, resolved_at=ts)
+        _act(doc, event, "issue_resolved", event.by, event.resolution)
+    elif isinstance(event, Order.ReturnRequested):
+        doc["returns"].append({"id": event.return_id, "items": event.items, "reason": event.reason,
+                               "amount": event.amount, "status": "requested", "note": None,
+                               "created_at": ts, "decided_at": None})
+        _act(doc, event, "return_requested", "customer", event.reason)
+    elif isinstance(event, Order.ReturnDecided):
+        for ret in doc["returns"]:
+            if ret["id"] == event.return_id:
+                ret.update(status="approved" if event.approved else "rejected", note=event.note,
+                           decided_at=ts)
+        _act(doc, event, "return_approved" if event.approved else "return_rejected", event.by,
+             event.note)
+    if isinstance(event, Order.StatusChanged | Order.Cancelled | Order.Modified | Order.Paid
+                  | Order.PaymentFailed | Order.Refunded):
+        entry = doc["status_log"][-1] if isinstance(event, Order.StatusChanged | Order.Cancelled
+                                                    | Order.Modified) else None
+        if isinstance(event, Order.Refunded):
+            _act(doc, event, "refunded", event.method, str(event.amount))
+        elif isinstance(event, Order.Paid):
+            _act(doc, event, "paid", "payment", str(event.amount))
+        elif isinstance(event, Order.PaymentFailed):
+            _act(doc, event, "payment_failed", "payment", event.reason)
+        elif entry is not None:
+            _act(doc, event, entry["status"], entry["by"], entry["note"])
     return doc
 
 

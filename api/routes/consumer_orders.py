@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field
 from api import idempotency
 from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
-from api.routes.orders import CancelIn, OrderOut, actor, settled
+from api.routes.orders import CancelIn, OrderOut, actor, order_view, settled
+from domain.commerce.order import ISSUE_CATEGORIES
 from eventmart.identity import profiles
 from projections import order_history
 
@@ -28,6 +29,43 @@ class ConfirmIn(BaseModel):
     model_config = {"json_schema_extra": {"examples": [
         {"payment_mode": "wallet", "delivery_notes": "Ring twice",
          "address_id": "5b0d1d1e-2c9f-4c1a-8d53-2f6c6f0c8a11"}]}}
+
+
+class MessageIn(BaseModel):
+    text: str = Field(min_length=1, max_length=2000)
+
+    model_config = {"json_schema_extra": {"examples": [{"text": "Please leave it with the guard."}]}}
+
+
+class MessageOut(BaseModel):
+    id: str
+    sender_id: str
+    sender_role: str
+    text: str
+    at: str
+
+
+class MessagesOut(BaseModel):
+    count: int
+    results: list[MessageOut]
+
+
+class IssueIn(BaseModel):
+    category: Literal[ISSUE_CATEGORIES]  # type: ignore[valid-type]
+    description: str = Field(min_length=1, max_length=2000)
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"category": "missing_item", "description": "The rice was not in the bag."}]}}
+
+
+class ReturnItem(BaseModel):
+    item_id: str = Field(min_length=1, max_length=64, description="an order line id")
+    quantity: Annotated[int, Field(strict=True, ge=1, le=99)]
+
+
+class ReturnIn(BaseModel):
+    items: list[ReturnItem] = Field(min_length=1, max_length=100)
+    reason: str = Field(min_length=1, max_length=1000)
 
 
 class RateIn(BaseModel):
@@ -95,3 +133,38 @@ def rate(
     return settled(runtime, conn, user, saved)
 
 
+
+
+@router.post("/orders/{order_id}/message", status_code=201, response_model=OrderOut,
+             summary="Write to the shop about this order")
+def message(
+    order_id: UUID, body: MessageIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.post_order_message(actor(user), order_id, body.text)
+    return settled(runtime, conn, user, saved)
+
+
+@router.get("/orders/{order_id}/messages", response_model=MessagesOut,
+            summary="The conversation with the shop, oldest first")
+def messages(order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    found = order_view(runtime, conn, user, order_id)["messages"]
+    return {"count": len(found), "results": found}
+
+
+@router.post("/orders/{order_id}/issue", status_code=201, response_model=OrderOut,
+             summary="Report a problem; support resolves it")
+def issue(
+    order_id: UUID, body: IssueIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.raise_order_issue(actor(user), order_id, body.category, body.description)
+    return settled(runtime, conn, user, saved)
+
+
+@router.post("/orders/{order_id}/return/raise", status_code=201, response_model=OrderOut,
+             summary="Ask to return delivered items within the return window")
+def raise_return(
+    order_id: UUID, body: ReturnIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.request_order_return(
+        actor(user), order_id, [i.model_dump() for i in body.items], body.reason)
+    return settled(runtime, conn, user, saved)

@@ -84,6 +84,10 @@ class OrderOut(BaseModel):
     status_log: list[StatusEntry]
     payments: list[dict[str, Any]]
     refunds: list[dict[str, Any]]
+    messages: list[dict[str, Any]]
+    issues: list[dict[str, Any]]
+    returns: list[dict[str, Any]]
+    action_log: list[dict[str, Any]] = Field(description="every action on the order, in order")
     created_at: str
     updated_at: str
 

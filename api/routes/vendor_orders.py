@@ -11,7 +11,8 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
-from api.routes.orders import OrderOut, actor, settled
+from api.routes.consumer_orders import MessageIn, MessagesOut
+from api.routes.orders import OrderOut, actor, order_view, settled
 from domain.commerce.order import STATES
 from eventmart.identity.users import User
 from projections import order_history
@@ -104,3 +105,58 @@ def all_orders(user: Staff, runtime: RuntimeDep, conn: ConnectionDep, page: Page
     found = order_history.list_orders(conn, customer=customer, shops=[shop] if shop else None,
                                       status=status, page=page.page, size=page.size)
     return page.envelope(found.count, found.rows)
+
+
+@router.post("/v1/vendor/orders/{order_id}/message", status_code=201, response_model=OrderOut,
+             summary="Write to the customer about this order")
+def vendor_message(
+    order_id: UUID, body: MessageIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.post_order_message(actor(user), order_id, body.text)
+    return settled(runtime, conn, user, saved)
+
+
+@router.get("/v1/vendor/orders/{order_id}/messages", response_model=MessagesOut,
+            summary="The conversation with the customer, oldest first")
+def vendor_messages(order_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    found = order_view(runtime, conn, user, order_id)["messages"]
+    return {"count": len(found), "results": found}
+
+
+class ResolveIn(BaseModel):
+    resolution: str = Field(min_length=1, max_length=2000)
+
+
+class DecisionIn(BaseModel):
+    note: str = Field(default="", max_length=1000)
+
+
+@router.post("/v1/admin/orders/{order_id}/issues/{issue_id}/resolve", response_model=OrderOut,
+             summary="Support: resolve an order issue")
+def resolve_issue(
+    order_id: UUID, issue_id: UUID, body: ResolveIn, user: Staff, runtime: RuntimeDep, conn: ConnectionDep
+) -> dict[str, Any]:
+    saved = runtime.commerce.resolve_order_issue(actor(user), order_id, str(issue_id), body.resolution)
+    return settled(runtime, conn, user, saved)
+
+
+@router.post("/v1/admin/orders/{order_id}/returns/{return_id}/approve", response_model=OrderOut,
+             summary="Support: approve a return; the items' price goes to the customer's wallet")
+def approve_return(
+    order_id: UUID, return_id: UUID, user: Staff, runtime: RuntimeDep, conn: ConnectionDep,
+    body: DecisionIn | None = None,
+) -> dict[str, Any]:
+    saved = runtime.commerce.decide_order_return(actor(user), order_id, str(return_id), approved=True,
+                                                 note=(body or DecisionIn()).note)
+    return settled(runtime, conn, user, saved)
+
+
+@router.post("/v1/admin/orders/{order_id}/returns/{return_id}/reject", response_model=OrderOut,
+             summary="Support: reject a return")
+def reject_return(
+    order_id: UUID, return_id: UUID, body: DecisionIn, user: Staff, runtime: RuntimeDep,
+    conn: ConnectionDep,
+) -> dict[str, Any]:
+    saved = runtime.commerce.decide_order_return(actor(user), order_id, str(return_id), approved=False,
+                                                 note=body.note)
+    return settled(runtime, conn, user, saved)

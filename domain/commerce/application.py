@@ -4,6 +4,7 @@ so that "confirm order, debit wallet, clear cart" commits atomically in one save
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
@@ -14,7 +15,13 @@ from domain.actor import Actor
 from domain.catalog.product import Variant
 from domain.commerce import pricing
 from domain.commerce.cart import Cart, CartNotFoundError, cart_id_for
-from domain.commerce.order import InvalidTransitionError, Order, OrderNotFoundError, OrderRuleError
+from domain.commerce.order import (
+    RETURN_WINDOW,
+    InvalidTransitionError,
+    Order,
+    OrderNotFoundError,
+    OrderRuleError,
+)
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import ConflictError, StalePriceError
 from domain.saving import EventMartApplication, Saved, retry_on_conflict
@@ -57,10 +64,14 @@ class CommerceApplication(EventMartApplication):
         *,
         prices: Catalog,
         new_id: Callable[[], UUID] = uuid4,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        return_window: timedelta = RETURN_WINDOW,
     ) -> None:
         super().__init__(env)
         self.prices = prices
         self.new_id = new_id
+        self.clock = clock
+        self.return_window = return_window
 
     def _get(self, aggregate_id: UUID, kind: type[Aggregate]) -> Any:
         try:
@@ -287,7 +298,7 @@ class CommerceApplication(EventMartApplication):
         if (action == "confirm_modified") != (actor.role == "customer"):
             raise OrderNotFoundError(f"order {order_id} not found")
         before = order.total
-        order.advance(action, by=actor.role, note=note)
+        order.advance(action, by=actor.role, note=note, at=self.clock())
         changed: list[Aggregate] = [order]
         if action == "confirm_modified" and order.paid and order.total < before:
             changed += self._refund_to_wallet(order, before - order.total)
@@ -309,6 +320,57 @@ class CommerceApplication(EventMartApplication):
             raise OrderNotFoundError(f"order {order_id} not found")
         order.rate(rating, comment)
         return Saved(order, self.save_all(order))
+
+    # Conversation, issues, returns
+
+    @retry_on_conflict
+    def post_order_message(self, actor: Actor, order_id: UUID, text: str) -> Saved[Order]:
+        order = self.order_for(actor, order_id)
+        order.post_message(message_id=str(self.new_id()), sender_id=actor.user_id,
+                           sender_role=actor.role, text=text)
+        return Saved(order, self.save_all(order))
+
+    def _customers(self, actor: Actor, order_id: UUID) -> Order:
+        order = self.order_for(actor, order_id)
+        if order.customer_id != actor.user_id:
+            raise OrderNotFoundError(f"order {order_id} not found")
+        return order
+
+    @retry_on_conflict
+    def raise_order_issue(self, actor: Actor, order_id: UUID, category: str,
+                          description: str) -> Saved[Order]:
+        order = self._customers(actor, order_id)
+        order.raise_issue(issue_id=str(self.new_id()), category=category, description=description)
+        return Saved(order, self.save_all(order))
+
+    @retry_on_conflict
+    def resolve_order_issue(self, actor: Actor, order_id: UUID, issue_id: str,
+                            resolution: str) -> Saved[Order]:
+        order = self.order_for(actor, order_id)
+        order.resolve_issue(issue_id, resolution=resolution, by=actor.role)
+        return Saved(order, self.save_all(order))
+
+    @retry_on_conflict
+    def request_order_return(self, actor: Actor, order_id: UUID, items: list[dict[str, Any]],
+                             reason: str) -> Saved[Order]:
+        order = self._customers(actor, order_id)
+        order.request_return(return_id=str(self.new_id()), items=items, reason=reason,
+                             now=self.clock(), window=self.return_window)
+        return Saved(order, self.save_all(order))
+
+    @retry_on_conflict
+    def decide_order_return(self, actor: Actor, order_id: UUID, return_id: str, *, approved: bool,
+                            note: str) -> Saved[Order]:
+        """Approval refunds the returned items to the customer's wallet, in the same save."""
+        order = self.order_for(actor, order_id)
+        due = order.decide_return(return_id, approved=approved, note=note, by=actor.role)
+        changed: list[Aggregate] = [order]
+        if due > 0:
+            wallet = self.wallet(UUID(order.customer_id))
+            wallet.credit(due, kind="refund", reference=f"return:{return_id}")
+            order.record_refund(due, "wallet", f"return:{return_id}")
+            changed.append(wallet)
+        return Saved(order, self.save_all(*changed))
 
     # Payments (called by the payments API and the payment policies)
 

@@ -14,6 +14,7 @@ Anything else is an InvalidTransitionError naming the current state.
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
 from eventsourcing.domain import Aggregate, event
@@ -36,6 +37,9 @@ TRANSITIONS: dict[str, dict[str, str]] = {
 }
 STATES = tuple(TRANSITIONS)
 PAYMENT_MODES = ("cash", "wallet", "online")
+ISSUE_CATEGORIES = ("missing_item", "damaged_item", "wrong_item", "late_delivery", "payment",
+                    "quality", "other")
+RETURN_WINDOW = timedelta(days=7)
 
 
 class OrderNotFoundError(NotFoundError):
@@ -48,6 +52,14 @@ class InvalidTransitionError(DomainError):
 
 class OrderRuleError(DomainError):
     title = "Order rule violated"
+
+
+class IssueNotFoundError(NotFoundError):
+    title = "Issue not found"
+
+
+class ReturnNotFoundError(NotFoundError):
+    title = "Return not found"
 
 
 class AlreadyRatedError(ConflictError):
@@ -86,6 +98,7 @@ class Order(Aggregate):
         status: str
         by: str
         note: str
+        at: datetime  # business time, from the injected clock
 
     class Modified(Aggregate.Event):
         by: str
@@ -109,6 +122,34 @@ class Order(Aggregate):
         amount: int
         method: str
         reference: str
+
+    class MessagePosted(Aggregate.Event):
+        message_id: str
+        sender_id: str
+        sender_role: str
+        text: str
+
+    class IssueRaised(Aggregate.Event):
+        issue_id: str
+        category: str
+        description: str
+
+    class IssueResolved(Aggregate.Event):
+        issue_id: str
+        resolution: str
+        by: str
+
+    class ReturnRequested(Aggregate.Event):
+        return_id: str
+        items: list[dict[str, Any]]  # item_id, quantity
+        reason: str
+        amount: int
+
+    class ReturnDecided(Aggregate.Event):
+        return_id: str
+        approved: bool
+        note: str
+        by: str
 
     class Rated(Aggregate.Event):
         shop_id: str | None  # so the shop-rating policy needs nothing else
@@ -143,6 +184,9 @@ class Order(Aggregate):
         self.refund_references: set[str] = set()
         self.proposed: dict[str, Any] | None = None
         self.rating: int | None = None
+        self.delivered_at: datetime | None = None
+        self.issues: dict[str, str] = {}  # issue id -> open | resolved
+        self.returns: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def place(
@@ -221,20 +265,25 @@ class Order(Aggregate):
 
     # Fulfilment
 
-    def advance(self, action: str, *, by: str, note: str = "") -> None:
+    def advance(self, action: str, *, by: str, at: datetime, note: str = "") -> None:
         if action not in ("accept", "pack", "dispatch", "deliver", "confirm_modified"):
             raise OrderRuleError(f"unknown action {action!r}")
         if action == "confirm_modified" and self.status != "modified":
             raise OrderRuleError("there is no modification to confirm")
         status = self._check(action)
         before = self.total
-        self._status_changed(action=action, status=status, by=by, note=note)
+        self._status_changed(action=action, status=status, by=by, note=note, at=at)
         if action == "confirm_modified" and self.paid and self.total < before:
             self._owe_online(before - self.total, "order modified")
+        if action == "deliver" and self.payment_mode == "cash" and not self.paid:
+            # Cash changes hands at the door: from now on it is refundable (returns).
+            self._paid(payment_id=f"cash:{self.id}", amount=self.total)
 
     @event(StatusChanged)
-    def _status_changed(self, action: str, status: str, by: str, note: str) -> None:
+    def _status_changed(self, action: str, status: str, by: str, note: str, at: datetime) -> None:
         self.status = status
+        if status == "delivered":
+            self.delivered_at = at
         if action == "confirm_modified" and self.proposed is not None:
             self.lines = self.proposed["lines"]
             self.amounts = self.proposed["amounts"]
@@ -300,6 +349,95 @@ class Order(Aggregate):
     def _refunded(self, amount: int, method: str, reference: str) -> None:
         self.refunded += amount
         self.refund_references.add(reference)
+
+    # Conversation, issues, returns
+
+    def post_message(self, *, message_id: str, sender_id: str, sender_role: str, text: str) -> None:
+        text = text.strip()
+        if not 1 <= len(text) <= 2000:
+            raise OrderRuleError("a message is 1 to 2000 characters", field="text")
+        self._message_posted(message_id=message_id, sender_id=sender_id, sender_role=sender_role,
+                             text=text)
+
+    @event(MessagePosted)
+    def _message_posted(self, message_id: str, sender_id: str, sender_role: str, text: str) -> None:
+        pass
+
+    def raise_issue(self, *, issue_id: str, category: str, description: str) -> None:
+        if category not in ISSUE_CATEGORIES:
+            raise OrderRuleError(f"category must be one of {', '.join(ISSUE_CATEGORIES)}",
+                                 field="category")
+        if list(self.issues.values()).count("open") >= 3:
+            raise OrderRuleError("this order already has 3 open issues; support is on them")
+        self._issue_raised(issue_id=issue_id, category=category, description=description)
+
+    @event(IssueRaised)
+    def _issue_raised(self, issue_id: str, category: str, description: str) -> None:
+        self.issues[issue_id] = "open"
+
+    def resolve_issue(self, issue_id: str, *, resolution: str, by: str) -> None:
+        if issue_id not in self.issues:
+            raise IssueNotFoundError(f"no issue {issue_id} on this order")
+        if self.issues[issue_id] != "open":
+            raise OrderRuleError("this issue is already resolved")
+        self._issue_resolved(issue_id=issue_id, resolution=resolution, by=by)
+
+    @event(IssueResolved)
+    def _issue_resolved(self, issue_id: str, resolution: str, by: str) -> None:
+        self.issues[issue_id] = "resolved"
+
+    def returnable(self) -> dict[str, int]:
+        """Per order line, how many may still be returned (open and approved returns count)."""
+        out = {line["item_id"]: line["qty"] for line in self.lines}
+        for ret in self.returns.values():
+            if ret["state"] != "rejected":
+                for item in ret["items"]:
+                    out[item["item_id"]] -= item["quantity"]
+        return out
+
+    def request_return(self, *, return_id: str, items: list[dict[str, Any]], reason: str,
+                       now: datetime, window: timedelta = RETURN_WINDOW) -> int:
+        """Returns the amount that approval would refund."""
+        if self.status != "delivered" or self.delivered_at is None:
+            raise OrderRuleError(f"only delivered orders can be returned; this one is {self.status}")
+        if now - self.delivered_at > window:
+            raise OrderRuleError(f"the return window ({window.days} days after delivery) has closed")
+        if not items:
+            raise OrderRuleError("name at least one item to return", field="items")
+        left = self.returnable()
+        prices = {line["item_id"]: line["unit_price"] for line in self.lines}
+        wanted: dict[str, int] = {}
+        for item in items:
+            wanted[item["item_id"]] = wanted.get(item["item_id"], 0) + item["quantity"]
+        for item_id, qty in wanted.items():
+            if item_id not in left:
+                raise OrderRuleError(f"no order line {item_id}", field="items")
+            if qty < 1 or qty > left[item_id]:
+                raise OrderRuleError(f"at most {left[item_id]} of {item_id} can be returned",
+                                     field="items")
+        amount = sum(prices[i] * q for i, q in wanted.items())
+        self._return_requested(return_id=return_id,
+                               items=[{"item_id": i, "quantity": q} for i, q in wanted.items()],
+                               reason=reason, amount=amount)
+        return amount
+
+    @event(ReturnRequested)
+    def _return_requested(self, return_id: str, items: list[dict[str, Any]], reason: str, amount: int) -> None:
+        self.returns[return_id] = {"items": items, "amount": amount, "state": "requested"}
+
+    def decide_return(self, return_id: str, *, approved: bool, note: str, by: str) -> int:
+        """Returns the amount now owed back (approval), else 0."""
+        ret = self.returns.get(return_id)
+        if ret is None:
+            raise ReturnNotFoundError(f"no return {return_id} on this order")
+        if ret["state"] != "requested":
+            raise OrderRuleError(f"this return was already {ret['state']}")
+        self._return_decided(return_id=return_id, approved=approved, note=note, by=by)
+        return min(ret["amount"], self.refundable) if approved else 0
+
+    @event(ReturnDecided)
+    def _return_decided(self, return_id: str, approved: bool, note: str, by: str) -> None:
+        self.returns[return_id]["state"] = "approved" if approved else "rejected"
 
     def rate(self, rating: int, comment: str) -> None:
         if self.status != "delivered":

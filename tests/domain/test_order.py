@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import uuid4
 
@@ -12,8 +13,9 @@ from domain.commerce.order import (
     InvalidTransitionError,
     Order,
     OrderRuleError,
+    ReturnNotFoundError,
 )
-from tests.spec import Stream, given
+from tests.spec import FIXED_TIME, Stream, given
 
 LINES = [
     {"item_id": "a", "product_id": "p1", "sku": "A", "name": "Tea", "qty": 2, "unit_price": 1000,
@@ -33,11 +35,11 @@ def placed(status: str, payment_mode: str = "online") -> tuple[Stream[Order], li
 
 ACTIONS: dict[str, Any] = {
     "pay": lambda o: o.record_payment("pay-1", 2800),
-    "accept": lambda o: o.advance("accept", by="vendor"),
-    "pack": lambda o: o.advance("pack", by="vendor"),
-    "dispatch": lambda o: o.advance("dispatch", by="vendor"),
-    "deliver": lambda o: o.advance("deliver", by="vendor"),
-    "confirm_modified": lambda o: o.advance("confirm_modified", by="customer"),
+    "accept": lambda o: o.advance("accept", by="vendor", at=FIXED_TIME),
+    "pack": lambda o: o.advance("pack", by="vendor", at=FIXED_TIME),
+    "dispatch": lambda o: o.advance("dispatch", by="vendor", at=FIXED_TIME),
+    "deliver": lambda o: o.advance("deliver", by="vendor", at=FIXED_TIME),
+    "confirm_modified": lambda o: o.advance("confirm_modified", by="customer", at=FIXED_TIME),
     "modify": lambda o: o.modify(by="vendor", quantities={"a": 1}),
     "reject": lambda o: o.cancel(by="vendor", reason="out of stock", reject=True),
     "cancel": lambda o: o.cancel(by="customer", reason="changed my mind"),
@@ -116,7 +118,7 @@ def test_confirming_a_smaller_online_order_owes_the_difference() -> None:
                 s.event(Order.Modified, by="v", lines=LINES[:1],
                         amounts={"subtotal": 2000, "delivery_fee": 300, "discount": 0, "total": 2300},
                         note="")]
-    given(*history).when(lambda o: o.advance("confirm_modified", by="customer")).then(
+    given(*history).when(lambda o: o.advance("confirm_modified", by="customer", at=FIXED_TIME)).then(
         (Order.StatusChanged, {"status": "accepted"}), (Order.RefundDue, {"amount": 500}))
 
 
@@ -137,7 +139,7 @@ def test_modification_only_lowers_and_needs_confirmation() -> None:
     order = given(*history).when(lambda o: o.modify(by="v", quantities={"b": 0})).then(
         (Order.Modified, {"amounts": {"subtotal": 2000, "delivery_fee": 300, "discount": 0, "total": 2300}}))
     assert order.total == 2800, "nothing changes until the consumer confirms"
-    order.advance("confirm_modified", by="customer")
+    order.advance("confirm_modified", by="customer", at=FIXED_TIME)
     assert order.total == 2300 and [line["item_id"] for line in order.lines] == ["a"]
     assert order.status == "accepted"
 
@@ -162,3 +164,82 @@ def test_place_computes_totals_and_initial_state() -> None:
     with pytest.raises(OrderRuleError):
         Order.place(customer_id="c", shop_id="s", lines=[], currency="INR", delivery_fee=0,
                     discount=0, payment_mode="cash")
+
+
+def delivered(at: datetime = FIXED_TIME, payment_mode: str = "cash") -> tuple[Stream[Order], list[Order.Event]]:
+    s, history = placed("out_for_delivery", payment_mode=payment_mode)
+    history.append(s.event(Order.StatusChanged, action="deliver", status="delivered", by="v", note="", at=at))
+    history.append(s.event(Order.Paid, payment_id="cash:x", amount=2800))
+    return s, history
+
+
+def test_delivering_a_cash_order_records_the_cash() -> None:
+    _, history = placed("out_for_delivery", payment_mode="cash")
+    order = given(*history).when(lambda o: o.advance("deliver", by="v", at=FIXED_TIME)).then(
+        (Order.StatusChanged, {"status": "delivered"}), (Order.Paid, {"amount": 2800}))
+    assert order.delivered_at == FIXED_TIME and order.refundable == 2800
+
+
+def test_returns_within_the_window_for_what_was_delivered() -> None:
+    s, history = delivered()
+    inside = FIXED_TIME + timedelta(days=6)
+    given(*history).when(lambda o: o.request_return(
+        return_id="r1", items=[{"item_id": "a", "quantity": 1}], reason="stale", now=inside)).then(
+        (Order.ReturnRequested, {"amount": 1000, "items": [{"item_id": "a", "quantity": 1}]}))
+    late = FIXED_TIME + timedelta(days=8)
+    given(*history).when(lambda o: o.request_return(
+        return_id="r1", items=[{"item_id": "a", "quantity": 1}], reason="x", now=late)).then_error(OrderRuleError)
+    given(*history).when(lambda o: o.request_return(
+        return_id="r1", items=[{"item_id": "a", "quantity": 3}], reason="x", now=inside)).then_error(OrderRuleError)
+    given(*history).when(lambda o: o.request_return(
+        return_id="r1", items=[{"item_id": "zz", "quantity": 1}], reason="x", now=inside)).then_error(OrderRuleError)
+    _, pending = placed("pending", payment_mode="cash")
+    given(*pending).when(lambda o: o.request_return(
+        return_id="r1", items=[{"item_id": "a", "quantity": 1}], reason="x", now=inside)).then_error(OrderRuleError)
+
+
+def test_returned_quantities_add_up_and_rejections_free_them() -> None:
+    s, history = delivered()
+    history.append(s.event(Order.ReturnRequested, return_id="r1", items=[{"item_id": "a", "quantity": 2}],
+                           reason="x", amount=2000))
+    now = FIXED_TIME + timedelta(days=1)
+    ask = lambda o: o.request_return(return_id="r2", items=[{"item_id": "a", "quantity": 1}],  # noqa: E731
+                                     reason="y", now=now)
+    given(*history).when(ask).then_error(OrderRuleError)
+    history.append(s.event(Order.ReturnDecided, return_id="r1", approved=False, note="no", by="support"))
+    given(*history).when(ask).then((Order.ReturnRequested, {"amount": 1000}))
+
+
+def test_return_decisions_are_final_and_approval_owes_the_amount() -> None:
+    s, history = delivered()
+    history.append(s.event(Order.ReturnRequested, return_id="r1", items=[{"item_id": "b", "quantity": 1}],
+                           reason="x", amount=500))
+    order = given(*history).when(lambda o: o.decide_return("r1", approved=True, note="ok", by="support")).then(
+        (Order.ReturnDecided, {"approved": True}))
+    assert order.returns["r1"]["state"] == "approved"
+    history.append(s.event(Order.ReturnDecided, return_id="r1", approved=True, note="ok", by="support"))
+    given(*history).when(lambda o: o.decide_return("r1", approved=False, note="", by="s")).then_error(OrderRuleError)
+    given(*history).when(lambda o: o.decide_return("nope", approved=True, note="", by="s")).then_error(
+        ReturnNotFoundError)
+
+
+def test_issues_open_and_resolve() -> None:
+    s, history = placed("pending", payment_mode="cash")
+    given(*history).when(lambda o: o.raise_issue(issue_id="i1", category="teleported", description="")).then_error(
+        OrderRuleError)
+    given(*history).when(lambda o: o.raise_issue(issue_id="i1", category="late_delivery", description="2h late")).then(
+        (Order.IssueRaised, {"category": "late_delivery"}))
+    history.append(s.event(Order.IssueRaised, issue_id="i1", category="late_delivery", description=""))
+    given(*history).when(lambda o: o.resolve_issue("i1", resolution="sorry", by="support")).then(
+        (Order.IssueResolved, {"resolution": "sorry"}))
+    history.append(s.event(Order.IssueResolved, issue_id="i1", resolution="sorry", by="support"))
+    given(*history).when(lambda o: o.resolve_issue("i1", resolution="again", by="support")).then_error(OrderRuleError)
+
+
+def test_messages_are_bounded() -> None:
+    _, history = placed("pending", payment_mode="cash")
+    given(*history).when(lambda o: o.post_message(message_id="m", sender_id="c", sender_role="customer",
+                                                  text="  ")).then_error(OrderRuleError)
+    given(*history).when(lambda o: o.post_message(message_id="m", sender_id="c", sender_role="customer",
+                                                  text=" ring twice ")).then(
+        (Order.MessagePosted, {"text": "ring twice"}))
