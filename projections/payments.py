@@ -15,6 +15,7 @@ from projections.read_model import ReadModel
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS payment_view (
     payment_id uuid PRIMARY KEY,
+    purpose text NOT NULL,
     order_id uuid NOT NULL,
     customer_id uuid NOT NULL,
     amount bigint NOT NULL,
@@ -38,7 +39,8 @@ Row = dict[str, Any]
 
 def evolve(row: Row | None, event: Payment.Event) -> Row | None:
     if isinstance(event, Payment.Created):
-        return {"payment_id": event.originator_id, "order_id": UUID(event.order_id),
+        return {"payment_id": event.originator_id, "purpose": event.purpose,
+                "order_id": UUID(event.order_id),
                 "customer_id": UUID(event.customer_id), "amount": event.amount,
                 "currency": event.currency, "status": "pending", "provider": event.provider,
                 "checkout_url": event.checkout_url, "return_url": event.return_url,
@@ -85,6 +87,15 @@ def overdue(conn: Connection, now: datetime, limit: int = 200) -> list[UUID]:
     return [r[0] for r in conn.execute(
         "SELECT payment_id FROM payment_view WHERE status = 'pending' AND expires_at <= %s "
         "ORDER BY expires_at LIMIT %s", (now, limit)).fetchall()]
+
+
+def loads_since(conn: Connection, customer_id: UUID, since: datetime) -> int:
+    """Wallet loads asked for since `since` that are paid or may still be (daily limit)."""
+    row = conn.execute(
+        "SELECT coalesce(sum(amount), 0) FROM payment_view WHERE customer_id = %s "
+        "AND purpose = 'wallet_load' AND status IN ('pending', 'succeeded') AND created_at >= %s",
+        (customer_id, since)).fetchone()
+    return int(row[0]) if row else 0
 
 
 READ_MODEL = ReadModel(name="payment_view", application="payments", create_sql=CREATE_SQL,

@@ -61,14 +61,17 @@ def order_payments(runtime: Runtime) -> LogFollower:
     A provider refund that settles an order's refund -> recorded on the order."""
 
     def on_event(event: object) -> None:
-        if isinstance(event, Payment.Succeeded):
+        if isinstance(event, Payment.Succeeded) and event.purpose == "wallet_load":
+            runtime.commerce.credit_wallet_load(UUID(event.customer_id), event.amount,
+                                                str(event.originator_id))
+        elif isinstance(event, Payment.Succeeded):
             order_id = UUID(event.order_id)
             if not runtime.commerce.record_order_payment(order_id, str(event.originator_id),
                                                          event.amount):
                 runtime.payments.refund(event.originator_id, event.amount,
                                         request_id=f"unapplied:{event.originator_id}",
                                         settles_order=False)
-        elif isinstance(event, Payment.Failed | Payment.Expired):
+        elif isinstance(event, Payment.Failed | Payment.Expired) and _is_order(runtime, event):
             reason = event.reason if isinstance(event, Payment.Failed) else "payment expired"
             runtime.commerce.record_order_payment_failure(UUID(event.order_id),
                                                           str(event.originator_id), reason)
@@ -76,6 +79,10 @@ def order_payments(runtime: Runtime) -> LogFollower:
             runtime.commerce.record_order_refund(UUID(event.order_id), event.amount, event.reference)
 
     return _follower(runtime, ORDER_PAYMENTS, "payments", on_event)
+
+
+def _is_order(runtime: Runtime, event: Payment.Event) -> bool:
+    return runtime.payments.payment(event.originator_id).purpose == "order"
 
 
 def online_refunds(runtime: Runtime) -> LogFollower:

@@ -372,6 +372,46 @@ class CommerceApplication(EventMartApplication):
             changed.append(wallet)
         return Saved(order, self.save_all(*changed))
 
+    # Wallet
+
+    @retry_on_conflict
+    def debit_wallet(self, owner_id: UUID, amount: int, reference: str) -> Saved[Wallet]:
+        wallet = self.wallet(owner_id)
+        wallet.debit(amount, kind="debit", reference=reference)
+        return Saved(wallet, self.save_all(wallet))
+
+    @retry_on_conflict
+    def credit_wallet_load(self, owner_id: UUID, amount: int, payment_id: str) -> Saved[Wallet]:
+        """A load paid through the provider; once per payment, however often reported."""
+        wallet = self.wallet(owner_id)
+        wallet.credit(amount, kind="load", reference=payment_id)
+        return Saved(wallet, self.save_all(wallet))
+
+    @retry_on_conflict
+    def refund_order_to_wallet(self, actor: Actor, order_id: UUID, amount: int,
+                               reason: str) -> Saved[Wallet]:
+        """Only money that reached the order and has not gone back, of a cancelled, rejected
+        or returned order. Customers: wallet-paid orders. Staff also cash ones, with a reason.
+        Online payments go back through the provider, never here: no double refunds."""
+        order = self.order_for(actor, order_id)
+        if not actor.is_staff and order.customer_id != actor.user_id:
+            raise OrderNotFoundError(f"order {order_id} not found")
+        allowed_modes = ("wallet", "cash") if actor.is_staff else ("wallet",)
+        if order.payment_mode not in allowed_modes:
+            raise OrderRuleError(f"{order.payment_mode} payments are refunded "
+                                 f"{'through the provider' if order.payment_mode == 'online' else 'by support'}")
+        returned = any(r["state"] == "approved" for r in order.returns.values())
+        if order.status not in ("cancelled", "rejected") and not returned:
+            raise OrderRuleError(f"order is {order.status}: nothing to refund")
+        if actor.is_staff and not reason.strip():
+            raise OrderRuleError("staff refunds need a reason", field="reason")
+        if amount > order.refundable:
+            raise OrderRuleError(f"refundable for this order: {order.refundable}", field="amount")
+        wallet = self.wallet(UUID(order.customer_id))
+        wallet.credit(amount, kind="refund", reference=f"order:{order.id}")
+        order.record_refund(amount, "wallet", f"{actor.role}:{self.new_id()}:{reason}"[:200])
+        return Saved(wallet, self.save_all(wallet, order))
+
     # Payments (called by the payments API and the payment policies)
 
     def payable_order(self, actor: Actor, order_id: UUID) -> Order:

@@ -50,8 +50,11 @@ class Wallet(Aggregate):
         self.owner_id = owner_id
         self.currency = currency
         self.balance = 0
+        self.loads: set[str] = set()
 
     def credit(self, amount: int, *, kind: str, reference: str) -> None:
+        if kind == "load" and reference in self.loads:
+            return  # the same payment reported again: credited once
         if not isinstance(amount, int) or amount <= 0:
             raise DomainError("amount must be a positive integer in minor units", field="amount")
         if kind not in CREDIT_KINDS:
@@ -62,6 +65,8 @@ class Wallet(Aggregate):
     @event(Credited)
     def _credited(self, amount: int, kind: str, reference: str, balance_after: int) -> None:
         self.balance = balance_after
+        if kind == "load":
+            self.loads.add(reference)
 
     def debit(self, amount: int, *, kind: str, reference: str) -> None:
         if not isinstance(amount, int) or amount <= 0:

@@ -49,14 +49,15 @@ class PaymentsApplication(EventMartApplication):
         return found
 
     def start(self, *, order_id: UUID, customer_id: UUID, amount: int, currency: str,
-              return_url: str, now: datetime) -> Saved[Payment]:
+              return_url: str, now: datetime, purpose: str = "order") -> Saved[Payment]:
         """Asks the provider for a checkout first: if it fails, nothing is recorded."""
         if self.provider is None:
             raise ProviderError("no payment provider is configured")
         payment_id = self.new_id()
         intent = self.provider.create_intent(payment_id, amount, currency, return_url)
         payment = Payment._create(
-            Payment.Created, id=payment_id, order_id=str(order_id), customer_id=str(customer_id),
+            Payment.Created, id=payment_id, purpose=purpose, order_id=str(order_id),
+            customer_id=str(customer_id),
             amount=amount, currency=currency, provider=self.provider.name,
             provider_ref=intent.provider_ref, checkout_url=intent.checkout_url,
             return_url=return_url, expires_at=now + PAYMENT_TTL,

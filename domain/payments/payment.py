@@ -32,6 +32,7 @@ class ProviderError(Exception):
 
 class Payment(Aggregate):
     class Created(Aggregate.Created):
+        purpose: str  # "order", or "wallet_load" (then order_id names the load)
         order_id: str
         customer_id: str
         amount: int
@@ -43,7 +44,9 @@ class Payment(Aggregate):
         expires_at: datetime
 
     class Succeeded(Aggregate.Event):
+        purpose: str
         order_id: str
+        customer_id: str
         amount: int
         provider_event: str
 
@@ -62,8 +65,10 @@ class Payment(Aggregate):
         settles_order: bool  # False: money that never reached the order goes back
 
     @event(Created)
-    def __init__(self, order_id: str, customer_id: str, amount: int, currency: str, provider: str,
-                 provider_ref: str, checkout_url: str, return_url: str, expires_at: datetime) -> None:
+    def __init__(self, purpose: str, order_id: str, customer_id: str, amount: int, currency: str,
+                 provider: str, provider_ref: str, checkout_url: str, return_url: str,
+                 expires_at: datetime) -> None:
+        self.purpose = purpose
         self.order_id = order_id
         self.customer_id = customer_id
         self.amount = amount
@@ -82,11 +87,13 @@ class Payment(Aggregate):
         """Returns False when this was already known (a replayed notification)."""
         if self.status == "succeeded" or provider_event in self.provider_events:
             return False
-        self._succeeded(order_id=self.order_id, amount=self.amount, provider_event=provider_event)
+        self._succeeded(purpose=self.purpose, order_id=self.order_id, customer_id=self.customer_id,
+                        amount=self.amount, provider_event=provider_event)
         return True
 
     @event(Succeeded)
-    def _succeeded(self, order_id: str, amount: int, provider_event: str) -> None:
+    def _succeeded(self, purpose: str, order_id: str, customer_id: str, amount: int,
+                   provider_event: str) -> None:
         self.status = "succeeded"
         self.provider_events.add(provider_event)
 

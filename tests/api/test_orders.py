@@ -31,7 +31,7 @@ def shop(new_client, staff_client) -> dict[str, Any]:  # type: ignore[no-untyped
 
 def fund(runtime, client: TestClient, amount: int) -> None:  # type: ignore[no-untyped-def]
     wallet = runtime.commerce.wallet(uuid.UUID(client.user["id"]))  # type: ignore[attr-defined]
-    wallet.credit(amount, kind="load", reference="test")
+    wallet.credit(amount, kind="adjustment", reference=f"test:{uuid.uuid4()}")
     runtime.commerce.save(wallet)
 
 

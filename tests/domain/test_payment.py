@@ -9,7 +9,7 @@ from tests.spec import FIXED_TIME, Stream, given
 
 def created() -> tuple[Stream[Payment], list[Payment.Event]]:
     s = Stream(Payment)
-    return s, [s.event(Payment.Created, order_id="o1", customer_id="c1", amount=5000, currency="INR",
+    return s, [s.event(Payment.Created, purpose="order", order_id="o1", customer_id="c1", amount=5000, currency="INR",
                        provider="sandbox", provider_ref="sbx_1", checkout_url="http://x/checkout",
                        return_url="http://shop/return", expires_at=FIXED_TIME + timedelta(minutes=15))]
 
@@ -17,7 +17,8 @@ def created() -> tuple[Stream[Payment], list[Payment.Event]]:
 def test_success_is_recorded_once() -> None:
     s, history = created()
     given(*history).when(lambda p: p.succeed("evt-1")).then((Payment.Succeeded, {"amount": 5000}))
-    history.append(s.event(Payment.Succeeded, order_id="o1", amount=5000, provider_event="evt-1"))
+    history.append(s.event(Payment.Succeeded, purpose="order", order_id="o1", customer_id="c1", amount=5000,
+                           provider_event="evt-1"))
     given(*history).when(lambda p: p.succeed("evt-1")).then_nothing()
     given(*history).when(lambda p: p.succeed("evt-2")).then_nothing()
 
@@ -44,7 +45,8 @@ def test_a_failed_payment_cannot_fail_twice_or_be_refunded() -> None:
 
 def test_refunds_are_bounded_and_once_per_request() -> None:
     s, history = created()
-    history.append(s.event(Payment.Succeeded, order_id="o1", amount=5000, provider_event="e"))
+    history.append(s.event(Payment.Succeeded, purpose="order", order_id="o1", customer_id="c1", amount=5000,
+                           provider_event="e"))
     given(*history).when(lambda p: p.refund(5001, reference="r", request_id="q", settles_order=True)).then_error(
         DomainError)
     given(*history).when(lambda p: p.refund(2000, reference="r", request_id="q", settles_order=True)).then(
