@@ -31,6 +31,7 @@ from api.routes import (
     uploads,
     vendor,
     vendor_orders,
+    wallet,
     wishlist,
 )
 from eventmart.runtime import Runtime
@@ -70,7 +71,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     errors.install(app)
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,
                    privacy_settings, uploads, catalog, shops, wishlist, carts, consumer_cart,
-                   orders, consumer_orders, payments, vendor, vendor_orders, admin_catalog, audit):
+                   orders, consumer_orders, payments, vendor, vendor_orders, admin_catalog, audit, wallet):
         router = module.router
         app.include_router(router)
     return app

@@ -8,12 +8,12 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Generic, ParamSpec, TypeVar
+from typing import Any, Generic, ParamSpec, TypeVar
 from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from domain.errors import ConcurrencyError
 
@@ -49,7 +49,24 @@ def retry_on_conflict(command: Callable[P, T]) -> Callable[P, T]:
     return wrapper
 
 
+class SetAsList(Transcoding):
+    """Aggregates keep sets (payments seen, refunds recorded); snapshots must store them."""
+
+    type = set
+    name = "set"
+
+    def encode(self, obj: set[Any]) -> list[Any]:
+        return sorted(obj, key=str)
+
+    def decode(self, data: list[Any]) -> set[Any]:
+        return set(data)
+
+
 class EventMartApplication(Application[UUID]):
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(SetAsList())
+
     def save_all(self, *aggregates: Aggregate) -> int | None:
         """Saves atomically; returns the log position of the last new event."""
         recordings = self.save(*aggregates)

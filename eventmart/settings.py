@@ -48,6 +48,8 @@ class Settings(BaseSettings):
     sandbox_webhook_secret: str | None = None
     payment_expiry_sweep_seconds: float = 30.0
     return_window_days: int = 7
+    wallet_max_load: int = 1_000_000  # ₹10,000 per load, in paise
+    wallet_daily_load_limit: int = 2_500_000  # ₹25,000 per day
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -1,9 +1,16 @@
 """Read models, each rebuildable from its application's log."""
 
-from projections import cart_view, catalog_search, order_history, payments
+from projections import (
+    cart_view,
+    catalog_search,
+    order_history,
+    payments,
+    wallet_balance,
+    wallet_history,
+)
 from projections.read_model import ReadModel
 
 READ_MODELS: dict[str, ReadModel] = {
     m.name: m for m in [cart_view.READ_MODEL, catalog_search.READ_MODEL, order_history.READ_MODEL,
-                        payments.READ_MODEL]
+                        payments.READ_MODEL, wallet_balance.READ_MODEL, wallet_history.READ_MODEL]
 }

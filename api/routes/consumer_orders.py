@@ -14,8 +14,10 @@ from api import idempotency
 from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
 from api.routes.orders import CancelIn, OrderOut, actor, order_view, settled
+from api.routes.wallet import wallet_lock
 from domain.commerce.order import ISSUE_CATEGORIES
 from eventmart.identity import profiles
+from eventmart.locks import advisory_lock
 from projections import order_history
 
 router = APIRouter(prefix="/api/v1/consumer", tags=["consumer orders"])
@@ -87,8 +89,9 @@ def confirm(
                                        "pincode", "label")} | {"id": str(row["id"])}
 
     def execute() -> tuple[int, dict[str, Any]]:
-        saved = runtime.commerce.confirm_order(owner_id=user.id, payment_mode=body.payment_mode,
-                                               delivery_notes=body.delivery_notes, address=address)
+        with advisory_lock(conn, wallet_lock(user.id)):  # wallet orders take turns with debits
+            saved = runtime.commerce.confirm_order(owner_id=user.id, payment_mode=body.payment_mode,
+                                                   delivery_notes=body.delivery_notes, address=address)
         return 201, settled(runtime, conn, user, saved)
 
     if key is None:

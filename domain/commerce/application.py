@@ -398,8 +398,8 @@ class CommerceApplication(EventMartApplication):
             raise OrderNotFoundError(f"order {order_id} not found")
         allowed_modes = ("wallet", "cash") if actor.is_staff else ("wallet",)
         if order.payment_mode not in allowed_modes:
-            raise OrderRuleError(f"{order.payment_mode} payments are refunded "
-                                 f"{'through the provider' if order.payment_mode == 'online' else 'by support'}")
+            how = "through the provider" if order.payment_mode == "online" else "by support"
+            raise OrderRuleError(f"{order.payment_mode} payments are refunded {how}")
         returned = any(r["state"] == "approved" for r in order.returns.values())
         if order.status not in ("cancelled", "rejected") and not returned:
             raise OrderRuleError(f"order is {order.status}: nothing to refund")

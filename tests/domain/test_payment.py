@@ -57,3 +57,21 @@ def test_refunds_are_bounded_and_once_per_request() -> None:
     given(*history).when(lambda p: p.refund(3001, reference="r2", request_id="q2", settles_order=True)).then_error(
         DomainError)
 
+
+
+def test_aggregates_with_sets_can_be_snapshotted() -> None:
+    """A wallet's 100th event takes a snapshot; its set of loads must survive it."""
+    from eventsourcing.persistence import JSONTranscoder
+
+    from domain.commerce.wallet import Wallet
+    from domain.saving import EventMartApplication
+
+    app = EventMartApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo", "IS_SNAPSHOTTING_ENABLED": "y"})
+    transcoder = JSONTranscoder()
+    app.register_transcodings(transcoder)
+    assert transcoder.decode(transcoder.encode({"loads": {"b", "a"}})) == {"loads": {"a", "b"}}
+    wallet = Wallet(owner_id="00000000-0000-0000-0000-000000000001", currency="INR")
+    wallet.credit(10, kind="load", reference="p1")
+    app.save(wallet)
+    app.take_snapshot(wallet.id)
+    assert app.repository.get(wallet.id).loads == {"p1"}

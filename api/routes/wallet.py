@@ -1,0 +1,172 @@
+"""Customer Journey wallet: /api/v1/consumer/wallet, .../load, .../debit, .../refund, .../history.
+
+Money in minor units. Every movement is a wallet event; balance and history are read models.
+Debits take turns per wallet (advisory lock), so a burst of debits never fails for
+contention, and the balance can never go below zero (the aggregate refuses)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from api import idempotency
+from api.dependencies import (
+    ConnectionDep,
+    Customer,
+    RoleGate,
+    RuntimeDep,
+    await_read_model,
+    remember_write,
+)
+from api.pagination import PageDep, Paginated
+from api.routes.orders import actor
+from api.routes.payments import ProviderFailedError
+from domain.commerce.wallet import wallet_id_for
+from domain.errors import DomainError
+from domain.payments.payment import ProviderError
+from eventmart.identity.users import User
+from eventmart.locks import advisory_lock
+from projections import payments as payment_view
+from projections import wallet_balance, wallet_history
+
+router = APIRouter(prefix="/api/v1/consumer/wallet", tags=["wallet"])
+
+Amount = Annotated[int, Field(strict=True, gt=0, le=10**9, description="minor units (paise)")]
+Refunder = Annotated[User, Depends(RoleGate("customer", "support", "admin"))]
+
+
+class WalletOut(BaseModel):
+    balance: int
+    currency: str
+    updated_at: str | None
+
+
+class LoadIn(BaseModel):
+    amount: Amount
+    return_url: str | None = Field(default=None, pattern=r"^https?://[^\s]{1,2000}$")
+
+    model_config = {"json_schema_extra": {"examples": [{"amount": 50000}]}}
+
+
+class LoadOut(BaseModel):
+    status: str = Field(description="pending until the payment succeeds; then credited")
+    credited: bool
+    amount: int
+    payment_id: str
+    checkout_url: str
+    qr_url: str
+    expires_at: str
+
+
+class DebitIn(BaseModel):
+    amount: Amount
+    reference: str = Field(min_length=1, max_length=200)
+
+    model_config = {"json_schema_extra": {"examples": [{"amount": 2500, "reference": "tip:order-1042"}]}}
+
+
+class RefundIn(BaseModel):
+    order_id: UUID
+    amount: Amount
+    reason: str = Field(default="", max_length=500, description="required for support and admin")
+
+
+class HistoryLine(BaseModel):
+    type: str = Field(description="load, debit, refund or adjustment")
+    amount: int
+    balance_after: int
+    reference: str
+    at: str
+
+
+def wallet_state(balance: int, currency: str, updated_at: datetime | None) -> dict[str, Any]:
+    return {"balance": balance, "currency": currency,
+            "updated_at": updated_at.isoformat() if updated_at else None}
+
+
+def wallet_lock(user_id: UUID) -> str:
+    return f"wallet:{wallet_id_for(user_id)}"
+
+
+@router.get("", response_model=WalletOut, summary="Your balance")
+def get_wallet(user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    await_read_model(runtime, conn, user, wallet_balance.READ_MODEL)
+    row = wallet_balance.find(conn, user.id)
+    if row is None:
+        return wallet_state(0, "INR", None)
+    return wallet_state(row["balance"], row["currency"], row["updated_at"])
+
+
+@router.post("/load", status_code=201, response_model=LoadOut,
+             summary="Add money through the payment provider (needs Idempotency-Key)",
+             responses={502: {"description": "provider failed; retry"}})
+def load(body: LoadIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
+         key: idempotency.IdempotencyKey = None) -> JSONResponse:
+    settings = runtime.settings
+
+    def execute() -> tuple[int, dict[str, Any]]:
+        if body.amount > settings.wallet_max_load:
+            raise DomainError(f"at most {settings.wallet_max_load} per load", field="amount")
+        now = runtime.clock()
+        await_read_model(runtime, conn, user, payment_view.READ_MODEL)
+        today = datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
+        if payment_view.loads_since(conn, user.id, today) + body.amount > settings.wallet_daily_load_limit:
+            raise DomainError(f"loads are limited to {settings.wallet_daily_load_limit} per day",
+                              field="amount")
+        try:
+            saved = runtime.payments.start(
+                order_id=runtime.new_id(), customer_id=user.id, amount=body.amount, currency="INR",
+                return_url=body.return_url or f"{settings.public_base_url}/api/v1/consumer/wallet",
+                now=now, purpose="wallet_load")
+        except ProviderError as e:
+            raise ProviderFailedError(f"the payment provider failed: {e}; try again") from e
+        remember_write(conn, user, "payments", saved.position)
+        p = saved.value
+        return 201, {"status": "pending", "credited": False, "amount": p.amount,
+                     "payment_id": str(p.id), "checkout_url": p.checkout_url,
+                     "qr_url": f"{settings.public_base_url}/v1/payments/{p.id}/qr.png",
+                     "expires_at": p.expires_at.isoformat()}
+
+    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/wallet/load",
+                                key=idempotency.require(key), body=body.model_dump(mode="json"),
+                                now=runtime.clock(), execute=execute)
+
+
+@router.post("/debit", response_model=WalletOut,
+             summary="Pay from your wallet (needs Idempotency-Key); insufficient funds is 400")
+def debit(body: DebitIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
+          key: idempotency.IdempotencyKey = None) -> JSONResponse:
+    def execute() -> tuple[int, dict[str, Any]]:
+        with advisory_lock(conn, wallet_lock(user.id)):
+            saved = runtime.commerce.debit_wallet(user.id, body.amount, body.reference)
+        remember_write(conn, user, "commerce", saved.position)
+        wallet = saved.value
+        return 200, wallet_state(wallet.balance, wallet.currency, wallet.modified_on)
+
+    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/wallet/debit",
+                                key=idempotency.require(key), body=body.model_dump(mode="json"),
+                                now=runtime.clock(), execute=execute)
+
+
+@router.post("/refund", response_model=WalletOut,
+             summary="Refund what is still refundable of a cancelled, rejected or returned order")
+def refund(body: RefundIn, user: Refunder, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    with advisory_lock(conn, f"order-refund:{body.order_id}"):
+        saved = runtime.commerce.refund_order_to_wallet(actor(user), body.order_id, body.amount,
+                                                        body.reason)
+    wallet = saved.value
+    remember_write(conn, user, "commerce", saved.position)
+    return wallet_state(wallet.balance, wallet.currency, wallet.modified_on)
+
+
+@router.get("/history", response_model=Paginated[HistoryLine], summary="Movements, newest first")
+def history(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
+    await_read_model(runtime, conn, user, wallet_history.READ_MODEL)
+    found = wallet_history.page(conn, user.id, page=page.page, size=page.size)
+    rows = [{**r, "at": r["at"].isoformat()} for r in found.rows]
+    return page.envelope(found.count, rows)

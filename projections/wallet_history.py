@@ -1,0 +1,77 @@
+"""Wallet history: one row per movement (WalletTransaction), newest first on the wire."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import Connection
+from psycopg.rows import dict_row
+
+from domain.commerce.wallet import Wallet
+from projections.catalog_search import Page
+from projections.read_model import ReadModel
+
+CREATE_SQL = """
+CREATE TABLE IF NOT EXISTS wallet_history (
+    wallet_id uuid NOT NULL,
+    version integer NOT NULL,
+    owner_id uuid NOT NULL,
+    type text NOT NULL,
+    amount bigint NOT NULL,
+    balance_after bigint NOT NULL,
+    reference text NOT NULL,
+    at timestamptz NOT NULL,
+    PRIMARY KEY (wallet_id, version)
+);
+CREATE INDEX IF NOT EXISTS wallet_history_owner ON wallet_history (owner_id, version DESC);
+-- Credits and debits name only the wallet; its Opened event names the owner.
+CREATE TABLE IF NOT EXISTS wallet_history_owners (wallet_id uuid PRIMARY KEY, owner_id uuid NOT NULL);
+"""
+DROP_SQL = "DROP TABLE IF EXISTS wallet_history, wallet_history_owners"
+
+# Movement kinds as the Customer Journey names them.
+TYPES = {"load": "load", "refund": "refund", "adjustment": "adjustment", "debit": "debit",
+         "order": "debit"}
+
+
+def entry(event: Wallet.Event, owner_id: UUID) -> dict[str, Any] | None:
+    """The history line for one event, or None (opening a wallet moves no money). Pure."""
+    if not isinstance(event, Wallet.Credited | Wallet.Debited):
+        return None
+    return {"wallet_id": event.originator_id, "version": event.originator_version,
+            "owner_id": owner_id, "type": TYPES[event.kind], "amount": event.amount,
+            "balance_after": event.balance_after, "reference": event.reference, "at": event.timestamp}
+
+
+def apply(conn: Connection, event: Any) -> None:
+    if isinstance(event, Wallet.Opened):
+        conn.execute("INSERT INTO wallet_history_owners VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                     (event.originator_id, UUID(event.owner_id)))
+        return
+    if not isinstance(event, Wallet.Event):
+        return
+    owner = conn.execute("SELECT owner_id FROM wallet_history_owners WHERE wallet_id = %s",
+                         (event.originator_id,)).fetchone()
+    line = entry(event, owner[0]) if owner else None
+    if line is None:
+        return
+    conn.execute(
+        "INSERT INTO wallet_history (wallet_id, version, owner_id, type, amount, balance_after, "
+        "reference, at) VALUES (%(wallet_id)s, %(version)s, %(owner_id)s, %(type)s, %(amount)s, "
+        "%(balance_after)s, %(reference)s, %(at)s) ON CONFLICT DO NOTHING", line)
+
+
+def page(conn: Connection, owner_id: UUID, *, page: int, size: int) -> Page:
+    with conn.cursor(row_factory=dict_row) as cur:
+        count = cur.execute("SELECT count(*) AS n FROM wallet_history WHERE owner_id = %s",
+                            (owner_id,)).fetchone()
+        rows = cur.execute(
+            "SELECT type, amount, balance_after, reference, at FROM wallet_history "
+            "WHERE owner_id = %s ORDER BY version DESC LIMIT %s OFFSET %s",
+            (owner_id, size, (page - 1) * size)).fetchall()
+    return Page(count["n"] if count else 0, rows)
+
+
+READ_MODEL = ReadModel(name="wallet_history", application="commerce", create_sql=CREATE_SQL,
+                       drop_sql=DROP_SQL, apply=apply)

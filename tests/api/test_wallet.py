@@ -1,0 +1,129 @@
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from domain.commerce.wallet import Wallet, wallet_id_for
+from tests.api.test_auth import assert_problem
+from tests.api.test_order_actions import delivered_order
+from tests.api.test_orders import balance, fund, shop  # noqa: F401  (fixture)
+from tests.helpers import eventually
+
+
+def key() -> dict[str, str]:
+    return {"Idempotency-Key": str(uuid.uuid4())}
+
+
+def wallet(client: TestClient) -> dict[str, Any]:
+    return dict(client.get("/api/v1/consumer/wallet").json())
+
+
+def test_a_new_wallet_is_empty(new_client) -> None:  # type: ignore[no-untyped-def]
+    assert wallet(new_client()) == {"balance": 0, "currency": "INR", "updated_at": None}
+
+
+def test_load_through_the_provider(new_client, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]
+    client = new_client()
+    assert_problem(client.post("/api/v1/consumer/wallet/load", json={"amount": 50000}), 400)
+    assert_problem(client.post("/api/v1/consumer/wallet/load", json={"amount": 0}, headers=key()), 400)
+    assert_problem(client.post("/api/v1/consumer/wallet/load", json={"amount": 10.5}, headers=key()), 400)
+    over = client.post("/api/v1/consumer/wallet/load", json={"amount": 1_000_001}, headers=key())
+    assert_problem(over, 400)
+    headers = key()
+    r = client.post("/api/v1/consumer/wallet/load", json={"amount": 50000}, headers=headers)
+    assert r.status_code == 201, r.text
+    load = r.json()
+    assert load["status"] == "pending" and load["credited"] is False
+    again = client.post("/api/v1/consumer/wallet/load", json={"amount": 50000}, headers=headers)
+    assert again.json()["payment_id"] == load["payment_id"], "a retried load is the same payment"
+    assert wallet(client)["balance"] == 0, "nothing is credited before the payment succeeds"
+
+    client.post(f"/v1/payments/sandbox/{load['payment_id']}/pay", follow_redirects=False)
+    eventually(lambda: wallet(client)["balance"] == 50000)
+    # The provider telling us twice credits once.
+    from tests.api.test_payments import webhook
+    webhook(anonymous, runtime, load["payment_id"])
+    history = client.get("/api/v1/consumer/wallet/history").json()
+    assert [(h["type"], h["amount"], h["balance_after"]) for h in history["results"]] == [("load", 50000, 50000)]
+    assert history["results"][0]["reference"] == load["payment_id"]
+
+
+def test_daily_load_limit(new_client, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(runtime.settings, "wallet_daily_load_limit", 100_000)
+    client = new_client()
+    assert client.post("/api/v1/consumer/wallet/load", json={"amount": 60000}, headers=key()).status_code == 201
+    body = assert_problem(client.post("/api/v1/consumer/wallet/load", json={"amount": 50000}, headers=key()), 400)
+    assert "per day" in body["detail"]
+    assert client.post("/api/v1/consumer/wallet/load", json={"amount": 40000}, headers=key()).status_code == 201
+
+
+def test_debit(new_client, runtime) -> None:  # type: ignore[no-untyped-def]
+    client = new_client()
+    fund(runtime, client, 10_000)
+    assert_problem(client.post("/api/v1/consumer/wallet/debit", json={"amount": 100, "reference": "x"}), 400)
+    poor = client.post("/api/v1/consumer/wallet/debit", json={"amount": 10_001, "reference": "x"}, headers=key())
+    assert assert_problem(poor, 400)["title"] == "Insufficient funds"
+    assert balance(runtime, client) == 10_000
+    headers = key()
+    r = client.post("/api/v1/consumer/wallet/debit", json={"amount": 2500, "reference": "tip"}, headers=headers)
+    assert r.status_code == 200 and r.json()["balance"] == 7500
+    replay = client.post("/api/v1/consumer/wallet/debit", json={"amount": 2500, "reference": "tip"}, headers=headers)
+    assert replay.json() == r.json() and replay.headers["idempotent-replayed"] == "true"
+    assert balance(runtime, client) == 7500, "a replayed key never moves money twice"
+    assert wallet(client)["balance"] == 7500
+    lines = client.get("/api/v1/consumer/wallet/history").json()["results"]
+    assert [(x["type"], x["amount"]) for x in lines] == [("debit", 2500), ("adjustment", 10_000)]
+
+
+def test_200_concurrent_debits_of_10_against_1000(new_client, runtime) -> None:  # type: ignore[no-untyped-def]
+    client = new_client()
+    fund(runtime, client, 1000)
+    owner = uuid.UUID(client.user["id"])  # type: ignore[attr-defined]
+
+    def debit(n: int) -> int:
+        r = client.post("/api/v1/consumer/wallet/debit", json={"amount": 10, "reference": f"burst-{n}"},
+                        headers=key())
+        return r.status_code
+
+    with ThreadPoolExecutor(max_workers=24) as pool:
+        codes = list(pool.map(debit, range(200)))
+    assert codes.count(200) == 100 and codes.count(400) == 100, sorted(set(codes))
+    assert balance(runtime, client) == 0
+    events = list(runtime.commerce.events.get(wallet_id_for(owner)))
+    debits = [e for e in events if isinstance(e, Wallet.Debited)]
+    assert len(debits) == 100 and all(e.balance_after >= 0 for e in events if hasattr(e, "balance_after"))
+    eventually(lambda: wallet(client)["balance"] == 0)
+
+
+def test_refunds_only_what_is_refundable(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client, support = new_client(), staff_client("support")
+    # A wallet order cancelled: refunded at once, so nothing is left to refund.
+    fund(runtime, client, 100_000)
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
+    paid = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "wallet"}).json()
+    client.post(f"/api/v1/consumer/orders/{paid['id']}/cancel")
+    assert_problem(client.post("/api/v1/consumer/wallet/refund", json={"order_id": paid["id"], "amount": 1}), 400)
+    assert balance(runtime, client) == 100_000
+
+    # A delivered cash order, one of two items returned: support may refund more, with a reason.
+    order = delivered_order(client, shop["vendor"], shop["tea"], qty=2)
+    line = order["items"][0]["item_id"]
+    ret = client.post(f"/api/v1/consumer/orders/{order['id']}/return/raise",
+                      json={"items": [{"item_id": line, "quantity": 1}], "reason": "torn"}).json()["returns"][0]
+    support.post(f"/v1/admin/orders/{order['id']}/returns/{ret['id']}/approve")
+    assert balance(runtime, client) == 100_000 + 24900
+    assert_problem(client.post("/api/v1/consumer/wallet/refund", json={"order_id": order["id"], "amount": 100}), 400)
+    assert_problem(support.post("/api/v1/consumer/wallet/refund", json={"order_id": order["id"], "amount": 100}), 400)
+    refundable = order["total"] - 24900
+    assert_problem(support.post("/api/v1/consumer/wallet/refund", json={
+        "order_id": order["id"], "amount": refundable + 1, "reason": "goodwill"}), 400)
+    ok = support.post("/api/v1/consumer/wallet/refund", json={
+        "order_id": order["id"], "amount": 2500, "reason": "late delivery goodwill"})
+    assert ok.status_code == 200, ok.text
+    assert balance(runtime, client) == 100_000 + 24900 + 2500
+    assert client.get(f"/v1/orders/{order['id']}").json()["refunded"] == 24900 + 2500
+    stranger = new_client()
+    assert_problem(stranger.post("/api/v1/consumer/wallet/refund", json={"order_id": order["id"], "amount": 1}), 404)
