@@ -86,7 +86,8 @@ def build_applications(
     )
     catalog = CatalogApplication(env, new_id=new_id)
     commerce = CommerceApplication(env, prices=catalog, new_id=new_id, clock=clock,
-                                   return_window=timedelta(days=settings.return_window_days))
+                                   return_window=timedelta(days=settings.return_window_days),
+                                   points_per_100=settings.reward_points_per_100)
     provider = (SandboxProvider(settings.public_base_url, settings.webhook_secret)
                 if settings.sandbox_enabled else None)
     payments = PaymentsApplication(env, provider=provider, new_id=new_id)

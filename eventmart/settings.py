@@ -48,6 +48,7 @@ class Settings(BaseSettings):
     sandbox_webhook_secret: str | None = None
     payment_expiry_sweep_seconds: float = 30.0
     return_window_days: int = 7
+    reward_points_per_100: int = 1  # points per 100 paise of delivered goods
     wallet_max_load: int = 1_000_000  # ₹10,000 per load, in paise
     wallet_daily_load_limit: int = 2_500_000  # ₹25,000 per day
     log_level: str = "INFO"

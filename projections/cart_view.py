@@ -37,7 +37,14 @@ def _with_totals(doc: Doc) -> Doc:
     doc["item_count"] = sum(item["qty"] for item in doc["items"])
     doc["total_amount"] = sum(item["line_total"] for item in doc["items"])
     doc["shop_id"] = doc["items"][0]["shop_id"] if doc["items"] else None
-    doc.update(pricing.amounts(doc["total_amount"]))
+    coupon = doc.get("coupon")
+    parts = pricing.discounts(doc["total_amount"], coupon["terms"] if coupon else None,
+                              doc.get("points", 0))
+    doc["coupon"] = {"code": coupon["code"], "terms": coupon["terms"], "discount": parts["coupon"]} \
+        if coupon else None
+    doc["points"] = doc.get("points", 0)
+    doc["points_discount"] = parts["points"]
+    doc.update(pricing.amounts(doc["total_amount"], parts["coupon"] + parts["points"]))
     return doc
 
 
@@ -75,6 +82,12 @@ def evolve(doc: Doc | None, event: Cart.Event) -> Doc | None:
         doc["items"] = [i for i in doc["items"] if i["item_id"] != event.item_id]
     elif isinstance(event, Cart.Cleared):
         doc["items"] = []
+        doc["coupon"] = None
+        doc["points"] = 0
+    elif isinstance(event, Cart.CouponApplied):
+        doc["coupon"] = {"code": event.code, "terms": event.terms}
+    elif isinstance(event, Cart.PointsReserved):
+        doc["points"] = event.points
     return _with_totals(doc)
 
 
@@ -85,6 +98,8 @@ def summary(cart: Cart) -> Doc:
         "owner_id": cart.owner_id,
         "currency": cart.currency,
         "items": [dict(line) for line in cart.lines.values()],
+        "coupon": dict(cart.coupon) if cart.coupon else None,
+        "points": cart.points,
         "created_at": cart.created_on.isoformat(),
         "updated_at": cart.modified_on.isoformat(),
     })

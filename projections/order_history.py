@@ -61,6 +61,7 @@ def evolve(doc: Doc | None, event: Order.Event) -> Doc | None:
             "currency": event.currency, "items": [dict(line) for line in event.lines],
             **event.amounts, "paid": 0, "refunded": 0, "delivery_notes": event.delivery_notes,
             "address": event.address, "proposed_change": None, "rating": None,
+            "discounts": [dict(d) for d in event.discounts],
             "status_log": [], "payments": [], "refunds": [], "messages": [], "issues": [],
             "returns": [], "action_log": [], "created_at": ts, "updated_at": ts,
         }

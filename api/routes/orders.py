@@ -73,6 +73,7 @@ class OrderOut(BaseModel):
     items: list[OrderLine]
     subtotal: int
     discount: int
+    discounts: list[dict[str, Any]] = Field(description="what the discount is made of: coupon, points")
     delivery_fee: int
     total: int
     paid: int

@@ -14,7 +14,14 @@ from eventsourcing.domain import Aggregate
 from domain.actor import Actor
 from domain.catalog.product import Variant
 from domain.commerce import pricing
-from domain.commerce.cart import Cart, CartNotFoundError, cart_id_for
+from domain.commerce.cart import Cart, CartNotFoundError, EmptyCartError, cart_id_for
+from domain.commerce.coupon import (
+    Coupon,
+    CouponExistsError,
+    CouponRejectedError,
+    coupon_id,
+    pricing_terms,
+)
 from domain.commerce.order import (
     RETURN_WINDOW,
     InvalidTransitionError,
@@ -22,8 +29,9 @@ from domain.commerce.order import (
     OrderNotFoundError,
     OrderRuleError,
 )
+from domain.commerce.rewards import POINT_VALUE, RewardLedger, ledger_id_for
 from domain.commerce.wallet import Wallet, wallet_id_for
-from domain.errors import ConflictError, StalePriceError
+from domain.errors import ConflictError, NotFoundError, StalePriceError
 from domain.saving import EventMartApplication, Saved, retry_on_conflict
 
 DEFAULT_CURRENCY = "INR"
@@ -54,9 +62,13 @@ class OrderNotPayableError(ConflictError):
     title = "Order not payable"
 
 
+class ShopNotFoundForOfferError(NotFoundError):
+    title = "Shop not found"
+
+
 class CommerceApplication(EventMartApplication):
     name = "commerce"
-    snapshotting_intervals = {Cart: 100, Wallet: 100}
+    snapshotting_intervals = {Cart: 100, Wallet: 100, RewardLedger: 100, Coupon: 200}
 
     def __init__(
         self,
@@ -66,8 +78,10 @@ class CommerceApplication(EventMartApplication):
         new_id: Callable[[], UUID] = uuid4,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         return_window: timedelta = RETURN_WINDOW,
+        points_per_100: int = 1,
     ) -> None:
         super().__init__(env)
+        self.points_per_100 = points_per_100
         self.prices = prices
         self.new_id = new_id
         self.clock = clock
@@ -194,9 +208,63 @@ class CommerceApplication(EventMartApplication):
 
     @retry_on_conflict
     def clear_my_cart(self, *, owner_id: UUID) -> Saved[Cart]:
+        """Emptying the cart also releases the points reserved against it."""
         cart = self._own_cart(owner_id)
         cart.clear()
+        ledger = self.ledger(owner_id)
+        ledger.release()
+        return Saved(cart, self.save_all(cart, ledger))
+
+    # Coupons and points
+
+    def coupon(self, code: str) -> Coupon:
+        found = self._get(coupon_id(code), Coupon)
+        if found is None:
+            raise CouponRejectedError(f"{code.upper()} is not a valid code", field="code")
+        return found
+
+    def ledger(self, owner_id: UUID) -> RewardLedger:
+        return self._get(ledger_id_for(owner_id), RewardLedger) or RewardLedger(owner_id=str(owner_id))
+
+    @retry_on_conflict
+    def apply_coupon(self, *, owner_id: UUID, code: str) -> Saved[Cart]:
+        cart = self._own_cart(owner_id)
+        if not cart.lines:
+            raise EmptyCartError("add items before applying a coupon")
+        coupon = self.coupon(code)
+        coupon.check(user_id=str(owner_id), shop_id=cart.shop_id, now=self.clock(),
+                     subtotal=sum(line["qty"] * line["unit_price"] for line in cart.lines.values()))
+        cart.apply_coupon(coupon.code, pricing_terms(coupon.terms))
         return Saved(cart, self.save_all(cart))
+
+    @retry_on_conflict
+    def reserve_points(self, *, owner_id: UUID, points: int) -> Saved[tuple[Cart, RewardLedger]]:
+        cart = self._own_cart(owner_id)
+        ledger = self.ledger(owner_id)
+        if points and not cart.lines:
+            raise EmptyCartError("add items before redeeming points")
+        ledger.reserve(points)
+        cart.reserve_points(points)
+        return Saved((cart, ledger), self.save_all(cart, ledger))
+
+    @retry_on_conflict
+    def create_coupon(self, actor: Actor, terms: dict[str, Any]) -> Saved[Coupon]:
+        if not actor.is_admin:
+            shop = terms.get("shop_id")
+            if not shop or self.prices.shop_vendor(UUID(shop)) != actor.user_id:
+                raise ShopNotFoundForOfferError("offers are made for one of your shops")
+        if self._get(coupon_id(terms["code"]), Coupon) is not None:
+            raise CouponExistsError(f"code {terms['code']} is taken", field="code")
+        coupon = Coupon.create(terms, created_by=actor.user_id)
+        return Saved(coupon, self.save_all(coupon))
+
+    @retry_on_conflict
+    def deactivate_coupon(self, actor: Actor, code: str) -> Saved[Coupon]:
+        coupon = self.coupon(code)
+        if not actor.is_admin and coupon.created_by != actor.user_id:
+            raise CouponRejectedError(f"{code} is not yours", field="code")
+        coupon.deactivate(actor.user_id)
+        return Saved(coupon, self.save_all(coupon))
 
     # Orders
 
@@ -220,24 +288,48 @@ class CommerceApplication(EventMartApplication):
         return lines
 
     def _place(self, cart: Cart, *, payment_mode: str, delivery_notes: str = "",
-               address: dict[str, Any] | None = None) -> Order:
+               address: dict[str, Any] | None = None) -> tuple[Order, list[Aggregate]]:
+        """The order for this cart, with its coupon and points redeemed. Returns the other
+        aggregates it changed, to be saved with it (all or nothing)."""
         shop_id = cart.shop_id
+        code = cart.coupon["code"] if cart.coupon else None
+        points = cart.points
         lines = self._priced_lines(cart)
         subtotal = sum(line["qty"] * line["unit_price"] for line in lines)
-        return Order.place(
+        order_id = self.new_id()
+        changed: list[Aggregate] = []
+        discounts: list[dict[str, Any]] = []
+        coupon_amount = 0
+        if code:
+            coupon = self.coupon(code)
+            coupon_amount = coupon.redeem(user_id=cart.owner_id, shop_id=shop_id, order_id=str(order_id),
+                                          subtotal=subtotal, now=self.clock())
+            discounts.append({"kind": "coupon", "code": code, "amount": coupon_amount})
+            changed.append(coupon)
+        points_amount = 0
+        if points:
+            points_amount = min(points * POINT_VALUE, subtotal - coupon_amount)
+            used = -(-points_amount // POINT_VALUE)  # only the points the discount needs
+            ledger = self.ledger(UUID(cart.owner_id))
+            ledger.redeem(str(order_id), used)
+            discounts.append({"kind": "points", "points": used, "amount": points_amount})
+            changed.append(ledger)
+        order = Order.place(
             customer_id=cart.owner_id, shop_id=shop_id,
             lines=[{k: line[k] for k in ("item_id", "product_id", "sku", "name", "qty", "unit_price")}
                    for line in lines],
-            currency=cart.currency, delivery_fee=pricing.delivery_fee(subtotal), discount=0,
-            payment_mode=payment_mode, delivery_notes=delivery_notes, address=address,
+            currency=cart.currency, delivery_fee=pricing.delivery_fee(subtotal),
+            discount=coupon_amount + points_amount, payment_mode=payment_mode,
+            delivery_notes=delivery_notes, address=address, order_id=order_id, discounts=discounts,
         )
+        return order, changed
 
     @retry_on_conflict
     def checkout(self, *, owner_id: UUID, cart_id: UUID) -> Saved[Order]:
         """Flow Specs: the cart becomes an order awaiting online payment."""
         cart = self.get_cart(cart_id, owner_id)
-        order = self._place(cart, payment_mode="online")
-        return Saved(order, self.save_all(order, cart))
+        order, changed = self._place(cart, payment_mode="online")
+        return Saved(order, self.save_all(order, cart, *changed))
 
     @retry_on_conflict
     def confirm_order(
@@ -246,9 +338,9 @@ class CommerceApplication(EventMartApplication):
     ) -> Saved[Order]:
         """Customer Journey: cash or wallet. Order, cart and wallet change in one save."""
         cart = self._own_cart(owner_id)
-        order = self._place(cart, payment_mode=payment_mode, delivery_notes=delivery_notes,
-                            address=address)
-        changed: list[Aggregate] = [order, cart]
+        order, others = self._place(cart, payment_mode=payment_mode, delivery_notes=delivery_notes,
+                                    address=address)
+        changed: list[Aggregate] = [order, cart, *others]
         if payment_mode == "wallet":
             wallet = self.wallet(owner_id)
             wallet.debit(order.total, kind="order", reference=str(order.id))
@@ -290,7 +382,22 @@ class CommerceApplication(EventMartApplication):
         if reject and actor.role not in ("vendor", "admin"):
             raise OrderNotFoundError(f"order {order_id} not found")
         due = order.cancel(by=actor.role, reason=reason, reject=reject)
-        return Saved(order, self.save_all(order, *self._refund_to_wallet(order, due)))
+        return Saved(order, self.save_all(order, *self._refund_to_wallet(order, due),
+                                          *self._give_back_discounts(order)))
+
+    def _give_back_discounts(self, order: Order) -> list[Aggregate]:
+        """A cancelled order returns its coupon use and its points, in the same save."""
+        changed: list[Aggregate] = []
+        for d in order.discounts:
+            if d["kind"] == "coupon":
+                coupon = self.coupon(d["code"])
+                coupon.release(str(order.id))
+                changed.append(coupon)
+            elif d["kind"] == "points":
+                ledger = self.ledger(UUID(order.customer_id))
+                ledger.restore(str(order.id))
+                changed.append(ledger)
+        return changed
 
     @retry_on_conflict
     def advance_order(self, actor: Actor, order_id: UUID, action: str, note: str = "") -> Saved[Order]:
@@ -302,6 +409,11 @@ class CommerceApplication(EventMartApplication):
         changed: list[Aggregate] = [order]
         if action == "confirm_modified" and order.paid and order.total < before:
             changed += self._refund_to_wallet(order, before - order.total)
+        if action == "deliver":
+            ledger = self.ledger(UUID(order.customer_id))
+            goods = order.amounts["subtotal"] - order.amounts["discount"]
+            ledger.earn(str(order.id), goods // 100 * self.points_per_100)
+            changed.append(ledger)
         return Saved(order, self.save_all(*changed))
 
     @retry_on_conflict
@@ -369,7 +481,9 @@ class CommerceApplication(EventMartApplication):
             wallet = self.wallet(UUID(order.customer_id))
             wallet.credit(due, kind="refund", reference=f"return:{return_id}")
             order.record_refund(due, "wallet", f"return:{return_id}")
-            changed.append(wallet)
+            ledger = self.ledger(UUID(order.customer_id))
+            ledger.reverse(f"return:{return_id}", due // 100 * self.points_per_100)
+            changed += [wallet, ledger]
         return Saved(order, self.save_all(*changed))
 
     # Wallet

@@ -85,6 +85,16 @@ class Cart(Aggregate):
     class Cleared(Aggregate.Event):
         pass
 
+    class CouponApplied(Aggregate.Event):
+        code: str
+        terms: dict[str, Any]  # as offered when applied; re-checked at confirmation
+
+    class CouponRemoved(Aggregate.Event):
+        pass
+
+    class PointsReserved(Aggregate.Event):
+        points: int
+
     @staticmethod
     def create_id(owner_id: str) -> UUID:
         return cart_id_for(UUID(owner_id))
@@ -94,6 +104,8 @@ class Cart(Aggregate):
         self.owner_id = owner_id
         self.currency = currency
         self.lines: dict[str, dict[str, Any]] = {}
+        self.coupon: dict[str, Any] | None = None
+        self.points = 0
 
     # Commands: check the rules, then record what happened.
 
@@ -151,6 +163,25 @@ class Cart(Aggregate):
     def clear(self) -> None:
         if self.lines:
             self._cleared()
+
+    def apply_coupon(self, code: str, terms: dict[str, Any]) -> None:
+        if not self.lines:
+            raise EmptyCartError("add items before applying a coupon")
+        self._coupon_applied(code=code, terms=terms)
+
+    @event(CouponApplied)
+    def _coupon_applied(self, code: str, terms: dict[str, Any]) -> None:
+        self.coupon = {"code": code, "terms": terms}
+
+    def reserve_points(self, points: int) -> None:
+        if points and not self.lines:
+            raise EmptyCartError("add items before redeeming points")
+        if points != self.points:
+            self._points_reserved(points=points)
+
+    @event(PointsReserved)
+    def _points_reserved(self, points: int) -> None:
+        self.points = points
 
     def check_out(self) -> list[dict[str, Any]]:
         """The lines to order; the cart empties (in the same save as the order)."""
@@ -223,3 +254,5 @@ class Cart(Aggregate):
     @event(Cleared)
     def _cleared(self) -> None:
         self.lines = {}
+        self.coupon = None
+        self.points = 0

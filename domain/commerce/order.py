@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
@@ -84,6 +85,7 @@ class Order(Aggregate):
         delivery_notes: str
         address: dict[str, Any] | None
         status: str
+        discounts: list[dict[str, Any]]  # e.g. {"kind": "coupon", "code", "amount"}
 
     class Paid(Aggregate.Event):
         payment_id: str
@@ -168,7 +170,9 @@ class Order(Aggregate):
         delivery_notes: str,
         address: dict[str, Any] | None,
         status: str,
+        discounts: list[dict[str, Any]],
     ) -> None:
+        self.discounts = [dict(d) for d in discounts]
         self.customer_id = customer_id
         self.shop_id = shop_id
         self.lines = [dict(line) for line in lines]
@@ -201,6 +205,8 @@ class Order(Aggregate):
         payment_mode: str,
         delivery_notes: str = "",
         address: dict[str, Any] | None = None,
+        order_id: UUID | None = None,
+        discounts: list[dict[str, Any]] | None = None,
     ) -> Order:
         if not lines:
             raise OrderRuleError("an order needs at least one item")
@@ -209,9 +215,12 @@ class Order(Aggregate):
                                  field="payment_mode")
         priced = [{**line, "line_total": line["qty"] * line["unit_price"]} for line in lines]
         status = "awaiting_payment" if payment_mode == "online" else "pending"
-        return cls(customer_id=customer_id, shop_id=shop_id, lines=priced, currency=currency,
-                   amounts=totals(priced, delivery_fee, discount), payment_mode=payment_mode,
-                   delivery_notes=delivery_notes, address=address, status=status)
+        return cls._create(
+            cls.Placed, id=order_id or uuid4(), customer_id=customer_id, shop_id=shop_id,
+            lines=priced, currency=currency, amounts=totals(priced, delivery_fee, discount),
+            payment_mode=payment_mode, delivery_notes=delivery_notes, address=address,
+            status=status, discounts=discounts or [],
+        )
 
     @property
     def total(self) -> int:

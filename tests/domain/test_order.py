@@ -30,7 +30,7 @@ def placed(status: str, payment_mode: str = "online") -> tuple[Stream[Order], li
     s = Stream(Order)
     return s, [s.event(Order.Placed, customer_id=str(uuid4()), shop_id=str(uuid4()), lines=LINES,
                        currency="INR", amounts=AMOUNTS, payment_mode=payment_mode,
-                       delivery_notes="", address=None, status=status)]
+                       delivery_notes="", address=None, status=status, discounts=[])]
 
 
 ACTIONS: dict[str, Any] = {

@@ -1,0 +1,151 @@
+"""Loyalty points: earned on delivered orders, reversed on returns, reserved against the cart
+and redeemed at order confirmation as a discount.
+
+Conversion (README): 1 point per ₹1 of a delivered order's total (per 100 paise, configurable),
+1 point = 10 paise off. Tiers by points earned over time."""
+
+from __future__ import annotations
+
+from uuid import NAMESPACE_URL, UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from domain.errors import DomainError
+
+POINT_VALUE = 10  # paise off per point
+TIERS = (("bronze", 0), ("silver", 500), ("gold", 2000), ("platinum", 5000))
+
+
+class NotEnoughPointsError(DomainError):
+    title = "Not enough points"
+
+
+def ledger_id_for(owner_id: UUID) -> UUID:
+    return uuid5(NAMESPACE_URL, f"eventmart:rewards:{owner_id}")
+
+
+def tier_of(lifetime: int) -> tuple[str, str | None, int]:
+    """(tier, next tier, points to it) for points earned over time."""
+    current = TIERS[0][0]
+    for i, (name, floor) in enumerate(TIERS):
+        if lifetime >= floor:
+            current = name
+            nxt = TIERS[i + 1] if i + 1 < len(TIERS) else None
+    if nxt is None:
+        return current, None, 0
+    return current, nxt[0], nxt[1] - lifetime
+
+
+class RewardLedger(Aggregate):
+    class Opened(Aggregate.Created):
+        owner_id: str
+
+    class Earned(Aggregate.Event):
+        order_id: str
+        points: int
+
+    class Reversed(Aggregate.Event):
+        reference: str  # the return
+        points: int
+
+    class Reserved(Aggregate.Event):
+        points: int
+
+    class ReservationReleased(Aggregate.Event):
+        points: int
+
+    class Redeemed(Aggregate.Event):
+        order_id: str
+        points: int
+
+    class Restored(Aggregate.Event):
+        order_id: str
+        points: int
+
+    @staticmethod
+    def create_id(owner_id: str) -> UUID:
+        return ledger_id_for(UUID(owner_id))
+
+    @event(Opened)
+    def __init__(self, owner_id: str) -> None:
+        self.owner_id = owner_id
+        self.balance = 0
+        self.lifetime = 0
+        self.reserved = 0
+        self.earned_orders: dict[str, int] = {}
+        self.redeemed_orders: dict[str, int] = {}
+        self.reversals: set[str] = set()
+
+    @property
+    def available(self) -> int:
+        return self.balance - self.reserved
+
+    def earn(self, order_id: str, points: int) -> None:
+        if points > 0 and order_id not in self.earned_orders:
+            self._earned(order_id=order_id, points=points)
+
+    @event(Earned)
+    def _earned(self, order_id: str, points: int) -> None:
+        self.earned_orders[order_id] = points
+        self.balance += points
+        self.lifetime += points
+
+    def reverse(self, reference: str, points: int) -> None:
+        """Points earned on goods that came back go too (never below zero)."""
+        points = min(points, self.balance)
+        if points > 0 and reference not in self.reversals:
+            self._reversed(reference=reference, points=points)
+
+    @event(Reversed)
+    def _reversed(self, reference: str, points: int) -> None:
+        self.reversals.add(reference)
+        self.balance -= points
+        self.reserved = min(self.reserved, self.balance)
+
+    def reserve(self, points: int) -> None:
+        """Sets the reservation against the current cart (replacing any earlier one)."""
+        if points < 0:
+            raise DomainError("points must not be negative", field="points")
+        if points > self.balance:
+            raise NotEnoughPointsError(f"you have {self.balance} points", field="points")
+        if points != self.reserved:
+            if self.reserved:
+                self._released(points=self.reserved)
+            if points:
+                self._reserved(points=points)
+
+    @event(Reserved)
+    def _reserved(self, points: int) -> None:
+        self.reserved = points
+
+    def release(self) -> None:
+        if self.reserved:
+            self._released(points=self.reserved)
+
+    @event(ReservationReleased)
+    def _released(self, points: int) -> None:
+        self.reserved = 0
+
+    def redeem(self, order_id: str, points: int) -> None:
+        if points <= 0:
+            return
+        if points > self.reserved or points > self.balance:
+            raise NotEnoughPointsError("the points reserved for this cart are no longer there")
+        self._redeemed(order_id=order_id, points=points)
+
+    @event(Redeemed)
+    def _redeemed(self, order_id: str, points: int) -> None:
+        self.redeemed_orders[order_id] = points
+        self.balance -= points
+        self.reserved = 0
+
+    def restore(self, order_id: str) -> None:
+        """A cancelled order gives its redeemed points back."""
+        points = self.redeemed_orders.get(order_id)
+        if points:
+            self._restored(order_id=order_id, points=points)
+
+    @event(Restored)
+    def _restored(self, order_id: str, points: int) -> None:
+        del self.redeemed_orders[order_id]
+        self.balance += points
