@@ -20,12 +20,14 @@ from api.routes import (
     consumer_cart,
     consumer_orders,
     health,
+    offers,
     onboarding,
     orders,
     otp,
     payments,
     privacy_settings,
     profile,
+    rewards,
     sessions,
     shops,
     uploads,
@@ -71,7 +73,8 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     errors.install(app)
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,
                    privacy_settings, uploads, catalog, shops, wishlist, carts, consumer_cart,
-                   orders, consumer_orders, payments, vendor, vendor_orders, admin_catalog, audit, wallet):
+                   orders, consumer_orders, payments, wallet, rewards, offers, vendor,
+                   vendor_orders, admin_catalog, audit):
         router = module.router
         app.include_router(router)
     return app

@@ -3,8 +3,10 @@
 from projections import (
     cart_view,
     catalog_search,
+    offers,
     order_history,
     payments,
+    rewards,
     wallet_balance,
     wallet_history,
 )
@@ -12,5 +14,6 @@ from projections.read_model import ReadModel
 
 READ_MODELS: dict[str, ReadModel] = {
     m.name: m for m in [cart_view.READ_MODEL, catalog_search.READ_MODEL, order_history.READ_MODEL,
-                        payments.READ_MODEL, wallet_balance.READ_MODEL, wallet_history.READ_MODEL]
+                        payments.READ_MODEL, wallet_balance.READ_MODEL, wallet_history.READ_MODEL,
+                        rewards.READ_MODEL, offers.READ_MODEL]
 }

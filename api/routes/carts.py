@@ -71,7 +71,10 @@ class CartOut(BaseModel):
     item_count: int
     total_amount: int = Field(description="Sum of line totals, in minor units of `currency`")
     subtotal: int = Field(description="Sum of line totals")
-    discount: int
+    coupon: dict[str, Any] | None = Field(default=None, description="applied coupon and its discount")
+    points: int = Field(default=0, description="reward points held against this cart")
+    points_discount: int = 0
+    discount: int = Field(description="coupon plus points")
     delivery_fee: int = Field(description="₹25 below a ₹499 subtotal, else free")
     total: int = Field(description="subtotal - discount + delivery_fee: what checkout charges")
     created_at: str

@@ -39,6 +39,12 @@ class UpdateIn(BaseModel):
     sku: str | None = Field(default=None, max_length=64)
 
 
+class CouponIn(BaseModel):
+    code: str = Field(min_length=1, max_length=32)
+
+    model_config = {"json_schema_extra": {"examples": [{"code": "WELCOME50"}]}}
+
+
 class RemoveIn(BaseModel):
     item_id: str = Field(min_length=1, max_length=64, description="a cart line id or an item id")
     sku: str | None = Field(default=None, max_length=64)
@@ -81,3 +87,10 @@ def remove(body: RemoveIn, user: Customer, runtime: RuntimeDep, conn: Connection
 @router.post("/clear", response_model=CartOut, summary="Empty the cart")
 def clear(user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
     return answer(runtime.commerce.clear_my_cart(owner_id=user.id), user, conn)
+
+
+@router.post("/apply-coupon", response_model=CartOut,
+             summary="Apply a coupon; the totals are recomputed on the server",
+             responses={400: {"description": "invalid, expired, below minimum or used up (reason given)"}})
+def apply_coupon(body: CouponIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    return answer(runtime.commerce.apply_coupon(owner_id=user.id, code=body.code), user, conn)

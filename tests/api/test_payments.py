@@ -143,7 +143,7 @@ def test_unpaid_payments_expire(new_client, shop, runtime, clock) -> None:  # ty
         expire_overdue_payments(runtime, conn)
         assert client.get(f"/v1/payments/{payment_id}").json()["status"] == "pending"
         clock.advance(2 * 60)
-        assert expire_overdue_payments(runtime, conn) >= 1
+        expire_overdue_payments(runtime, conn)  # the in-process sweep may have got there first
     assert client.get(f"/v1/payments/{payment_id}").json()["status"] == "expired"
     eventually(lambda: order_status(client, order["order_id"]) == "payment_failed")
 

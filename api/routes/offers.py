@@ -1,0 +1,124 @@
+"""Offers: /api/v1/consumer/offers for shoppers; /v1/admin/offers and
+/v1/vendor/shops/{shop_id}/offers to create them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends, Query
+from psycopg import Connection
+from pydantic import BaseModel, Field
+
+from api.dependencies import (
+    ConnectionDep,
+    Customer,
+    RoleGate,
+    RuntimeDep,
+    await_read_model,
+    remember_write,
+)
+from api.routes.orders import actor
+from domain.saving import Saved
+from eventmart.identity.users import User
+from eventmart.runtime import Runtime
+from projections import offers
+
+router = APIRouter(tags=["offers"])
+
+Admin = Annotated[User, Depends(RoleGate("admin"))]
+Vendor = Annotated[User, Depends(RoleGate("vendor", "admin"))]
+
+
+class OfferIn(BaseModel):
+    code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$")
+    description: str = Field(default="", max_length=300)
+    discount_type: Literal["flat", "percent"]
+    value: Annotated[int, Field(strict=True, gt=0, description="paise (flat) or percent")]
+    cap: Annotated[int, Field(strict=True, gt=0)] | None = Field(
+        default=None, description="largest percent discount")
+    min_order: Annotated[int, Field(strict=True, ge=0)] = 0
+    valid_from: datetime
+    valid_until: datetime
+    usage_limit_total: Annotated[int, Field(strict=True, ge=1)] | None = None
+    usage_limit_per_user: Annotated[int, Field(strict=True, ge=1)] | None = 1
+    shop_id: UUID | None = Field(default=None, description="admins: a shop's offer; none: platform-wide")
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "code": "WELCOME50", "description": "₹50 off your first order over ₹299",
+        "discount_type": "flat", "value": 5000, "min_order": 29900,
+        "valid_from": "2026-11-01T00:00:00Z", "valid_until": "2026-12-31T23:59:59Z",
+        "usage_limit_total": 1000, "usage_limit_per_user": 1}]}}
+
+
+class OfferOut(BaseModel):
+    code: str
+    description: str
+    shop_id: str | None
+    discount_type: str
+    value: int
+    cap: int | None
+    min_order: int
+    valid_from: str
+    valid_until: str
+    usage_limit_total: int | None
+    usage_limit_per_user: int | None
+    uses: int
+    active: bool
+
+
+class OffersOut(BaseModel):
+    count: int
+    results: list[OfferOut]
+
+
+def offer_out(row: dict[str, Any]) -> dict[str, Any]:
+    return {"code": row["code"], "description": row["description"],
+            "shop_id": str(row["shop_id"]) if row["shop_id"] else None, **row["terms"],
+            "valid_from": row["valid_from"].isoformat(), "valid_until": row["valid_until"].isoformat(),
+            "usage_limit_total": row["usage_limit_total"], "uses": row["uses"], "active": row["active"]}
+
+
+def settled(runtime: Runtime, conn: Connection, user: User, saved: Saved[Any]) -> dict[str, Any]:
+    remember_write(conn, user, "commerce", saved.position)
+    await_read_model(runtime, conn, user, offers.READ_MODEL)
+    row = offers.find(conn, saved.value.id)
+    assert row is not None, "the offers read model lags behind its own write"
+    return offer_out(row)
+
+
+@router.get("/api/v1/consumer/offers", response_model=OffersOut,
+            summary="Offers you can use now: platform-wide and shops'")
+def live_offers(user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
+                shop: Annotated[UUID | None, Query(description="only this shop's and platform offers")] = None,
+                ) -> dict[str, Any]:
+    rows = [offer_out(r) for r in offers.live(conn, runtime.clock(), shop)]
+    return {"count": len(rows), "results": rows}
+
+
+def terms(body: OfferIn, shop_id: UUID | None) -> dict[str, Any]:
+    out = body.model_dump(exclude={"shop_id"})
+    out["code"] = body.code.upper()
+    out["shop_id"] = str(shop_id) if shop_id else None
+    return out
+
+
+@router.post("/v1/admin/offers", status_code=201, response_model=OfferOut,
+             summary="Create a platform-wide (or any shop's) offer")
+def create_offer(body: OfferIn, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    saved = runtime.commerce.create_coupon(actor(user), terms(body, body.shop_id))
+    return settled(runtime, conn, user, saved)
+
+
+@router.post("/v1/admin/offers/{code}/deactivate", response_model=OfferOut, summary="Stop an offer")
+def deactivate_offer(code: str, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    return settled(runtime, conn, user, runtime.commerce.deactivate_coupon(actor(user), code))
+
+
+@router.post("/v1/vendor/shops/{shop_id}/offers", status_code=201, response_model=OfferOut,
+             summary="Create an offer for your shop")
+def create_shop_offer(shop_id: UUID, body: OfferIn, user: Vendor, runtime: RuntimeDep,
+                      conn: ConnectionDep) -> dict[str, Any]:
+    saved = runtime.commerce.create_coupon(actor(user), terms(body, shop_id))
+    return settled(runtime, conn, user, saved)
