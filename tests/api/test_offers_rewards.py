@@ -1,0 +1,208 @@
+from __future__ import annotations
+
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from domain.commerce.cart import cart_id_for
+from domain.commerce.coupon import Coupon, coupon_id
+from domain.commerce.order import Order
+from domain.commerce.rewards import RewardLedger
+from domain.commerce.wallet import Wallet
+from tests.api.test_auth import assert_problem
+from tests.api.test_order_actions import delivered_order
+from tests.api.test_orders import balance, fund, shop  # noqa: F401  (fixture)
+from tests.helpers import eventually
+
+NOW = datetime.now(UTC)
+
+
+def offer(admin: TestClient, **changes: Any) -> dict[str, Any]:
+    body = {"code": f"T{uuid.uuid4().hex[:8].upper()}", "discount_type": "flat", "value": 5000,
+            "min_order": 20000, "valid_from": (NOW - timedelta(days=1)).isoformat(),
+            "valid_until": (NOW + timedelta(days=30)).isoformat(), "usage_limit_per_user": 1,
+            **changes}
+    r = admin.post("/v1/admin/offers", json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def earn(runtime, client: TestClient, points: int) -> None:  # type: ignore[no-untyped-def]
+    ledger = runtime.commerce.ledger(uuid.UUID(client.user["id"]))  # type: ignore[attr-defined]
+    ledger.earn(f"seed-{uuid.uuid4()}", points)
+    runtime.commerce.save(ledger)
+
+
+@pytest.fixture
+def admin(staff_client) -> TestClient:  # type: ignore[no-untyped-def]
+    return staff_client("admin")
+
+
+def test_offers_listing_and_coupon_rules(new_client, admin, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    platform = offer(admin, description="₹50 off over ₹200")
+    mine = shop["vendor"].post(f"/v1/vendor/shops/{shop['id']}/offers", json={
+        "code": f"S{uuid.uuid4().hex[:8]}", "discount_type": "percent", "value": 10, "cap": 3000,
+        "valid_from": (NOW - timedelta(days=1)).isoformat(), "valid_until": (NOW + timedelta(days=3)).isoformat()})
+    assert mine.status_code == 201 and mine.json()["shop_id"] == shop["id"]
+    assert_problem(new_client("vendor").post(f"/v1/vendor/shops/{shop['id']}/offers", json={
+        "code": "NOTYOURS1", "discount_type": "flat", "value": 1,
+        "valid_from": NOW.isoformat(), "valid_until": (NOW + timedelta(days=1)).isoformat()}), 404)
+    future = offer(admin, valid_from=(NOW + timedelta(days=2)).isoformat())
+    expired = offer(admin, valid_from=(NOW - timedelta(days=9)).isoformat(),
+                    valid_until=(NOW - timedelta(days=2)).isoformat())
+    codes = [o["code"] for o in client.get("/api/v1/consumer/offers").json()["results"]]
+    assert platform["code"] in codes and mine.json()["code"] in codes
+    assert future["code"] not in codes and expired["code"] not in codes
+    assert_problem(admin.post("/v1/admin/offers", json={**{k: v for k, v in platform.items()
+                                                          if k in ("code", "discount_type", "value")},
+                                                       "valid_from": NOW.isoformat(),
+                                                       "valid_until": (NOW + timedelta(days=1)).isoformat()}), 409)
+
+    assert_problem(client.post("/api/v1/consumer/cart/apply-coupon", json={"code": platform["code"]}), 400)  # empty cart
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})  # ₹249
+    for code, why in [("NOSUCHCODE", "not a valid code"), (future["code"], "starts"), (expired["code"], "expired")]:
+        assert why in assert_problem(client.post("/api/v1/consumer/cart/apply-coupon", json={"code": code}), 400)["detail"]
+    high = offer(admin, min_order=50000)
+    assert "at least" in assert_problem(client.post("/api/v1/consumer/cart/apply-coupon", json={"code": high["code"]}), 400)["detail"]
+    r = client.post("/api/v1/consumer/cart/apply-coupon", json={"code": platform["code"].lower()})
+    assert r.status_code == 200, r.text
+    cart = r.json()
+    assert cart["coupon"]["discount"] == 5000 and cart["discount"] == 5000
+    assert cart["total"] == 24900 - 5000 + 2500
+    pct = client.post("/api/v1/consumer/cart/apply-coupon", json={"code": mine.json()["code"]}).json()
+    assert pct["coupon"]["discount"] == 2490  # 10% of ₹249, under the ₹30 cap
+    assert client.get("/api/v1/consumer/cart/view").json()["discount"] == 2490
+
+
+def test_coupon_use_is_per_user_limited_and_given_back_on_cancel(new_client, admin, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    code = offer(admin)["code"]
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
+    client.post("/api/v1/consumer/cart/apply-coupon", json={"code": code})
+    order = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).json()
+    assert order["discount"] == 5000 and order["discounts"] == [{"kind": "coupon", "code": code, "amount": 5000}]
+    assert order["total"] == 24900 - 5000 + 2500
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
+    used = assert_problem(client.post("/api/v1/consumer/cart/apply-coupon", json={"code": code}), 400)
+    assert "as often as allowed" in used["detail"]
+    client.post(f"/api/v1/consumer/orders/{order['id']}/cancel")
+    assert client.post("/api/v1/consumer/cart/apply-coupon", json={"code": code}).status_code == 200
+
+
+def test_the_global_limit_holds_under_concurrency(new_client, admin, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    code = offer(admin, usage_limit_total=3)["code"]
+    clients = [new_client() for _ in range(8)]
+    for c in clients:
+        c.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
+        assert c.post("/api/v1/consumer/cart/apply-coupon", json={"code": code}).status_code == 200
+
+    def confirm(c: TestClient) -> int:
+        return c.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        codes = list(pool.map(confirm, clients))
+    assert codes.count(201) == 3 and codes.count(400) == 5, codes
+    coupon: Coupon = runtime.commerce.repository.get(coupon_id(code))
+    assert len(coupon.uses) == 3
+    # Those who lost keep their cart: nothing partial happened to them.
+    losers = [c for c, status in zip(clients, codes, strict=True) if status == 400]
+    assert all(len(c.get("/api/v1/consumer/cart/view").json()["items"]) == 1 for c in losers)
+    # A used-up offer is no longer offered.
+    eventually(lambda: code not in [o["code"] for o in clients[0].get("/api/v1/consumer/offers").json()["results"]])
+
+
+def test_points_are_earned_redeemed_restored_and_reversed(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = delivered_order(client, shop["vendor"], shop["tea"], qty=2)  # ₹498 of goods
+    rewards = client.get("/api/v1/consumer/rewards").json()
+    assert rewards["points"] == 498 and rewards["tier"] == "bronze"
+    assert rewards["next_tier"] == "silver" and rewards["points_to_next_tier"] == 2
+    assert rewards["history"][0]["type"] == "earned"
+
+    assert_problem(client.post("/api/v1/consumer/rewards/redeem", json={"points": 100}), 400)  # empty cart
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
+    assert_problem(client.post("/api/v1/consumer/rewards/redeem", json={"points": 499}), 400)
+    held = client.post("/api/v1/consumer/rewards/redeem", json={"points": 100}).json()
+    assert held["rewards"]["reserved"] == 100 and held["cart"]["points_discount"] == 1000
+    assert client.get("/api/v1/consumer/cart/view").json()["discount"] == 1000
+    client.post("/api/v1/consumer/cart/clear")
+    assert client.get("/api/v1/consumer/rewards").json()["reserved"] == 0
+
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
+    client.post("/api/v1/consumer/rewards/redeem", json={"points": 100})
+    placed = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).json()
+    assert placed["discounts"] == [{"kind": "points", "points": 100, "amount": 1000}]
+    assert client.get("/api/v1/consumer/rewards").json()["points"] == 398
+    client.post(f"/api/v1/consumer/orders/{placed['id']}/cancel")
+    assert client.get("/api/v1/consumer/rewards").json()["points"] == 498
+
+    line = order["items"][0]["item_id"]
+    ret = client.post(f"/api/v1/consumer/orders/{order['id']}/return/raise",
+                      json={"items": [{"item_id": line, "quantity": 1}], "reason": "x"}).json()["returns"][0]
+    staff_client("support").post(f"/v1/admin/orders/{order['id']}/returns/{ret['id']}/approve")
+    after = client.get("/api/v1/consumer/rewards").json()
+    assert after["points"] == 498 - 249 and after["history"][0]["type"] == "reversed"
+
+
+STEPS = [
+    (Coupon, "redeem"),
+    (RewardLedger, "redeem"),
+    (Wallet, "debit"),
+    (Order, "place"),
+]
+
+
+@pytest.mark.parametrize("where", [*[f"{cls.__name__}.{name}" for cls, name in STEPS], "save"])
+def test_confirm_with_wallet_coupon_and_points_is_all_or_nothing(
+    where: str, new_client, admin, shop, runtime, monkeypatch  # type: ignore[no-untyped-def]  # noqa: F811
+) -> None:
+    client = new_client()
+    owner = uuid.UUID(client.user["id"])  # type: ignore[attr-defined]
+    fund(runtime, client, 100_000)
+    earn(runtime, client, 300)
+    code = offer(admin)["code"]
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["rice"]["id"]})
+    client.post("/api/v1/consumer/cart/apply-coupon", json={"code": code})
+    client.post("/api/v1/consumer/rewards/redeem", json={"points": 200})
+
+    def snapshot() -> dict[str, Any]:
+        cart = runtime.commerce.repository.get(cart_id_for(owner))
+        ledger = runtime.commerce.ledger(owner)
+        orders = [e for e in runtime.commerce.recorder.select_notifications(0, 10**6)
+                  if e.topic.endswith("Order.Placed") and str(owner).encode() in e.state]
+        return {"wallet": balance(runtime, client), "uses": len(runtime.commerce.coupon(code).uses),
+                "points": (ledger.balance, ledger.reserved), "cart": (len(cart.lines), cart.coupon, cart.points),
+                "orders": len(orders)}
+
+    before = snapshot()
+    if where == "save":
+        def broken_save(*args: Any, **kwargs: Any) -> Any:
+            raise RuntimeError("injected: the database went away")
+        monkeypatch.setattr(runtime.commerce, "save", broken_save)
+    else:
+        cls_name, method = where.split(".")
+        cls = {c.__name__: c for c, _ in STEPS}[cls_name]
+        original = getattr(cls, method)  # a function, or the bound classmethod Order.place
+
+        def after_step(*args: Any, **kwargs: Any) -> Any:
+            original(*args, **kwargs)
+            raise RuntimeError(f"injected after {where}")
+
+        monkeypatch.setattr(cls, method, after_step)
+    with pytest.raises(RuntimeError, match="injected"):
+        runtime.commerce.confirm_order(owner_id=owner, payment_mode="wallet", delivery_notes="", address=None)
+    monkeypatch.undo()
+    assert snapshot() == before, "nothing partial was stored"
+
+    order = runtime.commerce.confirm_order(owner_id=owner, payment_mode="wallet", delivery_notes="",
+                                           address=None).value
+    after = snapshot()
+    assert order.amounts["discount"] == 5000 + 2000 and order.paid == order.total
+    assert after["wallet"] == before["wallet"] - order.total
+    assert after["uses"] == before["uses"] + 1 and after["points"] == (100, 0)
+    assert after["cart"] == (0, None, 0) and after["orders"] == 1
