@@ -6,8 +6,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.commerce.rewards import parse_tiers
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
 
@@ -49,6 +51,8 @@ class Settings(BaseSettings):
     payment_expiry_sweep_seconds: float = 30.0
     return_window_days: int = 7
     reward_points_per_100: int = 1  # points per 100 paise of delivered goods
+    reward_tiers: str = Field(default="bronze:0,silver:500,gold:2000,platinum:5000",
+                              description="NAME:LIFETIME_POINTS,... ; the first starts at 0")
     wallet_max_load: int = 1_000_000  # ₹10,000 per load, in paise
     wallet_daily_load_limit: int = 2_500_000  # ₹25,000 per day
     log_level: str = "INFO"
@@ -58,6 +62,16 @@ class Settings(BaseSettings):
         if self.env == "prod" and self.secret_key == DEV_SECRET_KEY:
             raise ValueError("SECRET_KEY must be set when EVENTMART_ENV=prod")
         return self
+
+    @field_validator("reward_tiers")
+    @classmethod
+    def _tiers_parse(cls, value: str) -> str:
+        parse_tiers(value)  # fail at start-up, not on the first rewards request
+        return value
+
+    @property
+    def tiers(self) -> tuple[tuple[str, int], ...]:
+        return parse_tiers(self.reward_tiers)
 
     @property
     def is_dev(self) -> bool:

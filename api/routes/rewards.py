@@ -43,8 +43,9 @@ class RedeemOut(BaseModel):
     cart: CartOut
 
 
-def state(points: int, reserved: int, lifetime: int, history: list[dict[str, Any]]) -> dict[str, Any]:
-    tier, next_tier, to_next = tier_of(lifetime)
+def state(tiers: tuple[tuple[str, int], ...], points: int, reserved: int, lifetime: int,
+          history: list[dict[str, Any]]) -> dict[str, Any]:
+    tier, next_tier, to_next = tier_of(lifetime, tiers)
     return {"points": points, "reserved": reserved, "available": points - reserved,
             "point_value": POINT_VALUE, "tier": tier, "next_tier": next_tier,
             "points_to_next_tier": to_next, "lifetime_points": lifetime,
@@ -56,8 +57,8 @@ def get_rewards(user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dic
     await_read_model(runtime, conn, user, rewards.READ_MODEL)
     row, history = rewards.find(conn, user.id)
     if row is None:
-        return state(0, 0, 0, [])
-    return state(row["points"], row["reserved"], row["lifetime"], history)
+        return state(runtime.settings.tiers, 0, 0, 0, [])
+    return state(runtime.settings.tiers, row["points"], row["reserved"], row["lifetime"], history)
 
 
 @router.post("/redeem", response_model=RedeemOut,
@@ -68,5 +69,5 @@ def redeem(body: RedeemIn, user: Customer, runtime: RuntimeDep, conn: Connection
     cart, ledger = saved.value
     await_read_model(runtime, conn, user, rewards.READ_MODEL)
     _, history = rewards.find(conn, user.id)
-    return {"rewards": state(ledger.balance, ledger.reserved, ledger.lifetime, history),
+    return {"rewards": state(runtime.settings.tiers, ledger.balance, ledger.reserved, ledger.lifetime, history),
             "cart": cart_view.summary(cart)}

@@ -13,7 +13,8 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import DomainError
 
 POINT_VALUE = 10  # paise off per point
-TIERS = (("bronze", 0), ("silver", 500), ("gold", 2000), ("platinum", 5000))
+# The default tier ladder; deployments set their own with REWARD_TIERS (README).
+TIERS: tuple[tuple[str, int], ...] = (("bronze", 0), ("silver", 500), ("gold", 2000), ("platinum", 5000))
 
 
 class NotEnoughPointsError(DomainError):
@@ -24,16 +25,31 @@ def ledger_id_for(owner_id: UUID) -> UUID:
     return uuid5(NAMESPACE_URL, f"eventmart:rewards:{owner_id}")
 
 
-def tier_of(lifetime: int) -> tuple[str, str | None, int]:
+def parse_tiers(text: str) -> tuple[tuple[str, int], ...]:
+    """``"bronze:0,silver:500"`` -> ladder; the first tier starts at 0, floors strictly rise."""
+    tiers: list[tuple[str, int]] = []
+    for part in text.split(","):
+        name, sep, floor = part.strip().partition(":")
+        if not sep or not name.strip() or not floor.strip().isdigit():
+            raise ValueError(f"a tier is NAME:POINTS, got {part.strip()!r}")
+        tiers.append((name.strip(), int(floor)))
+    if tiers[0][1] != 0:
+        raise ValueError("the first tier must start at 0 points")
+    if any(b[1] <= a[1] for a, b in zip(tiers, tiers[1:], strict=False)):
+        raise ValueError("tier floors must strictly rise")
+    if len({name for name, _ in tiers}) != len(tiers):
+        raise ValueError("tier names must differ")
+    return tuple(tiers)
+
+
+def tier_of(lifetime: int, tiers: tuple[tuple[str, int], ...] = TIERS) -> tuple[str, str | None, int]:
     """(tier, next tier, points to it) for points earned over time."""
-    current = TIERS[0][0]
-    for i, (name, floor) in enumerate(TIERS):
-        if lifetime >= floor:
-            current = name
-            nxt = TIERS[i + 1] if i + 1 < len(TIERS) else None
-    if nxt is None:
-        return current, None, 0
-    return current, nxt[0], nxt[1] - lifetime
+    reached = [i for i, (_, floor) in enumerate(tiers) if lifetime >= floor]
+    i = reached[-1] if reached else 0
+    if i + 1 == len(tiers):
+        return tiers[i][0], None, 0
+    name, floor = tiers[i + 1]
+    return tiers[i][0], name, floor - lifetime
 
 
 class RewardLedger(Aggregate):

@@ -206,3 +206,13 @@ def test_confirm_with_wallet_coupon_and_points_is_all_or_nothing(
     assert after["wallet"] == before["wallet"] - order.total
     assert after["uses"] == before["uses"] + 1 and after["points"] == (100, 0)
     assert after["cart"] == (0, None, 0) and after["orders"] == 1
+
+
+def test_the_tier_meter_follows_the_configured_ladder(new_client, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(runtime.settings, "reward_tiers", "member:0,insider:250,vip:1000")
+    client = new_client()
+    assert client.get("/api/v1/consumer/rewards").json()["tier"] == "member"
+    earn(runtime, client, 300)  # written behind the API's back: the read model catches up shortly
+    eventually(lambda: client.get("/api/v1/consumer/rewards").json()["points"] == 300)
+    rewards = client.get("/api/v1/consumer/rewards").json()
+    assert (rewards["tier"], rewards["next_tier"], rewards["points_to_next_tier"]) == ("insider", "vip", 700)

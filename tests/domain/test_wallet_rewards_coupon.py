@@ -1,0 +1,165 @@
+"""Given/when/then for the money aggregates: Wallet, RewardLedger and Coupon."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from domain.commerce.coupon import Coupon, CouponRejectedError, discount_for
+from domain.commerce.rewards import NotEnoughPointsError, RewardLedger, parse_tiers, tier_of
+from domain.commerce.wallet import InsufficientFundsError, Wallet
+from domain.errors import DomainError
+from tests.spec import Stream, given
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def wallet_with(balance: int) -> list[Any]:
+    s = Stream(Wallet)
+    history = [s.event(Wallet.Opened, owner_id=str(uuid.uuid4()), currency="INR")]
+    if balance:
+        history.append(s.event(Wallet.Credited, amount=balance, kind="load", reference="p1",
+                               balance_after=balance))
+    return history
+
+
+def test_a_debit_records_the_balance_after_it() -> None:
+    wallet = given(*wallet_with(1000)).when(lambda w: w.debit(300, kind="debit", reference="tip")).then(
+        (Wallet.Debited, {"amount": 300, "balance_after": 700, "reference": "tip"}))
+    assert wallet.balance == 700
+
+
+def test_a_debit_beyond_the_balance_is_refused() -> None:
+    given(*wallet_with(1000)).when(lambda w: w.debit(1001, kind="debit", reference="x")).then_error(
+        InsufficientFundsError)
+
+
+@pytest.mark.parametrize("amount", [0, -5, 2.5])
+def test_amounts_are_positive_integers(amount: Any) -> None:
+    given(*wallet_with(1000)).when(lambda w: w.credit(amount, kind="refund", reference="r")).then_error(
+        DomainError)
+    given(*wallet_with(1000)).when(lambda w: w.debit(amount, kind="debit", reference="r")).then_error(
+        DomainError)
+
+
+def test_the_same_payment_credits_once() -> None:
+    given(*wallet_with(1000)).when(lambda w: w.credit(1000, kind="load", reference="p1")).then_nothing()
+
+
+def test_unknown_kinds_are_refused() -> None:
+    given(*wallet_with(0)).when(lambda w: w.credit(5, kind="gift", reference="x")).then_error(DomainError)
+
+
+def ledger_with(points: int, reserved: int = 0) -> list[Any]:
+    s = Stream(RewardLedger)
+    history = [s.event(RewardLedger.Opened, owner_id=str(uuid.uuid4()))]
+    if points:
+        history.append(s.event(RewardLedger.Earned, order_id="o1", points=points))
+    if reserved:
+        history.append(s.event(RewardLedger.Reserved, points=reserved))
+    return history
+
+
+def test_points_are_earned_once_per_order() -> None:
+    given(*ledger_with(100)).when(lambda r: r.earn("o1", 100)).then_nothing()
+    ledger = given(*ledger_with(100)).when(lambda r: r.earn("o2", 50)).then(
+        (RewardLedger.Earned, {"order_id": "o2", "points": 50}))
+    assert (ledger.balance, ledger.lifetime) == (150, 150)
+
+
+def test_reserving_more_than_the_balance_is_refused() -> None:
+    given(*ledger_with(100)).when(lambda r: r.reserve(101)).then_error(NotEnoughPointsError)
+
+
+def test_a_new_reservation_replaces_the_old_one() -> None:
+    ledger = given(*ledger_with(100, reserved=40)).when(lambda r: r.reserve(60)).then(
+        (RewardLedger.ReservationReleased, {"points": 40}), (RewardLedger.Reserved, {"points": 60}))
+    assert ledger.available == 40
+
+
+def test_redeeming_needs_the_reservation_and_restoring_gives_points_back() -> None:
+    given(*ledger_with(100)).when(lambda r: r.redeem("o9", 10)).then_error(NotEnoughPointsError)
+    ledger = given(*ledger_with(100, reserved=30)).when(lambda r: r.redeem("o9", 30)).then(
+        (RewardLedger.Redeemed, {"order_id": "o9", "points": 30}))
+    assert (ledger.balance, ledger.reserved) == (70, 0)
+    ledger.restore("o9")
+    ledger.restore("o9")  # a second cancel report gives nothing more
+    assert ledger.balance == 100 and len(ledger.collect_events()) == 1
+
+
+def test_a_reversal_never_goes_below_zero_and_happens_once() -> None:
+    ledger = given(*ledger_with(20)).when(lambda r: r.reverse("ret-1", 50)).then(
+        (RewardLedger.Reversed, {"reference": "ret-1", "points": 20}))
+    ledger.reverse("ret-1", 5)
+    assert ledger.balance == 0 and ledger.collect_events() == []
+
+
+def test_tiers_come_from_a_configurable_ladder() -> None:
+    ladder = parse_tiers("member:0, vip:1000")
+    assert tier_of(0, ladder) == ("member", "vip", 1000)
+    assert tier_of(999, ladder) == ("member", "vip", 1)
+    assert tier_of(1000, ladder) == ("vip", None, 0)
+    assert tier_of(498) == ("bronze", "silver", 2)
+    for bad in ["gold:10", "a:0,b:0", "a:0,b", "a:0,a:5", "a:0,b:-1"]:
+        with pytest.raises(ValueError):
+            parse_tiers(bad)
+
+
+def terms(**changes: Any) -> dict[str, Any]:
+    return {"code": "SAVE50", "discount_type": "flat", "value": 5000, "cap": None, "min_order": 20000,
+            "valid_from": NOW - timedelta(days=1), "valid_until": NOW + timedelta(days=1),
+            "usage_limit_total": 2, "usage_limit_per_user": 1, "shop_id": None, **changes}
+
+
+def coupon(**changes: Any) -> tuple[Stream[Coupon], list[Any]]:
+    s = Stream(Coupon)
+    return s, [s.event(Coupon.Created, terms=terms(**changes), created_by="admin")]
+
+
+def redeem(user: str = "u1", order: str = "o1", subtotal: int = 30000, now: datetime = NOW,
+           shop: str | None = None) -> Any:
+    return lambda c: c.redeem(user_id=user, shop_id=shop, order_id=order, subtotal=subtotal, now=now)
+
+
+def test_redeeming_records_the_discount() -> None:
+    _, history = coupon()
+    given(*history).when(redeem()).then((Coupon.Redeemed, {"user_id": "u1", "order_id": "o1",
+                                                           "amount": 5000}))
+
+
+@pytest.mark.parametrize(("command", "reason"), [
+    (redeem(subtotal=19999), "at least"),
+    (redeem(now=NOW + timedelta(days=2)), "expired"),
+    (redeem(now=NOW - timedelta(days=2)), "starts"),
+])
+def test_a_coupon_outside_its_terms_is_refused(command: Any, reason: str) -> None:
+    _, history = coupon()
+    given(*history).when(command).then_error(CouponRejectedError, match=reason)
+
+
+def test_usage_limits_per_user_and_in_total() -> None:
+    s, history = coupon()
+    history.append(s.event(Coupon.Redeemed, user_id="u1", order_id="o1", amount=5000))
+    given(*history).when(redeem(order="o2")).then_error(CouponRejectedError, match="as often")
+    history.append(s.event(Coupon.Redeemed, user_id="u2", order_id="o2", amount=5000))
+    given(*history).when(redeem(user="u3", order="o3")).then_error(CouponRejectedError, match="used up")
+    history.append(s.event(Coupon.Released, user_id="u2", order_id="o2"))
+    given(*history).when(redeem(user="u3", order="o3")).then((Coupon.Redeemed, {"user_id": "u3"}))
+
+
+def test_a_shop_coupon_only_for_that_shop_and_a_deactivated_one_for_nobody() -> None:
+    s, history = coupon(shop_id="shop-a")
+    given(*history).when(redeem(shop="shop-b")).then_error(CouponRejectedError, match="another shop")
+    history.append(s.event(Coupon.Deactivated, by="admin"))
+    given(*history).when(redeem(shop="shop-a")).then_error(CouponRejectedError, match="no longer")
+
+
+def test_percent_discounts_are_capped_and_never_exceed_the_subtotal() -> None:
+    pct = terms(discount_type="percent", value=10, cap=3000, min_order=0)
+    assert discount_for(pct, 24900) == 2490
+    assert discount_for(pct, 100000) == 3000
+    assert discount_for(terms(value=5000, min_order=0), 1200) == 1200
+    assert discount_for(terms(), 19999) == 0
