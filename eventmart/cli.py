@@ -124,7 +124,7 @@ def rebuild(name: str) -> None:
 def seed_demo(
     scale: Annotated[int, typer.Option(min=1, max=1000, help="multiply shops and items")] = 1,
 ) -> None:
-    """Create a realistic demo marketplace (idempotent): cities, shops, items, users."""
+    """Create a realistic demo marketplace (idempotent): cities, shops, items, users, offers."""
     from eventmart.demo import DEMO_PASSWORD
     from eventmart.demo import seed_demo as run
     from eventmart.runtime import open_runtime
@@ -133,11 +133,11 @@ def seed_demo(
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
     try:
         with runtime.pool.connection() as conn:
-            seeded = run(runtime.catalog, conn, runtime.passwords, scale=scale)
+            seeded = run(runtime.catalog, conn, runtime.passwords, scale=scale, commerce=runtime.commerce)
     finally:
         runtime.close()
     typer.echo(f"{seeded.shops} shops and {seeded.products} items "
-               f"({seeded.added} new), {seeded.categories} new categories")
+               f"({seeded.added} new), {seeded.categories} new categories, {seeded.offers} new offers")
     typer.echo(f"sign in with any of these (password {DEMO_PASSWORD}):")
     for email in seeded.users:
         typer.echo(f"  {email}")

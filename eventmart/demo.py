@@ -10,6 +10,8 @@ import logging
 import random
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -19,6 +21,8 @@ from domain.catalog.application import CatalogApplication
 from domain.catalog.category import Category
 from domain.catalog.product import Product
 from domain.catalog.shop import Shop, check_details
+from domain.commerce.application import CommerceApplication
+from domain.commerce.coupon import Coupon, coupon_id
 from eventmart.identity import users
 
 log = logging.getLogger(__name__)
@@ -91,6 +95,18 @@ SHOP_NAMES = ["Sri Lakshmi", "Green Basket", "Annapurna", "Fresh Mart", "City Co
 QUALIFIERS = ["", "Organic", "Premium", "Farm Fresh", "Classic", "Homestyle"]
 TAGS = ["organic", "fresh", "home-delivery", "24x7", "local", "discounts", "premium", "budget"]
 ROLES = ("admin", "support", "auditor", "vendor", "customer")
+# A fixed window keeps the demo deterministic; it covers any date a demo is likely to run on.
+OFFER_WINDOW = {"valid_from": datetime(2025, 1, 1, tzinfo=UTC), "valid_until": datetime(2031, 1, 1, tzinfo=UTC)}
+PLATFORM_OFFERS: list[dict[str, Any]] = [
+    {"code": "WELCOME50", "description": "₹50 off your first order over ₹200", "discount_type": "flat",
+     "value": 5000, "cap": None, "min_order": 20000, "usage_limit_total": None, "usage_limit_per_user": 1},
+    {"code": "SAVE10", "description": "10% off orders over ₹300, up to ₹100", "discount_type": "percent",
+     "value": 10, "cap": 10000, "min_order": 30000, "usage_limit_total": None, "usage_limit_per_user": 5},
+    {"code": "BIGBASKET150", "description": "₹150 off orders over ₹1,500; first 1,000 orders",
+     "discount_type": "flat", "value": 15000, "cap": None, "min_order": 150000, "usage_limit_total": 1000,
+     "usage_limit_per_user": 1},
+]
+SHOP_OFFER_EVERY = 4  # every fourth shop runs an offer of its own
 
 
 def demo_id(kind: str, key: str) -> UUID:
@@ -109,6 +125,7 @@ class Seeded:
     products: int
     added: int  # shops and items newly added
     users: list[str]
+    offers: int = 0  # newly added
 
 
 def _hours(rng: random.Random) -> dict[str, list[list[str]]]:
@@ -194,10 +211,35 @@ def _user(conn: Connection, passwords: users.Passwords, role: str, n: int) -> st
     return str(user.id)
 
 
+def _offers(shops: list[Shop]) -> Iterator[dict[str, Any]]:
+    for terms in PLATFORM_OFFERS:
+        yield {**terms, **OFFER_WINDOW, "shop_id": None, "created_by": None}
+    for n, shop in enumerate(shops):
+        if n % SHOP_OFFER_EVERY == 0:
+            percent = 5 + 5 * (n // SHOP_OFFER_EVERY % 3)
+            yield {"code": f"SHOP{n}-{percent}", "description": f"{percent}% off at {shop.details['name']}",
+                   "discount_type": "percent", "value": percent, "cap": 7500, "min_order": 25000,
+                   "usage_limit_total": None, "usage_limit_per_user": 3, **OFFER_WINDOW,
+                   "shop_id": str(shop.id), "created_by": shop.vendor_id}
+
+
+def _seed_offers(commerce: CommerceApplication, shops: list[Shop], admin_id: str) -> int:
+    new = []
+    for offer in _offers(shops):
+        created_by = offer.pop("created_by") or admin_id
+        if coupon_id(offer["code"]) not in commerce.repository:
+            new.append(Coupon.create(offer, created_by=created_by))
+    if new:
+        commerce.save(*new)
+    return len(new)
+
+
 def seed_demo(catalog: CatalogApplication, conn: Connection, passwords: users.Passwords,
-              *, scale: int = 1) -> Seeded:
+              *, scale: int = 1, commerce: CommerceApplication | None = None) -> Seeded:
+    """Without ``commerce`` no offers are made (the catalog benchmark needs none)."""
     emails = []
     vendor_ids = []
+    shops: list[Shop] = []
     for role in ROLES:
         for n in range(1, (6 if role in ("vendor", "customer") else 2)):
             user_id = _user(conn, passwords, role, n)
@@ -210,12 +252,18 @@ def seed_demo(catalog: CatalogApplication, conn: Connection, passwords: users.Pa
     added = 0
     batch: list[Aggregate] = []
     for _, shop, items in _shops(scale, vendor_ids):
+        shops.append(shop)
         batch += [shop, *items]
         if len(batch) >= 400:
             added += _save(catalog, conn, batch)
             batch = []
     if batch:
         added += _save(catalog, conn, batch)
-    log.info("seeded %s categories and %s shops and items", made_categories, added)
+    offers = 0
+    if commerce is not None:
+        admin = users.find_by_email(conn, "admin1@demo.eventmart.dev")
+        assert admin is not None
+        offers = _seed_offers(commerce, shops, str(admin[0].id))
+    log.info("seeded %s categories, %s shops and items, %s offers", made_categories, added, offers)
     total_shops = 48 * scale
-    return Seeded(made_categories, total_shops, 40 * total_shops, added, emails)
+    return Seeded(made_categories, total_shops, 40 * total_shops, added, emails, offers)

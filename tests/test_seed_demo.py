@@ -7,7 +7,7 @@ import psycopg
 from eventmart.demo import seed_demo
 from eventmart.migrations import migrate
 from eventmart.runtime import open_runtime
-from projections import catalog_search
+from projections import catalog_search, offers
 from tests.conftest import make_settings
 from tests.infra import fresh_database
 from workers.projection import projection_follower
@@ -20,12 +20,14 @@ def test_seed_demo_builds_a_browsable_marketplace_once(postgres: str) -> None:
         runtime = open_runtime(settings, database_url=url)
         try:
             with runtime.pool.connection() as conn:
-                first = seed_demo(runtime.catalog, conn, runtime.passwords)
+                first = seed_demo(runtime.catalog, conn, runtime.passwords, commerce=runtime.commerce)
                 head = runtime.catalog.recorder.max_notification_id()
-                again = seed_demo(runtime.catalog, conn, runtime.passwords)
-            assert (first.categories, first.added) == (20, 48 + 48 * 40)
-            assert (again.categories, again.added) == (0, 0)
+                commerce_head = runtime.commerce.recorder.max_notification_id()
+                again = seed_demo(runtime.catalog, conn, runtime.passwords, commerce=runtime.commerce)
+            assert (first.categories, first.added, first.offers) == (20, 48 + 48 * 40, 3 + 12)
+            assert (again.categories, again.added, again.offers) == (0, 0, 0)
             assert runtime.catalog.recorder.max_notification_id() == head, "a re-run writes nothing"
+            assert runtime.commerce.recorder.max_notification_id() == commerce_head
             assert {e.split("1@")[0] for e in first.users if "1@" in e} == {
                 "admin", "support", "auditor", "vendor", "customer"}
 
@@ -42,5 +44,14 @@ def test_seed_demo_builds_a_browsable_marketplace_once(postgres: str) -> None:
                 found = catalog_search.search_products(
                     conn, catalog_search.ProductFilters(q="basmati"), page=1, size=5)
                 assert found.count > 0 and all("Basmati" in r["name"] for r in found.rows)
+
+                projection_follower(runtime, offers.READ_MODEL).catch_up(conn)
+                live = offers.live(conn, runtime.clock())
+                assert {"WELCOME50", "SAVE10", "BIGBASKET150"} <= {o["code"] for o in live}
+                shop_offers = [o for o in live if o["shop_id"]]
+                assert len(shop_offers) == 12
+                # A shop's offer is its vendor's, so the vendor can stop it.
+                shop = runtime.catalog.repository.get(shop_offers[0]["shop_id"])
+                assert runtime.commerce.coupon(shop_offers[0]["code"]).created_by == shop.vendor_id
         finally:
             runtime.close()
