@@ -13,6 +13,7 @@ from api.logging import RequestIdMiddleware
 from api.routes import (
     addresses,
     admin_catalog,
+    admin_support,
     audit,
     auth,
     carts,
@@ -30,6 +31,7 @@ from api.routes import (
     rewards,
     sessions,
     shops,
+    support,
     uploads,
     vendor,
     vendor_orders,
@@ -74,7 +76,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,
                    privacy_settings, uploads, catalog, shops, wishlist, carts, consumer_cart,
                    orders, consumer_orders, payments, wallet, rewards, offers, vendor,
-                   vendor_orders, admin_catalog, audit):
+                   vendor_orders, admin_catalog, audit, support, admin_support):
         router = module.router
         app.include_router(router)
     return app

@@ -18,7 +18,7 @@ from workers.policies import POLICIES
 # Any constant works; it only has to be the same for every migrating process.
 MIGRATION_LOCK = 7_311_001
 
-FOLLOWED_APPLICATIONS = ("catalog", "commerce", "payments")
+FOLLOWED_APPLICATIONS = ("catalog", "commerce", "payments", "support")
 
 
 def migrate(settings: Settings, database_url: str) -> None:

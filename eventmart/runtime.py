@@ -15,6 +15,7 @@ from psycopg_pool import ConnectionPool
 from domain.catalog.application import CatalogApplication
 from domain.commerce.application import CommerceApplication
 from domain.payments.application import PaymentsApplication
+from domain.support.application import SupportApplication
 from eventmart.database import embedded_database_url, eventsourcing_env
 from eventmart.identity.otp import LoggingSmsSender, SmsSender
 from eventmart.identity.users import Passwords
@@ -57,6 +58,7 @@ class Runtime:
     catalog: CatalogApplication
     commerce: CommerceApplication
     payments: PaymentsApplication
+    support: SupportApplication
     passwords: Passwords
     sms: SmsSender
     media: MediaStorage
@@ -66,7 +68,8 @@ class Runtime:
 
     @property
     def applications(self) -> dict[str, Application[UUID]]:
-        return {"catalog": self.catalog, "commerce": self.commerce, "payments": self.payments}
+        return {"catalog": self.catalog, "commerce": self.commerce, "payments": self.payments,
+                "support": self.support}
 
     def close(self) -> None:
         for app in self.applications.values():
@@ -77,7 +80,7 @@ class Runtime:
 def build_applications(
     settings: Settings, database_url: str, *, create_table: bool = False,
     new_id: Callable[[], UUID] = uuid4, clock: Callable[[], datetime] = utcnow,
-) -> tuple[CatalogApplication, CommerceApplication, PaymentsApplication]:
+) -> tuple[CatalogApplication, CommerceApplication, PaymentsApplication, SupportApplication]:
     env = eventsourcing_env(
         database_url,
         pool_size=settings.event_store_pool_size,
@@ -91,7 +94,8 @@ def build_applications(
     provider = (SandboxProvider(settings.public_base_url, settings.webhook_secret)
                 if settings.sandbox_enabled else None)
     payments = PaymentsApplication(env, provider=provider, new_id=new_id)
-    return catalog, commerce, payments
+    support = SupportApplication(env, orders=commerce, new_id=new_id)
+    return catalog, commerce, payments, support
 
 
 def open_runtime(
@@ -111,7 +115,7 @@ def open_runtime(
         name="eventmart",
     )
     clock = clock or Clock()
-    catalog, commerce, payments = build_applications(settings, url, new_id=new_id, clock=clock)
+    catalog, commerce, payments, support = build_applications(settings, url, new_id=new_id, clock=clock)
     return Runtime(
         settings=settings,
         database_url=url,
@@ -119,6 +123,7 @@ def open_runtime(
         catalog=catalog,
         commerce=commerce,
         payments=payments,
+        support=support,
         passwords=Passwords(settings.password_hash_memory_kib),
         sms=LoggingSmsSender(),
         media=LocalMediaStorage(settings.data_dir / "media", settings.max_upload_bytes),

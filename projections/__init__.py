@@ -7,6 +7,7 @@ from projections import (
     order_history,
     payments,
     rewards,
+    support_tickets,
     wallet_balance,
     wallet_history,
 )
@@ -15,5 +16,5 @@ from projections.read_model import ReadModel
 READ_MODELS: dict[str, ReadModel] = {
     m.name: m for m in [cart_view.READ_MODEL, catalog_search.READ_MODEL, order_history.READ_MODEL,
                         payments.READ_MODEL, wallet_balance.READ_MODEL, wallet_history.READ_MODEL,
-                        rewards.READ_MODEL, offers.READ_MODEL]
+                        rewards.READ_MODEL, offers.READ_MODEL, support_tickets.READ_MODEL]
 }

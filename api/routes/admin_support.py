@@ -1,0 +1,66 @@
+"""The support team's queue: /v1/admin/support/tickets, .../{ticket_id}, .../{ticket_id}/reply
+and .../{ticket_id}/status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter, Depends
+from pydantic import BaseModel, Field
+
+from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model, remember_write
+from api.pagination import PageDep, Paginated
+from api.routes.orders import actor
+from api.routes.support import ReplyIn, TicketOut, TicketSummary, summary, ticket_out, ticket_view
+from domain.support.ticket import STATUSES
+from eventmart.identity.users import User
+from projections import support_tickets
+
+router = APIRouter(prefix="/v1/admin/support/tickets", tags=["support (staff)"])
+
+Staff = Annotated[User, Depends(RoleGate("support", "admin"))]
+
+
+class StaffTicketSummary(TicketSummary):
+    customer_id: str
+
+
+class StatusIn(BaseModel):
+    status: Literal[STATUSES]  # type: ignore[valid-type]
+    note: str = Field(default="", max_length=500)
+
+    model_config = {"json_schema_extra": {"examples": [{"status": "resolved",
+                                                        "note": "Refund credited to wallet"}]}}
+
+
+@router.get("", response_model=Paginated[StaffTicketSummary],
+            summary="Every ticket, the longest waiting first; filter by status")
+def queue(user: Staff, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep,
+          status: Literal[STATUSES] | None = None) -> dict[str, Any]:  # type: ignore[valid-type]
+    await_read_model(runtime, conn, user, support_tickets.READ_MODEL)
+    found = support_tickets.page(conn, status=status, page=page.page, size=page.size)
+    return page.envelope(found.count, [summary(r) for r in found.rows])
+
+
+@router.get("/{ticket_id}", response_model=TicketOut, summary="A ticket with its conversation")
+def ticket(ticket_id: UUID, user: Staff, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    await_read_model(runtime, conn, user, support_tickets.READ_MODEL)
+    return ticket_view(conn, ticket_id, None)
+
+
+@router.post("/{ticket_id}/reply", response_model=TicketOut, summary="Answer the customer")
+def reply(ticket_id: UUID, body: ReplyIn, user: Staff, runtime: RuntimeDep,
+          conn: ConnectionDep) -> dict[str, Any]:
+    saved = runtime.support.post_message(actor(user), ticket_id, body.text)
+    remember_write(conn, user, "support", saved.position)
+    return ticket_out(saved.value)
+
+
+@router.post("/{ticket_id}/status", response_model=TicketOut,
+             summary="Move a ticket: open, in_progress, resolved, closed (closed is final)")
+def set_status(ticket_id: UUID, body: StatusIn, user: Staff, runtime: RuntimeDep,
+               conn: ConnectionDep) -> dict[str, Any]:
+    saved = runtime.support.set_status(actor(user), ticket_id, body.status, body.note)
+    remember_write(conn, user, "support", saved.position)
+    return ticket_out(saved.value)

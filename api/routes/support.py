@@ -1,0 +1,161 @@
+"""Customer Journey help centre: /api/v1/consumer/support/ticket, .../tickets,
+.../ticket/{ticket_id} and .../ticket/{ticket_id}/message; plus the FAQ at
+/api/v1/support/faq."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model, remember_write
+from api.pagination import PageDep, Paginated
+from api.routes.orders import actor
+from domain.support.ticket import CATEGORIES, MAX_TEXT, STATUSES, SupportTicket, TicketNotFoundError
+from projections import support_tickets
+
+router = APIRouter(tags=["support"])
+
+FAQ = [
+    {"id": "cancel", "question": "How do I cancel an order?",
+     "answer": "Open the order and tap Cancel. Orders can be cancelled until they are out for "
+               "delivery; wallet payments go back to your wallet at once."},
+    {"id": "refund", "question": "When do I get my refund?",
+     "answer": "Wallet refunds are instant. Card and UPI refunds go back through the payment "
+               "provider and usually take 5-7 working days."},
+    {"id": "return", "question": "How do I return an item?",
+     "answer": "Delivered items can be returned from the order screen within the return window. "
+               "Once support approves, the amount is credited to your wallet."},
+    {"id": "wallet", "question": "How do I add money to my wallet?",
+     "answer": "Wallet > Add money. You pay through the payment page; the balance updates as soon "
+               "as the payment succeeds."},
+    {"id": "points", "question": "How do reward points work?",
+     "answer": "You earn points on delivered orders and can redeem them against your cart at "
+               "checkout. Points on returned items are taken back."},
+]
+
+
+class TicketIn(BaseModel):
+    subject: str = Field(min_length=1, max_length=200)
+    category: Literal[CATEGORIES] = "other"  # type: ignore[valid-type]
+    message: str = Field(min_length=1, max_length=MAX_TEXT)
+    order_id: UUID | None = Field(default=None, description="one of your orders, if it is about one")
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "subject": "Refund not received", "category": "refund",
+        "message": "My order was cancelled yesterday but the money is not in my wallet.",
+        "order_id": "0f8a3c2e-51c4-4bb5-9d0b-4d6f9e1a2b3c"}]}}
+
+
+class ReplyIn(BaseModel):
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+
+    model_config = {"json_schema_extra": {"examples": [{"text": "Any update on this?"}]}}
+
+
+class MessageOut(BaseModel):
+    id: str
+    author_role: str = Field(description="customer or staff")
+    text: str
+    at: str
+
+
+class TicketSummary(BaseModel):
+    id: str
+    subject: str
+    category: str
+    order_id: str | None
+    status: Literal[STATUSES]  # type: ignore[valid-type]
+    message_count: int
+    awaiting: str = Field(description="who is to answer next: support or customer")
+    created_at: str
+    updated_at: str
+
+
+class TicketOut(TicketSummary):
+    customer_id: str
+    messages: list[MessageOut]
+
+
+class FaqEntry(BaseModel):
+    id: str
+    question: str
+    answer: str
+
+
+def _iso(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+def summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {"id": str(row["ticket_id"]), "subject": row["subject"], "category": row["category"],
+            "order_id": str(row["order_id"]) if row["order_id"] else None, "status": row["status"],
+            "message_count": row["message_count"],
+            "awaiting": "customer" if row["last_author_role"] == "staff" else "support",
+            "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]),
+            "customer_id": str(row["customer_id"])}
+
+
+def ticket_out(ticket: SupportTicket) -> dict[str, Any]:
+    """A command's answer, from the aggregate itself: no wait for the read model."""
+    messages = [{"id": m["id"], "author_role": m["author_role"], "text": m["text"],
+                 "at": _iso(m["at"])} for m in ticket.messages]
+    return {"id": str(ticket.id), "subject": ticket.subject, "category": ticket.category,
+            "order_id": ticket.order_id, "status": ticket.status, "message_count": len(messages),
+            "awaiting": "customer" if messages[-1]["author_role"] == "staff" else "support",
+            "created_at": _iso(ticket.created_on), "updated_at": _iso(ticket.modified_on),
+            "customer_id": ticket.customer_id, "messages": messages}
+
+
+def ticket_view(conn: ConnectionDep, ticket_id: UUID, customer_id: UUID | None) -> dict[str, Any]:
+    """The ticket as the read model has it; a customer's view is limited to their own."""
+    row, messages = support_tickets.find(conn, ticket_id)
+    if row is None or (customer_id is not None and row["customer_id"] != customer_id):
+        raise TicketNotFoundError("no such ticket")
+    return {**summary(row), "messages": [
+        {"id": str(m["message_id"]), "author_role": m["author_role"], "text": m["text"],
+         "at": _iso(m["at"])} for m in messages]}
+
+
+@router.get("/api/v1/support/faq", response_model=list[FaqEntry], summary="Help centre questions")
+def faq() -> list[dict[str, str]]:
+    return FAQ
+
+
+@router.post("/api/v1/consumer/support/ticket", status_code=201, response_model=TicketOut,
+             summary="Open a support ticket (optionally about one of your orders)")
+def open_ticket(body: TicketIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    saved = runtime.support.open_ticket(
+        actor(user), subject=body.subject, category=body.category,
+        order_id=str(body.order_id) if body.order_id else None, text=body.message)
+    remember_write(conn, user, "support", saved.position)
+    return ticket_out(saved.value)
+
+
+@router.get("/api/v1/consumer/support/tickets", response_model=Paginated[TicketSummary],
+            summary="Your tickets, newest first")
+def my_tickets(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep,
+               status: Literal[STATUSES] | None = None) -> dict[str, Any]:  # type: ignore[valid-type]
+    await_read_model(runtime, conn, user, support_tickets.READ_MODEL)
+    found = support_tickets.page(conn, customer_id=user.id, status=status, page=page.page,
+                                 size=page.size)
+    return page.envelope(found.count, [summary(r) for r in found.rows])
+
+
+@router.get("/api/v1/consumer/support/ticket/{ticket_id}", response_model=TicketOut,
+            summary="One of your tickets with the whole conversation")
+def my_ticket(ticket_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    await_read_model(runtime, conn, user, support_tickets.READ_MODEL)
+    return ticket_view(conn, ticket_id, user.id)
+
+
+@router.post("/api/v1/consumer/support/ticket/{ticket_id}/message", response_model=TicketOut,
+             summary="Write to support on your ticket (reopens a resolved one; closed: 409)")
+def reply(ticket_id: UUID, body: ReplyIn, user: Customer, runtime: RuntimeDep,
+          conn: ConnectionDep) -> dict[str, Any]:
+    saved = runtime.support.post_message(actor(user), ticket_id, body.text)
+    remember_write(conn, user, "support", saved.position)
+    return ticket_out(saved.value)

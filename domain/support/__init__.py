@@ -1,0 +1,1 @@
+"""The Support context: help tickets between customers and the support team."""
