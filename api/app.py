@@ -21,6 +21,7 @@ from api.routes import (
     consumer_cart,
     consumer_orders,
     health,
+    notifications,
     offers,
     onboarding,
     orders,
@@ -76,7 +77,8 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,
                    privacy_settings, uploads, catalog, shops, wishlist, carts, consumer_cart,
                    orders, consumer_orders, payments, wallet, rewards, offers, vendor,
-                   vendor_orders, admin_catalog, audit, support, admin_support):
+                   vendor_orders, admin_catalog, audit, support, admin_support,
+                   notifications):
         router = module.router
         app.include_router(router)
     return app

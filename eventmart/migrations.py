@@ -12,7 +12,7 @@ from eventmart import wishlist
 from eventmart.identity import otp, profiles, sessions, users
 from eventmart.runtime import build_applications
 from eventmart.settings import Settings
-from projections import READ_MODELS, tracking
+from projections import READ_MODELS, notifications, tracking
 from workers.policies import POLICIES
 
 # Any constant works; it only has to be the same for every migrating process.
@@ -35,6 +35,7 @@ def migrate(settings: Settings, database_url: str) -> None:
                 conn.execute(wishlist.DDL)
                 conn.execute(idempotency.DDL)
                 conn.execute(tracking.DDL)
+                conn.execute(notifications.READS_DDL)
                 for model in READ_MODELS.values():
                     conn.execute(model.create_sql)
                     tracking.ensure_follower(conn, model.name, model.application)
