@@ -14,6 +14,7 @@ from api.routes import (
     addresses,
     admin_catalog,
     admin_support,
+    assistant,
     audit,
     auth,
     carts,
@@ -78,7 +79,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
                    privacy_settings, uploads, catalog, shops, wishlist, carts, consumer_cart,
                    orders, consumer_orders, payments, wallet, rewards, offers, vendor,
                    vendor_orders, admin_catalog, audit, support, admin_support,
-                   notifications):
+                   notifications, assistant):
         router = module.router
         app.include_router(router)
     return app
