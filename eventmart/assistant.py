@@ -113,10 +113,10 @@ def _offers(conn: Connection, now: datetime) -> Reply:
     if not live:
         return Reply("offers", "There are no offers right now.", [], [])
     top = live[:3]
-    listed = "; ".join(f"{o['code']}: {o['terms'].get('description') or 'discount'}" for o in top)
+    listed = "; ".join(f"{o['code']}: {o['description'] or 'a discount'}" for o in top)
     return Reply("offers", f"{len(live)} offers are live. {listed}.",
                  [{"label": "All offers", "link": "/offers"}],
-                 [{"code": o["code"], "description": o["terms"].get("description", "")} for o in top])
+                 [{"code": o["code"], "description": o["description"]} for o in top])
 
 
 def _search(conn: Connection, text: str) -> Reply:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
@@ -15,7 +17,7 @@ def ask(client: TestClient, query: str) -> dict[str, Any]:
     return dict(r.json())
 
 
-def test_the_assistant_answers_from_the_callers_own_data(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_assistant_answers_from_the_callers_own_data(new_client, shop, runtime, anonymous, staff_client) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     client = new_client()
     assert ask(client, "Where is my order?")["answer"] == "You have no orders yet."
     fund(runtime, client, 100_000)
@@ -35,6 +37,12 @@ def test_the_assistant_answers_from_the_callers_own_data(new_client, shop, runti
     assert found["intent"] == "search" and shop["tea"]["id"] in [i["id"] for i in found["items"]]
     assert ask(client, "points?")["answer"].startswith("You have 0 points")
     assert ask(client, "talk to support")["intent"] == "human"
+    now = datetime.now(UTC)
+    staff_client("admin").post("/v1/admin/offers", json={
+        "code": f"A{uuid.uuid4().hex[:8].upper()}", "description": "₹30 off chai", "discount_type": "flat",
+        "value": 3000, "valid_from": now.isoformat(), "valid_until": (now + timedelta(minutes=1)).isoformat()})
+    offers = ask(client, "any offers?")
+    assert offers["intent"] == "offers" and "₹30 off chai" in [o["description"] for o in offers["items"]]
     assert ask(client, "zzzz qqqq wwww xxxx yyyy")["intent"] == "unknown"
 
     assert_problem(client.post("/api/v1/agent/query", json={"query": ""}), 400)
