@@ -37,6 +37,15 @@ class ForbiddenError(Exception):
         self.detail = detail
 
 
+class ReadModelBehindError(Exception):
+    """The command succeeded, but the view its answer is built from has not caught up within
+    the read-your-writes wait: 503 with Retry-After, so the client re-reads instead of
+    repeating the command."""
+
+    def __init__(self, detail: str = "saved; the view is still catching up, read it again shortly") -> None:
+        self.detail = detail
+
+
 def _slug(title: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
 
@@ -114,6 +123,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(ForbiddenError)
     async def _forbidden(request: Request, exc: ForbiddenError) -> JSONResponse:
         return problem(403, "Forbidden", exc.detail, request=request)
+
+    @app.exception_handler(ReadModelBehindError)
+    async def _behind(request: Request, exc: ReadModelBehindError) -> JSONResponse:
+        return problem(503, "Read model catching up", exc.detail, headers={"Retry-After": "1"},
+                       request=request)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

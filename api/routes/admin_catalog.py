@@ -10,6 +10,7 @@ from fastapi import APIRouter, Depends, Query, status
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
+from api.errors import ReadModelBehindError
 from api.pagination import PageDep, Paginated
 from api.routes.catalog import CategoryDetail
 from api.routes.catalog_views import ShopOut, shop_out
@@ -40,7 +41,8 @@ class CategoryEdit(BaseModel):
 
 def category_row(conn: Any, slug: str) -> dict[str, Any]:
     row = catalog_search.find_category(conn, slug)
-    assert row is not None
+    if row is None:
+        raise ReadModelBehindError()
     return row
 
 

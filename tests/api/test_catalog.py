@@ -372,3 +372,13 @@ def test_rebuilding_the_catalog_read_model_gives_identical_rows(runtime, stocked
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
         assert position_of(conn, "catalog_search", "catalog") >= head  # ids have gaps: no count
     assert snapshot(runtime.database_url) == before
+
+
+def test_a_lagging_view_after_a_saved_command_is_a_503_not_a_500(staff_client, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    admin = staff_client("admin")
+    monkeypatch.setattr(catalog_search, "find_category", lambda conn, slug: None)
+    slug = f"lag-{uuid.uuid4().hex[:8]}"
+    r = admin.post("/v1/admin/categories", json={"slug": slug, "name": "Lagging"})
+    assert assert_problem(r, 503)["title"] == "Read model catching up" and r.headers["retry-after"] == "1"
+    monkeypatch.undo()
+    assert admin.get(f"/v1/categories/{slug}/").status_code == 200, "the command itself was saved"
