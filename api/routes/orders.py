@@ -19,6 +19,7 @@ from api.dependencies import (
     await_read_model,
     remember_write,
 )
+from api.errors import ReadModelBehindError
 from api.pagination import PageDep, Paginated
 from domain.actor import Actor
 from domain.commerce.order import OrderNotFoundError
@@ -122,6 +123,9 @@ def order_view(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -
 def settled(runtime: Runtime, conn: Connection, user: User, saved: Saved[Any]) -> dict[str, Any]:
     """Command responses are the order as GET shows it, once the read model has it."""
     remember_write(conn, user, "commerce", saved.position)
+    await_read_model(runtime, conn, user, order_history.READ_MODEL)
+    if order_history.find_order(conn, saved.value.id) is None:
+        raise ReadModelBehindError()  # saved: a 404 here would invite a second order
     return order_view(runtime, conn, user, saved.value.id)
 
 
