@@ -242,18 +242,27 @@ def _visible(unread_only: bool) -> str:
     )
 
 
+def unread_count(conn: Connection, user_id: UUID, *, promotions: bool, joined: datetime) -> int:
+    params = {"user": user_id, "promotions": promotions, "since": joined - BROADCAST_LOOKBACK}
+    row = conn.execute(f"SELECT count(*) {_visible(True)}", params).fetchone()
+    return int(row[0]) if row else 0
+
+
 def page(conn: Connection, user_id: UUID, *, promotions: bool, joined: datetime, unread_only: bool,
          page: int, size: int) -> tuple[Page, int]:
     """Newest first; also returns how many are unread."""
     params = {"user": user_id, "promotions": promotions, "since": joined - BROADCAST_LOOKBACK,
               "limit": size, "offset": (page - 1) * size}
+    unread = unread_count(conn, user_id, promotions=promotions, joined=joined)
+    count = unread
     with conn.cursor(row_factory=dict_row) as cur:
-        count = cur.execute(f"SELECT count(*) AS n {_visible(unread_only)}", params).fetchone()
-        unread = cur.execute(f"SELECT count(*) AS n {_visible(True)}", params).fetchone()
+        if not unread_only:
+            found = cur.execute(f"SELECT count(*) AS n {_visible(False)}", params).fetchone()
+            count = found["n"] if found else 0
         rows = cur.execute(
             f"SELECT n.id, n.kind, n.title, n.body, n.link, n.at, r.read_at {_visible(unread_only)} "
             "ORDER BY n.at DESC, n.id LIMIT %(limit)s OFFSET %(offset)s", params).fetchall()
-    return Page(count["n"] if count else 0, rows), unread["n"] if unread else 0
+    return Page(count, rows), unread
 
 
 def mark_read(conn: Connection, user_id: UUID, ids: list[UUID] | None, *, promotions: bool,

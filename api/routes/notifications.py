@@ -71,6 +71,6 @@ def list_notifications(user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
 def mark_read(body: MarkReadIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, int]:
     marked = notifications.mark_read(conn, user.id, body.ids, promotions=user.marketing_opt_in,
                                      joined=user.created_at, now=runtime.clock())
-    _, unread = notifications.page(conn, user.id, promotions=user.marketing_opt_in,
-                                   joined=user.created_at, unread_only=True, page=1, size=1)
+    unread = notifications.unread_count(conn, user.id, promotions=user.marketing_opt_in,
+                                        joined=user.created_at)
     return {"marked": marked, "unread": unread}
