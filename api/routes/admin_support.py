@@ -9,10 +9,10 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model, remember_write
+from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
 from api.routes.orders import actor
-from api.routes.support import ReplyIn, TicketOut, TicketSummary, summary, ticket_out, ticket_view
+from api.routes.support import ReplyIn, TicketOut, TicketSummary, settled, summary, ticket_view
 from domain.support.ticket import STATUSES
 from eventmart.identity.users import User
 from projections import support_tickets
@@ -52,15 +52,11 @@ def ticket(ticket_id: UUID, user: Staff, runtime: RuntimeDep, conn: ConnectionDe
 @router.post("/{ticket_id}/reply", response_model=TicketOut, summary="Answer the customer")
 def reply(ticket_id: UUID, body: ReplyIn, user: Staff, runtime: RuntimeDep,
           conn: ConnectionDep) -> dict[str, Any]:
-    saved = runtime.support.post_message(actor(user), ticket_id, body.text)
-    remember_write(conn, user, "support", saved.position)
-    return ticket_out(saved.value)
+    return settled(conn, user, runtime.support.post_message(actor(user), ticket_id, body.text))
 
 
 @router.post("/{ticket_id}/status", response_model=TicketOut,
              summary="Move a ticket: open, in_progress, resolved, closed (closed is final)")
 def set_status(ticket_id: UUID, body: StatusIn, user: Staff, runtime: RuntimeDep,
                conn: ConnectionDep) -> dict[str, Any]:
-    saved = runtime.support.set_status(actor(user), ticket_id, body.status, body.note)
-    remember_write(conn, user, "support", saved.position)
-    return ticket_out(saved.value)
+    return settled(conn, user, runtime.support.set_status(actor(user), ticket_id, body.status, body.note))

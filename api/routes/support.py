@@ -9,12 +9,15 @@ from typing import Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter
+from psycopg import Connection
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model, remember_write
 from api.pagination import PageDep, Paginated
 from api.routes.orders import actor
+from domain.saving import Saved
 from domain.support.ticket import CATEGORIES, MAX_TEXT, STATUSES, SupportTicket, TicketNotFoundError
+from eventmart.identity.users import User
 from projections import support_tickets
 
 router = APIRouter(tags=["support"])
@@ -110,7 +113,12 @@ def ticket_out(ticket: SupportTicket) -> dict[str, Any]:
             "customer_id": ticket.customer_id, "messages": messages}
 
 
-def ticket_view(conn: ConnectionDep, ticket_id: UUID, customer_id: UUID | None) -> dict[str, Any]:
+def settled(conn: Connection, user: User, saved: Saved[SupportTicket]) -> dict[str, Any]:
+    remember_write(conn, user, "support", saved.position)
+    return ticket_out(saved.value)
+
+
+def ticket_view(conn: Connection, ticket_id: UUID, customer_id: UUID | None) -> dict[str, Any]:
     """The ticket as the read model has it; a customer's view is limited to their own."""
     row, messages = support_tickets.find(conn, ticket_id)
     if row is None or (customer_id is not None and row["customer_id"] != customer_id):
@@ -131,8 +139,7 @@ def open_ticket(body: TicketIn, user: Customer, runtime: RuntimeDep, conn: Conne
     saved = runtime.support.open_ticket(
         actor(user), subject=body.subject, category=body.category,
         order_id=str(body.order_id) if body.order_id else None, text=body.message)
-    remember_write(conn, user, "support", saved.position)
-    return ticket_out(saved.value)
+    return settled(conn, user, saved)
 
 
 @router.get("/api/v1/consumer/support/tickets", response_model=Paginated[TicketSummary],
@@ -156,6 +163,4 @@ def my_ticket(ticket_id: UUID, user: Customer, runtime: RuntimeDep, conn: Connec
              summary="Write to support on your ticket (reopens a resolved one; closed: 409)")
 def reply(ticket_id: UUID, body: ReplyIn, user: Customer, runtime: RuntimeDep,
           conn: ConnectionDep) -> dict[str, Any]:
-    saved = runtime.support.post_message(actor(user), ticket_id, body.text)
-    remember_write(conn, user, "support", saved.position)
-    return ticket_out(saved.value)
+    return settled(conn, user, runtime.support.post_message(actor(user), ticket_id, body.text))
