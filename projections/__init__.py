@@ -8,6 +8,7 @@ from projections import (
     order_history,
     payments,
     rewards,
+    stock_levels,
     support_tickets,
     wallet_balance,
     wallet_history,
@@ -18,5 +19,6 @@ READ_MODELS: dict[str, ReadModel] = {
     m.name: m for m in [cart_view.READ_MODEL, catalog_search.READ_MODEL, order_history.READ_MODEL,
                         payments.READ_MODEL, wallet_balance.READ_MODEL, wallet_history.READ_MODEL,
                         rewards.READ_MODEL, offers.READ_MODEL, support_tickets.READ_MODEL,
-                        notifications.READ_MODEL, notifications.SUPPORT_READ_MODEL]
+                        notifications.READ_MODEL, notifications.SUPPORT_READ_MODEL,
+                        stock_levels.READ_MODEL]
 }

@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from domain.catalog.category import Category
 from domain.catalog.product import Product, Variant
 from domain.catalog.shop import Shop
+from projections import stock_levels
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -230,6 +231,9 @@ def apply(conn: Connection, event: Any) -> None:
         new = evolve_product(old, event)
         if new is None:
             return
+        new["variants"] = stock_levels.overlay(new["variants"],
+                                               stock_levels.levels_of(conn, event.originator_id))
+        _with_prices(new)
         if old is None and new["shop_id"] is not None:
             shop = conn.execute("SELECT rating FROM catalog_shops WHERE shop_id = %s",
                                 (new["shop_id"],)).fetchone()
@@ -478,4 +482,5 @@ READ_MODEL = ReadModel(
     create_sql=CREATE_SQL + ";" + _CATEGORY_SLUG_SQL,
     drop_sql=DROP_SQL + ", catalog_category_ids",
     apply=apply,
+    batch_lock=stock_levels.BATCH_LOCK,
 )

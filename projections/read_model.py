@@ -16,3 +16,6 @@ class ReadModel:
     create_sql: str
     drop_sql: str
     apply: Callable[[Connection, Any], None]
+    # Read models that write the same rows from two logs take this transaction-level advisory
+    # lock before each batch, so neither overwrites the other's change with a stale read.
+    batch_lock: int | None = None

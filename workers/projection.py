@@ -15,6 +15,8 @@ from workers.log_follower import LogFollower, LoggedEvent
 
 def projection_follower(runtime: Runtime, model: ReadModel) -> LogFollower:
     def handle(conn: Connection, batch: Sequence[LoggedEvent]) -> None:
+        if model.batch_lock is not None:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (model.batch_lock,))
         for logged in batch:
             model.apply(conn, logged.event)
 

@@ -22,7 +22,7 @@ from domain.catalog.shop import SHOP_TYPES, ShopNotFoundError
 from domain.saving import Saved
 from eventmart.identity.users import User
 from eventmart.runtime import Runtime
-from projections import catalog_search
+from projections import catalog_search, stock_levels
 
 router = APIRouter(prefix="/v1/vendor", tags=["vendor: shops and items"])
 
@@ -216,8 +216,16 @@ def change_variant(
     product_id: UUID, sku: str, body: VariantEdit, user: Manager, runtime: RuntimeDep,
     conn: ConnectionDep,
 ) -> dict[str, Any]:
-    saved = runtime.catalog.change_variant(actor(user), product_id, sku, set_fields(body))
-    settled(runtime, conn, user, saved)
+    changes = set_fields(body)
+    units = changes.pop("stock", None)
+    if changes or units is None:
+        settled(runtime, conn, user, runtime.catalog.change_variant(actor(user), product_id, sku, changes))
+    if units is not None:
+        # Stock lives in Commerce, where orders reserve it in their own save.
+        runtime.catalog.product_for(actor(user), product_id).variant(sku)
+        saved = runtime.commerce.set_stock_level(product_id, sku, units, by=f"{user.role}:{user.id}")
+        remember_write(conn, user, "commerce", saved.position)
+        await_read_model(runtime, conn, user, stock_levels.READ_MODEL)
     return product_row(conn, product_id)
 
 

@@ -151,6 +151,15 @@ def approve_return(
     return settled(runtime, conn, user, saved)
 
 
+@router.post("/v1/vendor/orders/{order_id}/returns/{return_id}/restock", response_model=OrderOut,
+             summary="Vendor: an approved return's goods are back and fit to sell: its units go back on sale")
+def restock_return(
+    order_id: UUID, return_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep,
+) -> dict[str, Any]:
+    saved = runtime.commerce.restock_return(actor(user), order_id, str(return_id))
+    return settled(runtime, conn, user, saved)
+
+
 @router.post("/v1/admin/orders/{order_id}/returns/{return_id}/reject", response_model=OrderOut,
              summary="Support: reject a return")
 def reject_return(

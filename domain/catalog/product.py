@@ -177,10 +177,13 @@ class Product(Aggregate):
         self.variants[variant["sku"]] = dict(variant)
 
     def change_variant(self, sku: str, changes: dict[str, Any]) -> None:
-        """Name, stock and availability; price goes through change_price (its own event)."""
+        """Name and availability; price goes through change_price (its own event). Stock is
+        Commerce's (domain/commerce/stock.py): the figure here is only the opening level."""
         current = self.variant(sku)
+        if "stock" in changes:
+            raise DomainError("stock is set through Commerce's stock, not the catalog", field="stock")
         merged = check_variant({**self.variants[sku], **changes})
-        diff: dict[str, Any] = {k: merged[k] for k in ("name", "stock", "is_available")
+        diff: dict[str, Any] = {k: merged[k] for k in ("name", "is_available")
                 if k in changes and merged[k] != getattr(current, k)}
         if diff:
             self._variant_changed(sku=sku, changes=diff)

@@ -28,8 +28,10 @@ from domain.commerce.order import (
     Order,
     OrderNotFoundError,
     OrderRuleError,
+    ReturnNotFoundError,
 )
 from domain.commerce.rewards import POINT_VALUE, RewardLedger, ledger_id_for
+from domain.commerce.stock import OutOfStockError, Stock, stock_id_for
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import ConflictError, NotFoundError, StalePriceError
 from domain.saving import EventMartApplication, Saved, retry_on_conflict
@@ -115,13 +117,92 @@ class CommerceApplication(EventMartApplication):
         return self._get(cart_id_for(owner_id), Cart) or Cart(
             owner_id=str(owner_id), currency=DEFAULT_CURRENCY)
 
+    # Stock
+
+    def stock(self, product_id: UUID | str, sku: str, opening: int | None) -> Stock | None:
+        """The variant's stock; a variant never stocked here opens with the Catalog's figure
+        (`opening`). None: not tracked, sells without limit."""
+        found = self._get(stock_id_for(product_id, sku), Stock)
+        if found is not None:
+            return found
+        return None if opening is None else Stock.open(str(product_id), sku, opening)
+
+    def units_left(self, product_id: UUID | str, variant: Variant) -> int | None:
+        """What can be ordered now; None when not tracked."""
+        stock = self.stock(product_id, variant.sku, variant.stock)
+        return stock.left if stock is not None and stock.tracked else None
+
+    @retry_on_conflict
+    def set_stock_level(self, product_id: UUID, sku: str, units: int | None, by: str) -> Saved[Stock]:
+        """The vendor's count of what is left to sell now (None: stop tracking)."""
+        _, variant = self.prices.current_variant(product_id, sku)
+        stock = self._get(stock_id_for(product_id, sku), Stock) or Stock.open(
+            str(product_id), sku, variant.stock)
+        stock.set_level(units, by=by)
+        return Saved(stock, self.save_all(stock))
+
+    def _reserve(self, order_id: UUID, lines: list[dict[str, Any]]) -> list[Aggregate]:
+        """Holds every line's units for the order, in the order's save; all or nothing."""
+        wanted: dict[tuple[str, str], int] = {}
+        for line in lines:
+            key = (line["product_id"], line["sku"])
+            wanted[key] = wanted.get(key, 0) + line["qty"]
+        changed: list[Aggregate] = []
+        for (product_id, sku), qty in wanted.items():
+            product, variant = self.prices.current_variant(UUID(product_id), sku)
+            stock = self.stock(product_id, sku, variant.stock)
+            if stock is None:
+                continue
+            try:
+                stock.reserve(str(order_id), qty, f"{product.name} ({variant.name})")
+            except OutOfStockError as e:
+                raise OutOfStockError(f"{e} (SKU {sku}); you asked for {qty}", field="qty") from None
+            changed.append(stock)
+        return changed
+
+    def _held(self, order: Order) -> list[Stock]:
+        stocks = []
+        for key in {(line["product_id"], line["sku"]) for line in order.lines}:
+            stock = self._get(stock_id_for(*key), Stock)
+            if stock is not None and str(order.id) in stock.held:
+                stocks.append(stock)
+        return stocks
+
+    def _release(self, order: Order, reason: str) -> list[Aggregate]:
+        """Everything the order holds goes back on sale."""
+        held = self._held(order)
+        for stock in held:
+            stock.release(str(order.id), None, reason)
+        return list(held)
+
+    def _release_unneeded(self, order: Order, reason: str) -> list[Aggregate]:
+        """After a lowered quantity, the order keeps only what its lines still need."""
+        changed: list[Aggregate] = []
+        for stock in self._held(order):
+            need = sum(line["qty"] for line in order.lines
+                       if (line["product_id"], line["sku"]) == (stock.product_id, stock.sku))
+            extra = stock.held[str(order.id)] - need
+            if extra > 0:
+                stock.release(str(order.id), extra, reason)
+                changed.append(stock)
+        return changed
+
+    def _sell(self, order: Order) -> list[Aggregate]:
+        held = self._held(order)
+        for stock in held:
+            stock.sell(str(order.id))
+        return list(held)
+
     def _sellable(self, product_id: UUID, sku: str, qty: int) -> tuple[Any, Variant]:
         product, variant = self.prices.current_variant(product_id, sku)
         label = f"{product.name} ({variant.name})"
-        if not variant.sellable:
+        if not variant.is_available:
             raise ItemUnavailableError(f"{label} is not available now")
-        if variant.stock is not None and qty > variant.stock:
-            raise ItemUnavailableError(f"only {variant.stock} of {label} in stock")
+        left = self.units_left(product_id, variant)
+        if left is not None and left < 1:
+            raise ItemUnavailableError(f"{label} is out of stock")
+        if left is not None and qty > left:
+            raise ItemUnavailableError(f"only {left} of {label} in stock")
         if product.shop_id and not self.prices.shop_is_open(UUID(product.shop_id)):
             raise ShopClosedError(f"the shop selling {product.name} is closed now")
         return product, variant
@@ -169,7 +250,9 @@ class CommerceApplication(EventMartApplication):
     def _default_sku(self, product_id: UUID) -> str:
         product = self.prices.get_product(product_id)
         for sku in product.variants:
-            if product.variant(sku).sellable:
+            variant = product.variant(sku)
+            left = self.units_left(product_id, variant)
+            if variant.is_available and (left is None or left > 0):
                 return str(sku)
         raise ItemUnavailableError(f"{product.name} is not available now")
 
@@ -314,6 +397,7 @@ class CommerceApplication(EventMartApplication):
             ledger.redeem(str(order_id), used)
             discounts.append({"kind": "points", "points": used, "amount": points_amount})
             changed.append(ledger)
+        changed += self._reserve(order_id, lines)
         order = Order.place(
             customer_id=cart.owner_id, shop_id=shop_id,
             lines=[{k: line[k] for k in ("item_id", "product_id", "sku", "name", "qty", "unit_price")}
@@ -366,13 +450,14 @@ class CommerceApplication(EventMartApplication):
             return order
         raise OrderNotFoundError(f"order {order_id} not found")
 
-    def _refund_to_wallet(self, order: Order, amount: int) -> list[Aggregate]:
-        """Wallet-paid money goes straight back to the wallet, in the same save."""
+    def _refund_to_wallet(self, order: Order, reference: str) -> list[Aggregate]:
+        """Wallet-paid money the order owes goes straight back to the wallet, in the same save."""
+        amount = order.owed
         if amount <= 0 or order.payment_mode != "wallet":
             return []
         wallet = self.wallet(UUID(order.customer_id))
         wallet.credit(amount, kind="refund", reference=str(order.id))
-        order.record_refund(amount, "wallet", str(wallet.id))
+        order.record_refund(amount, "wallet", reference)
         return [wallet]
 
     @retry_on_conflict
@@ -381,9 +466,10 @@ class CommerceApplication(EventMartApplication):
         order = self.order_for(actor, order_id)
         if reject and actor.role not in ("vendor", "admin"):
             raise OrderNotFoundError(f"order {order_id} not found")
-        due = order.cancel(by=actor.role, reason=reason, reject=reject)
-        return Saved(order, self.save_all(order, *self._refund_to_wallet(order, due),
-                                          *self._give_back_discounts(order)))
+        order.cancel(by=actor.role, reason=reason, reject=reject)
+        return Saved(order, self.save_all(order, *self._refund_to_wallet(order, f"{order.status}:{order.id}"),
+                                          *self._give_back_discounts(order),
+                                          *self._release(order, order.status)))
 
     def _give_back_discounts(self, order: Order) -> list[Aggregate]:
         """A cancelled order returns its coupon use and its points, in the same save."""
@@ -404,12 +490,13 @@ class CommerceApplication(EventMartApplication):
         order = self.order_for(actor, order_id)
         if (action == "confirm_modified") != (actor.role == "customer"):
             raise OrderNotFoundError(f"order {order_id} not found")
-        before = order.total
         order.advance(action, by=actor.role, note=note, at=self.clock())
         changed: list[Aggregate] = [order]
-        if action == "confirm_modified" and order.paid and order.total < before:
-            changed += self._refund_to_wallet(order, before - order.total)
+        if action == "confirm_modified":
+            changed += self._refund_to_wallet(order, f"modified:{order.id}:{order.version}")
+            changed += self._release_unneeded(order, "order modified")
         if action == "deliver":
+            changed += self._sell(order)
             ledger = self.ledger(UUID(order.customer_id))
             goods = order.amounts["subtotal"] - order.amounts["discount"]
             ledger.earn(str(order.id), goods // 100 * self.points_per_100)
@@ -473,7 +560,9 @@ class CommerceApplication(EventMartApplication):
     @retry_on_conflict
     def decide_order_return(self, actor: Actor, order_id: UUID, return_id: str, *, approved: bool,
                             note: str) -> Saved[Order]:
-        """Approval refunds the returned items to the customer's wallet, in the same save."""
+        """Approval refunds what was paid for the returned units to the customer's wallet, in
+        the same save. The units do not go back on sale: only the shop's vendor, holding the
+        goods, can say they are fit to sell (restock_return)."""
         order = self.order_for(actor, order_id)
         due = order.decide_return(return_id, approved=approved, note=note, by=actor.role)
         changed: list[Aggregate] = [order]
@@ -487,6 +576,32 @@ class CommerceApplication(EventMartApplication):
         return Saved(order, self.save_all(*changed))
 
     # Wallet
+
+    @retry_on_conflict
+    def restock_return(self, actor: Actor, order_id: UUID, return_id: str) -> Saved[Order]:
+        """The vendor has the returned goods back and can sell them again: an approved return's
+        units go back on sale, once."""
+        order = self.order_for(actor, order_id)
+        if actor.role not in ("vendor", "admin"):
+            raise OrderNotFoundError(f"order {order_id} not found")
+        ret = order.returns.get(return_id)
+        if ret is None:
+            raise ReturnNotFoundError(f"no return {return_id} on this order")
+        if ret["state"] != "approved":
+            raise OrderRuleError(f"only approved returns are restocked; this one is {ret['state']}")
+        changed = self._restock(order, return_id)
+        return Saved(order, self.save_all(*changed) if changed else None)
+
+    def _restock(self, order: Order, return_id: str) -> list[Aggregate]:
+        lines = {line["item_id"]: line for line in order.lines}
+        changed: list[Aggregate] = []
+        for item in order.returns[return_id]["items"]:
+            line = lines[item["item_id"]]
+            stock = self._get(stock_id_for(line["product_id"], line["sku"]), Stock)
+            if stock is not None:
+                stock.restock(f"return:{return_id}:{item['item_id']}", item["quantity"])
+                changed.append(stock)
+        return changed
 
     @retry_on_conflict
     def debit_wallet(self, owner_id: UUID, amount: int, reference: str) -> Saved[Wallet]:
@@ -514,13 +629,12 @@ class CommerceApplication(EventMartApplication):
         if order.payment_mode not in allowed_modes:
             how = "through the provider" if order.payment_mode == "online" else "by support"
             raise OrderRuleError(f"{order.payment_mode} payments are refunded {how}")
-        returned = any(r["state"] == "approved" for r in order.returns.values())
-        if order.status not in ("cancelled", "rejected") and not returned:
-            raise OrderRuleError(f"order is {order.status}: nothing to refund")
         if actor.is_staff and not reason.strip():
             raise OrderRuleError("staff refunds need a reason", field="reason")
-        if amount > order.refundable:
-            raise OrderRuleError(f"refundable for this order: {order.refundable}", field="amount")
+        if amount > order.owed:
+            raise OrderRuleError(
+                f"owed to the customer on this order: {order.owed} (cancellations, rejections, "
+                "approved returns and modifications are refunded when they happen)", field="amount")
         wallet = self.wallet(UUID(order.customer_id))
         wallet.credit(amount, kind="refund", reference=f"order:{order.id}")
         order.record_refund(amount, "wallet", f"{actor.role}:{self.new_id()}:{reason}"[:200])
@@ -534,6 +648,8 @@ class CommerceApplication(EventMartApplication):
             raise OrderNotFoundError(f"order {order_id} not found")
         if order.status not in ("awaiting_payment", "payment_failed"):
             raise OrderNotPayableError(f"order is {order.status}; only orders awaiting payment are paid")
+        if order.status == "payment_failed":
+            self._reserve(order.id, order.lines)  # its stock went back when the payment failed
         return order
 
     @retry_on_conflict
@@ -543,11 +659,14 @@ class CommerceApplication(EventMartApplication):
         order = self._get(order_id, Order)
         if order is None:
             return False
+        held: list[Aggregate] = []
         try:
+            if order.status == "payment_failed" and payment_id not in order.payment_ids:
+                held = self._reserve(order.id, order.lines)  # sold out meanwhile: give it back
             order.record_payment(payment_id, amount)
-        except (InvalidTransitionError, OrderRuleError):
+        except (InvalidTransitionError, OrderRuleError, OutOfStockError):
             return False
-        self.save_all(order)
+        self.save_all(order, *held)
         return True
 
     @retry_on_conflict
@@ -555,7 +674,8 @@ class CommerceApplication(EventMartApplication):
         order = self._get(order_id, Order)
         if order is not None:
             order.record_payment_failure(payment_id, reason)
-            self.save_all(order)
+            released = self._release(order, "payment failed") if order.status == "payment_failed" else []
+            self.save_all(order, *released)
 
     @retry_on_conflict
     def record_order_refund(self, order_id: UUID, amount: int, reference: str) -> None:

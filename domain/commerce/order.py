@@ -20,6 +20,7 @@ from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.commerce.pricing import unit_prices_paid
 from domain.errors import ConflictError, DomainError, NotFoundError
 
 TRANSITIONS: dict[str, dict[str, str]] = {
@@ -148,10 +149,17 @@ class Order(Aggregate):
         amount: int
 
     class ReturnDecided(Aggregate.Event):
+        class_version = 2
         return_id: str
         approved: bool
         note: str
         by: str
+        refund: int | None  # what approval owes the customer; None: rejected (or v1)
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            # v1 did not say; the fold falls back to the requested amount, capped.
+            state["refund"] = None
 
     class Rated(Aggregate.Event):
         shop_id: str | None  # so the shop-rating policy needs nothing else
@@ -184,6 +192,8 @@ class Order(Aggregate):
         self.status = status
         self.paid = 0
         self.refunded = 0
+        self.owed = 0  # due back to the customer and not refunded yet; refunds draw from it
+        self.returned: dict[str, int] = {}  # order line -> units returned (approved)
         self.payment_ids: list[str] = []
         self.refund_references: set[str] = set()
         self.proposed: dict[str, Any] | None = None
@@ -228,7 +238,18 @@ class Order(Aggregate):
 
     @property
     def refundable(self) -> int:
-        return self.paid - self.refunded
+        """What a refund may draw now: only what the history says is owed."""
+        return self.owed
+
+    @property
+    def unowed(self) -> int:
+        """Paid and neither refunded nor owed: the most a new debt to the customer can be."""
+        return max(0, self.paid - self.refunded - self.owed)
+
+    def _owe(self, amount: int) -> int:
+        amount = max(0, min(amount, self.unowed))
+        self.owed += amount
+        return amount
 
     def _check(self, action: str) -> str:
         allowed = TRANSITIONS[self.status]
@@ -280,10 +301,10 @@ class Order(Aggregate):
         if action == "confirm_modified" and self.status != "modified":
             raise OrderRuleError("there is no modification to confirm")
         status = self._check(action)
-        before = self.total
+        owed_before = self.owed
         self._status_changed(action=action, status=status, by=by, note=note, at=at)
-        if action == "confirm_modified" and self.paid and self.total < before:
-            self._owe_online(before - self.total, "order modified")
+        if self.owed > owed_before:
+            self._owe_online(self.owed - owed_before, "order modified")
         if action == "deliver" and self.payment_mode == "cash" and not self.paid:
             # Cash changes hands at the door: from now on it is refundable (returns).
             self._paid(payment_id=f"cash:{self.id}", amount=self.total)
@@ -294,9 +315,12 @@ class Order(Aggregate):
         if status == "delivered":
             self.delivered_at = at
         if action == "confirm_modified" and self.proposed is not None:
+            before = self.total
             self.lines = self.proposed["lines"]
             self.amounts = self.proposed["amounts"]
             self.proposed = None
+            if self.paid:
+                self._owe(before - self.total)  # the difference, once
 
     def modify(self, *, by: str, quantities: dict[str, int], note: str = "") -> None:
         """The vendor changes quantities (0 removes a line) before accepting; the consumer
@@ -329,7 +353,7 @@ class Order(Aggregate):
     def cancel(self, *, by: str, reason: str, reject: bool = False) -> int:
         """Cancels (or, for the vendor, rejects); returns the amount now due back."""
         status = self._check("reject" if reject else "cancel")
-        due = self.refundable
+        due = self.unowed  # a debt already owed (a modification's difference) is not owed twice
         self._cancelled(by=by, reason=reason, status=status, refund_due=due)
         self._owe_online(due, status)
         return due
@@ -346,17 +370,20 @@ class Order(Aggregate):
     @event(Cancelled)
     def _cancelled(self, by: str, reason: str, status: str, refund_due: int) -> None:
         self.status = status
+        self._owe(refund_due)  # everything paid and not yet given back
 
     def record_refund(self, amount: int, method: str, reference: str) -> None:
         if reference in self.refund_references:
             return  # the same refund reported again
-        if amount <= 0 or amount > self.refundable:
-            raise OrderRuleError(f"refundable now: {self.refundable}", field="amount")
+        if amount <= 0 or amount > self.owed:
+            raise OrderRuleError(f"owed to the customer on this order now: {self.owed}", field="amount")
         self._refunded(amount=amount, method=method, reference=reference)
 
     @event(Refunded)
     def _refunded(self, amount: int, method: str, reference: str) -> None:
         self.refunded += amount
+        # Histories written before refunds drew from `owed` may hold more: never below zero.
+        self.owed = max(0, self.owed - amount)
         self.refund_references.add(reference)
 
     # Conversation, issues, returns
@@ -414,7 +441,6 @@ class Order(Aggregate):
         if not items:
             raise OrderRuleError("name at least one item to return", field="items")
         left = self.returnable()
-        prices = {line["item_id"]: line["unit_price"] for line in self.lines}
         wanted: dict[str, int] = {}
         for item in items:
             wanted[item["item_id"]] = wanted.get(item["item_id"], 0) + item["quantity"]
@@ -424,7 +450,7 @@ class Order(Aggregate):
             if qty < 1 or qty > left[item_id]:
                 raise OrderRuleError(f"at most {left[item_id]} of {item_id} can be returned",
                                      field="items")
-        amount = sum(prices[i] * q for i, q in wanted.items())
+        amount = self._paid_for(wanted)
         self._return_requested(return_id=return_id,
                                items=[{"item_id": i, "quantity": q} for i, q in wanted.items()],
                                reason=reason, amount=amount)
@@ -434,6 +460,17 @@ class Order(Aggregate):
     def _return_requested(self, return_id: str, items: list[dict[str, Any]], reason: str, amount: int) -> None:
         self.returns[return_id] = {"items": items, "amount": amount, "state": "requested"}
 
+    def _paid_for(self, units: dict[str, int]) -> int:
+        """What was paid for these units: their share after discounts (pricing.unit_prices_paid),
+        taking each line's next units after those already returned, so that returning every
+        unit of an order refunds exactly what its goods cost."""
+        shares = unit_prices_paid(self.lines, self.amounts["discount"])
+        total = 0
+        for item_id, qty in units.items():
+            start = self.returned.get(item_id, 0)
+            total += sum(shares[item_id][start:start + qty])
+        return total
+
     def decide_return(self, return_id: str, *, approved: bool, note: str, by: str) -> int:
         """Returns the amount now owed back (approval), else 0."""
         ret = self.returns.get(return_id)
@@ -441,12 +478,22 @@ class Order(Aggregate):
             raise ReturnNotFoundError(f"no return {return_id} on this order")
         if ret["state"] != "requested":
             raise OrderRuleError(f"this return was already {ret['state']}")
-        self._return_decided(return_id=return_id, approved=approved, note=note, by=by)
-        return min(ret["amount"], self.refundable) if approved else 0
+        refund = None
+        if approved:
+            units = {item["item_id"]: item["quantity"] for item in ret["items"]}
+            refund = min(self._paid_for(units), self.unowed)
+        self._return_decided(return_id=return_id, approved=approved, note=note, by=by, refund=refund)
+        return refund or 0
 
     @event(ReturnDecided)
-    def _return_decided(self, return_id: str, approved: bool, note: str, by: str) -> None:
-        self.returns[return_id]["state"] = "approved" if approved else "rejected"
+    def _return_decided(self, return_id: str, approved: bool, note: str, by: str,
+                        refund: int | None) -> None:
+        ret = self.returns[return_id]
+        ret["state"] = "approved" if approved else "rejected"
+        if approved:
+            for item in ret["items"]:
+                self.returned[item["item_id"]] = self.returned.get(item["item_id"], 0) + item["quantity"]
+            ret["refund"] = self._owe(ret["amount"] if refund is None else refund)
 
     def rate(self, rating: int, comment: str) -> None:
         if self.status != "delivered":

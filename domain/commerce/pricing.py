@@ -29,3 +29,30 @@ def discounts(subtotal: int, coupon_terms: dict[str, Any] | None, points: int) -
     coupon = discount_for(coupon_terms, subtotal) if coupon_terms else 0
     points_value = min(points * POINT_VALUE, subtotal - coupon)
     return {"coupon": coupon, "points": max(points_value, 0)}
+
+
+def unit_prices_paid(lines: list[dict[str, Any]], discount: int) -> dict[str, list[int]]:
+    """What the customer paid for each unit of each line once the order's discount (coupon and
+    points together) is spread over the goods, in paise, so that every paisa is accounted for:
+    the shares of all units add up to exactly `subtotal - discount`.
+
+    The discount is split over lines in proportion to their totals, rounded down, and the paise
+    left over go one each to the lines with the largest remainders (earlier lines win ties).
+    Within a line, units share its net evenly; the first `net % qty` units carry one paisa more.
+    The delivery fee is not part of any unit: it pays for a delivery that happened.
+    """
+    subtotal = sum(line["qty"] * line["unit_price"] for line in lines)
+    discount = max(0, min(discount, subtotal))
+    shares: list[tuple[int, int]] = []  # (floor share, remainder numerator)
+    for line in lines:
+        total = line["qty"] * line["unit_price"]
+        shares.append(divmod(discount * total, subtotal) if subtotal else (0, 0))
+    left = discount - sum(s for s, _ in shares)
+    by_remainder = sorted(range(len(lines)), key=lambda i: (-shares[i][1], i))
+    extra = set(by_remainder[:left])
+    out: dict[str, list[int]] = {}
+    for i, line in enumerate(lines):
+        net = line["qty"] * line["unit_price"] - shares[i][0] - (1 if i in extra else 0)
+        base, rest = divmod(net, line["qty"])
+        out[line["item_id"]] = [base + (1 if u < rest else 0) for u in range(line["qty"])]
+    return out

@@ -177,7 +177,7 @@ def test_delivering_a_cash_order_records_the_cash() -> None:
     _, history = placed("out_for_delivery", payment_mode="cash")
     order = given(*history).when(lambda o: o.advance("deliver", by="v", at=FIXED_TIME)).then(
         (Order.StatusChanged, {"status": "delivered"}), (Order.Paid, {"amount": 2800}))
-    assert order.delivered_at == FIXED_TIME and order.refundable == 2800
+    assert order.delivered_at == FIXED_TIME and order.paid == 2800 and order.owed == 0, "paid at the door; nothing owed until a return"
 
 
 def test_returns_within_the_window_for_what_was_delivered() -> None:
@@ -206,7 +206,7 @@ def test_returned_quantities_add_up_and_rejections_free_them() -> None:
     ask = lambda o: o.request_return(return_id="r2", items=[{"item_id": "a", "quantity": 1}],  # noqa: E731
                                      reason="y", now=now)
     given(*history).when(ask).then_error(OrderRuleError)
-    history.append(s.event(Order.ReturnDecided, return_id="r1", approved=False, note="no", by="support"))
+    history.append(s.event(Order.ReturnDecided, return_id="r1", approved=False, note="no", by="support", refund=None))
     given(*history).when(ask).then((Order.ReturnRequested, {"amount": 1000}))
 
 
@@ -217,7 +217,7 @@ def test_return_decisions_are_final_and_approval_owes_the_amount() -> None:
     order = given(*history).when(lambda o: o.decide_return("r1", approved=True, note="ok", by="support")).then(
         (Order.ReturnDecided, {"approved": True}))
     assert order.returns["r1"]["state"] == "approved"
-    history.append(s.event(Order.ReturnDecided, return_id="r1", approved=True, note="ok", by="support"))
+    history.append(s.event(Order.ReturnDecided, return_id="r1", approved=True, note="ok", by="support", refund=500))
     given(*history).when(lambda o: o.decide_return("r1", approved=False, note="", by="s")).then_error(OrderRuleError)
     given(*history).when(lambda o: o.decide_return("nope", approved=True, note="", by="s")).then_error(
         ReturnNotFoundError)
@@ -243,3 +243,85 @@ def test_messages_are_bounded() -> None:
     given(*history).when(lambda o: o.post_message(message_id="m", sender_id="c", sender_role="customer",
                                                   text=" ring twice ")).then(
         (Order.MessagePosted, {"text": "ring twice"}))
+
+
+# Money owed: every refund draws from what the order's history says is owed.
+
+def wallet_paid(discount: int = 0) -> tuple[Stream[Order], list[Order.Event]]:
+    s = Stream(Order)
+    amounts = {**AMOUNTS, "discount": discount, "total": AMOUNTS["total"] - discount}
+    history = [s.event(Order.Placed, customer_id=str(uuid4()), shop_id=str(uuid4()), lines=LINES,
+                       currency="INR", amounts=amounts, payment_mode="wallet", delivery_notes="",
+                       address=None, status="pending", discounts=[]),
+               s.event(Order.Paid, payment_id="wallet:x", amount=amounts["total"])]
+    return s, history
+
+
+def test_nothing_is_owed_on_a_paid_order_so_no_refund_can_be_recorded() -> None:
+    _, history = wallet_paid()
+    given(*history).when(lambda o: o.record_refund(1, "wallet", "ask")).then_error(OrderRuleError)
+
+
+def test_a_modification_owes_the_difference_once() -> None:
+    s, history = wallet_paid()
+    history.append(s.event(Order.Modified, by="vendor", lines=[{**LINES[0], "qty": 1, "line_total": 1000}, LINES[1]],
+                           amounts={"subtotal": 1500, "delivery_fee": 300, "discount": 0, "total": 1800}, note=""))
+    order = given(*history).when(lambda o: o.advance("confirm_modified", by="customer", at=FIXED_TIME)).then(
+        (Order.StatusChanged, {"status": "accepted"}))
+    assert order.owed == 1000
+    history.append(s.event(Order.StatusChanged, action="confirm_modified", status="accepted", by="customer",
+                           note="", at=FIXED_TIME))
+    given(*history).when(lambda o: o.record_refund(1001, "wallet", "r")).then_error(OrderRuleError)
+    history.append(s.event(Order.Refunded, amount=1000, method="wallet", reference="modified"))
+    given(*history).when(lambda o: o.record_refund(1, "wallet", "again")).then_error(OrderRuleError)
+
+
+def test_the_issue_10_exploit_a_refund_of_goods_kept_is_refused() -> None:
+    """Modification refunded, one return refunded: the customer keeps the rest, nothing is owed."""
+    s, history = delivered(payment_mode="wallet")
+    history.append(s.event(Order.ReturnRequested, return_id="r1", items=[{"item_id": "b", "quantity": 1}],
+                           reason="x", amount=500))
+    history.append(s.event(Order.ReturnDecided, return_id="r1", approved=True, note="", by="support", refund=500))
+    history.append(s.event(Order.Refunded, amount=500, method="wallet", reference="return:r1"))
+    order = given(*history).when(lambda o: o.record_refund(2300, "wallet", "customer")).then_error(OrderRuleError)
+    assert order is None
+
+
+def test_cancelling_owes_what_was_paid_less_what_is_already_owed() -> None:
+    s, history = wallet_paid()
+    history.append(s.event(Order.Modified, by="vendor", lines=[{**LINES[0], "qty": 1, "line_total": 1000}, LINES[1]],
+                           amounts={"subtotal": 1500, "delivery_fee": 300, "discount": 0, "total": 1800}, note=""))
+    history.append(s.event(Order.StatusChanged, action="confirm_modified", status="accepted", by="customer",
+                           note="", at=FIXED_TIME))
+    order = given(*history).when(lambda o: o.cancel(by="customer", reason="")).then(
+        (Order.Cancelled, {"refund_due": 1800}))
+    assert order.owed == 2800 and order.owed <= order.paid - order.refunded
+
+
+def test_a_return_refunds_the_price_paid_after_the_discount() -> None:
+    """Lines a: 2 x 1000, b: 1 x 500; discount 250 spread 200/50: a unit of a cost 900, b 450."""
+    s, history = wallet_paid(discount=250)
+    for e in (Order.StatusChanged,):
+        for action, status in (("accept", "accepted"), ("pack", "packed"), ("dispatch", "out_for_delivery"),
+                               ("deliver", "delivered")):
+            history.append(s.event(e, action=action, status=status, by="v", note="", at=FIXED_TIME))
+    now = FIXED_TIME + timedelta(days=1)
+    given(*history).when(lambda o: o.request_return(
+        return_id="r1", items=[{"item_id": "a", "quantity": 1}, {"item_id": "b", "quantity": 1}],
+        reason="x", now=now)).then((Order.ReturnRequested, {"amount": 900 + 450}))
+    history.append(s.event(Order.ReturnRequested, return_id="r1", items=[{"item_id": "a", "quantity": 2}],
+                           reason="x", amount=1800))
+    order = given(*history).when(lambda o: o.decide_return("r1", approved=True, note="", by="s")).then(
+        (Order.ReturnDecided, {"refund": 1800}))
+    assert order.owed == 1800
+
+
+def test_a_v1_return_decision_still_reads_and_owes_the_requested_amount() -> None:
+    s, history = delivered()
+    history.append(s.event(Order.ReturnRequested, return_id="r1", items=[{"item_id": "b", "quantity": 1}],
+                           reason="x", amount=500))
+    state = {"return_id": "r1", "approved": True, "note": "", "by": "support"}
+    Order.ReturnDecided.upcast_v1_v2(state)
+    history.append(s.event(Order.ReturnDecided, **state))
+    order = given(*history).when(lambda o: None).then()
+    assert order.owed == 500 and order.returned == {"b": 1}
