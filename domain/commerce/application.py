@@ -199,10 +199,9 @@ class CommerceApplication(EventMartApplication):
         if not variant.is_available:
             raise ItemUnavailableError(f"{label} is not available now")
         left = self.units_left(product_id, variant)
-        if left is not None and left < 1:
-            raise ItemUnavailableError(f"{label} is out of stock")
         if left is not None and qty > left:
-            raise ItemUnavailableError(f"only {left} of {label} in stock")
+            raise ItemUnavailableError(f"only {left} of {label} left (SKU {sku}); you asked for {qty}",
+                                       field="qty")
         if product.shop_id and not self.prices.shop_is_open(UUID(product.shop_id)):
             raise ShopClosedError(f"the shop selling {product.name} is closed now")
         return product, variant
