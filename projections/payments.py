@@ -89,14 +89,5 @@ def overdue(conn: Connection, now: datetime, limit: int = 200) -> list[UUID]:
         "ORDER BY expires_at LIMIT %s", (now, limit)).fetchall()]
 
 
-def loads_since(conn: Connection, customer_id: UUID, since: datetime) -> int:
-    """Wallet loads asked for since `since` that are paid or may still be (daily limit)."""
-    row = conn.execute(
-        "SELECT coalesce(sum(amount), 0) FROM payment_view WHERE customer_id = %s "
-        "AND purpose = 'wallet_load' AND status IN ('pending', 'succeeded') AND created_at >= %s",
-        (customer_id, since)).fetchone()
-    return int(row[0]) if row else 0
-
-
 READ_MODEL = ReadModel(name="payment_view", application="payments", create_sql=CREATE_SQL,
                        drop_sql=DROP_SQL, apply=apply)

@@ -16,6 +16,7 @@ import psycopg
 from psycopg import Connection
 
 from domain.commerce.order import Order
+from domain.payments.application import WALLET_LOAD
 from domain.payments.payment import Payment
 from eventmart.runtime import Runtime
 from projections import payments as payment_view
@@ -56,14 +57,20 @@ def shop_ratings(runtime: Runtime) -> LogFollower:
 
 
 def order_payments(runtime: Runtime) -> LogFollower:
-    """Payment succeeded -> order paid, or, when the order cannot take it (cancelled, paid
+    """Wallet load succeeded -> wallet credited (or, for a late success over the day's
+    allowance, refunded). Payment succeeded -> order paid, or, when the order cannot take it (cancelled, paid
     by another attempt), the money goes back. Failed or expired -> order payment_failed.
     A provider refund that settles an order's refund -> recorded on the order."""
 
     def on_event(event: object) -> None:
-        if isinstance(event, Payment.Succeeded) and event.purpose == "wallet_load":
-            runtime.commerce.credit_wallet_load(UUID(event.customer_id), event.amount,
-                                                str(event.originator_id))
+        if isinstance(event, Payment.Succeeded) and event.purpose == WALLET_LOAD:
+            if runtime.payments.load_admitted(event.originator_id):
+                runtime.commerce.credit_wallet_load(UUID(event.customer_id), event.amount,
+                                                    str(event.originator_id))
+            else:  # a released load paid late, over the day's limit: the money goes back
+                runtime.payments.refund(event.originator_id, event.amount,
+                                        request_id=f"over-limit:{event.originator_id}",
+                                        settles_order=False)
         elif isinstance(event, Payment.Succeeded):
             order_id = UUID(event.order_id)
             if not runtime.commerce.record_order_payment(order_id, str(event.originator_id),

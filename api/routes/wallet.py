@@ -2,11 +2,13 @@
 
 Money in minor units. Every movement is a wallet event; balance and history are read models.
 Debits take turns per wallet (advisory lock), so a burst of debits never fails for
-contention, and the balance can never go below zero (the aggregate refuses)."""
+contention, and the balance can never go below zero (the aggregate refuses). Loads are
+bounded by the customer's LoadAllowance for the UTC day, taken in the same atomic save as
+the load's payment, so parallel loads cannot exceed the daily limit."""
 
 from __future__ import annotations
 
-from datetime import datetime, time
+from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -27,11 +29,10 @@ from api.pagination import PageDep, Paginated
 from api.routes.orders import actor
 from api.routes.payments import ProviderFailedError
 from domain.commerce.wallet import wallet_id_for
-from domain.errors import DomainError
+from domain.payments.application import WALLET_LOAD, LoadLimits
 from domain.payments.payment import ProviderError
 from eventmart.identity.users import User
 from eventmart.locks import advisory_lock
-from projections import payments as payment_view
 from projections import wallet_balance, wallet_history
 
 router = APIRouter(prefix="/api/v1/consumer/wallet", tags=["wallet"])
@@ -110,19 +111,13 @@ def load(body: LoadIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
     settings = runtime.settings
 
     def execute() -> tuple[int, dict[str, Any]]:
-        if body.amount > settings.wallet_max_load:
-            raise DomainError(f"at most {settings.wallet_max_load} per load", field="amount")
-        now = runtime.clock()
-        await_read_model(runtime, conn, user, payment_view.READ_MODEL)
-        today = datetime.combine(now.date(), time(), tzinfo=now.tzinfo)
-        if payment_view.loads_since(conn, user.id, today) + body.amount > settings.wallet_daily_load_limit:
-            raise DomainError(f"loads are limited to {settings.wallet_daily_load_limit} per day",
-                              field="amount")
+        limits = LoadLimits(per_load=settings.wallet_max_load,
+                            daily=settings.wallet_daily_load_limit)
         try:
             saved = runtime.payments.start(
                 order_id=runtime.new_id(), customer_id=user.id, amount=body.amount, currency="INR",
                 return_url=body.return_url or f"{settings.public_base_url}/api/v1/consumer/wallet",
-                now=now, purpose="wallet_load")
+                now=runtime.clock(), purpose=WALLET_LOAD, limits=limits)
         except ProviderError as e:
             raise ProviderFailedError(f"the payment provider failed: {e}; try again") from e
         remember_write(conn, user, "payments", saved.position)

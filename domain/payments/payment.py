@@ -12,6 +12,7 @@ Provider notifications can arrive twice or late: a repeated one changes nothing.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from eventsourcing.domain import Aggregate, event
 
@@ -32,6 +33,8 @@ class ProviderError(Exception):
 
 class Payment(Aggregate):
     class Created(Aggregate.Created):
+        class_version = 2
+
         purpose: str  # "order", or "wallet_load" (then order_id names the load)
         order_id: str
         customer_id: str
@@ -42,6 +45,11 @@ class Payment(Aggregate):
         checkout_url: str
         return_url: str
         expires_at: datetime
+        allowance_day: str = ""  # wallet loads: the UTC day whose LoadAllowance counts it; else ""
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["allowance_day"] = ""  # loads before allowances: no allowance to release
 
     class Succeeded(Aggregate.Event):
         purpose: str
@@ -67,7 +75,7 @@ class Payment(Aggregate):
     @event(Created)
     def __init__(self, purpose: str, order_id: str, customer_id: str, amount: int, currency: str,
                  provider: str, provider_ref: str, checkout_url: str, return_url: str,
-                 expires_at: datetime) -> None:
+                 expires_at: datetime, allowance_day: str = "") -> None:
         self.purpose = purpose
         self.order_id = order_id
         self.customer_id = customer_id
@@ -78,6 +86,7 @@ class Payment(Aggregate):
         self.checkout_url = checkout_url
         self.return_url = return_url
         self.expires_at = expires_at
+        self.allowance_day = allowance_day
         self.status = "pending"
         self.refunded = 0
         self.provider_events: set[str] = set()

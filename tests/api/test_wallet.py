@@ -1,12 +1,17 @@
 from __future__ import annotations
 
+import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from domain.commerce.wallet import Wallet, wallet_id_for
+from domain.payments.allowance import LoadAllowance
+from eventmart.runtime import Clock
+from projections import tracking
 from tests.api.test_auth import assert_problem
 from tests.api.test_order_actions import delivered_order
 from tests.api.test_orders import balance, fund, shop  # noqa: F401  (fixture)
@@ -125,3 +130,96 @@ def test_refunds_only_what_is_refundable(new_client, shop, staff_client, runtime
     assert client.get(f"/v1/orders/{order['id']}").json()["refunded"] == 24900
     stranger = new_client()
     assert_problem(stranger.post("/api/v1/consumer/wallet/refund", json={"order_id": order["id"], "amount": 1}), 404)
+
+
+def away_from_midnight(clock: Clock) -> None:
+    """The allowance is per UTC day: keep a test's loads on one day (the injected clock)."""
+    now = clock()
+    midnight = datetime.combine(now.date() + timedelta(days=1), time(), tzinfo=UTC)
+    if midnight - now < timedelta(hours=1):
+        clock.advance((midnight - now).total_seconds() + 60)
+
+
+def allowance_of(runtime, client: TestClient) -> LoadAllowance:  # type: ignore[no-untyped-def]
+    day = runtime.clock().astimezone(UTC).date().isoformat()
+    return runtime.payments.allowance(client.user["id"], day)  # type: ignore[attr-defined, no-any-return]
+
+
+def load_money(client: TestClient, amount: int = 1_000_000) -> Any:
+    return client.post("/api/v1/consumer/wallet/load", json={"amount": amount}, headers=key())
+
+
+def test_parallel_loads_cannot_beat_the_daily_limit(new_client, runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    assert (runtime.settings.wallet_max_load, runtime.settings.wallet_daily_load_limit) == (1_000_000, 2_500_000)
+    away_from_midnight(clock)
+    client = new_client()
+    start = threading.Barrier(8)
+
+    def go(_: int) -> Any:
+        start.wait()
+        return load_money(client)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        answers = list(pool.map(go, range(8)))
+    codes = sorted(r.status_code for r in answers)
+    assert codes == [201] * 2 + [400] * 6, [r.text for r in answers]
+    for refused in (r for r in answers if r.status_code == 400):
+        body = assert_problem(refused, 400)
+        assert [e["field"] for e in body["errors"]] == ["amount"] and "per day" in body["detail"]
+    allowance = allowance_of(runtime, client)
+    accepted = {r.json()["payment_id"] for r in answers if r.status_code == 201}
+    assert set(allowance.held) == accepted and allowance.used == 2_000_000
+    # Refused loads changed nothing: only the two accepted payments exist for this customer.
+    stored = [e for e in runtime.payments.events.get(allowance.id)]
+    assert [type(e).__name__ for e in stored] == ["Opened", "Taken", "Taken"]
+    assert load_money(client, 500_000).status_code == 201, "what is left of the day can still be loaded"
+    assert_problem(load_money(client, 1), 400)
+
+
+def test_a_failed_or_expired_load_gives_its_allowance_back(new_client, runtime, anonymous, clock) -> None:  # type: ignore[no-untyped-def]
+    from tests.api.test_payments import webhook
+    away_from_midnight(clock)
+    client = new_client()
+    first, second = load_money(client).json(), load_money(client).json()
+    assert_problem(load_money(client), 400)
+    # Declined: its million is free again at once (released in the same save as the failure),
+    # however often the provider reports it.
+    webhook(anonymous, runtime, first["payment_id"], "failed")
+    webhook(anonymous, runtime, first["payment_id"], "failed")
+    third = load_money(client)
+    assert third.status_code == 201, third.text
+    assert_problem(load_money(client), 400)
+    # Expired (the sweep's command, at the deadline): freed too, once.
+    deadline = datetime.fromisoformat(second["expires_at"])
+    assert runtime.payments.expire(uuid.UUID(second["payment_id"]), deadline).position is not None
+    assert runtime.payments.expire(uuid.UUID(second["payment_id"]), deadline).position is None
+    assert load_money(client).status_code == 201
+    allowance = allowance_of(runtime, client)
+    assert allowance.used == 2_000_000
+    released = [e for e in runtime.payments.events.get(allowance.id) if isinstance(e, LoadAllowance.Released)]
+    assert [(e.payment_id, e.reason) for e in released] == [(first["payment_id"], "failed"),
+                                                           (second["payment_id"], "expired")]
+
+
+def test_a_released_load_paid_late_over_the_limit_is_refunded_not_credited(new_client, runtime, anonymous,  # type: ignore[no-untyped-def]
+                                                                           clock) -> None:
+    from tests.api.test_payments import webhook
+    away_from_midnight(clock)
+    client = new_client()
+    late = load_money(client).json()
+    webhook(anonymous, runtime, late["payment_id"], "failed")
+    paid = [load_money(client).json() for _ in range(2)]
+    for p in paid:
+        webhook(anonymous, runtime, p["payment_id"])
+    # The provider took the declined load's money after all: 3,000,000 would beat the limit.
+    _, _, r = webhook(anonymous, runtime, late["payment_id"])
+    assert r.status_code == 200, r.text
+    head = runtime.payments.recorder.max_notification_id() or 0
+    with runtime.pool.connection() as conn:
+        eventually(lambda: tracking.position_of(conn, "order_payments", "payments") >= head)
+    late_payment = runtime.payments.payment(uuid.UUID(late["payment_id"]))
+    assert late_payment.status == "succeeded" and late_payment.refunded == 1_000_000
+    assert not runtime.payments.load_admitted(late_payment.id)
+    owner = uuid.UUID(client.user["id"])  # type: ignore[attr-defined]
+    assert runtime.commerce.wallet(owner).balance == 2_000_000
+    assert allowance_of(runtime, client).used == 2_000_000
