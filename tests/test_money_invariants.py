@@ -1,0 +1,277 @@
+"""Money and stock invariants over random interleavings of every command that moves them
+(Hypothesis stateful testing), on the real PostgreSQL event store.
+
+The machine plays customers, a vendor, support and the policies (payment outcomes and the
+provider's refunds) against the Commerce application, in whatever order Hypothesis picks. It
+runs on a database of its own with no workers, so every policy step happens when the machine
+says so, and each interleaving is reproducible. After every step, read from the event store:
+- each wallet's balance equals its events' fold and loads + refunds - spends, and is >= 0;
+- per order: refunded <= paid, and refunded + still owed <= paid;
+- per variant: stock never negative; units sold + held + left = units ever stocked; what is
+  held equals what live orders need, what is sold equals what was delivered less restocks;
+- reward points never negative.
+
+`EVENTMART_SOAK=1` (or `make soak`) runs many more, longer interleavings.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from domain.actor import Actor
+from domain.commerce.order import Order
+from domain.commerce.stock import Stock, stock_id_for
+from domain.commerce.wallet import Wallet, wallet_id_for
+from domain.errors import DomainError
+from eventmart.migrations import migrate
+from eventmart.runtime import Runtime, open_runtime
+from tests.conftest import make_settings
+from tests.infra import fresh_database
+
+SOAK = bool(os.environ.get("EVENTMART_SOAK"))
+PROFILE = settings(
+    max_examples=200 if SOAK else 8,
+    stateful_step_count=60 if SOAK else 30,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=not SOAK,  # CI runs the same interleavings every time; soak explores
+)
+LIVE = ("awaiting_payment", "pending", "modified", "accepted", "packed", "out_for_delivery")
+OPEN_ALL_WEEK = {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+@pytest.fixture(scope="module")
+def quiet_runtime(postgres: str) -> Iterator[Runtime]:
+    """A runtime on its own database with no workers: the machine is the only writer."""
+    with fresh_database(postgres) as url:
+        cfg = make_settings(url)
+        migrate(cfg, url)
+        rt = open_runtime(cfg, database_url=url)
+        yield rt
+        rt.close()
+
+
+class Marketplace(RuleBasedStateMachine):
+    runtime: Runtime
+
+    def __init__(self) -> None:
+        super().__init__()
+        rt = self.runtime
+        self.vendor = Actor(str(uuid.uuid4()), "vendor")
+        self.support = Actor(str(uuid.uuid4()), "support")
+        shop = rt.catalog.register_shop(self.vendor, vendor_id=self.vendor.user_id, details={
+            "name": "Corner Store", "description": "", "city": "Pune", "society": "Lakeside",
+            "shop_type": "grocery", "tags": [], "opening_hours": OPEN_ALL_WEEK, "images": []}).value
+        rt.catalog.set_shop_open(self.vendor, shop.id, True)
+        self.products: list[tuple[uuid.UUID, str]] = []
+        # Two limited variants and one without a stock figure.
+        for name, price, stock in (("Tea", 24900, 3), ("Rice", 64500, 5), ("Salt", 2000, None)):
+            pid = rt.new_id()
+            rt.catalog.list_product(product_id=pid, name=name, slug=f"{name.lower()}-{pid.hex[:8]}",
+                                    category="groceries", shop_id=shop.id,
+                                    variants=[{"sku": "S", "price": price, "stock": stock}])
+            self.products.append((pid, "S"))
+        self.code = f"T{uuid.uuid4().hex[:8]}".upper()
+        now = datetime.now(UTC)
+        rt.commerce.create_coupon(Actor(str(uuid.uuid4()), "admin"), {
+            "code": self.code, "description": "", "discount_type": "percent", "value": 15,
+            "cap": 20000, "min_order": 0, "valid_from": now - timedelta(days=1),
+            "valid_until": now + timedelta(days=30), "usage_limit_total": 4, "usage_limit_per_user": 2})
+        self.customers = [uuid.uuid4() for _ in range(3)]
+        self.loaded = dict.fromkeys(self.customers, 0)
+        self.orders: list[uuid.UUID] = []
+        self.refund_requests: set[str] = set()
+
+    # Helpers
+
+    def attempt(self, command: Any, *args: Any, **kwargs: Any) -> Any:
+        """A refused command must change nothing: the log head stays where it was."""
+        head = self.head()
+        try:
+            return command(*args, **kwargs)
+        except DomainError:
+            assert self.head() == head, f"{command.__name__} refused but wrote events"
+            return None
+
+    def head(self) -> int:
+        with self.runtime.pool.connection() as conn:
+            row = conn.execute("SELECT coalesce(max(notification_id), 0) FROM commerce_events").fetchone()
+            return int(row[0]) if row else 0
+
+    def order(self, index: int) -> Order | None:
+        if not self.orders:
+            return None
+        found = self.runtime.commerce.repository.get(self.orders[index % len(self.orders)])
+        return found if isinstance(found, Order) else None
+
+    def customer_of(self, order: Order) -> Actor:
+        return Actor(order.customer_id, "customer")
+
+    # Customers
+
+    @rule(who=st.integers(0, 2), amount=st.integers(1, 300_000))
+    def load_wallet(self, who: int, amount: int) -> None:
+        owner = self.customers[who]
+        self.runtime.commerce.credit_wallet_load(owner, amount, f"load:{uuid.uuid4()}")
+        self.loaded[owner] += amount
+
+    @rule(who=st.integers(0, 2), product=st.integers(0, 2), qty=st.integers(1, 4))
+    def add_to_cart(self, who: int, product: int, qty: int) -> None:
+        pid, sku = self.products[product]
+        self.attempt(self.runtime.commerce.add_to_my_cart, owner_id=self.customers[who], product_id=pid,
+                     sku=sku, qty=qty, replace=False)
+
+    @rule(who=st.integers(0, 2))
+    def apply_coupon(self, who: int) -> None:
+        self.attempt(self.runtime.commerce.apply_coupon, owner_id=self.customers[who], code=self.code)
+
+    @rule(who=st.integers(0, 2), points=st.integers(0, 400))
+    def redeem_points(self, who: int, points: int) -> None:
+        self.attempt(self.runtime.commerce.reserve_points, owner_id=self.customers[who], points=points)
+
+    @rule(who=st.integers(0, 2), mode=st.sampled_from(["cash", "wallet", "online"]))
+    def place_order(self, who: int, mode: str) -> None:
+        owner = self.customers[who]
+        if mode == "online":
+            saved = self.attempt(self.runtime.commerce.checkout, owner_id=owner,
+                                 cart_id=self.runtime.commerce._own_cart(owner).id)
+        else:
+            saved = self.attempt(self.runtime.commerce.confirm_order, owner_id=owner, payment_mode=mode,
+                                 delivery_notes="", address=None)
+        if saved is not None:
+            self.orders.append(saved.value.id)
+
+    @rule(index=st.integers(0, 50))
+    def cancel(self, index: int) -> None:
+        if (order := self.order(index)) is not None:
+            self.attempt(self.runtime.commerce.cancel_order, self.customer_of(order), order.id, reason="")
+
+    @rule(index=st.integers(0, 50))
+    def confirm_modified(self, index: int) -> None:
+        if (order := self.order(index)) is not None:
+            self.attempt(self.runtime.commerce.advance_order, self.customer_of(order), order.id,
+                         "confirm_modified")
+
+    @rule(index=st.integers(0, 50), line=st.integers(0, 3), qty=st.integers(1, 4))
+    def request_return(self, index: int, line: int, qty: int) -> None:
+        if (order := self.order(index)) is not None:
+            item = order.lines[line % len(order.lines)]["item_id"]
+            self.attempt(self.runtime.commerce.request_order_return, self.customer_of(order), order.id,
+                         [{"item_id": item, "quantity": qty}], "changed my mind")
+
+    @rule(index=st.integers(0, 50), amount=st.integers(1, 200_000))
+    def ask_for_a_refund(self, index: int, amount: int) -> None:
+        if (order := self.order(index)) is not None:
+            self.attempt(self.runtime.commerce.refund_order_to_wallet, self.customer_of(order), order.id,
+                         amount, "")
+
+    # The vendor and support
+
+    @rule(index=st.integers(0, 50), action=st.sampled_from(["accept", "pack", "dispatch", "deliver"]))
+    def fulfil(self, index: int, action: str) -> None:
+        if (order := self.order(index)) is not None:
+            self.attempt(self.runtime.commerce.advance_order, self.vendor, order.id, action)
+
+    @rule(index=st.integers(0, 50))
+    def reject(self, index: int) -> None:
+        if (order := self.order(index)) is not None:
+            self.attempt(self.runtime.commerce.cancel_order, self.vendor, order.id, reason="closing",
+                         reject=True)
+
+    @rule(index=st.integers(0, 50), line=st.integers(0, 3), qty=st.integers(0, 3))
+    def modify(self, index: int, line: int, qty: int) -> None:
+        if (order := self.order(index)) is not None:
+            item = order.lines[line % len(order.lines)]["item_id"]
+            self.attempt(self.runtime.commerce.modify_order, self.vendor, order.id, {item: qty})
+
+    @rule(product=st.integers(0, 1), units=st.integers(0, 8))
+    def count_the_shelf(self, product: int, units: int) -> None:
+        pid, sku = self.products[product]
+        self.runtime.commerce.set_stock_level(pid, sku, units, by="vendor")
+
+    @rule(index=st.integers(0, 50), approve=st.booleans(), restock=st.booleans())
+    def decide_return(self, index: int, approve: bool, restock: bool) -> None:
+        order = self.order(index)
+        pending = [r for r, ret in (order.returns.items() if order else ()) if ret["state"] == "requested"]
+        if order is None or not pending:
+            return
+        self.attempt(self.runtime.commerce.decide_order_return, self.support, order.id, pending[0],
+                     approved=approve, note="")
+        if approve and restock:
+            self.attempt(self.runtime.commerce.restock_return, self.vendor, order.id, pending[0])
+
+    # Policies, by hand
+
+    @rule(index=st.integers(0, 50))
+    def payment_succeeds(self, index: int) -> None:
+        if (order := self.order(index)) is not None and order.payment_mode == "online":
+            # False: the order cannot take it; the provider gives it back (not the order's money).
+            self.runtime.commerce.record_order_payment(order.id, f"pay:{uuid.uuid4()}", order.total)
+
+    @rule(index=st.integers(0, 50))
+    def payment_fails_or_expires(self, index: int) -> None:
+        if (order := self.order(index)) is not None and order.payment_mode == "online":
+            self.runtime.commerce.record_order_payment_failure(order.id, f"pay:{uuid.uuid4()}", "declined")
+
+    @rule()
+    def provider_refunds_what_is_due(self) -> None:
+        for order_id in self.orders:
+            for e in self.runtime.commerce.events.get(order_id):
+                request = f"{order_id}:{e.originator_version}"
+                if isinstance(e, Order.RefundDue) and request not in self.refund_requests:
+                    self.runtime.commerce.record_order_refund(order_id, e.amount, request)
+                    self.refund_requests.add(request)
+
+    # Invariants
+
+    @invariant()
+    def money_adds_up(self) -> None:
+        commerce = self.runtime.commerce
+        orders = [o for o in (commerce.repository.get(i) for i in self.orders) if isinstance(o, Order)]
+        for order in orders:
+            assert 0 <= order.refunded <= order.paid, (order.id, order.refunded, order.paid)
+            assert order.owed >= 0 and order.refunded + order.owed <= order.paid
+        for owner in self.customers:
+            if commerce._get(wallet_id_for(owner), Wallet) is None:
+                continue
+            events = list(commerce.events.get(wallet_id_for(owner)))
+            fold = sum(e.amount for e in events if isinstance(e, Wallet.Credited)) - sum(
+                e.amount for e in events if isinstance(e, Wallet.Debited))
+            mine = [o for o in orders if o.customer_id == str(owner)]
+            refunds = sum(e.amount for o in mine for e in commerce.events.get(o.id)
+                          if isinstance(e, Order.Refunded) and e.method == "wallet")
+            spends = sum(o.paid for o in mine if o.payment_mode == "wallet")
+            balance = commerce.wallet(owner).balance
+            assert balance == fold == self.loaded[owner] + refunds - spends >= 0
+            assert commerce.ledger(owner).balance >= 0
+
+    @invariant()
+    def stock_is_never_sold_twice(self) -> None:
+        commerce = self.runtime.commerce
+        orders = [o for o in (commerce.repository.get(i) for i in self.orders) if isinstance(o, Order)]
+        for pid, sku in self.products[:2]:
+            stock = commerce._get(stock_id_for(pid, sku), Stock)
+            if stock is None:
+                continue
+            assert stock.left >= 0 and stock.sold + stock.units_held + stock.left == stock.stocked
+            need = {str(o.id): q for o in orders if o.status in LIVE
+                    for q in [sum(line["qty"] for line in o.lines if line["product_id"] == str(pid))] if q}
+            assert stock.held == need, (stock.held, need)
+            restocked = sum(e.qty for e in commerce.events.get(stock.id) if isinstance(e, Stock.Restocked))
+            delivered = sum(line["qty"] for o in orders if o.status == "delivered" for line in o.lines
+                            if line["product_id"] == str(pid))
+            assert stock.sold == delivered - restocked
+
+
+def test_money_and_stock_invariants_hold_over_random_interleavings(quiet_runtime: Runtime) -> None:
+    Marketplace.runtime = quiet_runtime
+    run_state_machine_as_test(Marketplace, settings=PROFILE)
