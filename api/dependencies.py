@@ -49,6 +49,7 @@ def current_user(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> 
     user = get_user(conn, user_id) if user_id else None
     if user is None:
         raise NotAuthenticatedError("session expired or signed out")
+    request.state.user = user  # a domain error that saved records its write for this user
     return user
 
 
