@@ -9,13 +9,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
 from psycopg import sql
 
 from eventmart.runtime import Runtime
-from projections import cart_view, tracking
+from projections import cart_view, support_tickets, tracking
 from projections.read_model import ReadModel
 from tests.api.test_auth import assert_problem
 from tests.api.test_orders import cart_with, checkout, shop  # noqa: F401  (fixture)
@@ -79,3 +80,94 @@ def test_the_customer_journey_confirm_records_the_repriced_cart_too(new_client, 
         assert would_wait(runtime, client, cart_view.READ_MODEL)
     cart = client.get("/api/v1/consumer/cart/view").json()
     assert cart["items"][0]["unit_price"] == 60000 and cart["subtotal"] == 60000
+
+
+# (b) writes by staff and vendors that change what the customer sees
+
+
+def test_staff_answers_show_in_the_customers_next_read(new_client, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]
+    client, staff = new_client(), staff_client("support")
+    ticket = client.post("/api/v1/consumer/support/ticket",
+                         json={"subject": "Where is my refund", "message": "Order cancelled"}).json()
+    assert client.get(f"/api/v1/consumer/support/ticket/{ticket['id']}").json()["status"] == "open"
+    with paused(runtime, support_tickets.READ_MODEL):
+        r = staff.post(f"/v1/admin/support/tickets/{ticket['id']}/reply", json={"text": "Credited"})
+        assert r.status_code == 200, r.text
+        r = staff.post(f"/v1/admin/support/tickets/{ticket['id']}/status", json={"status": "resolved"})
+        assert r.status_code == 200, r.text
+        assert would_wait(runtime, client, support_tickets.READ_MODEL), "staff's write not recorded"
+    seen = client.get(f"/api/v1/consumer/support/ticket/{ticket['id']}").json()
+    assert seen["status"] == "resolved"
+    assert [m["author_role"] for m in seen["messages"]] == ["customer", "staff"]
+    listed = client.get("/api/v1/consumer/support/tickets").json()["results"]
+    assert [(t["id"], t["status"]) for t in listed] == [(ticket["id"], "resolved")]
+
+
+def cash_order(client: TestClient, item: dict[str, Any]) -> dict[str, Any]:
+    client.post("/api/v1/consumer/cart/add", json={"item_id": item["id"], "quantity": 2})
+    r = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"})
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def acted(runtime: Runtime, actor: TestClient, path: str, concerned: TestClient,
+          body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """`actor` posts; the write must be recorded for `concerned` as well."""
+    before = head(runtime, "commerce")
+    r = actor.post(path, json=body) if body is not None else actor.post(path)
+    assert r.status_code in (200, 201), r.text
+    assert recorded(runtime, concerned, "commerce") > before, f"{path} not recorded for the other party"
+    return dict(r.json())
+
+
+def test_vendor_order_moves_show_in_the_customers_next_read(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client, vendor = new_client(), shop["vendor"]
+    order = cash_order(client, shop["tea"])
+    for step, status in [("accept", "accepted"), ("packed", "packed"),
+                         ("out-for-delivery", "out_for_delivery"), ("delivered", "delivered")]:
+        acted(runtime, vendor, f"/v1/vendor/orders/{order['id']}/{step}", client)
+        assert client.get(f"/v1/orders/{order['id']}").json()["status"] == status
+        assert client.get("/api/v1/consumer/order/history").json()["results"][0]["status"] == status
+
+    rejected = cash_order(client, shop["tea"])
+    acted(runtime, vendor, f"/v1/vendor/orders/{rejected['id']}/reject", client, {"reason": "closed"})
+    assert client.get(f"/v1/orders/{rejected['id']}").json()["status"] == "rejected"
+
+    modified = cash_order(client, shop["tea"])
+    line = modified["items"][0]["item_id"]
+    acted(runtime, vendor, f"/v1/vendor/orders/{modified['id']}/modify", client,
+          {"quantities": {line: 1}, "note": "one left"})
+    assert client.get(f"/v1/orders/{modified['id']}").json()["proposed_change"] is not None
+
+    message = acted(runtime, vendor, f"/v1/vendor/orders/{modified['id']}/message", client,
+                    {"text": "Sorry, only one"})
+    assert message["messages"][-1]["text"] == "Sorry, only one"
+    thread = client.get(f"/api/v1/consumer/orders/{modified['id']}/messages").json()
+    assert thread["results"][-1]["text"] == "Sorry, only one"
+
+
+def test_a_customers_order_write_shows_in_the_vendors_next_read(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client, vendor = new_client(), shop["vendor"]
+    order = cash_order(client, shop["tea"])
+    acted(runtime, client, f"/api/v1/consumer/orders/{order['id']}/cancel", vendor, {"reason": "oops"})
+    mine = vendor.get("/v1/vendor/orders", params={"shop": shop["id"]}).json()["results"]
+    assert {o["id"]: o["status"] for o in mine}[order["id"]] == "cancelled"
+
+
+def test_support_decisions_show_in_the_customers_next_read(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client, vendor, support = new_client(), shop["vendor"], staff_client("support")
+    order = cash_order(client, shop["tea"])
+    issue = client.post(f"/api/v1/consumer/orders/{order['id']}/issue",
+                        json={"category": "late_delivery", "description": "late"}).json()["issues"][0]
+    acted(runtime, support, f"/v1/admin/orders/{order['id']}/issues/{issue['id']}/resolve", client,
+          {"resolution": "apologies"})
+    assert client.get(f"/v1/orders/{order['id']}").json()["issues"][0]["status"] == "resolved"
+
+    for step in ("accept", "packed", "out-for-delivery", "delivered"):
+        assert vendor.post(f"/v1/vendor/orders/{order['id']}/{step}").status_code == 200
+    line = order["items"][0]["item_id"]
+    ret = client.post(f"/api/v1/consumer/orders/{order['id']}/return/raise",
+                      json={"items": [{"item_id": line, "quantity": 1}], "reason": "stale"}).json()["returns"][0]
+    acted(runtime, support, f"/v1/admin/orders/{order['id']}/returns/{ret['id']}/reject", client,
+          {"note": "opened"})
+    assert client.get(f"/v1/orders/{order['id']}").json()["returns"][0]["status"] == "rejected"
