@@ -17,10 +17,13 @@ from psycopg import sql
 
 from eventmart.runtime import Runtime
 from projections import cart_view, support_tickets, tracking
+from projections import payments as payment_view
 from projections.read_model import ReadModel
 from tests.api.test_auth import assert_problem
 from tests.api.test_orders import cart_with, checkout, shop  # noqa: F401  (fixture)
+from tests.api.test_payments import RETURN, new_order, pay
 from workers.log_follower import events_table
+from workers.policies import expire_overdue_payments
 
 
 @contextmanager
@@ -171,3 +174,47 @@ def test_support_decisions_show_in_the_customers_next_read(new_client, shop, sta
     acted(runtime, support, f"/v1/admin/orders/{order['id']}/returns/{ret['id']}/reject", client,
           {"note": "opened"})
     assert client.get(f"/v1/orders/{order['id']}").json()["returns"][0]["status"] == "rejected"
+
+
+# (c) the provider's and the sweep's writes, and the sandbox page right after creation
+
+
+def test_the_sandbox_page_works_before_the_payment_view_has_the_payment(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = new_order(client, shop)
+    with paused(runtime, payment_view.READ_MODEL):
+        created = pay(client, order)
+        assert created.status_code == 201, created.text
+        payment_id = created.json()["payment_id"]
+        page = anonymous.get(f"/v1/payments/sandbox/{payment_id}/checkout")
+        assert page.status_code == 200 and f"{order['total_amount'] / 100:.2f}" in page.text
+        assert anonymous.get(f"/v1/payments/{payment_id}/qr.png").headers["content-type"] == "image/png"
+        done = anonymous.post(f"/v1/payments/sandbox/{payment_id}/pay", follow_redirects=False)
+        assert done.status_code == 303, done.text
+        assert done.headers["location"].startswith(RETURN) and "status=succeeded" in done.headers["location"]
+        assert would_wait(runtime, client, payment_view.READ_MODEL), "the outcome is not the payer's write"
+    assert client.get(f"/v1/payments/{payment_id}").json()["status"] == "succeeded"
+    assert_problem(anonymous.post(f"/v1/payments/sandbox/{uuid.uuid4()}/pay", follow_redirects=False), 404)
+
+
+def test_a_payment_lagging_in_its_view_is_answered_from_the_payment(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = new_order(client, shop)
+    with paused(runtime, payment_view.READ_MODEL):
+        payment_id = pay(client, order).json()["payment_id"]
+        seen = client.get(f"/v1/payments/{payment_id}")  # waits out the bound, then the aggregate
+        assert seen.status_code == 200 and seen.json()["status"] == "pending"
+        assert_problem(new_client().get(f"/v1/payments/{payment_id}"), 404)  # still not others'
+
+
+def test_the_expiry_sweep_is_in_the_customers_next_read(new_client, shop, runtime, clock) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    order = new_order(client, shop)
+    payment_id = pay(client, order).json()["payment_id"]
+    assert client.get(f"/v1/payments/{payment_id}").json()["status"] == "pending"
+    with paused(runtime, payment_view.READ_MODEL), runtime.pool.connection() as conn:
+        clock.advance(16 * 60)
+        expire_overdue_payments(runtime, conn)  # the in-process sweep may get there first: same
+        assert runtime.payments.payment(uuid.UUID(payment_id)).status == "expired"
+        assert would_wait(runtime, client, payment_view.READ_MODEL)
+    assert client.get(f"/v1/payments/{payment_id}").json()["status"] == "expired"
