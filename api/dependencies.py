@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Annotated
+from uuid import UUID
 
 from fastapi import Depends, Request
 from psycopg import Connection
@@ -49,6 +50,7 @@ def current_user(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> 
     user = get_user(conn, user_id) if user_id else None
     if user is None:
         raise NotAuthenticatedError("session expired or signed out")
+    request.state.user = user  # a domain error that saved records its write for this user
     return user
 
 
@@ -79,9 +81,17 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def remember_write(conn: Connection, user: User, application: str, position: int | None) -> None:
-    if position is not None:
-        tracking.record_write(conn, user.id, application, position)
+def remember_write(conn: Connection, user: User, application: str, position: int | None,
+                   *, concerns: Iterable[UUID | str | None] = ()) -> None:
+    """Read-your-writes: the caller's next read of a view fed by `application` waits for
+    `position`. `concerns` are the other users whose view the write changes (the order's
+    customer when a vendor accepts it, the ticket's customer when staff answer): their next
+    read waits for it too."""
+    if position is None:
+        return
+    others = {UUID(str(u)) for u in concerns if u}
+    for user_id in sorted({user.id, *others}):  # one lock order, whatever the caller
+        tracking.record_write(conn, user_id, application, position)
 
 
 def await_read_model(runtime: Runtime, conn: Connection, user: User, model: ReadModel) -> None:

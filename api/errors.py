@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from domain.errors import (
@@ -21,6 +22,7 @@ from domain.errors import (
     RateLimitedError,
     UpstreamError,
 )
+from projections import tracking
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +95,16 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
+def _remember_saved(request: Request, application: str, position: int | None) -> None:
+    """Read-your-writes for a command that saved and then raised: the signed-in caller's
+    next read waits for that save, as after any other write."""
+    user = getattr(request.state, "user", None)
+    if user is None or position is None:
+        return
+    with request.app.state.runtime.pool.connection() as conn:
+        tracking.record_write(conn, user.id, application, position)
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -103,6 +115,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
+        if exc.saved is not None:  # saved, then refused: still the caller's write
+            await run_in_threadpool(_remember_saved, request, *exc.saved)
         errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
         headers = None
         if isinstance(exc, RateLimitedError):

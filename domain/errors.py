@@ -4,14 +4,19 @@ from __future__ import annotations
 
 
 class DomainError(Exception):
-    """A command broke a business rule; nothing was changed."""
+    """A command broke a business rule; nothing was changed, unless `saved` says otherwise:
+    a command may save and still refuse (a re-priced cart at checkout). `saved` is then
+    (application name, log position) of that save, so that the API records it for the
+    caller's read-your-writes like any other write."""
 
     title = "Business rule violated"
 
-    def __init__(self, detail: str, *, field: str | None = None) -> None:
+    def __init__(self, detail: str, *, field: str | None = None,
+                 saved: tuple[str, int | None] | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
+        self.saved = saved
 
 
 class NotFoundError(DomainError):

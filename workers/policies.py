@@ -20,6 +20,7 @@ from domain.payments.application import WALLET_LOAD
 from domain.payments.payment import Payment
 from eventmart.runtime import Runtime
 from projections import payments as payment_view
+from projections import tracking
 from workers.log_follower import LogFollower, LoggedEvent
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,11 @@ def expire_overdue_payments(runtime: Runtime, conn: Connection) -> int:
     expired = 0
     now = runtime.clock()
     for payment_id in payment_view.overdue(conn, now):
-        if runtime.payments.expire(payment_id, now).position is not None:
+        saved = runtime.payments.expire(payment_id, now)
+        if saved.position is not None:
+            # The customer's write, as far as read-your-writes goes: their next read of the
+            # payment shows it expired.
+            tracking.record_write(conn, UUID(saved.value.customer_id), "payments", saved.position)
             expired += 1
     return expired
 

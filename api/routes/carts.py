@@ -15,7 +15,7 @@ from api.dependencies import (
     await_read_model,
     remember_write,
 )
-from domain.commerce.cart import MAX_QTY_PER_LINE, CartNotFoundError
+from domain.commerce.cart import MAX_QTY_PER_LINE
 from projections import cart_view
 
 router = APIRouter(prefix="/v1/carts", tags=["carts"])
@@ -77,8 +77,8 @@ class CartOut(BaseModel):
     discount: int = Field(description="coupon plus points")
     delivery_fee: int = Field(description="₹25 below a ₹499 subtotal, else free")
     total: int = Field(description="subtotal - discount + delivery_fee: what checkout charges")
-    created_at: str
-    updated_at: str
+    created_at: str | None = Field(description="null for a cart nobody has written to yet")
+    updated_at: str | None = Field(description="null for a cart nobody has written to yet")
 
 
 class AddedItemOut(BaseModel):
@@ -104,8 +104,8 @@ def get_cart(
 ) -> dict[str, Any]:
     await_read_model(runtime, conn, user, cart_view.READ_MODEL)
     doc = cart_view.find_cart(conn, cart_id, user.id)
-    if doc is None:
-        raise CartNotFoundError(f"cart {cart_id} not found")
+    if doc is None:  # not in the view (yet): a cart that exists is never a 404
+        return cart_view.summary(runtime.commerce.get_cart(cart_id, user.id))
     return doc
 
 

@@ -120,9 +120,17 @@ def order_view(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -
     return doc
 
 
+def concerned(conn: Connection, order: Any) -> list[UUID | str | None]:
+    """Whose view of the order a write changes: its customer and its shop's vendor."""
+    vendor = conn.execute("SELECT vendor_id FROM catalog_shops WHERE shop_id = %s",
+                          (order.shop_id,)).fetchone() if order.shop_id else None
+    return [order.customer_id, vendor[0] if vendor else None]
+
+
 def settled(runtime: Runtime, conn: Connection, user: User, saved: Saved[Any]) -> dict[str, Any]:
-    """Command responses are the order as GET shows it, once the read model has it."""
-    remember_write(conn, user, "commerce", saved.position)
+    """Command responses are the order as GET shows it, once the read model has it. The write
+    is recorded for everyone it concerns: a vendor's accept shows in the customer's next read."""
+    remember_write(conn, user, "commerce", saved.position, concerns=concerned(conn, saved.value))
     await_read_model(runtime, conn, user, order_history.READ_MODEL)
     if order_history.find_order(conn, saved.value.id) is None:
         raise ReadModelBehindError()  # saved: a 404 here would invite a second order

@@ -24,6 +24,7 @@ from domain.payments.payment import PaymentNotFoundError, PaymentStateError, Pro
 from eventmart import payment_providers
 from eventmart.runtime import Runtime
 from projections import payments as payment_view
+from projections import tracking
 
 router = APIRouter(tags=["payments"])
 
@@ -95,19 +96,17 @@ def create_payment(
                                 now=runtime.clock(), execute=execute)
 
 
-def payment_row(conn: Connection, payment_id: UUID) -> dict[str, Any]:
-    row = payment_view.find_payment(conn, payment_id)
-    if row is None:
-        raise PaymentNotFoundError(f"payment {payment_id} not found")
-    return row
-
-
 @router.get("/v1/payments/{payment_id}", response_model=PaymentOut, summary="A payment's status")
 def get_payment(
     payment_id: UUID, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     await_read_model(runtime, conn, user, payment_view.READ_MODEL)
-    row = payment_row(conn, payment_id)
+    row = payment_view.find_payment(conn, payment_id)
+    if row is None:  # not in the view (yet): a payment that exists is never a 404
+        p = runtime.payments.payment(payment_id)
+        row = {"payment_id": p.id, "order_id": p.order_id, "customer_id": UUID(p.customer_id),
+               "status": p.status, "amount": p.amount, "currency": p.currency,
+               "refunded": p.refunded, "checkout_url": p.checkout_url, "expires_at": p.expires_at}
     if row["customer_id"] != user.id and user.role not in ("support", "admin", "auditor"):
         raise PaymentNotFoundError(f"payment {payment_id} not found")
     return shape(runtime, row)
@@ -116,15 +115,19 @@ def get_payment(
 @router.get("/v1/payments/{payment_id}/qr.png", response_class=Response,
             summary="QR code (PNG) of the payment's checkout URL",
             responses={200: {"content": {"image/png": {}}}})
-def qr(payment_id: UUID, conn: ConnectionDep) -> Response:
-    row = payment_row(conn, payment_id)
+def qr(payment_id: UUID, runtime: RuntimeDep) -> Response:
+    # From the aggregate: the QR link is handed out as soon as the payment is created.
+    payment = runtime.payments.payment(payment_id)
     out = io.BytesIO()
-    segno.make(row["checkout_url"], error="m").save(out, kind="png", scale=6, border=2)
+    segno.make(payment.checkout_url, error="m").save(out, kind="png", scale=6, border=2)
     return Response(out.getvalue(), media_type="image/png",
                     headers={"Cache-Control": "private, max-age=900"})
 
 
-def handle_webhook(runtime: Runtime, raw: bytes, signature: str | None) -> dict[str, Any]:
+def handle_webhook(runtime: Runtime, raw: bytes, signature: str | None,
+                   conn: Connection | None = None) -> dict[str, Any]:
+    """Applies a provider notification. The outcome is recorded as a write of the payment's
+    customer, so that their next read of the payment shows it."""
     if not payment_providers.verify(runtime.settings.webhook_secret, raw, signature):
         raise AuthenticationError("bad webhook signature")
     try:
@@ -139,6 +142,12 @@ def handle_webhook(runtime: Runtime, raw: bytes, signature: str | None) -> dict[
                                                 reason=str(note.get("reason") or ""))
     except PaymentStateError as e:  # e.g. "failed" after it succeeded: keep the success
         return {"received": True, "applied": False, "detail": e.detail}
+    if saved.position is not None:
+        if conn is None:
+            with runtime.pool.connection() as own:
+                tracking.record_write(own, UUID(saved.value.customer_id), "payments", saved.position)
+        else:
+            tracking.record_write(conn, UUID(saved.value.customer_id), "payments", saved.position)
     return {"received": True, "applied": saved.position is not None}
 
 
@@ -173,22 +182,24 @@ button{{font-size:1.1rem;margin:.3rem}}</style>
 
 @router.get("/v1/payments/sandbox/{payment_id}/checkout", response_class=HTMLResponse,
             summary="Sandbox provider: hosted checkout page with Pay and Fail buttons")
-def sandbox_page(payment_id: UUID, runtime: RuntimeDep, conn: ConnectionDep) -> HTMLResponse:
+def sandbox_page(payment_id: UUID, runtime: RuntimeDep) -> HTMLResponse:
     sandbox(runtime)
-    row = payment_row(conn, payment_id)
+    payment = runtime.payments.payment(payment_id)  # the aggregate: the page opens at once
     return HTMLResponse(PAGE.format(
-        payment_id=html.escape(str(payment_id)), amount=f"{row['amount'] / 100:.2f}",
-        currency=html.escape(row["currency"]), status=html.escape(row["status"]),
+        payment_id=html.escape(str(payment_id)), amount=f"{payment.amount / 100:.2f}",
+        currency=html.escape(payment.currency), status=html.escape(payment.status),
         base=f"/v1/payments/sandbox/{payment_id}"))
 
 
 def _complete(runtime: Runtime, conn: Connection, payment_id: UUID, outcome: str) -> RedirectResponse:
+    """Pay or fail, from the Payment aggregate: right after creation the payment view may not
+    have the payment yet, and a 404 for a payment that exists would strand the payer."""
     provider = sandbox(runtime)
-    row = payment_row(conn, payment_id)
+    return_url = runtime.payments.payment(payment_id).return_url
     raw, signature = provider.webhook(payment_id, outcome, "declined in sandbox" if outcome == "failed" else "")
-    handle_webhook(runtime, raw, signature)
-    separator = "&" if "?" in row["return_url"] else "?"
-    target = row["return_url"] + separator + urlencode({"payment_id": str(payment_id), "status": outcome})
+    handle_webhook(runtime, raw, signature, conn)
+    separator = "&" if "?" in return_url else "?"
+    target = return_url + separator + urlencode({"payment_id": str(payment_id), "status": outcome})
     return RedirectResponse(target, status_code=303)
 
 

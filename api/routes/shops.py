@@ -38,7 +38,8 @@ def shops_page(page: PageDep, found: catalog_search.Page) -> dict[str, Any]:
 
 
 @router.get("/consumer/shops", response_model=Paginated[ShopWithNearby],
-            summary="Shops in your city (your society first), open ones first")
+            summary="Shops in your city (your society first), open ones first",
+            responses={400: {"description": "no ?city= and no city from onboarding"}})
 def nearby_shops(
     user: Customer,
     conn: ConnectionDep,
@@ -58,7 +59,8 @@ def nearby_shops(
 
 
 @router.get("/consumer/shops/search", response_model=Paginated[ShopWithNearby],
-            summary="Search shops by name, type, tags or what they sell; open first, then by rating")
+            summary="Search shops by name, type, tags or what they sell; open first, then by rating",
+            responses={400: {"description": "no ?city= and no city from onboarding"}})
 def search_shops(
     user: Customer,
     conn: ConnectionDep,

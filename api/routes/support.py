@@ -114,7 +114,8 @@ def ticket_out(ticket: SupportTicket) -> dict[str, Any]:
 
 
 def settled(conn: Connection, user: User, saved: Saved[SupportTicket]) -> dict[str, Any]:
-    remember_write(conn, user, "support", saved.position)
+    """Recorded for the ticket's customer too: staff's answer shows in their next read."""
+    remember_write(conn, user, "support", saved.position, concerns=[saved.value.customer_id])
     return ticket_out(saved.value)
 
 

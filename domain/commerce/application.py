@@ -363,10 +363,11 @@ class CommerceApplication(EventMartApplication):
             fresh = self._get(cart.id, Cart)
             for line, price in changed:
                 fresh.change_quantity(line["item_id"], line["qty"], price)
-            self.save_all(fresh)
+            position = self.save_all(fresh)
             names = ", ".join(f"{line['name']} now {price}" for line, price in changed)
             raise PricesChangedError(f"prices changed since you added them ({names}); the cart "
-                                     "shows the new prices, check out again to accept them")
+                                     "shows the new prices, check out again to accept them",
+                                     saved=(self.name, position))
         return lines
 
     def _place(self, cart: Cart, *, payment_mode: str, delivery_notes: str = "",
