@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint clean
+.PHONY: install run test soak lint clean
 
 # Re-install only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -18,6 +18,10 @@ run: install
 
 test: install
 	$(BIN)/pytest
+
+# The money and stock state machine with many more and longer random interleavings.
+soak: install
+	EVENTMART_SOAK=1 $(BIN)/pytest tests/test_money_invariants.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -25,7 +25,13 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    rule,
+    run_state_machine_as_test,
+)
 
 from domain.actor import Actor
 from domain.commerce.order import Order
@@ -39,13 +45,14 @@ from tests.infra import fresh_database
 
 SOAK = bool(os.environ.get("EVENTMART_SOAK"))
 PROFILE = settings(
-    max_examples=200 if SOAK else 8,
-    stateful_step_count=60 if SOAK else 30,
+    max_examples=300 if SOAK else 40,
+    stateful_step_count=80 if SOAK else 60,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     derandomize=not SOAK,  # CI runs the same interleavings every time; soak explores
 )
 LIVE = ("awaiting_payment", "pending", "modified", "accepted", "packed", "out_for_delivery")
+NEXT = {"pending": "accept", "accepted": "pack", "packed": "dispatch", "out_for_delivery": "deliver"}
 OPEN_ALL_WEEK = {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
@@ -110,13 +117,21 @@ class Marketplace(RuleBasedStateMachine):
     def order(self, index: int) -> Order | None:
         if not self.orders:
             return None
-        found = self.runtime.commerce.repository.get(self.orders[index % len(self.orders)])
+        # Mostly the latest orders, so that interleavings go deep (deliveries, returns).
+        recent = self.orders[-3:] if index % 4 else self.orders
+        found = self.runtime.commerce.repository.get(recent[index % len(recent)])
         return found if isinstance(found, Order) else None
 
     def customer_of(self, order: Order) -> Actor:
         return Actor(order.customer_id, "customer")
 
     # Customers
+
+    @initialize(amounts=st.lists(st.integers(200_000, 2_000_000), min_size=3, max_size=3))
+    def open_wallets(self, amounts: list[int]) -> None:
+        for who, amount in enumerate(amounts):
+            if amount:
+                self.load_wallet(who, amount)
 
     @rule(who=st.integers(0, 2), amount=st.integers(1, 300_000))
     def load_wallet(self, who: int, amount: int) -> None:
@@ -150,6 +165,21 @@ class Marketplace(RuleBasedStateMachine):
         if saved is not None:
             self.orders.append(saved.value.id)
 
+    @rule(who=st.integers(0, 2), lines=st.lists(st.tuples(st.integers(0, 2), st.integers(1, 3)), min_size=1,
+                                                max_size=3),
+          coupon=st.booleans(), points=st.integers(0, 300),
+          mode=st.sampled_from(["cash", "wallet", "wallet", "online"]))
+    def shop_and_order(self, who: int, lines: list[tuple[int, int]], coupon: bool, points: int, mode: str) -> None:
+        """A whole visit: a fresh cart, maybe a coupon and points, then order."""
+        self.runtime.commerce.clear_my_cart(owner_id=self.customers[who])
+        for product, qty in lines:
+            self.add_to_cart(who, product, qty)
+        if coupon:
+            self.apply_coupon(who)
+        if points:
+            self.redeem_points(who, points)
+        self.place_order(who, mode)
+
     @rule(index=st.integers(0, 50))
     def cancel(self, index: int) -> None:
         if (order := self.order(index)) is not None:
@@ -161,6 +191,12 @@ class Marketplace(RuleBasedStateMachine):
             self.attempt(self.runtime.commerce.advance_order, self.customer_of(order), order.id,
                          "confirm_modified")
 
+    @rule(index=st.integers(0, 50), line=st.integers(0, 3), qty=st.integers(1, 4), approve=st.booleans(),
+          restock=st.booleans())
+    def return_and_decide(self, index: int, line: int, qty: int, approve: bool, restock: bool) -> None:
+        self.request_return(index, line, qty)
+        self.decide_return(index, approve, restock)
+
     @rule(index=st.integers(0, 50), line=st.integers(0, 3), qty=st.integers(1, 4))
     def request_return(self, index: int, line: int, qty: int) -> None:
         if (order := self.order(index)) is not None:
@@ -168,9 +204,15 @@ class Marketplace(RuleBasedStateMachine):
             self.attempt(self.runtime.commerce.request_order_return, self.customer_of(order), order.id,
                          [{"item_id": item, "quantity": qty}], "changed my mind")
 
-    @rule(index=st.integers(0, 50), amount=st.integers(1, 200_000))
-    def ask_for_a_refund(self, index: int, amount: int) -> None:
-        if (order := self.order(index)) is not None:
+    @rule(index=st.integers(0, 50), share=st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))
+    def ask_for_a_refund(self, index: int, share: int) -> None:
+        """Mostly wallet-paid orders, the ones a customer may ask to refund, for up to all of it."""
+        orders = [o for o in (self.runtime.commerce.repository.get(i) for i in self.orders)
+                  if isinstance(o, Order)]
+        wallet = [o for o in orders if o.payment_mode == "wallet"] if index % 5 else orders
+        if wallet:
+            order = wallet[index % len(wallet)]
+            amount = max(1, order.paid * share // 10)
             self.attempt(self.runtime.commerce.refund_order_to_wallet, self.customer_of(order), order.id,
                          amount, "")
 
@@ -179,6 +221,16 @@ class Marketplace(RuleBasedStateMachine):
     @rule(index=st.integers(0, 50), action=st.sampled_from(["accept", "pack", "dispatch", "deliver"]))
     def fulfil(self, index: int, action: str) -> None:
         if (order := self.order(index)) is not None:
+            self.attempt(self.runtime.commerce.advance_order, self.vendor, order.id, action)
+
+    @rule(index=st.integers(0, 50), steps=st.integers(1, 4))
+    def move_on(self, index: int, steps: int) -> None:
+        """The vendor moves an order on, so that interleavings reach deliveries and returns."""
+        for _ in range(steps):
+            order = self.order(index)
+            action = NEXT.get(order.status) if order is not None else None
+            if order is None or action is None:
+                return
             self.attempt(self.runtime.commerce.advance_order, self.vendor, order.id, action)
 
     @rule(index=st.integers(0, 50))
@@ -193,7 +245,7 @@ class Marketplace(RuleBasedStateMachine):
             item = order.lines[line % len(order.lines)]["item_id"]
             self.attempt(self.runtime.commerce.modify_order, self.vendor, order.id, {item: qty})
 
-    @rule(product=st.integers(0, 1), units=st.integers(0, 8))
+    @rule(product=st.integers(0, 1), units=st.integers(0, 12))
     def count_the_shelf(self, product: int, units: int) -> None:
         pid, sku = self.products[product]
         self.runtime.commerce.set_stock_level(pid, sku, units, by="vendor")
@@ -240,6 +292,9 @@ class Marketplace(RuleBasedStateMachine):
         for order in orders:
             assert 0 <= order.refunded <= order.paid, (order.id, order.refunded, order.paid)
             assert order.owed >= 0 and order.refunded + order.owed <= order.paid
+            refunded, debts, returns, goods = owed_by_history(list(commerce.events.get(order.id)))
+            assert refunded <= debts <= order.paid, "a refund must draw on a debt the history shows"
+            assert returns <= goods, "returns refund at most what the goods cost after discounts"
         for owner in self.customers:
             if commerce._get(wallet_id_for(owner), Wallet) is None:
                 continue
@@ -270,6 +325,34 @@ class Marketplace(RuleBasedStateMachine):
             delivered = sum(line["qty"] for o in orders if o.status == "delivered" for line in o.lines
                             if line["product_id"] == str(pid))
             assert stock.sold == delivered - restocked
+
+
+def owed_by_history(events: list[Any]) -> tuple[int, int, int, int]:
+    """Re-derived from the order's events, independently of the aggregate: what was refunded,
+    what its history made owed (cancellations, confirmed modifications, approved returns),
+    what approved returns came to, and what the goods cost after discounts."""
+    refunded = debts = returns = paid = 0
+    total = goods = 0
+    proposed: dict[str, int] | None = None
+    for e in events:
+        if isinstance(e, Order.Placed):
+            total, goods = e.amounts["total"], e.amounts["subtotal"] - e.amounts["discount"]
+        elif isinstance(e, Order.Paid):
+            paid += e.amount
+        elif isinstance(e, Order.Modified):
+            proposed = e.amounts
+        elif isinstance(e, Order.StatusChanged) and e.action == "confirm_modified" and proposed:
+            if paid:
+                debts += total - proposed["total"]
+            total, goods, proposed = proposed["total"], proposed["subtotal"] - proposed["discount"], None
+        elif isinstance(e, Order.Cancelled):
+            debts += e.refund_due
+        elif isinstance(e, Order.ReturnDecided) and e.approved:
+            debts += e.refund or 0
+            returns += e.refund or 0
+        elif isinstance(e, Order.Refunded):
+            refunded += e.amount
+    return refunded, debts, returns, goods
 
 
 def test_money_and_stock_invariants_hold_over_random_interleavings(quiet_runtime: Runtime) -> None:
