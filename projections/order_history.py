@@ -3,6 +3,7 @@ status log. Whole life here: table, pure `evolve`, `apply`, queries."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -188,6 +189,13 @@ def list_orders(
             f"ORDER BY o.created_at DESC, o.order_id LIMIT %s OFFSET %s",
             [*params, size, (page - 1) * size]).fetchall()
     return Page(count["n"] if count else 0, [{**r["doc"], "shop_name": r["shop_name"]} for r in rows])
+
+
+def unpaid_since(conn: Connection, before: datetime, limit: int = 200) -> list[UUID]:
+    """Online orders still awaiting payment that were placed before `before`."""
+    return [r[0] for r in conn.execute(
+        "SELECT order_id FROM order_history WHERE status = 'awaiting_payment' AND created_at <= %s "
+        "ORDER BY created_at LIMIT %s", (before, limit)).fetchall()]
 
 
 READ_MODEL = ReadModel(name="order_history", application="commerce", create_sql=CREATE_SQL,

@@ -15,12 +15,12 @@ from uuid import UUID
 import psycopg
 from psycopg import Connection
 
-from domain.commerce.order import Order
+from domain.commerce.order import UNPAID_ORDER_WINDOW, Order
 from domain.payments.application import WALLET_LOAD
 from domain.payments.payment import Payment
 from eventmart.runtime import Runtime
+from projections import order_history, tracking
 from projections import payments as payment_view
-from projections import tracking
 from workers.log_follower import LogFollower, LoggedEvent
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,8 @@ def online_refunds(runtime: Runtime) -> LogFollower:
 
 def expire_overdue_payments(runtime: Runtime, conn: Connection) -> int:
     """Pending payments past their deadline become expired (and their orders
-    payment_failed, through order_payments). Returns how many expired."""
+    payment_failed, through order_payments); online orders left unpaid past
+    UNPAID_ORDER_WINDOW stop holding stock. Returns how many expired."""
     expired = 0
     now = runtime.clock()
     for payment_id in payment_view.overdue(conn, now):
@@ -116,6 +117,11 @@ def expire_overdue_payments(runtime: Runtime, conn: Connection) -> int:
             # The customer's write, as far as read-your-writes goes: their next read of the
             # payment shows it expired.
             tracking.record_write(conn, UUID(saved.value.customer_id), "payments", saved.position)
+            expired += 1
+    for order_id in order_history.unpaid_since(conn, now - UNPAID_ORDER_WINDOW):
+        order_saved = runtime.commerce.expire_unpaid_order(order_id)
+        if order_saved.position is not None and order_saved.value is not None:
+            tracking.record_write(conn, UUID(order_saved.value.customer_id), "commerce", order_saved.position)
             expired += 1
     return expired
 

@@ -678,6 +678,15 @@ class CommerceApplication(EventMartApplication):
             self.save_all(order, *released)
 
     @retry_on_conflict
+    def expire_unpaid_order(self, order_id: UUID) -> Saved[Order | None]:
+        """An online order left unpaid past its window releases its stock (payment_failed)."""
+        order = self._get(order_id, Order)
+        if order is None or order.status != "awaiting_payment":
+            return Saved(order, None)
+        order.record_payment_failure("unpaid", "not paid in time")
+        return Saved(order, self.save_all(order, *self._release(order, "not paid in time")))
+
+    @retry_on_conflict
     def record_order_refund(self, order_id: UUID, amount: int, reference: str) -> None:
         order = self._get(order_id, Order)
         if order is not None:

@@ -42,6 +42,9 @@ PAYMENT_MODES = ("cash", "wallet", "online")
 ISSUE_CATEGORIES = ("missing_item", "damaged_item", "wrong_item", "late_delivery", "payment",
                     "quality", "other")
 RETURN_WINDOW = timedelta(days=7)
+# An online order nobody pays stops holding stock after this long (a payment may still come:
+# it takes the stock again, or goes back when the stock is gone).
+UNPAID_ORDER_WINDOW = timedelta(minutes=30)
 
 
 class OrderNotFoundError(NotFoundError):

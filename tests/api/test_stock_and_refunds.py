@@ -16,6 +16,7 @@ from projections import stock_levels, tracking
 from tests.api.test_auth import assert_problem
 from tests.api.test_order_actions import delivered_order
 from tests.api.test_orders import balance, fund, shop  # noqa: F401  (fixture)
+from workers.policies import expire_overdue_payments
 
 
 def set_stock(vendor: TestClient, item: dict[str, Any], units: int, sku: str = "SKU-0") -> dict[str, Any]:
@@ -201,3 +202,22 @@ def test_a_return_refunds_what_was_paid_after_the_coupon(new_client, shop, staff
     assert balance(runtime, client) == before + 104_300
     stored = runtime.commerce.repository.get(uuid.UUID(order["id"]))
     assert stored.refunded == 104_300 <= stored.paid
+
+
+def test_an_online_order_left_unpaid_stops_holding_stock(new_client, shop, runtime, clock) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    tea = shop["tea"]
+    set_stock(shop["vendor"], tea, 2)
+    client = new_client()
+    cart = client.post("/v1/carts").json()
+    client.post(f"/v1/carts/{cart['id']}/items", json={"product_id": tea["id"], "sku": "SKU-0", "qty": 2})
+    r = client.post("/v1/checkouts", json={"cart_id": cart["id"]}, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert r.status_code == 201, r.text
+    assert left(runtime, tea) == 0
+    projected(runtime, "order_history")
+    with runtime.pool.connection() as conn:
+        expire_overdue_payments(runtime, conn)
+        assert left(runtime, tea) == 0, "still inside its window"
+        clock.advance(31 * 60)
+        expire_overdue_payments(runtime, conn)
+    assert left(runtime, tea) == 2
+    assert client.get(f"/v1/orders/{r.json()['order_id']}").json()["status"] == "payment_failed"
