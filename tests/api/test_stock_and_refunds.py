@@ -44,6 +44,10 @@ def projected(runtime: Runtime, follower: str = stock_levels.READ_MODEL.name, ap
             time.sleep(0.01)
 
 
+def line_of(order: dict[str, Any], name: str) -> str:
+    return str(next(i["item_id"] for i in order["items"] if i["name"].startswith(name)))
+
+
 def confirm(client: TestClient, mode: str = "cash") -> Any:
     return client.post("/api/v1/consumer/order/confirm", json={"payment_mode": mode})
 
@@ -156,8 +160,7 @@ def test_the_refund_exploit_of_issue_10_is_refused(new_client, shop, staff_clien
     client.post("/api/v1/consumer/cart/add", json={"item_id": shop["rice"]["id"], "quantity": 2})
     order = confirm(client, "wallet").json()
     paid = order["total"]
-    tea_line = next(i["item_id"] for i in order["items"] if i["name"].startswith("Assam"))
-    rice_line = next(i["item_id"] for i in order["items"] if i["name"].startswith("Basmati"))
+    tea_line, rice_line = line_of(order, "Assam"), line_of(order, "Basmati")
     vendor.post(f"/v1/vendor/orders/{order['id']}/modify", json={"quantities": {tea_line: 2}})
     client.post(f"/api/v1/consumer/orders/{order['id']}/confirm-modified")
     for step in ("packed", "out-for-delivery", "delivered"):
@@ -190,8 +193,7 @@ def test_a_return_refunds_what_was_paid_after_the_coupon(new_client, shop, staff
     assert order["discount"] == 10000
     for step in ("accept", "packed", "out-for-delivery", "delivered"):
         assert shop["vendor"].post(f"/v1/vendor/orders/{order['id']}/{step}").status_code == 200
-    tea_line = next(i["item_id"] for i in order["items"] if i["name"].startswith("Assam"))
-    rice_line = next(i["item_id"] for i in order["items"] if i["name"].startswith("Basmati"))
+    tea_line, rice_line = line_of(order, "Assam"), line_of(order, "Basmati")
     ret = client.post(f"/api/v1/consumer/orders/{order['id']}/return/raise",
                       json={"items": [{"item_id": tea_line, "quantity": 2}, {"item_id": rice_line, "quantity": 1}],
                             "reason": "all of it"}).json()["returns"][0]
