@@ -1,12 +1,16 @@
-"""What a read model is: its tables, how one event changes them, how to drop them."""
+"""What a read model is: its tables, how one event changes them, how to drop them; and the
+one rule every read model's connection follows about text."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg import Connection
+from psycopg.types.json import set_json_dumps
+from psycopg.types.string import StrDumperUnknown
 
 
 @dataclass(frozen=True)
@@ -19,3 +23,29 @@ class ReadModel:
     # Read models that write the same rows from two logs take this transaction-level advisory
     # lock before each batch, so neither overwrites the other's change with a stale read.
     batch_lock: int | None = None
+
+
+# PostgreSQL text, jsonb and tsvector cannot hold U+0000, and the log may: events stored
+# before requests were cleaned at the edge, or written by any other producer. A projection
+# must never stop on text already in the log, so every string a read model writes loses its
+# NUL characters on the way in (the event in the log keeps them, for auditors).
+
+def without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_nul(v) for v in value]
+    return value
+
+
+class _TextDumper(StrDumperUnknown):
+    def dump(self, obj: str) -> Any:
+        return super().dump(obj.replace("\x00", ""))
+
+
+def tolerate_nul(conn: Connection) -> None:
+    """Makes `conn` drop NUL characters from every str and JSON value it sends."""
+    conn.adapters.register_dumper(str, _TextDumper)
+    set_json_dumps(lambda obj: json.dumps(without_nul(obj)), context=conn)

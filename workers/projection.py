@@ -9,12 +9,13 @@ from psycopg import Connection
 
 from eventmart.runtime import Runtime
 from projections import tracking
-from projections.read_model import ReadModel
+from projections.read_model import ReadModel, tolerate_nul
 from workers.log_follower import LogFollower, LoggedEvent
 
 
 def projection_follower(runtime: Runtime, model: ReadModel) -> LogFollower:
     def handle(conn: Connection, batch: Sequence[LoggedEvent]) -> None:
+        tolerate_nul(conn)
         if model.batch_lock is not None:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (model.batch_lock,))
         for logged in batch:

@@ -1,0 +1,85 @@
+"""Text already in the log may hold NUL (U+0000), which PostgreSQL text cannot: every read
+model must still apply such events and rebuild from position 0, storing the text without it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from domain.actor import Actor
+from eventmart.migrations import migrate
+from eventmart.runtime import Runtime, open_runtime
+from projections import READ_MODELS, tracking
+from tests.conftest import make_settings
+from tests.infra import fresh_database
+from workers.projection import rebuild
+
+NUL = "\x00"
+ALL_WEEK = {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+@pytest.fixture(scope="module")
+def poisoned(postgres: str) -> Iterator[Runtime]:
+    """A database of its own whose logs hold NUL in every kind of text a read model stores."""
+    with fresh_database(postgres) as url:
+        cfg = make_settings(url)
+        migrate(cfg, url)
+        rt = open_runtime(cfg, database_url=url)
+        admin, vendor = Actor(str(uuid.uuid4()), "admin"), Actor(str(uuid.uuid4()), "vendor")
+        customer = Actor(str(uuid.uuid4()), "customer")
+        rt.catalog.create_category(slug="nul", name=f"Nu{NUL}ll", description=f"d{NUL}")
+        shop = rt.catalog.register_shop(vendor, vendor_id=vendor.user_id, details={
+            "name": f"Shop{NUL}", "description": f"best{NUL}", "city": f"Pu{NUL}ne", "society": "S",
+            "shop_type": "grocery", "tags": [f"t{NUL}"], "opening_hours": ALL_WEEK, "images": []}).value
+        rt.catalog.set_shop_open(vendor, shop.id, True)
+        product_id = uuid.uuid4()
+        rt.catalog.list_product(product_id=product_id, name=f"Tea{NUL}", slug="tea-nul", category="nul",
+                                description=f"strong{NUL}", shop_id=shop.id,
+                                variants=[{"sku": f"A{NUL}", "name": f"100{NUL}g", "price": 100, "stock": 5}])
+        now = datetime.now(UTC)
+        rt.commerce.create_coupon(admin, {
+            "code": "NULCODE", "description": f"off{NUL}", "discount_type": "flat", "value": 10, "cap": None,
+            "min_order": 0, "valid_from": now - timedelta(days=1), "valid_until": now + timedelta(days=1),
+            "usage_limit_total": None, "usage_limit_per_user": None})
+        owner = uuid.UUID(customer.user_id)
+        rt.commerce.add_to_my_cart(owner_id=owner, product_id=product_id, sku=f"A{NUL}", qty=1, replace=False)
+        order = rt.commerce.confirm_order(owner_id=owner, payment_mode="cash", delivery_notes=f"gate{NUL}2",
+                                          address={"street": f"M{NUL}G Road"}).value
+        rt.commerce.post_order_message(customer, order.id, f"ring{NUL} twice")
+        rt.commerce.cancel_order(customer, order.id, reason=f"changed{NUL}")
+        ticket = rt.support.open_ticket(customer, subject=f"hi{NUL}", category="other", order_id=None,
+                                        text=f"help{NUL}").value
+        rt.support.post_message(Actor(str(uuid.uuid4()), "support"), ticket.id, f"on{NUL} it")
+        yield rt
+        rt.close()
+
+
+@pytest.mark.parametrize("name", sorted(READ_MODELS))
+def test_every_read_model_rebuilds_over_nul_text(poisoned: Runtime, name: str) -> None:
+    model = READ_MODELS[name]
+    rebuild(poisoned, model)
+    with poisoned.pool.connection() as conn:
+        head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {model.application}_events").fetchone()
+        assert head is not None and tracking.position_of(conn, model.name, model.application) == head[0]
+
+
+def test_the_text_is_kept_without_the_nul(poisoned: Runtime) -> None:
+    for name in ("catalog_search", "support_tickets", "order_history", "offers"):
+        rebuild(poisoned, READ_MODELS[name])
+    with poisoned.pool.connection() as conn:
+        assert conn.execute("SELECT name FROM catalog_shops").fetchone()[0] == "Shop"
+        assert conn.execute("SELECT name FROM catalog_products").fetchone()[0] == "Tea"
+        assert conn.execute("SELECT name FROM catalog_categories").fetchone()[0] == "Null"
+        found = conn.execute("SELECT doc->>'delivery_notes' FROM order_history").fetchone()
+        assert found is not None and found[0] == "gate2"
+    # The log itself keeps the text as it was written.
+    events = list(poisoned.support.events.get(next(iter(_ticket_ids(poisoned)))))
+    assert events[0].subject == f"hi{NUL}"
+
+
+def _ticket_ids(rt: Runtime) -> list[uuid.UUID]:
+    with rt.pool.connection() as conn:
+        return [r[0] for r in conn.execute("SELECT DISTINCT originator_id FROM support_events").fetchall()]
