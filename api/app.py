@@ -6,7 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio.to_thread
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api import errors
 from api.logging import RequestIdMiddleware
@@ -40,6 +40,7 @@ from api.routes import (
     wallet,
     wishlist,
 )
+from api.text import check_parameters
 from eventmart.runtime import Runtime
 
 DESCRIPTION = """
@@ -81,5 +82,5 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
                    vendor_orders, admin_catalog, audit, support, admin_support,
                    notifications, assistant):
         router = module.router
-        app.include_router(router)
+        app.include_router(router, dependencies=[Depends(check_parameters)])
     return app

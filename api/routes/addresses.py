@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, Customer, RuntimeDep
+from api.text import RequestModel
 from eventmart.identity import profiles
 
 router = APIRouter(prefix="/api/v1/consumer", tags=["addresses"])
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/v1/consumer", tags=["addresses"])
 PINCODE = r"^[A-Za-z0-9][A-Za-z0-9 -]{2,9}$"
 
 
-class AddressIn(BaseModel):
+class AddressIn(RequestModel):
     house_number: str = Field(min_length=1, max_length=32)
     street: str = Field(min_length=1, max_length=200)
     landmark: str | None = Field(default=None, max_length=200)
@@ -31,7 +32,7 @@ class AddressIn(BaseModel):
     }]}}
 
 
-class AddressEdit(BaseModel):
+class AddressEdit(RequestModel):
     house_number: str | None = Field(default=None, min_length=1, max_length=32)
     street: str | None = Field(default=None, min_length=1, max_length=200)
     landmark: str | None = Field(default=None, max_length=200)

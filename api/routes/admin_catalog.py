@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
 from api.errors import ReadModelBehindError
@@ -15,6 +15,7 @@ from api.pagination import PageDep, Paginated
 from api.routes.catalog import CategoryDetail
 from api.routes.catalog_views import ShopOut, shop_out
 from api.routes.vendor import settled
+from api.text import RequestModel
 from eventmart.identity.users import User
 from projections import catalog_search
 
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin: catalog"])
 Admin = Annotated[User, Depends(RoleGate("admin"))]
 
 
-class CategoryIn(BaseModel):
+class CategoryIn(RequestModel):
     slug: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
     name: str = Field(min_length=1, max_length=120)
     description: str = Field(default="", max_length=2000)
@@ -33,7 +34,7 @@ class CategoryIn(BaseModel):
         {"slug": "tea-coffee", "name": "Tea & Coffee", "featured": True}]}}
 
 
-class CategoryEdit(BaseModel):
+class CategoryEdit(RequestModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     description: str | None = Field(default=None, max_length=2000)
     featured: bool | None = None

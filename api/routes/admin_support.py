@@ -7,12 +7,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
 from api.routes.orders import actor
 from api.routes.support import ReplyIn, TicketOut, TicketSummary, settled, summary, ticket_view
+from api.text import RequestModel
 from domain.support.ticket import STATUSES
 from eventmart.identity.users import User
 from projections import support_tickets
@@ -26,7 +27,7 @@ class StaffTicketSummary(TicketSummary):
     customer_id: str
 
 
-class StatusIn(BaseModel):
+class StatusIn(RequestModel):
     status: Literal[STATUSES]  # type: ignore[valid-type]
     note: str = Field(default="", max_length=500)
 

@@ -8,12 +8,13 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep
+from api.text import RequestModel
 from eventmart import assistant
 
 router = APIRouter(prefix="/api/v1/agent", tags=["assistant"])
 
 
-class QueryIn(BaseModel):
+class QueryIn(RequestModel):
     query: str = Field(min_length=1, max_length=assistant.MAX_QUERY)
 
     model_config = {"json_schema_extra": {"examples": [{"query": "Where is my order?"},

@@ -10,12 +10,13 @@ from pydantic import BaseModel, EmailStr, Field
 
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, credentials
 from api.errors import NotAuthenticatedError
+from api.text import RequestModel
 from eventmart.identity import sessions, users
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-class Registration(BaseModel):
+class Registration(RequestModel):
     email: EmailStr
     password: str = Field(min_length=1, max_length=1024)
     role: Literal["customer", "vendor"] = "customer"
@@ -27,7 +28,7 @@ class Registration(BaseModel):
     }
 
 
-class Credentials(BaseModel):
+class Credentials(RequestModel):
     email: str = Field(max_length=320)
     password: str = Field(max_length=1024)
 

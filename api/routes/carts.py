@@ -15,6 +15,7 @@ from api.dependencies import (
     await_read_model,
     remember_write,
 )
+from api.text import RequestModel
 from domain.commerce.cart import MAX_QTY_PER_LINE
 from projections import cart_view
 
@@ -24,7 +25,7 @@ Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QTY_PER_LINE)]
 APP = "commerce"
 
 
-class NewItem(BaseModel):
+class NewItem(RequestModel):
     product_id: UUID
     sku: str = Field(min_length=1, max_length=64)
     qty: Quantity
@@ -45,7 +46,7 @@ class NewItem(BaseModel):
     }
 
 
-class QuantityChange(BaseModel):
+class QuantityChange(RequestModel):
     qty: Quantity
 
     model_config = {"json_schema_extra": {"examples": [{"qty": 3}]}}

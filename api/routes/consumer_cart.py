@@ -8,10 +8,11 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model, remember_write
 from api.routes.carts import CartOut
+from api.text import RequestModel
 from domain.commerce.cart import MAX_QTY_PER_LINE, cart_id_for
 from domain.saving import Saved
 from projections import cart_view
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/v1/consumer/cart", tags=["consumer cart"])
 Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QTY_PER_LINE)]
 
 
-class AddIn(BaseModel):
+class AddIn(RequestModel):
     item_id: UUID = Field(description="the item (product) id")
     quantity: Quantity = 1
     sku: str | None = Field(default=None, max_length=64,
@@ -32,20 +33,20 @@ class AddIn(BaseModel):
         {"item_id": "878f518f-95ce-5cc6-b8bf-9f9525bd8345", "quantity": 2}]}}
 
 
-class UpdateIn(BaseModel):
+class UpdateIn(RequestModel):
     item_id: str = Field(min_length=1, max_length=64, description="a cart line id or an item id")
     quantity: Annotated[int, Field(strict=True, ge=0, le=MAX_QTY_PER_LINE)] = Field(
         description="0 removes the line")
     sku: str | None = Field(default=None, max_length=64)
 
 
-class CouponIn(BaseModel):
+class CouponIn(RequestModel):
     code: str = Field(min_length=1, max_length=32)
 
     model_config = {"json_schema_extra": {"examples": [{"code": "WELCOME50"}]}}
 
 
-class RemoveIn(BaseModel):
+class RemoveIn(RequestModel):
     item_id: str = Field(min_length=1, max_length=64, description="a cart line id or an item id")
     sku: str | None = Field(default=None, max_length=64)
 

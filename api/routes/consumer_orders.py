@@ -15,6 +15,7 @@ from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_mod
 from api.pagination import PageDep, Paginated
 from api.routes.orders import CancelIn, OrderOut, actor, order_view, settled
 from api.routes.wallet import wallet_lock
+from api.text import RequestModel
 from domain.commerce.order import ISSUE_CATEGORIES
 from eventmart.identity import profiles
 from eventmart.locks import advisory_lock
@@ -23,7 +24,7 @@ from projections import order_history
 router = APIRouter(prefix="/api/v1/consumer", tags=["consumer orders"])
 
 
-class ConfirmIn(BaseModel):
+class ConfirmIn(RequestModel):
     payment_mode: Literal["cash", "wallet"]
     delivery_notes: str = Field(default="", max_length=500)
     address_id: UUID | None = Field(default=None, description="one of your saved addresses")
@@ -33,7 +34,7 @@ class ConfirmIn(BaseModel):
          "address_id": "5b0d1d1e-2c9f-4c1a-8d53-2f6c6f0c8a11"}]}}
 
 
-class MessageIn(BaseModel):
+class MessageIn(RequestModel):
     text: str = Field(min_length=1, max_length=2000)
 
     model_config = {"json_schema_extra": {"examples": [{"text": "Please leave it with the guard."}]}}
@@ -52,7 +53,7 @@ class MessagesOut(BaseModel):
     results: list[MessageOut]
 
 
-class IssueIn(BaseModel):
+class IssueIn(RequestModel):
     category: Literal[ISSUE_CATEGORIES]  # type: ignore[valid-type]
     description: str = Field(min_length=1, max_length=2000)
 
@@ -60,17 +61,17 @@ class IssueIn(BaseModel):
         {"category": "missing_item", "description": "The rice was not in the bag."}]}}
 
 
-class ReturnItem(BaseModel):
+class ReturnItem(RequestModel):
     item_id: str = Field(min_length=1, max_length=64, description="an order line id")
     quantity: Annotated[int, Field(strict=True, ge=1, le=99)]
 
 
-class ReturnIn(BaseModel):
+class ReturnIn(RequestModel):
     items: list[ReturnItem] = Field(min_length=1, max_length=100)
     reason: str = Field(min_length=1, max_length=1000)
 
 
-class RateIn(BaseModel):
+class RateIn(RequestModel):
     rating: Annotated[int, Field(strict=True, ge=1, le=5)]
     comment: str = Field(default="", max_length=1000)
 

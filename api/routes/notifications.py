@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, model_validator
 
 from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
 from api.pagination import PageDep
+from api.text import RequestModel
 from projections import notifications
 
 router = APIRouter(prefix="/api/v1/consumer/notifications", tags=["notifications"])
@@ -34,7 +35,7 @@ class NotificationsOut(BaseModel):
     results: list[NotificationOut]
 
 
-class MarkReadIn(BaseModel):
+class MarkReadIn(RequestModel):
     ids: list[UUID] | None = Field(default=None, max_length=500)
     all: bool = Field(default=False, description="mark everything read")
 

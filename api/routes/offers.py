@@ -19,6 +19,7 @@ from api.dependencies import (
     remember_write,
 )
 from api.routes.orders import actor
+from api.text import RequestModel
 from domain.commerce.coupon import Coupon
 from domain.saving import Saved
 from eventmart.identity.users import User
@@ -30,7 +31,7 @@ Admin = Annotated[User, Depends(RoleGate("admin"))]
 Vendor = Annotated[User, Depends(RoleGate("vendor", "admin"))]
 
 
-class OfferIn(BaseModel):
+class OfferIn(RequestModel):
     code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$")
     description: str = Field(default="", max_length=300)
     discount_type: Literal["flat", "percent"]

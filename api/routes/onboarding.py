@@ -6,12 +6,13 @@ from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, status
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.dependencies import ConnectionDep, Customer, RuntimeDep, SelfService
 from api.routes.auth import UserOut
 from api.routes.profile import ProfileOut, profile_response
 from api.routes.uploads import ImageRef, check_image_ref
+from api.text import RequestModel
 from domain.errors import ConflictError
 from eventmart.identity import profiles, users
 from eventmart.identity.profiles import GENDERS, LANGUAGES, OnboardingOrderError
@@ -21,7 +22,7 @@ router = APIRouter(prefix="/api/v1", tags=["onboarding"])
 Text = Field(min_length=1, max_length=120)
 
 
-class BasicOnboarding(BaseModel):
+class BasicOnboarding(RequestModel):
     name: str = Text
     city: str = Text
     society: str = Text
@@ -32,7 +33,7 @@ class BasicOnboarding(BaseModel):
     ]}}
 
 
-class ConsumerOnboarding(BaseModel):
+class ConsumerOnboarding(RequestModel):
     flat_number: str = Field(min_length=1, max_length=32)
     profile_photo: ImageRef | None = None
     gender: Literal[GENDERS] | None = None  # type: ignore[valid-type]

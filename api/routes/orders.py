@@ -21,6 +21,7 @@ from api.dependencies import (
 )
 from api.errors import ReadModelBehindError
 from api.pagination import PageDep, Paginated
+from api.text import RequestModel
 from domain.actor import Actor
 from domain.commerce.order import OrderNotFoundError
 from domain.saving import Saved
@@ -33,7 +34,7 @@ router = APIRouter(tags=["orders"])
 Reader = Annotated[User, Depends(RoleGate("customer", "vendor", "support", "admin", "auditor"))]
 
 
-class CheckoutIn(BaseModel):
+class CheckoutIn(RequestModel):
     cart_id: UUID
 
     model_config = {"json_schema_extra": {"examples": [{"cart_id": "0bef1515-a7d7-5478-8abc-9056b23ae2c7"}]}}
@@ -94,7 +95,7 @@ class OrderOut(BaseModel):
     updated_at: str
 
 
-class CancelIn(BaseModel):
+class CancelIn(RequestModel):
     reason: str = Field(default="", max_length=500)
 
 

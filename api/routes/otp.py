@@ -10,12 +10,13 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, RuntimeDep, client_ip
 from api.routes.auth import UserOut
+from api.text import RequestModel
 from eventmart.identity import otp, sessions, users
 
 router = APIRouter(prefix="/api/v1", tags=["phone sign-in"])
 
 
-class PhoneIn(BaseModel):
+class PhoneIn(RequestModel):
     phone: str = Field(max_length=32, description="E.164, e.g. +919812345678")
 
     model_config = {"json_schema_extra": {"examples": [{"phone": "+919812345678"}]}}
@@ -27,7 +28,7 @@ class CodeSent(BaseModel):
     debug_otp: str | None = Field(default=None, description="Only in dev mode (EVENTMART_ENV=dev)")
 
 
-class VerifyIn(BaseModel):
+class VerifyIn(RequestModel):
     phone: str = Field(max_length=32)
     otp: str = Field(pattern=r"^[0-9]{6}$")
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 from api import idempotency
 from api.dependencies import ConnectionDep, CurrentUser, Customer, RuntimeDep, await_read_model, remember_write
 from api.routes.orders import actor
+from api.text import RequestModel
 from domain.errors import AuthenticationError, DomainError, UpstreamError
 from domain.payments.payment import PaymentNotFoundError, PaymentStateError, ProviderError
 from eventmart import payment_providers
@@ -29,7 +30,7 @@ from projections import tracking
 router = APIRouter(tags=["payments"])
 
 
-class PaymentIn(BaseModel):
+class PaymentIn(RequestModel):
     amount: Annotated[int, Field(strict=True, gt=0, description="minor units; must equal the order total")]
     currency: str = Field(pattern=r"^[A-Z]{3}$")
     order_id: UUID

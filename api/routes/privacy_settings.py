@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.dependencies import ConnectionDep, Customer, RuntimeDep
+from api.text import RequestModel
 from eventmart.identity import users
 
 router = APIRouter(prefix="/api/v1/consumer/settings", tags=["settings"])
@@ -19,7 +20,7 @@ class PrivacySettings(BaseModel):
     data_sharing: bool
 
 
-class PrivacySettingsUpdate(BaseModel):
+class PrivacySettingsUpdate(RequestModel):
     marketing_opt_in: bool | None = None
     location_allowed: bool | None = None
     data_sharing: bool | None = None

@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from api.dependencies import ConnectionDep, Customer, RuntimeDep
 from api.routes.auth import UserOut
 from api.routes.uploads import ImageRef, check_image_ref
+from api.text import RequestModel
 from eventmart.identity import profiles, users
 from eventmart.identity.profiles import LANGUAGES
 
@@ -34,7 +35,7 @@ class ProfileOut(BaseModel):
     profile: ConsumerProfileOut | None = Field(description="null until consumer onboarding")
 
 
-class ProfileEdit(BaseModel):
+class ProfileEdit(RequestModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     preferred_language: Literal[LANGUAGES] | None = None  # type: ignore[valid-type]
     flat_number: str | None = Field(default=None, min_length=1, max_length=32)

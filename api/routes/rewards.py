@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model, remember_write
 from api.routes.carts import CartOut
+from api.text import RequestModel
 from domain.commerce.rewards import POINT_VALUE, tier_of
 from projections import cart_view, rewards
 
@@ -34,7 +35,7 @@ class RewardsOut(BaseModel):
     history: list[RewardLine]
 
 
-class RedeemIn(BaseModel):
+class RedeemIn(RequestModel):
     points: Annotated[int, Field(strict=True, ge=0, le=10**7, description="0 releases the reservation")]
 
 

@@ -10,13 +10,14 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, credentials
 from api.routes.otp import Tokens, token_response
+from api.text import RequestModel
 from eventmart.identity import sessions, users
 from eventmart.runtime import Runtime
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
 
 
-class RefreshIn(BaseModel):
+class RefreshIn(RequestModel):
     refresh_token: str = Field(min_length=1, max_length=256)
 
 

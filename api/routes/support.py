@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model, remember_write
 from api.pagination import PageDep, Paginated
 from api.routes.orders import actor
+from api.text import RequestModel
 from domain.saving import Saved
 from domain.support.ticket import CATEGORIES, MAX_TEXT, STATUSES, SupportTicket, TicketNotFoundError
 from eventmart.identity.users import User
@@ -41,7 +42,7 @@ FAQ = [
 ]
 
 
-class TicketIn(BaseModel):
+class TicketIn(RequestModel):
     subject: str = Field(min_length=1, max_length=200)
     category: Literal[CATEGORIES] = "other"  # type: ignore[valid-type]
     message: str = Field(min_length=1, max_length=MAX_TEXT)
@@ -53,7 +54,7 @@ class TicketIn(BaseModel):
         "order_id": "0f8a3c2e-51c4-4bb5-9d0b-4d6f9e1a2b3c"}]}}
 
 
-class ReplyIn(BaseModel):
+class ReplyIn(RequestModel):
     text: str = Field(min_length=1, max_length=MAX_TEXT)
 
     model_config = {"json_schema_extra": {"examples": [{"text": "Any update on this?"}]}}

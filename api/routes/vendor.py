@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model, remember_write
 from api.pagination import PageDep, Paginated
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
+from api.text import RequestModel
 from domain.actor import Actor
 from domain.catalog.product import ProductNotFoundError
 from domain.catalog.shop import SHOP_TYPES, ShopNotFoundError
@@ -31,7 +32,7 @@ Name = Field(min_length=1, max_length=120)
 Images: Any = Field(default_factory=list, max_length=10, description="image URLs (see uploads)")
 
 
-class ShopIn(BaseModel):
+class ShopIn(RequestModel):
     name: str = Name
     description: str = Field(default="", max_length=2000)
     city: str = Name
@@ -50,7 +51,7 @@ class ShopIn(BaseModel):
     }]}}
 
 
-class ShopEdit(BaseModel):
+class ShopEdit(RequestModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     description: str | None = Field(default=None, max_length=2000)
     city: str | None = Field(default=None, min_length=1, max_length=120)
@@ -61,11 +62,11 @@ class ShopEdit(BaseModel):
     images: list[str] | None = Field(default=None, max_length=10)
 
 
-class ShopStatus(BaseModel):
+class ShopStatus(RequestModel):
     is_open: bool
 
 
-class VariantIn(BaseModel):
+class VariantIn(RequestModel):
     sku: str = Field(min_length=1, max_length=64)
     name: str | None = Field(default=None, max_length=64)
     price: int = Field(strict=True, ge=0, le=10**10, description="minor units")
@@ -74,14 +75,14 @@ class VariantIn(BaseModel):
     is_available: bool = True
 
 
-class VariantEdit(BaseModel):
+class VariantEdit(RequestModel):
     name: str | None = Field(default=None, min_length=1, max_length=64)
     price: int | None = Field(default=None, strict=True, ge=0, le=10**10)
     stock: int | None = Field(default=None, strict=True, ge=0, le=10**7)
     is_available: bool | None = None
 
 
-class ProductIn(BaseModel):
+class ProductIn(RequestModel):
     name: str = Name
     category: str = Field(min_length=1, max_length=64, description="category slug")
     description: str = Field(default="", max_length=4000)
@@ -94,7 +95,7 @@ class ProductIn(BaseModel):
     }]}}
 
 
-class ProductEdit(BaseModel):
+class ProductEdit(RequestModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     category: str | None = Field(default=None, min_length=1, max_length=64)
     description: str | None = Field(default=None, max_length=4000)

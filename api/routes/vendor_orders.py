@@ -7,12 +7,13 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
 from api.routes.orders import OrderOut, actor, order_view, settled
+from api.text import RequestModel
 from domain.commerce.order import STATES
 from eventmart.identity.users import User
 from projections import order_history
@@ -24,15 +25,15 @@ Staff = Annotated[User, Depends(RoleGate("support", "admin"))]
 Status = Annotated[Literal[STATES] | None, Query(description="only orders in this state")]  # type: ignore[valid-type]
 
 
-class NoteIn(BaseModel):
+class NoteIn(RequestModel):
     note: str = Field(default="", max_length=500)
 
 
-class RejectIn(BaseModel):
+class RejectIn(RequestModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class ModifyIn(BaseModel):
+class ModifyIn(RequestModel):
     quantities: dict[str, Annotated[int, Field(ge=0, le=99)]] = Field(
         min_length=1, description="order line id -> new (lower) quantity; 0 removes the line")
     note: str = Field(default="", max_length=500)
@@ -123,11 +124,11 @@ def vendor_messages(order_id: UUID, user: Vendor, runtime: RuntimeDep, conn: Con
     return {"count": len(found), "results": found}
 
 
-class ResolveIn(BaseModel):
+class ResolveIn(RequestModel):
     resolution: str = Field(min_length=1, max_length=2000)
 
 
-class DecisionIn(BaseModel):
+class DecisionIn(RequestModel):
     note: str = Field(default="", max_length=1000)
 
 

@@ -28,6 +28,7 @@ from api.dependencies import (
 from api.pagination import PageDep, Paginated
 from api.routes.orders import actor
 from api.routes.payments import ProviderFailedError
+from api.text import RequestModel
 from domain.commerce.wallet import wallet_id_for
 from domain.payments.application import WALLET_LOAD, LoadLimits
 from domain.payments.payment import ProviderError
@@ -47,7 +48,7 @@ class WalletOut(BaseModel):
     updated_at: str | None
 
 
-class LoadIn(BaseModel):
+class LoadIn(RequestModel):
     amount: Amount
     return_url: str | None = Field(default=None, pattern=r"^https?://[^\s]{1,2000}$")
 
@@ -64,14 +65,14 @@ class LoadOut(BaseModel):
     expires_at: str
 
 
-class DebitIn(BaseModel):
+class DebitIn(RequestModel):
     amount: Amount
     reference: str = Field(min_length=1, max_length=200)
 
     model_config = {"json_schema_extra": {"examples": [{"amount": 2500, "reference": "tip:order-1042"}]}}
 
 
-class RefundIn(BaseModel):
+class RefundIn(RequestModel):
     order_id: UUID
     amount: Amount
     reason: str = Field(default="", max_length=500, description="required for support and admin")

@@ -10,13 +10,14 @@ from pydantic import BaseModel
 
 from api.dependencies import ConnectionDep, Customer, RuntimeDep
 from api.routes.catalog_views import ProductOut, product_out
+from api.text import RequestModel
 from eventmart import wishlist
 from projections import catalog_search
 
 router = APIRouter(prefix="/api/v1/consumer/wishlist", tags=["wishlist"])
 
 
-class WishlistIn(BaseModel):
+class WishlistIn(RequestModel):
     item_id: UUID
 
     model_config = {"json_schema_extra": {"examples": [{"item_id": "878f518f-95ce-5cc6-b8bf-9f9525bd8345"}]}}

@@ -1,0 +1,75 @@
+"""Clean text at the edge: what every request model and request parameter may contain.
+
+PostgreSQL text cannot hold NUL, log lines must not be forged with CR/LF, and no field
+needs the other C0 control characters; so request text refuses them (400 naming the field)
+before anything is stored. Tab and line breaks are allowed only in multi-line fields (free
+text such as descriptions, messages and notes). Every string and every list has a maximum
+size, whether or not the field declares a smaller one.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
+
+from domain.errors import DomainError
+
+LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
+MULTI_LINE_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+MAX_STRING = 10_000
+MAX_ITEMS = 100
+# Free-text fields, wherever they appear: tab and line breaks are fine there.
+MULTI_LINE = frozenset({"description", "text", "message", "delivery_notes", "reason", "note", "comment",
+                        "resolution", "query"})
+
+
+def _problem(value: Any, multi_line: bool, depth: int = 0) -> str | None:
+    """Why this value is refused, or None; nested lists and dicts are checked too."""
+    if isinstance(value, str):
+        if len(value) > MAX_STRING:
+            return f"at most {MAX_STRING} characters"
+        forbidden = MULTI_LINE_FORBIDDEN if multi_line else LINE_FORBIDDEN
+        if forbidden.search(value):
+            allowed = "tab and line breaks only" if multi_line else "none"
+            return f"control characters are not allowed here (NUL included; allowed: {allowed})"
+        return None
+    if isinstance(value, list | tuple | set | frozenset | dict):
+        if len(value) > MAX_ITEMS:
+            return f"at most {MAX_ITEMS} entries"
+        items = list(value.items()) if isinstance(value, dict) else [(None, v) for v in value]
+        for key, item in items:
+            found = (_problem(key, False, depth + 1) if key is not None else None) or _problem(
+                item, multi_line, depth + 1)
+            if found:
+                return found
+    return None
+
+
+class RequestModel(BaseModel):
+    """Base of every request body: text is clean and bounded in every field."""
+
+    multi_line: ClassVar[frozenset[str]] = MULTI_LINE
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean_text(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, BaseModel):
+            return value  # nested request models check their own fields
+        why = _problem(value, info.field_name in cls.multi_line)
+        if why:
+            raise PydanticCustomError("clean_text", why)
+        return value
+
+
+def check_parameters(request: Request) -> None:
+    """Path and query strings reach SQL and logs too: the same rule, single-line."""
+    for where, values in (("path", request.path_params.items()),
+                          ("query", request.query_params.multi_items())):
+        for name, value in values:
+            why = _problem(value, False) if isinstance(value, str) else None
+            if why:
+                raise DomainError(f"{where} parameter {name}: {why}", field=name)

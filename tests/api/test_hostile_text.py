@@ -1,0 +1,86 @@
+"""Issue 12: text with NUL or other control characters is refused at the edge (400 naming the
+field), nothing is stored, and no request with it is a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.api.test_auth import assert_problem
+from tests.api.test_catalog import HOURS, make_shop, unique
+from tests.api.test_consumer_profile import ADDRESS, BASIC
+from tests.api.test_orders import shop  # noqa: F401  (fixture)
+
+NUL = "\u0000"
+
+
+def field_named(problem: dict[str, Any], name: str) -> bool:
+    return any(e["field"] == name for e in problem.get("errors") or [])
+
+
+def test_a_nul_in_a_ticket_is_refused_and_nothing_is_stored(new_client) -> None:  # type: ignore[no-untyped-def]
+    client = new_client()
+    body = {"subject": f"hi{NUL}", "category": "other", "message": "help"}
+    problem = assert_problem(client.post("/api/v1/consumer/support/ticket", json=body), 400)
+    assert field_named(problem, "subject")
+    assert client.get("/api/v1/consumer/support/tickets").json()["count"] == 0
+    # A line break is fine in the message (multi-line), not in the subject (one line).
+    ok = client.post("/api/v1/consumer/support/ticket", json={**body, "subject": "hi", "message": "a\nb\tc"})
+    assert ok.status_code == 201, ok.text
+    assert_problem(client.post("/api/v1/consumer/support/ticket", json={**body, "subject": "h\ni"}), 400)
+    assert_problem(client.post("/api/v1/consumer/support/ticket", json={**body, "subject": "hi",
+                                                                         "message": f"x{NUL}"}), 400)
+
+
+@pytest.mark.parametrize("control", [NUL, "\u0001", "\u001b", "\u007f"])
+def test_every_kind_of_control_character_is_refused(new_client, control: str) -> None:  # type: ignore[no-untyped-def]
+    vendor = new_client("vendor")
+    r = vendor.post("/v1/vendor/shops", json={"name": f"Shop{control}", "city": "Pune", "society": "S",
+                                              "shop_type": "grocery", "opening_hours": HOURS})
+    assert field_named(assert_problem(r, 400), "name")
+    assert vendor.get("/v1/vendor/shops").json()["count"] == 0
+
+
+def test_order_text_is_clean(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+    client = new_client()
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
+    r = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash", "delivery_notes": f"gate{NUL}"})
+    assert field_named(assert_problem(r, 400), "delivery_notes")
+    order = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash",
+                                                                 "delivery_notes": "gate 2\nring twice"})
+    assert order.status_code == 201, order.text
+    msg = client.post(f"/api/v1/consumer/orders/{order.json()['id']}/message", json={"text": f"a{NUL}"})
+    assert_problem(msg, 400)
+
+
+@pytest.mark.parametrize(("method", "path", "body"), [
+    ("post", "/auth/login", {"email": f"a{NUL}b@example.com", "password": "x"}),
+    ("get", "/v1/categories/a%00b/", None),
+    ("get", "/v1/products/?category=%00", None),
+    ("get", "/v1/products/?q=tea%00", None),
+    ("get", "/api/v1/support/faq?x=%0A", None),
+])
+def test_anonymous_requests_with_control_characters_are_400_not_500(anonymous, method: str, path: str,  # type: ignore[no-untyped-def]
+                                                                    body: dict[str, Any] | None) -> None:
+    r = anonymous.request(method.upper(), path, json=body)
+    assert_problem(r, 400)
+
+
+def test_signed_in_paths_with_control_characters(phone_client) -> None:  # type: ignore[no-untyped-def]
+    client = phone_client()
+    assert_problem(client.post("/api/v1/onboarding/basic", json={**BASIC, "city": f"Pune{NUL}"}), 400)
+    assert client.post("/api/v1/onboarding/basic", json=BASIC).status_code == 200
+    assert_problem(client.get("/api/v1/consumer/shops?city=%00"), 400)
+    assert_problem(client.post("/api/v1/consumer/address/add", json={**ADDRESS, "street": f"M{NUL}G"}), 400)
+    assert client.get("/api/v1/consumer/addresses").json() == [] or client.get(
+        "/api/v1/consumer/addresses").json().get("results", []) == []
+
+
+def test_lists_and_strings_have_a_maximum_size(new_client) -> None:  # type: ignore[no-untyped-def]
+    vendor = new_client("vendor")
+    spans = [["09:00", "10:00"]] * 20_000
+    r = vendor.post("/v1/vendor/shops", json={"name": "Big", "city": "Pune", "society": "S",
+                                              "shop_type": "grocery", "opening_hours": {"mon": spans}})
+    assert field_named(assert_problem(r, 400), "opening_hours")
+    assert make_shop(vendor, unique("City"))["name"] == "Green Basket"
