@@ -60,13 +60,24 @@ def serve(
 
 
 @cli.command()
-def worker(names: Annotated[list[str], typer.Argument(help="workers to run, e.g. cart_view")]) -> None:
-    """Run chosen workers (projections, kafka_relay) until SIGINT/SIGTERM."""
+def worker(
+    names: Annotated[list[str], typer.Argument(help="workers to run, e.g. cart_view")],
+    skip: Annotated[int | None, typer.Option(
+        help="first record that NAME passes over the event at this log position (an event it "
+             "stopped on), now and in rebuilds; needs --reason")] = None,
+    reason: Annotated[str | None, typer.Option(help="why the event is skipped (with --skip)")] = None,
+    by: Annotated[str | None, typer.Option(help="who decides (with --skip); default $USER")] = None,
+    application: Annotated[str | None, typer.Option(
+        help="whose log --skip means, when NAME follows several (kafka_relay)")] = None,
+) -> None:
+    """Run chosen workers (projections, policies, payment_expiry, kafka_relay) until SIGINT/SIGTERM."""
     from eventmart.runtime import open_runtime
     from workers import build_followers
     from workers.log_follower import Supervisor
 
     settings, url = _setup()
+    if skip is not None:
+        record_skip(names, skip, reason, by, application, url)
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
     supervisor = Supervisor(build_followers(runtime, names))
     stop = threading.Event()
@@ -78,35 +89,93 @@ def worker(names: Annotated[list[str], typer.Argument(help="workers to run, e.g.
     runtime.close()
 
 
+def record_skip(names: list[str], position: int, reason: str | None, by: str | None,
+                application: str | None, url: str) -> dict[str, object]:
+    """`worker NAME --skip POSITION`: records the operator's decision (who, when, why)."""
+    import getpass
+
+    import psycopg
+
+    from projections import tracking
+    from workers.health import logs_followed
+
+    if len(names) != 1:
+        raise typer.BadParameter("--skip applies to one worker: give exactly one NAME")
+    if not reason or not reason.strip():
+        raise typer.BadParameter("--skip needs --reason: why this event is passed over")
+    name = names[0]
+    apps = logs_followed(name)
+    if not apps:
+        raise typer.BadParameter(f"{name!r} follows no log; nothing to skip")
+    if application is None and len(apps) > 1:
+        raise typer.BadParameter(f"{name} follows several logs: give --application ({', '.join(apps)})")
+    app = application or apps[0]
+    if app not in apps:
+        raise typer.BadParameter(f"{name} does not follow the {app} log ({', '.join(apps)})")
+    who = by or getpass.getuser()
+    with psycopg.connect(url, autocommit=True) as conn:
+        try:
+            decision = tracking.record_skip(conn, name, app, position, by=who, reason=reason.strip())
+        except LookupError as e:
+            raise typer.BadParameter(str(e)) from None
+    typer.echo(
+        f"skip recorded: {name}/{app} passes over position {decision['position']} "
+        f"({decision['event_type']}, aggregate {decision['aggregate_id']} version "
+        f"{decision['aggregate_version']}), by {decision['decided_by']} at "
+        f"{decision['decided_at']:%Y-%m-%d %H:%M:%S%z}: {decision['reason']}"
+    )
+    return decision
+
+
 @cli.command()
 def status() -> None:
-    """Each follower's position, lag behind its log, and last heartbeat."""
+    """Every worker's position, lag, heartbeat, last error and the event it stopped on;
+    rebuilds in progress; recorded skips. Exits 1 when a worker that should run is not."""
     import psycopg
-    from psycopg import sql
 
-    _, url = _setup()
-    with psycopg.connect(url) as conn:
-        rows = conn.execute(
-            "SELECT follower, application, position, heartbeat_at FROM follower_positions "
-            "ORDER BY follower, application"
-        ).fetchall()
-        for follower, app, position, beat in rows:
-            head = conn.execute(
-                sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
-                    sql.Identifier(f"{app}_events")
-                )
-            ).fetchone()[0]  # type: ignore[index]
-            typer.echo(
-                f"{follower:<14} {app:<10} position={position:<8} lag={head - position:<6} "
-                f"heartbeat={beat.isoformat() if beat else 'never'}"
-            )
+    from projections import tracking
+    from workers.health import expected_workers, worker_states
+
+    settings, url = _setup()
+    with psycopg.connect(url, autocommit=True) as conn:
+        states = worker_states(conn, expected_workers(settings), everything=True)  # type: ignore[arg-type]
+        skips = tracking.skips(conn)
+    unhealthy = False
+    for s in states:
+        problem = s.problem() if s.expected else None
+        unhealthy = unhealthy or problem is not None
+        state = "not expected" if not s.expected else (
+            "STOPPED" if s.poison else ("FAILING" if problem else "running"))
+        lag = "-" if s.lag is None else str(s.lag)
+        beat = s.heartbeat_at.isoformat(timespec="seconds") if s.heartbeat_at else "never"
+        typer.echo(f"{s.follower:<22} {s.application:<9} {state:<12} position={s.position:<8} "
+                   f"lag={lag:<6} heartbeat={beat}")
+        if s.rebuilding_since:
+            typer.echo(f"    rebuild in progress since {s.rebuilding_since.isoformat(timespec='seconds')}")
+        if problem:
+            typer.echo(f"    problem: {problem}")
+        if s.poison:
+            typer.echo(f"    to pass over it: eventmart worker {s.follower} --skip {s.poison.get('position')}"
+                       f"{' --application ' + s.application if s.kind == 'relay' else ''} --reason '...'")
+        if s.last_error and not s.poison and s.last_error_at:
+            typer.echo(f"    last error at {s.last_error_at.isoformat(timespec='seconds')}: {s.last_error}")
+    if skips:
+        typer.echo("skipped events:")
+        for k in skips:
+            typer.echo(f"  {k['follower']}/{k['application']} position {k['position']} "
+                       f"({k['event_type']}, aggregate {k['aggregate_id']} version {k['aggregate_version']}) "
+                       f"by {k['decided_by']} at {k['decided_at']:%Y-%m-%d %H:%M:%S%z}: {k['reason']}")
+    if unhealthy:
+        raise typer.Exit(1)
 
 
 @cli.command()
 def rebuild(name: str) -> None:
-    """Drop a read model and rebuild it from its log (safe while workers run)."""
+    """Drop a read model and rebuild it from its log (safe while workers run); recorded
+    skips are passed over."""
     from eventmart.runtime import open_runtime
     from projections import READ_MODELS
+    from workers.log_follower import EventFailed
     from workers.projection import rebuild as run
 
     if name not in READ_MODELS:
@@ -115,6 +184,10 @@ def rebuild(name: str) -> None:
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
     try:
         count = run(runtime, READ_MODELS[name])
+    except EventFailed as failed:
+        typer.echo(f"error: rebuild stopped: {failed}\nto pass over it: eventmart worker {name} "
+                   f"--skip {failed.position} --reason '...', then rebuild again", err=True)
+        raise typer.Exit(1) from None
     finally:
         runtime.close()
     typer.echo(f"rebuilt {name} from {count} events")

@@ -13,7 +13,7 @@ from eventmart.identity import otp, profiles, sessions, users
 from eventmart.runtime import build_applications
 from eventmart.settings import Settings
 from projections import READ_MODELS, notifications, tracking
-from workers.policies import POLICIES
+from workers.policies import PAYMENT_EXPIRY, POLICIES
 
 # Any constant works; it only has to be the same for every migrating process.
 MIGRATION_LOCK = 7_311_001
@@ -41,6 +41,7 @@ def migrate(settings: Settings, database_url: str) -> None:
                     tracking.ensure_follower(conn, model.name, model.application)
                 for policy, app_name in POLICIES.items():
                     tracking.ensure_follower(conn, policy, app_name)
+                tracking.ensure_follower(conn, PAYMENT_EXPIRY, "payments")  # its heartbeat
                 for app_name in FOLLOWED_APPLICATIONS:
                     tracking.ensure_follower(conn, "kafka_relay", app_name)
         finally:

@@ -1,14 +1,17 @@
 """Where each log follower (projection, relay) has got to, and what each user last wrote.
 
 A follower's position is updated in the same transaction as the rows it wrote, which
-is what makes processing exactly-once.
+is what makes processing exactly-once. The same row carries the worker's health: its
+heartbeat, last error, the event it stopped on (poison) and a rebuild in progress.
 """
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
-from psycopg import Connection
+from psycopg import Connection, sql
+from psycopg.types.json import Jsonb
 
 DDL = """
 CREATE TABLE IF NOT EXISTS follower_positions (
@@ -17,6 +20,27 @@ CREATE TABLE IF NOT EXISTS follower_positions (
     position bigint NOT NULL DEFAULT 0,
     heartbeat_at timestamptz,
     PRIMARY KEY (follower, application)
+);
+ALTER TABLE follower_positions
+    ADD COLUMN IF NOT EXISTS last_error text,
+    ADD COLUMN IF NOT EXISTS last_error_at timestamptz,
+    -- The event the worker stopped on after retrying it: {position, aggregate_id, version,
+    -- type, error}. Cleared when the position passes it, a skip is recorded, or a rebuild.
+    ADD COLUMN IF NOT EXISTS poison jsonb,
+    ADD COLUMN IF NOT EXISTS rebuild_pid integer,
+    ADD COLUMN IF NOT EXISTS rebuild_started_at timestamptz;
+-- Operators' decisions to pass over an event a follower cannot apply (live and rebuilds).
+CREATE TABLE IF NOT EXISTS follower_skips (
+    follower text NOT NULL,
+    application text NOT NULL,
+    position bigint NOT NULL,
+    aggregate_id uuid,
+    aggregate_version integer,
+    event_type text,
+    decided_by text NOT NULL,
+    decided_at timestamptz NOT NULL DEFAULT now(),
+    reason text NOT NULL,
+    PRIMARY KEY (follower, application, position)
 );
 -- Per user and log, the position of their last write; reads wait for it.
 CREATE UNLOGGED TABLE IF NOT EXISTS user_write_positions (
@@ -49,10 +73,108 @@ def lock_position(conn: Connection, follower: str, application: str) -> int:
 
 
 def set_position(conn: Connection, follower: str, application: str, position: int) -> None:
+    """Moves the position; a poison event it has passed no longer stops the follower."""
     conn.execute(
-        "UPDATE follower_positions SET position=%s, heartbeat_at=now() "
+        "UPDATE follower_positions SET position=%s, heartbeat_at=now(), "
+        "poison = CASE WHEN (poison->>'position')::bigint <= %s THEN NULL ELSE poison END "
         "WHERE follower=%s AND application=%s",
-        (position, follower, application),
+        (position, position, follower, application),
+    )
+
+
+def record_error(
+    conn: Connection, follower: str, application: str, error: str,
+    poison: dict[str, Any] | None = None,
+) -> None:
+    """The worker's last error; with `poison`, the event it stopped on."""
+    conn.execute(
+        "UPDATE follower_positions SET last_error=%s, last_error_at=now(), "
+        "poison = coalesce(%s, poison) WHERE follower=%s AND application=%s",
+        (error[:2000], Jsonb(poison) if poison is not None else None, follower, application),
+    )
+
+
+def poison_of(conn: Connection, follower: str, application: str) -> dict[str, Any] | None:
+    row = conn.execute(
+        "SELECT poison FROM follower_positions WHERE follower=%s AND application=%s",
+        (follower, application),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def skipped_positions(conn: Connection, follower: str, application: str, after: int) -> set[int]:
+    """Positions after `after` that an operator decided this follower passes over."""
+    rows = conn.execute(
+        "SELECT position FROM follower_skips WHERE follower=%s AND application=%s AND position > %s",
+        (follower, application, after),
+    ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
+def record_skip(
+    conn: Connection, follower: str, application: str, position: int, *, by: str, reason: str
+) -> dict[str, Any]:
+    """Records an operator's decision that `follower` passes over the event at `position`
+    of `application`'s log (now and in every rebuild), and lifts a stop on that event.
+    Returns the recorded decision; recording the same position again keeps the first."""
+    with conn.transaction():
+        event = conn.execute(
+            sql.SQL(
+                "SELECT originator_id, originator_version, topic FROM {} WHERE notification_id=%s"
+            ).format(sql.Identifier(f"{application}_events")),
+            (position,),
+        ).fetchone()
+        if event is None:
+            raise LookupError(f"no event at position {position} of the {application} log")
+        conn.execute(
+            "INSERT INTO follower_skips (follower, application, position, aggregate_id, "
+            "aggregate_version, event_type, decided_by, reason) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+            (follower, application, position, *event, by, reason),
+        )
+        conn.execute(
+            "UPDATE follower_positions SET poison=NULL WHERE follower=%s AND application=%s "
+            "AND (poison->>'position')::bigint = %s",
+            (follower, application, position),
+        )
+        row = conn.execute(
+            "SELECT follower, application, position, aggregate_id, aggregate_version, event_type, "
+            "decided_by, decided_at, reason FROM follower_skips "
+            "WHERE follower=%s AND application=%s AND position=%s",
+            (follower, application, position),
+        ).fetchone()
+    assert row is not None
+    return dict(zip(SKIP_FIELDS, row, strict=True))
+
+
+SKIP_FIELDS = ("follower", "application", "position", "aggregate_id", "aggregate_version",
+               "event_type", "decided_by", "decided_at", "reason")
+
+
+def skips(conn: Connection) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        "SELECT follower, application, position, aggregate_id, aggregate_version, event_type, "
+        "decided_by, decided_at, reason FROM follower_skips ORDER BY follower, application, position"
+    ).fetchall()
+    return [dict(zip(SKIP_FIELDS, r, strict=True)) for r in rows]
+
+
+def start_rebuild(conn: Connection, follower: str, application: str) -> None:
+    """Marks a rebuild by this connection's backend (status shows it while that lives) and
+    resets the follower: position 0, no poison."""
+    conn.execute(
+        "UPDATE follower_positions SET position=0, heartbeat_at=now(), poison=NULL, "
+        "rebuild_pid=pg_backend_pid(), rebuild_started_at=now() "
+        "WHERE follower=%s AND application=%s",
+        (follower, application),
+    )
+
+
+def end_rebuild(conn: Connection, follower: str, application: str) -> None:
+    conn.execute(
+        "UPDATE follower_positions SET rebuild_pid=NULL, rebuild_started_at=NULL "
+        "WHERE follower=%s AND application=%s AND rebuild_pid=pg_backend_pid()",
+        (follower, application),
     )
 
 

@@ -3,6 +3,11 @@
 Each batch is read, handled and its new position stored in one transaction, under a row
 lock on the follower's position: a crash anywhere rolls the whole batch back, and two
 processes running the same follower never both apply an event.
+
+A batch that fails for a reason other than the database or broker being unreachable is
+retried event by event, which names the one event that fails (`EventFailed`). The
+Supervisor retries that event a few times, then stops that worker alone on it until an
+operator records a skip (`tracking.record_skip`) or the position moves past it.
 """
 
 from __future__ import annotations
@@ -11,12 +16,14 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
+import eventsourcing.persistence
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
+from kafka.errors import KafkaError
 from psycopg import Connection, sql
 
 from projections import tracking
@@ -24,22 +31,68 @@ from projections import tracking
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# How often one event is tried before its worker stops on it.
+POISON_ATTEMPTS = 3
+# Restart pauses: the first after a failure, doubling to the cap; back to the first after
+# any success, so a glitch after a long healthy run waits half a second, and a worker
+# resumes within a few seconds of the database's return.
+FIRST_PAUSE = 0.5
+MAX_PAUSE = 5.0
+
+# Faults of the environment, not of an event: retried forever, never blamed on an event.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    eventsourcing.persistence.OperationalError,
+    eventsourcing.persistence.InterfaceError,
+    KafkaError,
+    OSError,
+    TimeoutError,
+)
 
 
 @dataclass(frozen=True)
 class LoggedEvent:
     notification: Notification
     event: Any
+    skipped: bool = False  # an operator's recorded skip: not decoded, not handled
 
 
 Handler = Callable[[Connection, Sequence[LoggedEvent]], None]
+
+
+class EventFailed(Exception):
+    """A follower's handler (or the decoder) failed on this one event."""
+
+    def __init__(self, follower: str, application: str, notification: Notification,
+                 cause: BaseException) -> None:
+        self.follower = follower
+        self.application = application
+        self.position = int(notification.id)
+        self.aggregate_id = str(notification.originator_id)
+        self.version = int(notification.originator_version)
+        self.event_type = notification.topic
+        self.error = f"{type(cause).__name__}: {cause}"
+        super().__init__(
+            f"{follower}/{application} cannot apply the event at position {self.position} "
+            f"({self.event_type}, aggregate {self.aggregate_id} version {self.version}): {self.error}"
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {"position": self.position, "aggregate_id": self.aggregate_id,
+                "version": self.version, "type": self.event_type, "error": self.error}
+
+
+class _Undecodable(Exception):
+    def __init__(self, notification: Notification) -> None:
+        self.notification = notification
 
 
 def events_table(app: Application[UUID]) -> str:
     return f"{app.name}_events"
 
 
-def read_log(conn: Connection, app: Application[UUID], after: int, limit: int) -> list[LoggedEvent]:
+def _read_rows(conn: Connection, app: Application[UUID], after: int, limit: int) -> list[Notification]:
     rows = conn.execute(
         sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state "
@@ -47,13 +100,32 @@ def read_log(conn: Connection, app: Application[UUID], after: int, limit: int) -
         ).format(sql.Identifier(events_table(app))),
         (after, limit),
     ).fetchall()
-    logged = []
-    for nid, oid, version, topic, state in rows:
-        n = Notification(
-            id=nid, originator_id=oid, originator_version=version, topic=topic, state=bytes(state)
-        )
-        logged.append(LoggedEvent(n, app.mapper.to_domain_event(n)))
+    return [
+        Notification(id=nid, originator_id=oid, originator_version=version, topic=topic,
+                     state=bytes(state))
+        for nid, oid, version, topic, state in rows
+    ]
+
+
+def _decode(app: Application[UUID], notifications: Sequence[Notification],
+            skip: set[int]) -> list[LoggedEvent]:
+    """Decodes up to the first event that cannot be decoded (raised when it comes first)."""
+    logged: list[LoggedEvent] = []
+    for n in notifications:
+        if n.id in skip:
+            logged.append(LoggedEvent(n, None, skipped=True))
+            continue
+        try:
+            logged.append(LoggedEvent(n, app.mapper.to_domain_event(n)))
+        except Exception as exc:
+            if logged:
+                break  # the next batch starts with it
+            raise _Undecodable(n) from exc
     return logged
+
+
+def read_log(conn: Connection, app: Application[UUID], after: int, limit: int) -> list[LoggedEvent]:
+    return _decode(app, _read_rows(conn, app, after, limit), set())
 
 
 class LogFollower:
@@ -74,22 +146,55 @@ class LogFollower:
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.stopping = threading.Event()
+        self.successes = 0  # committed steps; the Supervisor resets its back-off on progress
+        self._isolate_until = 0  # up to this position, events are handled one per batch
 
     @property
     def label(self) -> str:
         return f"{self.follower}/{self.app.name}"
 
+    @property
+    def application(self) -> str:
+        return self.app.name
+
     def step(self, conn: Connection) -> int:
-        """Handles the next batch; returns how many events it handled."""
-        with conn.transaction():
-            position = tracking.lock_position(conn, self.follower, self.app.name)
-            batch = read_log(conn, self.app, position, self.batch_size)
-            if not batch:
-                tracking.beat(conn, self.follower, self.app.name)
-                return 0
-            self.handle(conn, batch)
-            tracking.set_position(conn, self.follower, self.app.name, batch[-1].notification.id)
-        return len(batch)
+        """Handles the next batch; returns how many events it passed (0: none new).
+
+        Raises EventFailed naming the event when one event cannot be handled; the
+        database's or broker's faults propagate as they are."""
+        todo: list[LoggedEvent] = []
+        try:
+            with conn.transaction():
+                position = tracking.lock_position(conn, self.follower, self.app.name)
+                limit = 1 if position < self._isolate_until else self.batch_size
+                rows = _read_rows(conn, self.app, position, limit)
+                if not rows:
+                    tracking.beat(conn, self.follower, self.app.name)
+                    passed = 0
+                else:
+                    skip = tracking.skipped_positions(conn, self.follower, self.app.name, position)
+                    batch = _decode(self.app, rows, skip)
+                    todo = [e for e in batch if not e.skipped]
+                    if todo:
+                        self.handle(conn, todo)
+                    tracking.set_position(conn, self.follower, self.app.name,
+                                          batch[-1].notification.id)
+                    passed = len(batch)
+        except _Undecodable as exc:
+            raise EventFailed(self.follower, self.app.name, exc.notification,
+                              exc.__cause__ or exc) from exc.__cause__
+        except Exception as exc:
+            if isinstance(exc, TRANSIENT_ERRORS) or not todo:
+                raise
+            if len(todo) == 1:
+                raise EventFailed(self.follower, self.app.name, todo[0].notification, exc) from exc
+            # Which event? Retry the batch one event per transaction.
+            log.warning("%s: a batch of %d events failed (%s: %s); retrying them one by one",
+                        self.label, len(todo), type(exc).__name__, exc)
+            self._isolate_until = todo[-1].notification.id
+            return self.step(conn)
+        self.successes += 1
+        return passed
 
     def catch_up(self, conn: Connection) -> int:
         total = 0
@@ -113,24 +218,89 @@ class LogFollower:
         self.stopping.set()
 
 
-class Supervisor:
-    """Runs followers in threads and restarts one that fails (database restart, broker
-    down), with a growing pause so a persistent fault does not spin."""
+class Worker(Protocol):
+    """What the Supervisor runs: a log follower or a timer (the payment expiry sweep)."""
 
-    def __init__(self, followers: Sequence[LogFollower]) -> None:
+    @property
+    def label(self) -> str: ...
+    @property
+    def follower(self) -> str: ...
+    @property
+    def application(self) -> str: ...
+    @property
+    def database_url(self) -> str: ...
+    @property
+    def successes(self) -> int: ...
+    def run(self) -> None: ...
+    def stop(self) -> None: ...
+
+
+class Supervisor:
+    """Runs workers in threads and restarts one that fails (database restart, broker
+    down), with a growing pause so a persistent fault does not spin, reset by any success.
+
+    An event that fails `attempts` times stops its worker alone (the others go on): the
+    thread records the event on the worker's row (status, /readyz) and waits until the row
+    no longer names it (a recorded skip, a rebuild, another process moving past it)."""
+
+    def __init__(self, followers: Sequence[Worker], *, attempts: int = POISON_ATTEMPTS,
+                 park_poll: float = 1.0) -> None:
         self.followers = list(followers)
         self.threads: list[threading.Thread] = []
         self.stopping = threading.Event()
+        self.attempts = attempts
+        self.park_poll = park_poll
 
-    def _keep_running(self, follower: LogFollower) -> None:
-        pause = 0.5
+    def _keep_running(self, worker: Worker) -> None:
+        pause = FIRST_PAUSE
+        attempts: dict[int, int] = {}  # position -> failures of that event
         while not self.stopping.is_set():
+            before = worker.successes
             try:
-                follower.run()
+                worker.run()
+                return  # stopped on request
+            except EventFailed as failed:
+                n = attempts[failed.position] = attempts.get(failed.position, 0) + 1
+                if n >= self.attempts:
+                    log.error("worker %s STOPPED after %d attempts: %s. Fix the cause and restart it, "
+                              "or pass over the event: eventmart worker %s --skip %d --reason '...'",
+                              worker.label, n, failed, worker.follower, failed.position)
+                    self._record(worker, str(failed), failed.describe())
+                    self._park(worker, failed.position)
+                    attempts.clear()
+                    pause = FIRST_PAUSE
+                    continue
+                if worker.successes > before:
+                    pause = FIRST_PAUSE
+                log.warning("worker %s: %s (attempt %d of %d); retrying in %.1fs",
+                            worker.label, failed, n, self.attempts, pause)
+                self._record(worker, str(failed))
+            except Exception as exc:
+                if worker.successes > before:
+                    pause = FIRST_PAUSE
+                log.exception("worker %s failed; restarting in %.1fs", worker.label, pause)
+                self._record(worker, f"{type(exc).__name__}: {exc}")
+            self.stopping.wait(pause)
+            pause = min(pause * 2, MAX_PAUSE)
+
+    def _record(self, worker: Worker, error: str, poison: dict[str, Any] | None = None) -> None:
+        """Best effort: the database may be what failed."""
+        try:
+            with psycopg.connect(worker.database_url, autocommit=True, connect_timeout=2) as conn:
+                tracking.record_error(conn, worker.follower, worker.application, error, poison)
+        except Exception as exc:
+            log.debug("could not record the error of %s: %s", worker.label, exc)
+
+    def _park(self, worker: Worker, position: int) -> None:
+        while not self.stopping.wait(self.park_poll):
+            try:
+                with psycopg.connect(worker.database_url, autocommit=True, connect_timeout=2) as conn:
+                    poison = tracking.poison_of(conn, worker.follower, worker.application)
             except Exception:
-                log.exception("worker %s failed; restarting in %.1fs", follower.label, pause)
-                self.stopping.wait(pause)
-                pause = min(pause * 2, 30.0)
+                continue
+            if poison is None or poison.get("position") != position:
+                log.info("worker %s resumes: the event at %d is skipped or passed", worker.label, position)
+                return
 
     def start(self) -> None:
         for f in self.followers:
@@ -141,6 +311,10 @@ class Supervisor:
 
     def alive(self) -> bool:
         return all(t.is_alive() for t in self.threads)
+
+    def dead(self) -> list[str]:
+        """Labels of workers whose thread has ended (stopped on their own)."""
+        return [t.name for t in self.threads if not t.is_alive()]
 
     def stop(self, timeout: float = 5.0) -> None:
         self.stopping.set()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
@@ -127,18 +128,33 @@ def expire_overdue_payments(runtime: Runtime, conn: Connection) -> int:
 
 
 class PaymentExpirySweep:
-    """Not a log follower: a timer. Same run/stop shape so the Supervisor can run it."""
+    """Not a log follower: a timer. Same run/stop shape so the Supervisor can run it; it
+    beats on its own row (payment_expiry/payments) at least every BEAT_SECONDS."""
+
+    BEAT_SECONDS = 5.0
 
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self.stopping = threading.Event()
         self.label = PAYMENT_EXPIRY
+        self.follower = PAYMENT_EXPIRY
+        self.application = "payments"
+        self.database_url = runtime.database_url
+        self.successes = 0
 
     def run(self) -> None:
+        interval = self.runtime.settings.payment_expiry_sweep_seconds
         with psycopg.connect(self.runtime.database_url, autocommit=True) as conn:
             while not self.stopping.is_set():
                 expire_overdue_payments(self.runtime, conn)
-                self.stopping.wait(self.runtime.settings.payment_expiry_sweep_seconds)
+                self.successes += 1
+                deadline = time.monotonic() + interval
+                while not self.stopping.is_set():
+                    tracking.beat(conn, self.follower, self.application)
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.stopping.wait(min(left, self.BEAT_SECONDS))
 
     def stop(self) -> None:
         self.stopping.set()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import psycopg
@@ -32,13 +33,19 @@ def projection_follower(runtime: Runtime, model: ReadModel) -> LogFollower:
 
 
 def rebuild(runtime: Runtime, model: ReadModel) -> int:
-    """Drops the read model and replays the whole log into it. Safe while workers run:
-    they wait on the position row lock taken here."""
+    """Drops the read model and replays the whole log into it, passing over the events
+    operators recorded skips for. Safe while workers run: they wait on the position row
+    lock taken here. `eventmart status` shows it while it runs. An event it cannot apply
+    raises EventFailed, naming it."""
     follower = projection_follower(runtime, model)
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
         with conn.transaction():
             tracking.lock_position(conn, model.name, model.application)
             conn.execute(model.drop_sql)
             conn.execute(model.create_sql)
-            tracking.set_position(conn, model.name, model.application, 0)
-        return follower.catch_up(conn)
+            tracking.start_rebuild(conn, model.name, model.application)
+        try:
+            return follower.catch_up(conn)
+        finally:
+            with contextlib.suppress(psycopg.Error):  # a lost connection ends the mark too
+                tracking.end_rebuild(conn, model.name, model.application)

@@ -1,21 +1,20 @@
-"""GET /healthz (process alive) and GET /readyz (database reachable, workers keeping up)."""
+"""GET /healthz (process alive) and GET /readyz (database reachable, every worker that should
+be running is running: projections, policies, the payment expiry sweep, the Kafka relay when
+configured)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from psycopg import sql
 
 from api.dependencies import RuntimeDep
-from api.errors import problem
-from projections import READ_MODELS
+from api.errors import PROBLEM_JSON, problem
+from workers.health import expected_workers, worker_states
 
 router = APIRouter(tags=["health"])
-
-# A worker that has not beaten for this long is considered stopped.
-STALE_AFTER_SECONDS = 15.0
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
@@ -25,41 +24,32 @@ def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: database reachable and every projection worker alive",
+    summary="Readiness: database reachable and every worker running",
     responses={503: {"description": "not ready", "content": {"application/problem+json": {}}}},
 )
 def readyz(request: Request, runtime: RuntimeDep) -> Any:
     try:
         with runtime.pool.connection(timeout=2) as conn:
-            rows = conn.execute(
-                "SELECT follower, application, position, "
-                "extract(epoch FROM now() - heartbeat_at) FROM follower_positions"
-            ).fetchall()
-            heads = {
-                app: conn.execute(
-                    sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
-                        sql.Identifier(f"{app}_events")
-                    )
-                ).fetchone()[0]  # type: ignore[index]
-                for app in runtime.applications
-            }
+            states = worker_states(conn, expected_workers(runtime.settings))
     except Exception as exc:  # any failure to reach the database means not ready
         return problem(503, "Not ready", f"database unreachable: {type(exc).__name__}")
-    projections: dict[str, Any] = {}
-    problems = []
-    for follower, app, position, age in rows:
-        if follower not in READ_MODELS:
-            continue
-        projections[follower] = {
-            "position": position,
-            "lag": max(heads.get(app, 0) - position, 0),
-            "heartbeat_age_seconds": None if age is None else round(float(age), 3),
-        }
-        if age is None or float(age) > STALE_AFTER_SECONDS:
-            problems.append(f"projection {follower} is not running")
+    workers = {s.key: s.as_json() for s in states}
+    problems = [p for s in states if (p := s.problem())]
     supervisor = getattr(request.app.state, "supervisor", None)
-    if supervisor is not None and not supervisor.alive():
-        problems.append("an in-process worker thread died")
+    if supervisor is not None:
+        problems += [f"in-process worker {label} has stopped" for label in supervisor.dead()]
+    body: dict[str, Any] = {
+        "status": "ready",
+        "database": "ok",
+        "workers": workers,
+        "projections": {k: w for k, w in workers.items() if w["kind"] == "projection"},
+    }
     if problems:
-        return problem(503, "Not ready", "; ".join(problems))
-    return JSONResponse({"status": "ready", "database": "ok", "projections": projections})
+        response = problem(503, "Not ready", "; ".join(problems))
+        return JSONResponse({**_body(response), "workers": workers}, status_code=503,
+                            media_type=PROBLEM_JSON)
+    return JSONResponse(body)
+
+
+def _body(response: JSONResponse) -> dict[str, Any]:
+    return dict(json.loads(bytes(response.body)))

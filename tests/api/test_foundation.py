@@ -3,6 +3,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 
 from tests.api.test_auth import assert_problem
+from tests.helpers import eventually
 
 
 def test_healthz(anonymous: TestClient) -> None:
@@ -10,9 +11,12 @@ def test_healthz(anonymous: TestClient) -> None:
 
 
 def test_readyz_reports_projections(anonymous: TestClient) -> None:
-    r = anonymous.get("/readyz")
-    assert r.status_code == 200, r.text
+    # Ready once every worker has beaten (they may only just have started).
+    r = eventually(lambda: (r := anonymous.get("/readyz")).status_code == 200 and r, timeout=30)
     assert r.json()["database"] == "ok" and "cart_view" in r.json()["projections"]
+    workers = r.json()["workers"]
+    assert {"order_payments", "payment_expiry", "kafka_relay/commerce"} <= workers.keys()
+    assert workers["order_payments"]["state"] == "running" and "lag" in workers["order_payments"]
 
 
 def test_unknown_route_is_a_problem(anonymous: TestClient) -> None:

@@ -1,0 +1,147 @@
+"""Which workers should be running, and how each is doing: one query for /readyz and
+`eventmart status` alike (positions, lag, heartbeats, last errors, poison events, rebuilds)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import Connection, sql
+
+from eventmart.settings import Settings
+from projections import READ_MODELS
+from workers.kafka_relay import FOLLOWER as KAFKA_RELAY
+from workers.policies import PAYMENT_EXPIRY, POLICIES
+
+# Every application with a log (and a relay row per log).
+APPLICATIONS = ("catalog", "commerce", "payments", "support")
+# A worker that has not beaten for this long is considered stopped.
+STALE_AFTER_SECONDS = 15.0
+
+
+def expected_workers(settings: Settings) -> list[tuple[str, str]]:
+    """(follower, application) of every worker that should be running: what `worker all`
+    and `serve` run."""
+    expected = [(m.name, m.application) for m in READ_MODELS.values()]
+    expected += list(POLICIES.items())
+    expected.append((PAYMENT_EXPIRY, "payments"))
+    if settings.kafka_bootstrap_servers:
+        expected += [(KAFKA_RELAY, app) for app in APPLICATIONS]
+    return expected
+
+
+def logs_followed(follower: str) -> list[str]:
+    """The applications whose logs a named worker follows (none: not a log follower)."""
+    if follower in READ_MODELS:
+        return [READ_MODELS[follower].application]
+    if follower in POLICIES:
+        return [POLICIES[follower]]
+    return list(APPLICATIONS) if follower == KAFKA_RELAY else []
+
+
+def kind_of(follower: str) -> str:
+    if follower in READ_MODELS:
+        return "projection"
+    if follower in POLICIES:
+        return "policy"
+    if follower == PAYMENT_EXPIRY:
+        return "sweep"
+    return "relay" if follower == KAFKA_RELAY else "other"
+
+
+@dataclass(frozen=True)
+class WorkerState:
+    follower: str
+    application: str
+    expected: bool
+    registered: bool = True
+    position: int = 0
+    head: int = 0
+    heartbeat_age_seconds: float | None = None
+    heartbeat_at: datetime | None = None
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    poison: dict[str, Any] | None = None
+    rebuilding_since: datetime | None = None
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.follower)
+
+    @property
+    def key(self) -> str:
+        return f"{self.follower}/{self.application}" if self.kind == "relay" else self.follower
+
+    @property
+    def lag(self) -> int | None:
+        return None if self.kind == "sweep" else max(self.head - self.position, 0)
+
+    def problem(self) -> str | None:
+        """Why this worker is not doing its job, or None."""
+        if not self.registered:
+            return f"{self.key} is not registered (run eventmart migrate)"
+        if self.poison is not None:
+            p = self.poison
+            return (f"{self.key} stopped on the event at position {p.get('position')} "
+                    f"({p.get('type')}, aggregate {p.get('aggregate_id')} version {p.get('version')}): "
+                    f"{p.get('error')}")
+        if self.heartbeat_age_seconds is None:
+            return f"{self.key} has never run"
+        if self.heartbeat_age_seconds > STALE_AFTER_SECONDS:
+            error = f"; last error: {self.last_error}" if self.last_error else ""
+            return f"{self.key} is not running (last heartbeat {self.heartbeat_age_seconds:.0f}s ago{error})"
+        return None
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "application": self.application,
+            "state": "stopped" if self.poison else ("failing" if self.problem() else "running"),
+            "position": self.position,
+            "lag": self.lag,
+            "heartbeat_age_seconds": (None if self.heartbeat_age_seconds is None
+                                      else round(self.heartbeat_age_seconds, 3)),
+            "last_error": self.last_error,
+            "last_error_at": self.last_error_at.isoformat() if self.last_error_at else None,
+            "poison": self.poison,
+            "rebuilding_since": self.rebuilding_since.isoformat() if self.rebuilding_since else None,
+        }
+
+
+def _query(applications: Sequence[str]) -> sql.Composed:
+    heads = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}::text, (SELECT coalesce(max(notification_id), 0) FROM {})").format(
+            sql.Literal(app), sql.Identifier(f"{app}_events"))
+        for app in applications
+    )
+    return sql.SQL(
+        "WITH heads(application, head) AS ({}) "
+        "SELECT f.follower, f.application, f.position, coalesce(h.head, 0), "
+        "extract(epoch FROM now() - f.heartbeat_at)::float8, f.heartbeat_at, "
+        "f.last_error, f.last_error_at, f.poison, "
+        "CASE WHEN EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = f.rebuild_pid "
+        "                  AND a.backend_start <= f.rebuild_started_at) "
+        "     THEN f.rebuild_started_at END "
+        "FROM follower_positions f LEFT JOIN heads h USING (application) "
+        "ORDER BY f.follower, f.application"
+    ).format(heads)
+
+
+def worker_states(conn: Connection, expected: Sequence[tuple[str, str]],
+                  *, everything: bool = False) -> list[WorkerState]:
+    """The expected workers' states (and, with `everything`, every registered follower's).
+    One statement."""
+    want = set(expected)
+    states: dict[tuple[str, str], WorkerState] = {}
+    for (follower, app, position, head, age, beat, error, error_at, poison,
+         rebuilding) in conn.execute(_query(APPLICATIONS)).fetchall():
+        if (follower, app) in want or everything:
+            states[(follower, app)] = WorkerState(
+                follower, app, (follower, app) in want, True, int(position), int(head), age, beat,
+                error, error_at, poison, rebuilding)
+    for follower, app in expected:
+        if (follower, app) not in states:
+            states[(follower, app)] = WorkerState(follower, app, True, registered=False)
+    return list(states.values())
