@@ -20,7 +20,11 @@ def sign(secret: str, body: bytes) -> str:
 
 
 def verify(secret: str, body: bytes, signature: str | None) -> bool:
-    return bool(signature) and hmac.compare_digest(sign(secret, body), signature or "")
+    """Any malformed signature (absent, not ASCII, wrong length) is simply not valid."""
+    if not signature or not signature.isascii():
+        return False
+    # Bytes: compare_digest refuses non-ASCII str with a TypeError, which must never be a 500.
+    return hmac.compare_digest(sign(secret, body).encode(), signature.encode())
 
 
 class SandboxProvider:
