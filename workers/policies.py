@@ -15,6 +15,7 @@ from uuid import UUID
 import psycopg
 from psycopg import Connection
 
+from api import idempotency
 from domain.commerce.order import UNPAID_ORDER_WINDOW, Order
 from domain.payments.application import WALLET_LOAD
 from domain.payments.payment import Payment
@@ -138,6 +139,7 @@ class PaymentExpirySweep:
         with psycopg.connect(self.runtime.database_url, autocommit=True) as conn:
             while not self.stopping.is_set():
                 expire_overdue_payments(self.runtime, conn)
+                idempotency.sweep(conn, self.runtime.clock())  # keys past their 24 h retention
                 self.stopping.wait(self.runtime.settings.payment_expiry_sweep_seconds)
 
     def stop(self) -> None:
