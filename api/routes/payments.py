@@ -78,6 +78,7 @@ def create_payment(
     def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
         started = runtime.payments.find(claim_id)  # a re-execution: the payment is the answer
         if started is not None:
+            remember_write(conn, user, "payments", runtime.payments.log_head())
             return 201, shape(runtime, {
                 "payment_id": started.id, "order_id": started.order_id, "status": "pending",
                 "amount": started.amount, "currency": started.currency, "refunded": 0,

@@ -423,7 +423,7 @@ class CommerceApplication(EventMartApplication):
         """Flow Specs: the cart becomes an order awaiting online payment. With an `order_id`
         (an idempotency claim's), once: an order already placed under it is the answer."""
         if (placed := self._placed(owner_id, order_id)) is not None:
-            return Saved(placed, None)
+            return Saved(placed, self.log_head())
         cart = self.get_cart(cart_id, owner_id)
         order, changed = self._place(cart, payment_mode="online", order_id=order_id)
         return Saved(order, self.save_all(order, cart, *changed))
@@ -437,7 +437,7 @@ class CommerceApplication(EventMartApplication):
         an `order_id` (an idempotency claim's), once: an order already placed under it is
         the answer."""
         if (placed := self._placed(owner_id, order_id)) is not None:
-            return Saved(placed, None)
+            return Saved(placed, self.log_head())
         cart = self._own_cart(owner_id)
         order, others = self._place(cart, payment_mode=payment_mode, delivery_notes=delivery_notes,
                                     address=address, order_id=order_id)
@@ -627,7 +627,7 @@ class CommerceApplication(EventMartApplication):
         second debit with it saves nothing (`wallet.keyed_debit(key)` is the first outcome)."""
         wallet = self.wallet(owner_id)
         if key is not None and wallet.keyed_debit(key) is not None:
-            return Saved(wallet, None)
+            return Saved(wallet, self.log_head())
         wallet.debit(amount, kind="debit", reference=reference, key=key)
         return Saved(wallet, self.save_all(wallet))
 

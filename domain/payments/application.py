@@ -104,7 +104,7 @@ class PaymentsApplication(EventMartApplication):
         if (started := self.find(payment_id)) is not None:
             if started.customer_id != str(customer_id):
                 raise PaymentStateError("this payment id is taken")
-            return Saved(started, None)
+            return Saved(started, self.log_head())
         changed: list[Aggregate] = []
         if limits is not None:
             allowance = self.allowance(str(customer_id), day)
