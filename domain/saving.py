@@ -67,6 +67,11 @@ class EventMartApplication(Application[UUID]):
         super().register_transcodings(transcoder)
         transcoder.register(SetAsList())
 
+    def log_head(self) -> int | None:
+        """The log's last position. Whatever was saved before now is at or below it: the
+        read-your-writes position of a command that found its effect already saved."""
+        return self.recorder.max_notification_id()
+
     def save_all(self, *aggregates: Aggregate) -> int | None:
         """Saves atomically; returns the log position of the last new event."""
         recordings = self.save(*aggregates)

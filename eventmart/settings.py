@@ -49,6 +49,9 @@ class Settings(BaseSettings):
         default=None, description="default: sandbox in dev, none in prod")
     sandbox_webhook_secret: str | None = None
     payment_expiry_sweep_seconds: float = 30.0
+    # A keyed request's claim on its Idempotency-Key, while running: a dead request's claim
+    # frees its key after this long (and the retry finishes or replays its command).
+    idempotency_lease_seconds: float = Field(default=30.0, gt=0)
     return_window_days: int = 7
     reward_points_per_100: int = 1  # points per 100 paise of delivered goods
     reward_tiers: str = Field(default="bronze:0,silver:500,gold:2000,platinum:5000",

@@ -19,6 +19,7 @@ from psycopg import Connection
 from domain.commerce.order import UNPAID_ORDER_WINDOW, Order
 from domain.payments.application import WALLET_LOAD
 from domain.payments.payment import Payment
+from eventmart import idempotency_store
 from eventmart.runtime import Runtime
 from projections import order_history, tracking
 from projections import payments as payment_view
@@ -147,6 +148,7 @@ class PaymentExpirySweep:
         with psycopg.connect(self.runtime.database_url, autocommit=True) as conn:
             while not self.stopping.is_set():
                 expire_overdue_payments(self.runtime, conn)
+                idempotency_store.sweep(conn, self.runtime.clock())  # keys past their 24 h retention
                 self.successes += 1
                 deadline = time.monotonic() + interval
                 while not self.stopping.is_set():

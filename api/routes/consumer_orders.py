@@ -89,18 +89,20 @@ def confirm(
         address = {k: row[k] for k in ("house_number", "street", "landmark", "city", "society",
                                        "pincode", "label")} | {"id": str(row["id"])}
 
-    def execute() -> tuple[int, dict[str, Any]]:
+    def execute(claim_id: UUID | None) -> tuple[int, dict[str, Any]]:
         with advisory_lock(conn, wallet_lock(user.id)):  # wallet orders take turns with debits
             saved = runtime.commerce.confirm_order(owner_id=user.id, payment_mode=body.payment_mode,
-                                                   delivery_notes=body.delivery_notes, address=address)
+                                                   delivery_notes=body.delivery_notes, address=address,
+                                                   order_id=claim_id)
         return 201, settled(runtime, conn, user, saved)
 
     if key is None:
-        status, out = execute()
+        status, out = execute(None)
         return JSONResponse(out, status_code=status)
     return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/order/confirm",
                                 key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute)
+                                now=runtime.clock(), execute=execute,
+                                lease_seconds=runtime.settings.idempotency_lease_seconds)
 
 
 @router.get("/order/history", response_model=Paginated[OrderOut],

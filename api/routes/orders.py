@@ -145,8 +145,8 @@ def checkout(
     body: CheckoutIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
     key: idempotency.IdempotencyKey = None,
 ) -> JSONResponse:
-    def execute() -> tuple[int, dict[str, Any]]:
-        saved = runtime.commerce.checkout(owner_id=user.id, cart_id=body.cart_id)
+    def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
+        saved = runtime.commerce.checkout(owner_id=user.id, cart_id=body.cart_id, order_id=claim_id)
         remember_write(conn, user, "commerce", saved.position)
         order = saved.value
         return 201, {"order_id": str(order.id), "total_amount": order.total,
@@ -154,7 +154,8 @@ def checkout(
 
     return idempotency.run_once(conn, user_id=user.id, endpoint="POST /v1/checkouts",
                                 key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute)
+                                now=runtime.clock(), execute=execute,
+                                lease_seconds=runtime.settings.idempotency_lease_seconds)
 
 
 @router.get("/v1/orders", response_model=Paginated[OrderOut], summary="Your orders, newest first")

@@ -76,14 +76,21 @@ def create_payment(
     body: PaymentIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
     key: idempotency.IdempotencyKey = None,
 ) -> Response:
-    def execute() -> tuple[int, dict[str, Any]]:
+    def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
+        started = runtime.payments.find(claim_id)  # a re-execution: the payment is the answer
+        if started is not None:
+            remember_write(conn, user, "payments", runtime.payments.log_head())
+            return 201, shape(runtime, {
+                "payment_id": started.id, "order_id": started.order_id, "status": "pending",
+                "amount": started.amount, "currency": started.currency, "refunded": 0,
+                "checkout_url": started.checkout_url, "expires_at": started.expires_at})
         order = runtime.commerce.payable_order(actor(user), body.order_id)
         if (body.amount, body.currency) != (order.total, order.currency):
             raise DomainError(f"the order is {order.total} {order.currency}", field="amount")
         try:
             saved = runtime.payments.start(order_id=order.id, customer_id=user.id, amount=order.total,
                                            currency=order.currency, return_url=body.return_url,
-                                           now=runtime.clock())
+                                           now=runtime.clock(), payment_id=claim_id)
         except ProviderError as e:
             raise ProviderFailedError(f"the payment provider failed: {e}; try again") from e
         remember_write(conn, user, "payments", saved.position)
@@ -94,7 +101,8 @@ def create_payment(
 
     return idempotency.run_once(conn, user_id=user.id, endpoint="POST /v1/payments",
                                 key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute)
+                                now=runtime.clock(), execute=execute,
+                                lease_seconds=runtime.settings.idempotency_lease_seconds)
 
 
 @router.get("/v1/payments/{payment_id}", response_model=PaymentOut, summary="A payment's status")

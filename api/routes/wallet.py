@@ -111,14 +111,14 @@ def load(body: LoadIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
          key: idempotency.IdempotencyKey = None) -> JSONResponse:
     settings = runtime.settings
 
-    def execute() -> tuple[int, dict[str, Any]]:
+    def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
         limits = LoadLimits(per_load=settings.wallet_max_load,
                             daily=settings.wallet_daily_load_limit)
         try:
             saved = runtime.payments.start(
                 order_id=runtime.new_id(), customer_id=user.id, amount=body.amount, currency="INR",
                 return_url=body.return_url or f"{settings.public_base_url}/api/v1/consumer/wallet",
-                now=runtime.clock(), purpose=WALLET_LOAD, limits=limits)
+                now=runtime.clock(), purpose=WALLET_LOAD, limits=limits, payment_id=claim_id)
         except ProviderError as e:
             raise ProviderFailedError(f"the payment provider failed: {e}; try again") from e
         remember_write(conn, user, "payments", saved.position)
@@ -130,23 +130,28 @@ def load(body: LoadIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
 
     return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/wallet/load",
                                 key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute)
+                                now=runtime.clock(), execute=execute,
+                                lease_seconds=runtime.settings.idempotency_lease_seconds)
 
 
 @router.post("/debit", response_model=WalletOut,
              summary="Pay from your wallet (needs Idempotency-Key); insufficient funds is 400")
 def debit(body: DebitIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
           key: idempotency.IdempotencyKey = None) -> JSONResponse:
-    def execute() -> tuple[int, dict[str, Any]]:
+    def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
         with advisory_lock(conn, wallet_lock(user.id)):
-            saved = runtime.commerce.debit_wallet(user.id, body.amount, body.reference)
+            saved = runtime.commerce.debit_wallet(user.id, body.amount, body.reference,
+                                                  key=str(claim_id))
         remember_write(conn, user, "commerce", saved.position)
         wallet = saved.value
-        return 200, wallet_state(wallet.balance, wallet.currency, wallet.modified_on)
+        done = wallet.keyed_debit(str(claim_id))  # this debit's outcome, even when re-executed
+        assert done is not None
+        return 200, wallet_state(done["balance_after"], wallet.currency, done["at"])
 
     return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/wallet/debit",
                                 key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute)
+                                now=runtime.clock(), execute=execute,
+                                lease_seconds=runtime.settings.idempotency_lease_seconds)
 
 
 @router.post("/refund", response_model=WalletOut,

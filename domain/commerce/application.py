@@ -370,8 +370,18 @@ class CommerceApplication(EventMartApplication):
                                      saved=(self.name, position))
         return lines
 
+    def _placed(self, owner_id: UUID, order_id: UUID | None) -> Order | None:
+        """The order already placed under this id (an idempotent re-execution), if any."""
+        if order_id is None:
+            return None
+        order: Order | None = self._get(order_id, Order)
+        if order is not None and order.customer_id != str(owner_id):
+            raise ConflictError("this order id is taken")
+        return order
+
     def _place(self, cart: Cart, *, payment_mode: str, delivery_notes: str = "",
-               address: dict[str, Any] | None = None) -> tuple[Order, list[Aggregate]]:
+               address: dict[str, Any] | None = None,
+               order_id: UUID | None = None) -> tuple[Order, list[Aggregate]]:
         """The order for this cart, with its coupon and points redeemed. Returns the other
         aggregates it changed, to be saved with it (all or nothing)."""
         shop_id = cart.shop_id
@@ -379,7 +389,7 @@ class CommerceApplication(EventMartApplication):
         points = cart.points
         lines = self._priced_lines(cart)
         subtotal = sum(line["qty"] * line["unit_price"] for line in lines)
-        order_id = self.new_id()
+        order_id = order_id or self.new_id()
         changed: list[Aggregate] = []
         discounts: list[dict[str, Any]] = []
         coupon_amount = 0
@@ -409,21 +419,28 @@ class CommerceApplication(EventMartApplication):
         return order, changed
 
     @retry_on_conflict
-    def checkout(self, *, owner_id: UUID, cart_id: UUID) -> Saved[Order]:
-        """Flow Specs: the cart becomes an order awaiting online payment."""
+    def checkout(self, *, owner_id: UUID, cart_id: UUID, order_id: UUID | None = None) -> Saved[Order]:
+        """Flow Specs: the cart becomes an order awaiting online payment. With an `order_id`
+        (an idempotency claim's), once: an order already placed under it is the answer."""
+        if (placed := self._placed(owner_id, order_id)) is not None:
+            return Saved(placed, self.log_head())
         cart = self.get_cart(cart_id, owner_id)
-        order, changed = self._place(cart, payment_mode="online")
+        order, changed = self._place(cart, payment_mode="online", order_id=order_id)
         return Saved(order, self.save_all(order, cart, *changed))
 
     @retry_on_conflict
     def confirm_order(
         self, *, owner_id: UUID, payment_mode: str, delivery_notes: str,
-        address: dict[str, Any] | None,
+        address: dict[str, Any] | None, order_id: UUID | None = None,
     ) -> Saved[Order]:
-        """Customer Journey: cash or wallet. Order, cart and wallet change in one save."""
+        """Customer Journey: cash or wallet. Order, cart and wallet change in one save. With
+        an `order_id` (an idempotency claim's), once: an order already placed under it is
+        the answer."""
+        if (placed := self._placed(owner_id, order_id)) is not None:
+            return Saved(placed, self.log_head())
         cart = self._own_cart(owner_id)
         order, others = self._place(cart, payment_mode=payment_mode, delivery_notes=delivery_notes,
-                                    address=address)
+                                    address=address, order_id=order_id)
         changed: list[Aggregate] = [order, cart, *others]
         if payment_mode == "wallet":
             wallet = self.wallet(owner_id)
@@ -604,9 +621,14 @@ class CommerceApplication(EventMartApplication):
         return changed
 
     @retry_on_conflict
-    def debit_wallet(self, owner_id: UUID, amount: int, reference: str) -> Saved[Wallet]:
+    def debit_wallet(self, owner_id: UUID, amount: int, reference: str,
+                     key: str | None = None) -> Saved[Wallet]:
+        """With an idempotency `key`, once: the wallet records the key with the debit, and a
+        second debit with it saves nothing (`wallet.keyed_debit(key)` is the first outcome)."""
         wallet = self.wallet(owner_id)
-        wallet.debit(amount, kind="debit", reference=reference)
+        if key is not None and wallet.keyed_debit(key) is not None:
+            return Saved(wallet, self.log_head())
+        wallet.debit(amount, kind="debit", reference=reference, key=key)
         return Saved(wallet, self.save_all(wallet))
 
     @retry_on_conflict

@@ -6,6 +6,8 @@ without arithmetic, and an auditor can check one against the other.
 
 from __future__ import annotations
 
+from datetime import datetime
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -40,6 +42,7 @@ class Wallet(Aggregate):
         kind: str
         reference: str
         balance_after: int
+        key: str | None = None  # the request's idempotency claim; events before it have none
 
     @staticmethod
     def create_id(owner_id: str) -> UUID:
@@ -68,7 +71,16 @@ class Wallet(Aggregate):
         if kind == "load":
             self.loads.add(reference)
 
-    def debit(self, amount: int, *, kind: str, reference: str) -> None:
+    def keyed_debit(self, key: str) -> dict[str, Any] | None:
+        """What the debit made under this idempotency claim did: `balance_after`, `at`."""
+        found: dict[str, Any] | None = self.__dict__.get("debit_keys", {}).get(key)
+        return found
+
+    def debit(self, amount: int, *, kind: str, reference: str, key: str | None = None) -> None:
+        """With a `key`, once: a second debit with the same key changes nothing (the
+        caller reads the first one's outcome from `keyed_debit`)."""
+        if key is not None and self.keyed_debit(key) is not None:
+            return
         if not isinstance(amount, int) or amount <= 0:
             raise DomainError("amount must be a positive integer in minor units", field="amount")
         if kind not in DEBIT_KINDS:
@@ -77,8 +89,13 @@ class Wallet(Aggregate):
             raise InsufficientFundsError(
                 f"wallet balance {self.balance} is less than {amount}", field="amount")
         self._debited(amount=amount, kind=kind, reference=reference,
-                      balance_after=self.balance - amount)
+                      balance_after=self.balance - amount, key=key)
 
     @event(Debited)
-    def _debited(self, amount: int, kind: str, reference: str, balance_after: int) -> None:
+    def _debited(self, amount: int, kind: str, reference: str, balance_after: int,
+                 key: str | None = None, timestamp: datetime | None = None) -> None:
         self.balance = balance_after
+        if key is not None:
+            # Set lazily: wallets snapshotted before keyed debits have no such attribute.
+            self.__dict__.setdefault("debit_keys", {})[key] = {
+                "balance_after": balance_after, "at": timestamp}

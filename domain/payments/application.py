@@ -12,7 +12,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from domain.payments.allowance import LoadAllowance, allowance_id
-from domain.payments.payment import Payment, PaymentNotFoundError, ProviderError
+from domain.payments.payment import Payment, PaymentNotFoundError, PaymentStateError, ProviderError
 from domain.saving import EventMartApplication, Saved, retry_on_conflict
 
 PAYMENT_TTL = timedelta(minutes=15)
@@ -65,10 +65,20 @@ class PaymentsApplication(EventMartApplication):
             return LoadAllowance(customer_id=customer_id, day=day)
         return found
 
+    def find(self, payment_id: UUID) -> Payment | None:
+        try:
+            return self.payment(payment_id)
+        except PaymentNotFoundError:
+            return None
+
     def start(self, *, order_id: UUID, customer_id: UUID, amount: int, currency: str,
               return_url: str, now: datetime, purpose: str = "order",
-              limits: LoadLimits | None = None) -> Saved[Payment]:
+              limits: LoadLimits | None = None, payment_id: UUID | None = None) -> Saved[Payment]:
         """Asks the provider for a checkout first: if it fails, nothing is recorded.
+
+        With a `payment_id` (an idempotency claim's), once: a payment already started under
+        it is the answer, and the provider is asked again only if nothing was saved (the
+        provider's intent is per payment id).
 
         A wallet load (`limits` given) also takes its amount from the customer's allowance for
         the UTC day of `now`, in the same atomic save as the payment: a load the limits refuse
@@ -77,7 +87,7 @@ class PaymentsApplication(EventMartApplication):
             raise ProviderError("no payment provider is configured")
         if purpose == WALLET_LOAD and limits is None:
             raise ValueError("a wallet load needs its limits")
-        payment_id = self.new_id()
+        payment_id = payment_id or self.new_id()
         intents: list[Intent] = []
         day = now.astimezone(UTC).date().isoformat() if limits is not None else ""
         return self._open(payment_id, intents, order_id=order_id, customer_id=customer_id,
@@ -91,6 +101,10 @@ class PaymentsApplication(EventMartApplication):
         """One attempt; a lost race on the allowance reloads it and decides again, reusing the
         provider's intent (one checkout per payment id)."""
         assert self.provider is not None
+        if (started := self.find(payment_id)) is not None:
+            if started.customer_id != str(customer_id):
+                raise PaymentStateError("this payment id is taken")
+            return Saved(started, self.log_head())
         changed: list[Aggregate] = []
         if limits is not None:
             allowance = self.allowance(str(customer_id), day)
