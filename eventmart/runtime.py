@@ -17,7 +17,7 @@ from domain.commerce.application import CommerceApplication
 from domain.payments.application import PaymentsApplication
 from domain.support.application import SupportApplication
 from eventmart.database import embedded_database_url, eventsourcing_env
-from eventmart.identity.otp import LoggingSmsSender, SmsSender
+from eventmart.identity.otp import SmsSender, sms_sender
 from eventmart.identity.users import Passwords
 from eventmart.media import LocalMediaStorage, MediaStorage
 from eventmart.payment_providers import SandboxProvider
@@ -125,7 +125,7 @@ def open_runtime(
         payments=payments,
         support=support,
         passwords=Passwords(settings.password_hash_memory_kib),
-        sms=LoggingSmsSender(),
+        sms=sms_sender(settings.sms_sender),
         media=LocalMediaStorage(settings.data_dir / "media", settings.max_upload_bytes),
         clock=clock,
         new_id=new_id,

@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     payment_provider: Literal["sandbox", "none"] | None = Field(
         default=None, description="default: sandbox in dev, none in prod")
     sandbox_webhook_secret: str | None = None
+    # Who delivers OTP codes: `log` (dev: logs that a message went, never its text),
+    # `none` (sends nothing), or `package.module:ClassName`, a provider of your own.
+    sms_sender: str | None = Field(default=None, description="default: log in dev; must be set in prod")
     payment_expiry_sweep_seconds: float = 30.0
     # A keyed request's claim on its Idempotency-Key, while running: a dead request's claim
     # frees its key after this long (and the retry finishes or replays its command).
@@ -64,6 +67,9 @@ class Settings(BaseSettings):
     def _prod_needs_a_secret(self) -> Settings:
         if self.env == "prod" and self.secret_key == DEV_SECRET_KEY:
             raise ValueError("SECRET_KEY must be set when EVENTMART_ENV=prod")
+        if self.env == "prod" and not self.sms_sender:
+            raise ValueError("SMS_SENDER must be set when EVENTMART_ENV=prod: a provider class "
+                             "(package.module:ClassName) or `none`; OTP codes are never logged")
         return self
 
     @field_validator("reward_tiers")

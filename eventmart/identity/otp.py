@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import importlib
 import logging
 import re
 import secrets
@@ -52,10 +53,32 @@ class SmsSender(Protocol):
 
 
 class LoggingSmsSender:
-    """The dev provider: writes the message to the log instead of sending it."""
+    """The dev provider: logs that a message went, never what it said (it holds a sign-in
+    code) nor the whole number (personal data). Dev mode returns the code as `debug_otp`."""
 
     def send(self, phone: str, text: str) -> None:
-        log.info("SMS to %s: %s", phone, text)
+        log.info("SMS to a number ending %s (%d characters, not logged)", phone[-2:], len(text))
+
+
+class NoSmsSender:
+    """SMS_SENDER=none: phone sign-in codes are not delivered at all."""
+
+    def send(self, phone: str, text: str) -> None:
+        pass
+
+
+def sms_sender(spec: str | None) -> SmsSender:
+    """`log`, `none`, or `package.module:ClassName` (constructed with no arguments; read its
+    own credentials from the environment)."""
+    if spec in (None, "", "log"):
+        return LoggingSmsSender()
+    if spec == "none":
+        return NoSmsSender()
+    module, _, name = spec.partition(":")
+    if not module or not name:
+        raise ValueError(f"SMS_SENDER {spec!r}: use log, none or package.module:ClassName")
+    sender: SmsSender = getattr(importlib.import_module(module), name)()
+    return sender
 
 
 @dataclass(frozen=True)
