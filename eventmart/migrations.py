@@ -9,7 +9,7 @@ import psycopg
 
 from api import idempotency
 from eventmart import wishlist
-from eventmart.identity import otp, profiles, sessions, users
+from eventmart.identity import login_throttle, otp, profiles, sessions, users
 from eventmart.runtime import build_applications
 from eventmart.settings import Settings
 from projections import READ_MODELS, notifications, tracking
@@ -31,6 +31,7 @@ def migrate(settings: Settings, database_url: str) -> None:
                 conn.execute(users.DDL)
                 conn.execute(sessions.DDL)
                 conn.execute(otp.DDL)
+                conn.execute(login_throttle.DDL)
                 conn.execute(profiles.DDL)
                 conn.execute(wishlist.DDL)
                 conn.execute(idempotency.DDL)

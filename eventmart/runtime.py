@@ -124,7 +124,7 @@ def open_runtime(
         commerce=commerce,
         payments=payments,
         support=support,
-        passwords=Passwords(settings.password_hash_memory_kib),
+        passwords=Passwords(settings.password_hash_memory_kib, settings.password_hash_concurrency),
         sms=sms_sender(settings.sms_sender),
         media=LocalMediaStorage(settings.data_dir / "media", settings.max_upload_bytes),
         clock=clock,

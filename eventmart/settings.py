@@ -43,6 +43,13 @@ class Settings(BaseSettings):
     # Lower in tests only: argon2's memory cost is the point of using it.
     password_hash_memory_kib: int = 65536
     otp_sends_per_ip_per_hour: int = 20
+    # Failed password sign-ins allowed per account and per client IP within the window
+    # (one address may be a whole office behind NAT: more there).
+    login_failures_per_account: int = Field(default=10, ge=1)
+    login_failures_per_ip: int = Field(default=50, ge=1)
+    login_failure_window_seconds: int = Field(default=900, ge=1)
+    # Password hashes computed at once (argon2id takes memory and a core): more sign-ins wait.
+    password_hash_concurrency: int = Field(default=4, ge=1)
     max_upload_bytes: int = 2 * 1024 * 1024
     public_base_url: str = "http://127.0.0.1:8000"
     payment_provider: Literal["sandbox", "none"] | None = Field(

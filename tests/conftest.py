@@ -48,6 +48,7 @@ def make_settings(database_url: str, **overrides: object) -> Settings:
         "db_pool_size": 10,
         # Every test client shares one address; the per-IP limit has its own test.
         "otp_sends_per_ip_per_hour": 1_000_000,
+        "login_failures_per_ip": 1_000_000,
         "data_dir": Path(tempfile.mkdtemp(prefix="eventmart-data-")),
     }
     values.update(overrides)

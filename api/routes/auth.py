@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import APIRouter, Depends, Request, Response, status
 from pydantic import BaseModel, EmailStr, Field
 
-from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, credentials
+from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, client_ip, credentials
 from api.errors import NotAuthenticatedError
 from api.text import RequestModel
-from eventmart.identity import sessions, users
+from eventmart.identity import login_throttle, sessions, users
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -74,13 +74,22 @@ def register(body: Registration, runtime: RuntimeDep, conn: ConnectionDep) -> di
 
 @router.post("/login", response_model=UserOut, summary="Sign in; sets the session cookie")
 def login(
-    body: Credentials, response: Response, runtime: RuntimeDep, conn: ConnectionDep
+    body: Credentials, response: Response, runtime: RuntimeDep, conn: ConnectionDep,
+    ip: Annotated[str, Depends(client_ip)],
 ) -> dict[str, Any]:
+    settings, now = runtime.settings, runtime.clock()
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    # Before any hashing: a flood of guesses costs a query each, not an argon2 hash.
+    login_throttle.check(conn, email=body.email, client_ip=ip, now=now,
+                         per_account=settings.login_failures_per_account,
+                         per_ip=settings.login_failures_per_ip, window=window)
     found = users.find_by_email(conn, body.email)
     password_hash = found[1] if found else None
     # Verify even for unknown emails: same answer and about the same time either way.
     if not runtime.passwords.verify(password_hash, body.password) or found is None:
+        login_throttle.record_failure(conn, email=body.email, client_ip=ip, now=now, window=window)
         raise NotAuthenticatedError("invalid email or password")
+    login_throttle.record_success(conn, email=body.email)
     user = found[0]
     ttl = timedelta(seconds=runtime.settings.session_ttl_seconds)
     token = sessions.start_session(conn, user.id, now=runtime.clock(), ttl=ttl)

@@ -4,6 +4,7 @@ append-only log; events name users by id only."""
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
@@ -14,7 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import Connection, errors
 from psycopg.rows import dict_row
 
-from domain.errors import ConflictError, DomainError
+from domain.errors import ConflictError, DomainError, RateLimitedError
 
 CUSTOMER = "customer"  # the Customer Journey seed says "consumer": same role
 SELF_SERVICE_ROLES = frozenset({CUSTOMER, "vendor"})
@@ -115,21 +116,38 @@ def check_password_strength(password: str) -> None:
 
 
 class Passwords:
-    def __init__(self, memory_kib: int) -> None:
+    """argon2id hashing, at most `concurrency` hashes at once: a flood of sign-ins from many
+    addresses waits for a slot (RateLimitedError after `wait` seconds) instead of taking
+    every core and `memory_kib` each."""
+
+    def __init__(self, memory_kib: int, concurrency: int = 4, wait: float = 10.0) -> None:
         self._hasher = PasswordHasher(memory_cost=memory_kib)
+        self._slots = threading.BoundedSemaphore(concurrency)
+        self._wait = wait
         # Verified against when the email is unknown, so both cases take the same time.
         self._dummy_hash = self._hasher.hash("not a real password 0")
 
+    def _slot(self) -> None:
+        if not self._slots.acquire(timeout=self._wait):
+            raise RateLimitedError("too many sign-ins at once; try again in a moment", retry_after=1)
+
     def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
+        self._slot()
+        try:
+            return self._hasher.hash(password)
+        finally:
+            self._slots.release()
 
     def verify(self, password_hash: str | None, password: str) -> bool:
+        self._slot()
         try:
             return self._hasher.verify(password_hash or self._dummy_hash, password) and bool(
                 password_hash
             )
         except (VerificationError, InvalidHashError):
             return False
+        finally:
+            self._slots.release()
 
 
 def _one(conn: Connection, query: str, params: tuple[Any, ...]) -> User | None:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -120,3 +121,29 @@ def test_password_is_stored_as_an_argon2_hash(anonymous: TestClient, runtime) ->
     with runtime.pool.connection() as conn:
         (stored,) = conn.execute("SELECT password_hash FROM users WHERE email=%s", (email,)).fetchone()
     assert stored.startswith("$argon2id$") and PASSWORD not in stored
+
+
+def test_password_guessing_is_throttled_per_account_before_hashing(anonymous, new_client, runtime, clock) -> None:  # type: ignore[no-untyped-def]
+    user = new_client()
+    email = user.user["email"]
+    for _ in range(10):
+        assert_problem(anonymous.post("/auth/login", json={"email": email, "password": "wrong-guess-1"}), 401)
+    limited = anonymous.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert_problem(limited, 429)
+    assert 0 < int(limited.headers["Retry-After"]) <= 901
+    # The same answer for an account that does not exist.
+    ghost = f"ghost-{uuid.uuid4().hex[:8]}@example.com"
+    for _ in range(10):
+        anonymous.post("/auth/login", json={"email": ghost, "password": "x"})
+    assert_problem(anonymous.post("/auth/login", json={"email": ghost, "password": "x"}), 429)
+    clock.advance(16 * 60)
+    assert anonymous.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code == 200
+
+
+def test_password_guessing_is_throttled_per_address(anonymous, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setattr(runtime.settings, "login_failures_per_ip", 3)
+    with runtime.pool.connection() as conn:  # earlier tests' failures from the same test address
+        conn.execute("DELETE FROM login_failures WHERE subject LIKE 'ip:%'")
+    for i in range(3):
+        anonymous.post("/auth/login", json={"email": f"spray-{i}-{uuid.uuid4().hex[:6]}@example.com", "password": "x"})
+    assert_problem(anonymous.post("/auth/login", json={"email": "other@example.com", "password": "x"}), 429)
