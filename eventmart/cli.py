@@ -54,7 +54,11 @@ def serve(
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
     app = create_app(runtime, run_workers=workers)
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, server_header=False,
+                    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: we believe
+                    # only the proxies we are told about.
+                    proxy_headers=bool(settings.trusted_proxies),
+                    forwarded_allow_ips=settings.trusted_proxies or "")
     finally:
         runtime.close()
 

@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Lower in tests only: argon2's memory cost is the point of using it.
     password_hash_memory_kib: int = 65536
     otp_sends_per_ip_per_hour: int = 20
+    # Peers whose X-Forwarded-For is believed (comma-separated addresses, or * for any);
+    # empty: the client address is always the direct peer.
+    trusted_proxies: str = ""
     # Failed password sign-ins allowed per account and per client IP within the window
     # (one address may be a whole office behind NAT: more there).
     login_failures_per_account: int = Field(default=10, ge=1)
