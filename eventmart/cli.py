@@ -8,12 +8,12 @@ from typing import Annotated
 
 import typer
 
-from eventmart.settings import get_settings
+from eventmart.settings import Settings, get_settings
 
 cli = typer.Typer(help="EventMart: event-sourced marketplace backend.", no_args_is_help=True)
 
 
-def _setup() -> tuple[object, str]:
+def _setup() -> tuple[Settings, str]:
     from api.logging import configure_logging
     from eventmart.runtime import resolve_database_url
 

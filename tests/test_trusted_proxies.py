@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from tests.helpers import eventmart, eventually
-from tests.infra import fresh_database, free_port
+from tests.infra import free_port, fresh_database
 
 
 def alive(base: str) -> bool:
