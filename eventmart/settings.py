@@ -26,6 +26,7 @@ class Settings(BaseSettings):
     )
     kafka_bootstrap_servers: str | None = None
     kafka_topic_partitions: int = 3
+    kafka_send_timeout_seconds: float = 15.0  # relay: unacknowledged this long -> new producer
     env: Literal["dev", "prod"] = Field(
         default="dev", validation_alias=AliasChoices("EVENTMART_ENV")
     )

