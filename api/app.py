@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
-from api import errors
+from api import errors, metrics
 from api.logging import RequestIdMiddleware
 from api.routes import (
     addresses,
@@ -40,6 +40,7 @@ from api.routes import (
     wallet,
     wishlist,
 )
+from api.routes import metrics as metrics_route
 from api.text import check_parameters
 from eventmart.runtime import Runtime
 
@@ -75,12 +76,14 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     app.state.runtime = runtime
     app.state.supervisor = None
     app.add_middleware(RequestIdMiddleware)
+    app.state.metrics = metrics.registry_for(runtime)
+    app.add_middleware(metrics.MetricsMiddleware)
     errors.install(app)
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,
                    privacy_settings, uploads, catalog, shops, wishlist, carts, consumer_cart,
                    orders, consumer_orders, payments, wallet, rewards, offers, vendor,
                    vendor_orders, admin_catalog, audit, support, admin_support,
-                   notifications, assistant):
+                   notifications, assistant, metrics_route):
         router = module.router
         app.include_router(router, dependencies=[Depends(check_parameters)])
     return app

@@ -18,7 +18,7 @@ def _setup() -> tuple[Settings, str]:
     from eventmart.runtime import resolve_database_url
 
     settings = get_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format)
     return settings, resolve_database_url(settings)
 
 

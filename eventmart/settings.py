@@ -73,6 +73,7 @@ class Settings(BaseSettings):
     wallet_max_load: int = 1_000_000  # ₹10,000 per load, in paise
     wallet_daily_load_limit: int = 2_500_000  # ₹25,000 per day
     log_level: str = "INFO"
+    log_format: Literal["text", "json"] = "text"  # json: one object per line, with the request id
 
     @model_validator(mode="after")
     def _prod_needs_a_secret(self) -> Settings:
