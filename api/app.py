@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from api import errors, metrics
+from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.logging import RequestIdMiddleware
 from api.routes import (
     addresses,
@@ -70,14 +71,21 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
             if supervisor is not None:
                 supervisor.stop()
 
+    settings = runtime.settings
+    docs = settings.api_docs_enabled
     app = FastAPI(
-        title="EventMart", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
+        title="EventMart", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+        docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
     )
     app.state.runtime = runtime
     app.state.supervisor = None
     app.add_middleware(RequestIdMiddleware)
     app.state.metrics = metrics.registry_for(runtime)
     app.add_middleware(metrics.MetricsMiddleware)
+    app.add_middleware(BodyLimitMiddleware, max_body=settings.max_request_bytes,
+                       max_upload=settings.max_upload_bytes)
+    app.add_middleware(SecurityHeadersMiddleware, hsts=not settings.is_dev)
     errors.install(app)
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,
                    privacy_settings, uploads, catalog, shops, wishlist, carts, consumer_cart,

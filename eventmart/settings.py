@@ -55,6 +55,8 @@ class Settings(BaseSettings):
     # Password hashes computed at once (argon2id takes memory and a core): more sign-ins wait.
     password_hash_concurrency: int = Field(default=4, ge=1)
     max_upload_bytes: int = 2 * 1024 * 1024
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)  # any body but an upload
+    api_docs_enabled: bool = True  # /docs, /redoc and /openapi.json; switch off in prod if you like
     public_base_url: str = "http://127.0.0.1:8000"
     payment_provider: Literal["sandbox", "none"] | None = Field(
         default=None, description="default: sandbox in dev, none in prod")
