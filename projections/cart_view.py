@@ -5,15 +5,16 @@ Whole life here: table, pure `evolve`, `apply` (SQL around evolve), queries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
-from psycopg.types.json import Jsonb
 
 from domain.commerce import pricing
 from domain.commerce.cart import Cart
+from projections.batch import Table, fold
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -111,27 +112,23 @@ def empty(cart_id: UUID, owner_id: UUID) -> Doc:
                          "items": [], "created_at": None, "updated_at": None})
 
 
+TABLE = Table("cart_view", "cart_id", ("cart_id", "owner_id", "version", "doc", "updated_at"),
+              json=frozenset({"doc"}))
+
+
+def _row(doc: Doc, event: Cart.Event) -> dict[str, Any]:
+    return {"cart_id": event.originator_id, "owner_id": UUID(doc["owner_id"]),
+            "version": event.originator_version, "doc": doc,
+            "updated_at": datetime.fromisoformat(doc["updated_at"])}
+
+
+def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
+    """A cart changed by many events of the batch is rewritten once."""
+    fold(conn, TABLE, events, Cart.Event, evolve, state_of=lambda row: row["doc"], row_of=_row)
+
+
 def apply(conn: Connection, event: Any) -> None:
-    if not isinstance(event, Cart.Event):
-        return
-    row = conn.execute(
-        "SELECT doc FROM cart_view WHERE cart_id=%s FOR UPDATE", (event.originator_id,)
-    ).fetchone()
-    doc = evolve(row[0] if row else None, event)
-    if doc is None:
-        return
-    conn.execute(
-        "INSERT INTO cart_view (cart_id, owner_id, version, doc, updated_at) "
-        "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (cart_id) DO UPDATE SET "
-        "version=EXCLUDED.version, doc=EXCLUDED.doc, updated_at=EXCLUDED.updated_at",
-        (
-            event.originator_id,
-            UUID(doc["owner_id"]),
-            event.originator_version,
-            Jsonb(doc),
-            datetime.fromisoformat(doc["updated_at"]),
-        ),
-    )
+    apply_batch(conn, [event])
 
 
 def find_cart(conn: Connection, cart_id: UUID, owner_id: UUID) -> Doc | None:
@@ -142,5 +139,6 @@ def find_cart(conn: Connection, cart_id: UUID, owner_id: UUID) -> Doc | None:
 
 
 READ_MODEL = ReadModel(
-    name="cart_view", application="commerce", create_sql=CREATE_SQL, drop_sql=DROP_SQL, apply=apply
+    name="cart_view", application="commerce", create_sql=CREATE_SQL, drop_sql=DROP_SQL, apply=apply,
+    apply_batch=apply_batch,
 )

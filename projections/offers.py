@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from domain.commerce.coupon import Coupon
+from projections.batch import Table, fold
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -57,21 +58,17 @@ def evolve(row: dict[str, Any] | None, event: Coupon.Event) -> dict[str, Any] | 
     return row
 
 
+TABLE = Table("offers", "coupon_id",
+              ("coupon_id", "code", "description", "shop_id", "terms", "valid_from", "valid_until",
+               "usage_limit_total", "uses", "active", "created_at", "updated_at"), json=frozenset({"terms"}))
+
+
+def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
+    fold(conn, TABLE, events, Coupon.Event, evolve)
+
+
 def apply(conn: Connection, event: Any) -> None:
-    if not isinstance(event, Coupon.Event):
-        return
-    with conn.cursor(row_factory=dict_row) as cur:
-        old = cur.execute("SELECT * FROM offers WHERE coupon_id = %s FOR UPDATE",
-                          (event.originator_id,)).fetchone()
-    row = evolve(old, event)
-    if row is None:
-        return
-    cols = list(row)
-    conn.execute(
-        f"INSERT INTO offers ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
-        "ON CONFLICT (coupon_id) DO UPDATE SET uses = EXCLUDED.uses, active = EXCLUDED.active, "
-        "updated_at = EXCLUDED.updated_at",
-        [Jsonb(row[c]) if c == "terms" else row[c] for c in cols])
+    apply_batch(conn, [event])
 
 
 def live(conn: Connection, now: datetime, shop_id: UUID | None = None) -> list[dict[str, Any]]:
@@ -92,4 +89,4 @@ def find(conn: Connection, coupon_id: UUID) -> dict[str, Any] | None:
 
 
 READ_MODEL = ReadModel(name="offers", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)

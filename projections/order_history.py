@@ -3,15 +3,16 @@ status log. Whole life here: table, pure `evolve`, `apply`, queries."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from domain.commerce.order import Order
+from projections.batch import Table, fold
 from projections.catalog_search import Page
 from projections.read_model import ReadModel
 
@@ -139,23 +140,25 @@ def evolve(doc: Doc | None, event: Order.Event) -> Doc | None:
     return doc
 
 
+TABLE = Table("order_history", "order_id",
+              ("order_id", "customer_id", "shop_id", "status", "payment_mode", "currency", "total", "doc",
+               "created_at", "updated_at"), json=frozenset({"doc"}))
+
+
+def _row(doc: Doc, event: Order.Event) -> dict[str, Any]:
+    return {"order_id": event.originator_id, "customer_id": UUID(doc["customer_id"]),
+            "shop_id": UUID(doc["shop_id"]) if doc["shop_id"] else None, "status": doc["status"],
+            "payment_mode": doc["payment_mode"], "currency": doc["currency"], "total": doc["total"],
+            "doc": doc, "created_at": doc["created_at"], "updated_at": doc["updated_at"]}
+
+
+def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
+    """An order's document is rewritten once per batch, however many of its events it holds."""
+    fold(conn, TABLE, events, Order.Event, evolve, state_of=lambda row: row["doc"], row_of=_row)
+
+
 def apply(conn: Connection, event: Any) -> None:
-    if not isinstance(event, Order.Event):
-        return
-    row = conn.execute("SELECT doc FROM order_history WHERE order_id = %s FOR UPDATE",
-                       (event.originator_id,)).fetchone()
-    doc = evolve(row[0] if row else None, event)
-    if doc is None:
-        return
-    conn.execute(
-        "INSERT INTO order_history (order_id, customer_id, shop_id, status, payment_mode, currency, "
-        "total, doc, created_at, updated_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-        "ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, total = EXCLUDED.total, "
-        "doc = EXCLUDED.doc, updated_at = EXCLUDED.updated_at",
-        (event.originator_id, UUID(doc["customer_id"]),
-         UUID(doc["shop_id"]) if doc["shop_id"] else None, doc["status"], doc["payment_mode"],
-         doc["currency"], doc["total"], Jsonb(doc), doc["created_at"], doc["updated_at"]),
-    )
+    apply_batch(conn, [event])
 
 
 def find_order(conn: Connection, order_id: UUID) -> Doc | None:
@@ -199,4 +202,4 @@ def unpaid_since(conn: Connection, before: datetime, limit: int = 200) -> list[U
 
 
 READ_MODEL = ReadModel(name="order_history", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -10,6 +11,7 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 
 from domain.payments.payment import Payment
+from projections.batch import Table, fold
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -60,22 +62,17 @@ def evolve(row: Row | None, event: Payment.Event) -> Row | None:
     return row
 
 
+TABLE = Table("payment_view", "payment_id",
+              ("payment_id", "purpose", "order_id", "customer_id", "amount", "currency", "status", "provider",
+               "checkout_url", "return_url", "expires_at", "refunded", "created_at", "updated_at"))
+
+
+def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
+    fold(conn, TABLE, events, Payment.Event, evolve)
+
+
 def apply(conn: Connection, event: Any) -> None:
-    if not isinstance(event, Payment.Event):
-        return
-    with conn.cursor(row_factory=dict_row) as cur:
-        old = cur.execute("SELECT * FROM payment_view WHERE payment_id = %s FOR UPDATE",
-                          (event.originator_id,)).fetchone()
-    row = evolve(old, event)
-    if row is None:
-        return
-    cols = list(row)
-    conn.execute(
-        f"INSERT INTO payment_view ({', '.join(cols)}) VALUES ({', '.join(['%s'] * len(cols))}) "
-        "ON CONFLICT (payment_id) DO UPDATE SET status = EXCLUDED.status, "
-        "refunded = EXCLUDED.refunded, updated_at = EXCLUDED.updated_at",
-        [row[c] for c in cols],
-    )
+    apply_batch(conn, [event])
 
 
 def find_payment(conn: Connection, payment_id: UUID) -> Row | None:
@@ -90,4 +87,4 @@ def overdue(conn: Connection, now: datetime, limit: int = 200) -> list[UUID]:
 
 
 READ_MODEL = ReadModel(name="payment_view", application="payments", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)

@@ -4,7 +4,7 @@ one rule every read model's connection follows about text."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,8 @@ class ReadModel:
     create_sql: str
     drop_sql: str
     apply: Callable[[Connection, Any], None]
+    # The whole batch at once (projections/batch.py): rows loaded and written once per batch.
+    apply_batch: Callable[[Connection, Sequence[Any]], None] | None = None
     # Read models that write the same rows from two logs take this transaction-level advisory
     # lock before each batch, so neither overwrites the other's change with a stale read.
     batch_lock: int | None = None

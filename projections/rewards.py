@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 
 from domain.commerce.rewards import RewardLedger
+from projections.batch import Table, fold
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -73,23 +75,26 @@ def evolve(row: Row | None, event: Any) -> tuple[Row | None, Row | None]:
     return row, line
 
 
+TABLE = Table("rewards", "ledger_id", ("ledger_id", "owner_id", "points", "reserved", "lifetime", "updated_at"))
+HISTORY = Table("reward_history", "ledger_id",
+                ("ledger_id", "version", "owner_id", "type", "points", "reference", "at"))
+
+
+def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
+    lines: list[Row] = []
+
+    def step(row: Row | None, event: Any) -> Row | None:
+        new, line = evolve(row, event)
+        if line is not None:
+            lines.append(line)
+        return new
+
+    fold(conn, TABLE, events, RewardLedger.Event, step)
+    HISTORY.insert_new(conn, lines)
+
+
 def apply(conn: Connection, event: Any) -> None:
-    if not isinstance(event, RewardLedger.Event):
-        return
-    with conn.cursor(row_factory=dict_row) as cur:
-        old = cur.execute("SELECT * FROM rewards WHERE ledger_id = %s FOR UPDATE",
-                          (event.originator_id,)).fetchone()
-    row, line = evolve(old, event)
-    if row is None:
-        return
-    conn.execute(
-        "INSERT INTO rewards VALUES (%(ledger_id)s, %(owner_id)s, %(points)s, %(reserved)s, "
-        "%(lifetime)s, %(updated_at)s) ON CONFLICT (ledger_id) DO UPDATE SET points = EXCLUDED.points, "
-        "reserved = EXCLUDED.reserved, lifetime = EXCLUDED.lifetime, updated_at = EXCLUDED.updated_at",
-        row)
-    if line:
-        conn.execute("INSERT INTO reward_history VALUES (%(ledger_id)s, %(version)s, %(owner_id)s, "
-                     "%(type)s, %(points)s, %(reference)s, %(at)s) ON CONFLICT DO NOTHING", line)
+    apply_batch(conn, [event])
 
 
 def find(conn: Connection, owner_id: UUID, history: int = 20) -> tuple[Row | None, list[Row]]:
@@ -101,4 +106,4 @@ def find(conn: Connection, owner_id: UUID, history: int = 20) -> tuple[Row | Non
 
 
 READ_MODEL = ReadModel(name="rewards", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -10,6 +11,7 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 
 from domain.support.ticket import SupportTicket
+from projections.batch import Table, fold
 from projections.catalog_search import Page
 from projections.read_model import ReadModel
 
@@ -79,24 +81,18 @@ def message(event: SupportTicket.Event) -> Row | None:
     return None
 
 
+TABLE = Table("support_tickets", "ticket_id", COLUMNS)
+MESSAGES = Table("support_messages", "ticket_id",
+                 ("ticket_id", "version", "message_id", "author_id", "author_role", "text", "at"))
+
+
+def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
+    fold(conn, TABLE, events, SupportTicket.Event, evolve)
+    MESSAGES.insert_new(conn, [line for e in events if (line := message(e)) is not None])
+
+
 def apply(conn: Connection, event: Any) -> None:
-    if not isinstance(event, SupportTicket.Event):
-        return
-    with conn.cursor(row_factory=dict_row) as cur:
-        old = cur.execute("SELECT * FROM support_tickets WHERE ticket_id = %s FOR UPDATE",
-                          (event.originator_id,)).fetchone()
-    row = evolve(old, event)
-    if row is not None and (old is None or old["version"] < row["version"]):
-        conn.execute(
-            f"INSERT INTO support_tickets ({', '.join(COLUMNS)}) "
-            f"VALUES ({', '.join(f'%({c})s' for c in COLUMNS)}) ON CONFLICT (ticket_id) DO UPDATE SET "
-            + ", ".join(f"{c} = EXCLUDED.{c}" for c in COLUMNS if c != "ticket_id"), row)
-    line = message(event)
-    if line is not None:
-        conn.execute(
-            "INSERT INTO support_messages (ticket_id, version, message_id, author_id, author_role, "
-            "text, at) VALUES (%(ticket_id)s, %(version)s, %(message_id)s, %(author_id)s, "
-            "%(author_role)s, %(text)s, %(at)s) ON CONFLICT DO NOTHING", line)
+    apply_batch(conn, [event])
 
 
 def page(conn: Connection, *, customer_id: UUID | None = None, status: str | None = None,
@@ -129,4 +125,4 @@ def find(conn: Connection, ticket_id: UUID) -> tuple[Row | None, list[Row]]:
 
 
 READ_MODEL = ReadModel(name="support_tickets", application="support", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)

@@ -5,6 +5,7 @@ Must always equal the fold of the wallet's events (tested, also across a killed 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +13,7 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 
 from domain.commerce.wallet import Wallet
+from projections.batch import Table, fold
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -42,20 +44,16 @@ def evolve(row: Row | None, event: Wallet.Event) -> Row | None:
     return row
 
 
+TABLE = Table("wallet_balance", "wallet_id",
+              ("wallet_id", "owner_id", "currency", "balance", "version", "updated_at"))
+
+
+def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
+    fold(conn, TABLE, events, Wallet.Event, evolve)
+
+
 def apply(conn: Connection, event: Any) -> None:
-    if not isinstance(event, Wallet.Event):
-        return
-    with conn.cursor(row_factory=dict_row) as cur:
-        old = cur.execute("SELECT * FROM wallet_balance WHERE wallet_id = %s FOR UPDATE",
-                          (event.originator_id,)).fetchone()
-    row = evolve(old, event)
-    if row is None:
-        return
-    conn.execute(
-        "INSERT INTO wallet_balance (wallet_id, owner_id, currency, balance, version, updated_at) "
-        "VALUES (%(wallet_id)s, %(owner_id)s, %(currency)s, %(balance)s, %(version)s, %(updated_at)s) "
-        "ON CONFLICT (wallet_id) DO UPDATE SET balance = EXCLUDED.balance, "
-        "version = EXCLUDED.version, updated_at = EXCLUDED.updated_at", row)
+    apply_batch(conn, [event])
 
 
 def find(conn: Connection, owner_id: UUID) -> Row | None:
@@ -64,4 +62,4 @@ def find(conn: Connection, owner_id: UUID) -> Row | None:
 
 
 READ_MODEL = ReadModel(name="wallet_balance", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -9,6 +10,7 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 
 from domain.commerce.wallet import Wallet
+from projections.batch import Table
 from projections.catalog_search import Page
 from projections.read_model import ReadModel
 
@@ -44,22 +46,26 @@ def entry(event: Wallet.Event, owner_id: UUID) -> dict[str, Any] | None:
             "balance_after": event.balance_after, "reference": event.reference, "at": event.timestamp}
 
 
+OWNERS = Table("wallet_history_owners", "wallet_id", ("wallet_id", "owner_id"))
+LINES = Table("wallet_history", "wallet_id",
+              ("wallet_id", "version", "owner_id", "type", "amount", "balance_after", "reference", "at"))
+
+
+def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
+    """Owners first (an Opened may sit in the same batch as the wallet's first credit), then
+    every line of the batch in one statement."""
+    mine = [e for e in events if isinstance(e, Wallet.Event)]
+    opened = {e.originator_id: UUID(e.owner_id) for e in mine if isinstance(e, Wallet.Opened)}
+    OWNERS.insert_new(conn, [{"wallet_id": w, "owner_id": o} for w, o in opened.items()])
+    owners = {**{w: r["owner_id"] for w, r in OWNERS.load(conn, (e.originator_id for e in mine
+                                                                 if e.originator_id not in opened)).items()},
+              **opened}
+    LINES.insert_new(conn, [line for e in mine if e.originator_id in owners
+                            and (line := entry(e, owners[e.originator_id])) is not None])
+
+
 def apply(conn: Connection, event: Any) -> None:
-    if isinstance(event, Wallet.Opened):
-        conn.execute("INSERT INTO wallet_history_owners VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                     (event.originator_id, UUID(event.owner_id)))
-        return
-    if not isinstance(event, Wallet.Event):
-        return
-    owner = conn.execute("SELECT owner_id FROM wallet_history_owners WHERE wallet_id = %s",
-                         (event.originator_id,)).fetchone()
-    line = entry(event, owner[0]) if owner else None
-    if line is None:
-        return
-    conn.execute(
-        "INSERT INTO wallet_history (wallet_id, version, owner_id, type, amount, balance_after, "
-        "reference, at) VALUES (%(wallet_id)s, %(version)s, %(owner_id)s, %(type)s, %(amount)s, "
-        "%(balance_after)s, %(reference)s, %(at)s) ON CONFLICT DO NOTHING", line)
+    apply_batch(conn, [event])
 
 
 def page(conn: Connection, owner_id: UUID, *, page: int, size: int) -> Page:
@@ -74,4 +80,4 @@ def page(conn: Connection, owner_id: UUID, *, page: int, size: int) -> Page:
 
 
 READ_MODEL = ReadModel(name="wallet_history", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)

@@ -78,7 +78,7 @@ def poisoned(model: ReadModel, bad: uuid.UUID) -> ReadModel:
             raise ValueError(f"cannot apply {bad}")
         model.apply(conn, event)
 
-    return dataclasses.replace(model, apply=apply)
+    return dataclasses.replace(model, apply=apply, apply_batch=None)
 
 
 def cart_ids(url: str) -> set[uuid.UUID]:

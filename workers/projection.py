@@ -19,6 +19,9 @@ def projection_follower(runtime: Runtime, model: ReadModel) -> LogFollower:
         tolerate_nul(conn)
         if model.batch_lock is not None:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (model.batch_lock,))
+        if model.apply_batch is not None:
+            model.apply_batch(conn, [logged.event for logged in batch])
+            return
         for logged in batch:
             model.apply(conn, logged.event)
 
