@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 
 from api import errors
+from api.db import DatabaseGate
 from api.logging import RequestIdMiddleware
 from api.routes import (
     addresses,
@@ -42,6 +43,8 @@ from api.routes import (
 )
 from eventmart.runtime import Runtime
 
+SPARE_THREADS = 8
+
 DESCRIPTION = """
 Event-sourced marketplace backend. Money is in integer minor units (paise) with an ISO 4217
 `currency`. Errors are RFC 9457 `application/problem+json`. Sign in with `POST /auth/login`
@@ -54,8 +57,11 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Sync endpoints run in this thread pool; keep it within the database pool.
-        anyio.to_thread.current_default_thread_limiter().total_tokens = runtime.settings.db_pool_size
+        # Sync endpoints run in this thread pool. Connections are admitted in the event loop
+        # (api/db.py), so its size no longer has to match the pool: a few threads more than
+        # connections serve endpoints that need none while every connection is busy.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = (
+            runtime.settings.db_pool_size + SPARE_THREADS)
         supervisor = None
         if run_workers:
             from workers import start_workers
@@ -72,6 +78,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
         title="EventMart", version="0.1.0", description=DESCRIPTION, lifespan=lifespan
     )
     app.state.runtime = runtime
+    app.state.db_gate = DatabaseGate(runtime.pool, runtime.settings.db_pool_timeout_seconds)
     app.state.supervisor = None
     app.add_middleware(RequestIdMiddleware)
     errors.install(app)
