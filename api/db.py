@@ -20,10 +20,6 @@ from anyio.lowlevel import RunVar
 from psycopg import Connection
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-# One semaphore per event loop and gate: anyio's primitives belong to the loop they are
-# used in (a server has one loop; tests may run several, one after another).
-_semaphores: RunVar[dict[int, anyio.Semaphore]] = RunVar("eventmart_db_gate")
-
 # Once admitted, the pool is given at least this long to hand over a connection (it may have
 # to open one).
 MIN_CONNECT_WAIT_SECONDS = 0.2
@@ -41,6 +37,9 @@ class DatabaseGate:
     def __init__(self, pool: ConnectionPool, timeout: float) -> None:
         self.pool = pool
         self.timeout = timeout
+        # One semaphore per event loop: anyio's primitives belong to the loop they are used
+        # in (a server has one loop; tests may run several, one after another).
+        self._semaphores: RunVar[anyio.Semaphore] = RunVar(f"eventmart_db_gate_{id(self)}")
 
     @property
     def permits(self) -> int:
@@ -48,14 +47,11 @@ class DatabaseGate:
 
     def _semaphore(self) -> anyio.Semaphore:
         try:
-            semaphores = _semaphores.get()
+            return self._semaphores.get()
         except LookupError:
-            semaphores = {}
-            _semaphores.set(semaphores)
-        semaphore = semaphores.get(id(self))
-        if semaphore is None:
-            semaphore = semaphores[id(self)] = anyio.Semaphore(self.permits, fast_acquire=True)
-        return semaphore
+            semaphore = anyio.Semaphore(self.permits, fast_acquire=True)
+            self._semaphores.set(semaphore)
+            return semaphore
 
     @asynccontextmanager
     async def connection(self) -> AsyncIterator[Connection]:
