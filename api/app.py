@@ -9,6 +9,7 @@ import anyio.to_thread
 from fastapi import Depends, FastAPI
 
 from api import errors, metrics
+from api.db import DatabaseGate
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.logging import RequestIdMiddleware
 from api.routes import (
@@ -45,6 +46,8 @@ from api.routes import metrics as metrics_route
 from api.text import check_parameters
 from eventmart.runtime import Runtime
 
+SPARE_THREADS = 8
+
 DESCRIPTION = """
 Event-sourced marketplace backend. Money is in integer minor units (paise) with an ISO 4217
 `currency`. Errors are RFC 9457 `application/problem+json`. Sign in with `POST /auth/login`
@@ -57,8 +60,11 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        # Sync endpoints run in this thread pool; keep it within the database pool.
-        anyio.to_thread.current_default_thread_limiter().total_tokens = runtime.settings.db_pool_size
+        # Sync endpoints run in this thread pool. Connections are admitted in the event loop
+        # (api/db.py), so its size no longer has to match the pool: a few threads more than
+        # connections serve endpoints that need none while every connection is busy.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = (
+            runtime.settings.db_pool_size + SPARE_THREADS)
         supervisor = None
         if run_workers:
             from workers import start_workers
@@ -79,12 +85,15 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
         openapi_url="/openapi.json" if docs else None,
     )
     app.state.runtime = runtime
+    app.state.db_gate = DatabaseGate(runtime.pool, runtime.settings.db_pool_timeout_seconds)
     app.state.supervisor = None
-    app.add_middleware(RequestIdMiddleware)
     app.state.metrics = metrics.registry_for(runtime)
-    app.add_middleware(metrics.MetricsMiddleware)
+    # The last added is the outermost: headers on every answer, then the request id (and the
+    # one log record of a 500), then metrics, then the body limit next to the app.
     app.add_middleware(BodyLimitMiddleware, max_body=settings.max_request_bytes,
                        max_upload=settings.max_upload_bytes)
+    app.add_middleware(metrics.MetricsMiddleware)
+    app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=not settings.is_dev)
     errors.install(app)
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import AsyncIterator, Iterable
 from typing import Annotated
 from uuid import UUID
 
 from fastapi import Depends, Request
 from psycopg import Connection
 
+from api.db import DatabaseGate
 from api.errors import NotAuthenticatedError
 from domain.errors import PermissionDeniedError
 from eventmart.identity import sessions
@@ -26,12 +27,19 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_connection(runtime: RuntimeDep) -> Iterator[Connection]:
-    with runtime.pool.connection() as conn:
+def get_gate(request: Request) -> DatabaseGate:
+    gate: DatabaseGate = request.app.state.db_gate
+    return gate
+
+
+async def get_connection(request: Request) -> AsyncIterator[Connection]:
+    """Async on purpose: the wait for a connection happens in the event loop, not in a thread
+    (see api/db.py). Returned when the endpoint returns, before the response is sent."""
+    async with get_gate(request).connection() as conn:
         yield conn
 
 
-ConnectionDep = Annotated[Connection, Depends(get_connection)]
+ConnectionDep = Annotated[Connection, Depends(get_connection, scope="function")]
 
 
 def credentials(request: Request, runtime: Runtime) -> str | None:

@@ -7,12 +7,15 @@ import re
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
+from eventsourcing import persistence as es_persistence
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.db import ServerBusyError
 from domain.errors import (
     AuthenticationError,
     ConflictError,
@@ -95,14 +98,38 @@ def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
     return out
 
 
-def _remember_saved(request: Request, application: str, position: int | None) -> None:
+# The database is down, restarting, or refused for the moment (a pool timeout is a
+# psycopg OperationalError; the event store wraps psycopg's errors in its own): 503, retry.
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    psycopg.OperationalError, psycopg.InterfaceError,
+    es_persistence.OperationalError, es_persistence.InterfaceError,
+)
+_NO_CONNECTION: tuple[type[Exception], ...] = (ServerBusyError, *DATABASE_UNAVAILABLE)
+
+
+async def _remember_saved(request: Request, application: str, position: int | None) -> None:
     """Read-your-writes for a command that saved and then raised: the signed-in caller's
     next read waits for that save, as after any other write."""
     user = getattr(request.state, "user", None)
     if user is None or position is None:
         return
-    with request.app.state.runtime.pool.connection() as conn:
-        tracking.record_write(conn, user.id, application, position)
+    try:
+        async with request.app.state.db_gate.connection() as conn:
+            await run_in_threadpool(tracking.record_write, conn, user.id, application, position)
+    except _NO_CONNECTION as exc:  # the refusal still stands
+        log.warning("could not record the write of a refused command: %s", exc)
+
+
+INTERNAL_ERROR_DETAIL = "something went wrong on our side; the request id is in the X-Request-ID header"
+
+
+def internal_error(path: str) -> JSONResponse:
+    """The 500 answer. Sent by the request-id middleware (api/logging.py), which also logs the
+    exception, once, with its request id: an exception handler here would run outside that
+    middleware, and Starlette re-raises after it for the server to log a second time."""
+    body = {"type": "/problems/internal-server-error", "title": "Internal Server Error",
+            "status": 500, "detail": INTERNAL_ERROR_DETAIL, "instance": path}
+    return JSONResponse(body, status_code=500, media_type=PROBLEM_JSON)
 
 
 def install(app: FastAPI) -> None:
@@ -116,7 +143,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(DomainError)
     async def _domain(request: Request, exc: DomainError) -> JSONResponse:
         if exc.saved is not None:  # saved, then refused: still the caller's write
-            await run_in_threadpool(_remember_saved, request, *exc.saved)
+            await _remember_saved(request, *exc.saved)
         errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
         headers = None
         if isinstance(exc, RateLimitedError):
@@ -150,11 +177,16 @@ def install(app: FastAPI) -> None:
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, title, detail, headers=headers, request=request)
 
-    @app.exception_handler(Exception)
-    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return problem(
-            500, "Internal Server Error",
-            "something went wrong on our side; the request id is in the X-Request-ID header",
-            request=request,
-        )
+    @app.exception_handler(ServerBusyError)
+    async def _busy(request: Request, exc: ServerBusyError) -> JSONResponse:
+        return problem(503, "Service Unavailable", exc.detail,
+                       headers={"Retry-After": str(exc.retry_after)}, request=request)
+
+    async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s: %s", request.method, request.url.path,
+                    type(exc).__name__, str(exc).strip().splitlines()[0] if str(exc).strip() else "")
+        return problem(503, "Service Unavailable", "the database is unavailable; try again shortly",
+                       headers={"Retry-After": "1"}, request=request)
+
+    for error_class in DATABASE_UNAVAILABLE:
+        app.add_exception_handler(error_class, _database_unavailable)

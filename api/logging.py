@@ -1,4 +1,7 @@
-"""Request ids: taken from X-Request-ID or made up, echoed back, and on every log line."""
+"""Request ids: taken from X-Request-ID or made up, echoed back, and on every log line.
+
+The middleware is also where an unexpected exception ends: it is logged here, once, with its
+traceback and request id, and answered with a 500 problem that carries X-Request-ID."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: ContextVar[str] = ContextVar("request_id", default="-")
 access_log = logging.getLogger("eventmart.access")
+error_log = logging.getLogger("api.errors")
 
 
 class RequestIdFilter(logging.Filter):
@@ -69,17 +73,26 @@ class RequestIdMiddleware:
         token = request_id.set(rid)
         started = time.perf_counter()
         status = 500
+        response_started = False
 
         async def send_with_id(message: Message) -> None:
-            nonlocal status
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
+                response_started = True
                 message.setdefault("headers", [])
                 message["headers"].append((b"x-request-id", rid.encode("latin-1")))
             await send(message)
 
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            # Not re-raised: the server would log it again, without the request id.
+            error_log.exception("unhandled error on %s %s", scope["method"], scope["path"])
+            if not response_started:  # else the server closes the half-sent response
+                from api.errors import internal_error
+
+                await internal_error(scope["path"])(scope, receive, send_with_id)
         finally:
             access_log.info(
                 "%s %s %s %.1fms", scope["method"], scope["path"], status,

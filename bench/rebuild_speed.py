@@ -29,8 +29,10 @@ from projections import READ_MODELS
 from workers.log_follower import read_log
 from workers.projection import rebuild
 
-LINES = [{"item_id": "a", "product_id": str(uuid.uuid4()), "sku": "A", "name": "Tea", "qty": 2, "unit_price": 24900},
-         {"item_id": "b", "product_id": str(uuid.uuid4()), "sku": "B", "name": "Rice", "qty": 1, "unit_price": 64500}]
+LINES = [
+    {"item_id": "a", "product_id": str(uuid.uuid4()), "sku": "A", "name": "Tea", "qty": 2, "unit_price": 24900},
+    {"item_id": "b", "product_id": str(uuid.uuid4()), "sku": "B", "name": "Rice", "qty": 1, "unit_price": 64500},
+]
 
 
 def fill(rt, events: int) -> int:  # type: ignore[no-untyped-def]
@@ -61,8 +63,9 @@ def fill(rt, events: int) -> int:  # type: ignore[no-untyped-def]
 def scan_rates(url: str, app) -> tuple[float, float]:  # type: ignore[no-untyped-def]
     with psycopg.connect(url, autocommit=True) as conn:
         started, n, after = time.perf_counter(), 0, 0
-        while rows := conn.execute("SELECT notification_id, state FROM commerce_events WHERE notification_id > %s "
-                                   "ORDER BY notification_id LIMIT 5000", (after,)).fetchall():
+        scan = ("SELECT notification_id, state FROM commerce_events WHERE notification_id > %s "
+                "ORDER BY notification_id LIMIT 5000")
+        while rows := conn.execute(scan, (after,)).fetchall():
             n, after = n + len(rows), rows[-1][0]
         raw = n / (time.perf_counter() - started)
         started, n, after = time.perf_counter(), 0, 0

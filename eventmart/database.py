@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from pathlib import Path
 from typing import Any
 
@@ -49,8 +50,11 @@ def embedded_database_url(data_dir: Path) -> str:
     return url
 
 
-def eventsourcing_env(url: str, *, pool_size: int, max_overflow: int, create_table: bool) -> dict[str, str]:
-    """The eventsourcing library's configuration for a PostgreSQL URL."""
+def eventsourcing_env(url: str, *, pool_size: int, max_overflow: int, create_table: bool,
+                      pool_timeout: float = 2.0) -> dict[str, str]:
+    """The eventsourcing library's configuration for a PostgreSQL URL. `pool_timeout`: how
+    long taking a connection from an application's pool may wait (the library calls it
+    POSTGRES_CONNECT_TIMEOUT and passes it to psycopg_pool as `timeout`; whole seconds)."""
     params: dict[str, Any] = conninfo_to_dict(url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -61,7 +65,7 @@ def eventsourcing_env(url: str, *, pool_size: int, max_overflow: int, create_tab
         "POSTGRES_PASSWORD": str(params.get("password") or ""),
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": str(max_overflow),
-        "POSTGRES_CONNECT_TIMEOUT": "10",
+        "POSTGRES_CONNECT_TIMEOUT": str(max(1, math.ceil(pool_timeout))),
         "CREATE_TABLE": "y" if create_table else "n",
     }
 

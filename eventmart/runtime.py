@@ -86,6 +86,7 @@ def build_applications(
         pool_size=settings.event_store_pool_size,
         max_overflow=settings.event_store_max_overflow,
         create_table=create_table,
+        pool_timeout=settings.db_pool_timeout_seconds,
     )
     catalog = CatalogApplication(env, new_id=new_id)
     commerce = CommerceApplication(env, prices=catalog, new_id=new_id, clock=clock,
@@ -95,7 +96,24 @@ def build_applications(
                 if settings.sandbox_enabled else None)
     payments = PaymentsApplication(env, provider=provider, new_id=new_id)
     support = SupportApplication(env, orders=commerce, new_id=new_id)
+    for app in (catalog, commerce, payments, support):
+        _shorten_reconnect_backoff(app)
     return catalog, commerce, payments, support
+
+
+# psycopg_pool retries a failed connection with exponential back-off for `reconnect_timeout`
+# (5 minutes by default): after a 30 s outage the next attempt could be 30 s away. Giving up
+# after a few seconds instead lets the next request that needs a connection start a fresh
+# attempt, so pools recover within about a second of the database's return.
+RECONNECT_TIMEOUT_SECONDS = 4.0
+CONNECT_TIMEOUT_SECONDS = 2  # libpq's connect_timeout for our own pool (an unreachable host)
+
+
+def _shorten_reconnect_backoff(app: Application[UUID]) -> None:
+    """The eventsourcing library builds its psycopg_pool without exposing this setting."""
+    pool = getattr(getattr(getattr(app, "recorder", None), "datastore", None), "pool", None)
+    if pool is not None and hasattr(pool, "reconnect_timeout"):
+        pool.reconnect_timeout = RECONNECT_TIMEOUT_SECONDS
 
 
 def open_runtime(
@@ -110,9 +128,12 @@ def open_runtime(
         url,
         min_size=2,
         max_size=settings.db_pool_size,
-        kwargs={"autocommit": True},
+        kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_SECONDS},
         open=True,
         name="eventmart",
+        # Nobody waits 30 s for a connection: the API answers 503 instead (api/db.py).
+        timeout=settings.db_pool_timeout_seconds,
+        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
     )
     clock = clock or Clock()
     catalog, commerce, payments, support = build_applications(settings, url, new_id=new_id, clock=clock)

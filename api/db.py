@@ -1,0 +1,78 @@
+"""The API's way to its connection pool: admission in the event loop, bounded waiting.
+
+A request that needs a connection first takes one of `pool.max_size` permits, waiting for it
+in the event loop (no thread), FIFO; then takes the connection in a worker thread, where it
+is available at once (there are as many permits as connections). So a thread never blocks on
+the pool while holding a thread token that a connection holder needs: the deadlock of a sync
+dependency calling `pool.getconn()` in a thread pool no larger than the pool cannot happen.
+A request that cannot get a connection within `DB_POOL_TIMEOUT_SECONDS`, queue included,
+answers 503 with Retry-After: busy (the queue did not move) or database unavailable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import anyio.to_thread
+from anyio.lowlevel import RunVar
+from psycopg import Connection
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+# Once admitted, the pool is given at least this long to hand over a connection (it may have
+# to open one).
+MIN_CONNECT_WAIT_SECONDS = 0.2
+
+
+class ServerBusyError(Exception):
+    """No connection within the queue time: 503 with Retry-After (api/errors.py)."""
+
+    def __init__(self, detail: str, retry_after: int = 1) -> None:
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class DatabaseGate:
+    def __init__(self, pool: ConnectionPool, timeout: float) -> None:
+        self.pool = pool
+        self.timeout = timeout
+        # One semaphore per event loop: anyio's primitives belong to the loop they are used
+        # in (a server has one loop; tests may run several, one after another).
+        self._semaphores: RunVar[anyio.Semaphore] = RunVar(f"eventmart_db_gate_{id(self)}")
+
+    @property
+    def permits(self) -> int:
+        return self.pool.max_size
+
+    def _semaphore(self) -> anyio.Semaphore:
+        try:
+            return self._semaphores.get()
+        except LookupError:
+            semaphore = anyio.Semaphore(self.permits, fast_acquire=True)
+            self._semaphores.set(semaphore)
+            return semaphore
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[Connection]:
+        semaphore = self._semaphore()
+        deadline = anyio.current_time() + self.timeout
+        admitted = False
+        with anyio.move_on_after(self.timeout):
+            await semaphore.acquire()
+            admitted = True
+        if not admitted:
+            raise ServerBusyError("the server is busy; try again shortly")
+        try:
+            wait = max(deadline - anyio.current_time(), MIN_CONNECT_WAIT_SECONDS)
+            try:
+                conn = await anyio.to_thread.run_sync(self.pool.getconn, wait)
+            except PoolTimeout:
+                raise ServerBusyError("the database is unavailable; try again shortly") from None
+            try:
+                yield conn
+            finally:
+                with anyio.CancelScope(shield=True):  # a client gone away still returns it
+                    await anyio.to_thread.run_sync(self.pool.putconn, conn)
+        finally:
+            semaphore.release()
