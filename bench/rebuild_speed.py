@@ -30,8 +30,10 @@ from workers.log_follower import read_log
 from workers.projection import rebuild
 
 LINES = [
-    {"item_id": "a", "product_id": str(uuid.uuid4()), "sku": "A", "name": "Tea", "qty": 2, "unit_price": 24900},
-    {"item_id": "b", "product_id": str(uuid.uuid4()), "sku": "B", "name": "Rice", "qty": 1, "unit_price": 64500},
+    {"item_id": "a", "product_id": str(uuid.uuid4()), "sku": "A", "name": "Tea", "qty": 2,
+     "unit_price": 24900},
+    {"item_id": "b", "product_id": str(uuid.uuid4()), "sku": "B", "name": "Rice", "qty": 1,
+     "unit_price": 64500},
 ]
 
 

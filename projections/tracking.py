@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from typing import Any
+from uuid import UUID
 
 from psycopg import Connection, sql
 from psycopg.types.json import Jsonb
@@ -202,6 +203,11 @@ def record_write(conn: Connection, user_id: object, application: str, position: 
     )
 
 
+# Writes that change what everybody sees (an offer made or stopped) are recorded for this
+# user id too: every reader waits for them as for their own.
+EVERYONE = UUID(int=0)
+
+
 def wait_for_user_writes(
     conn: Connection, user_id: object, follower: str, application: str, timeout: float
 ) -> bool:
@@ -211,10 +217,10 @@ def wait_for_user_writes(
     failing the read.
     """
     row = conn.execute(
-        "SELECT position FROM user_write_positions WHERE user_id=%s AND application=%s",
-        (user_id, application),
+        "SELECT max(position) FROM user_write_positions WHERE user_id = ANY(%s) AND application=%s",
+        ([user_id, EVERYONE], application),
     ).fetchone()
-    if row is None:
+    if row is None or row[0] is None:
         return True
     target = int(row[0])
     deadline = time.monotonic() + timeout

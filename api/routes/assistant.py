@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep
+from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, await_read_model
 from api.text import RequestModel
 from eventmart import assistant
+from projections import offers, order_history, rewards, support_tickets, wallet_balance
 
 router = APIRouter(prefix="/api/v1/agent", tags=["assistant"])
 
@@ -38,6 +39,9 @@ class AnswerOut(BaseModel):
 @router.post("/query", response_model=AnswerOut,
              summary="Ask the assistant: orders, wallet, points, offers, finding items, support")
 def query(body: QueryIn, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+    for model in (order_history.READ_MODEL, wallet_balance.READ_MODEL, rewards.READ_MODEL,
+                  offers.READ_MODEL, support_tickets.READ_MODEL):
+        await_read_model(runtime, conn, user, model)  # the answer reflects the caller's own writes
     reply = assistant.answer(conn, user.id, body.query, now=runtime.clock(), tiers=runtime.settings.tiers)
     return {"intent": reply.intent, "answer": reply.answer, "links": reply.links, "items": reply.items,
             "suggestions": assistant.SUGGESTIONS}

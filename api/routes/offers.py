@@ -23,7 +23,7 @@ from api.text import RequestModel
 from domain.commerce.coupon import Coupon
 from domain.saving import Saved
 from eventmart.identity.users import User
-from projections import offers
+from projections import offers, tracking
 
 router = APIRouter(tags=["offers"])
 
@@ -83,7 +83,7 @@ def offer_out(row: dict[str, Any]) -> dict[str, Any]:
 def settled(conn: Connection, user: User, saved: Saved[Coupon]) -> dict[str, Any]:
     """The answer comes from the coupon itself: a lagging read model must not turn a
     successful command into an error."""
-    remember_write(conn, user, "commerce", saved.position)
+    remember_write(conn, user, "commerce", saved.position, concerns=[tracking.EVERYONE])
     coupon, t = saved.value, saved.value.terms
     return offer_out({"code": coupon.code, "description": t.get("description", ""),
                       "shop_id": t.get("shop_id"), "terms": {k: t.get(k) for k in offers.TERMS},
