@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from uuid import UUID, uuid4
 
 from eventsourcing.application import AggregateNotFoundError
@@ -37,6 +37,7 @@ from domain.errors import ConflictError, NotFoundError, StalePriceError
 from domain.saving import EventMartApplication, Saved, retry_on_conflict
 
 DEFAULT_CURRENCY = "INR"
+A = TypeVar("A", bound=Aggregate)
 
 
 class Catalog(Protocol):
@@ -89,9 +90,10 @@ class CommerceApplication(EventMartApplication):
         self.clock = clock
         self.return_window = return_window
 
-    def _get(self, aggregate_id: UUID, kind: type[Aggregate]) -> Any:
+    def _get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        """The aggregate of that kind, or None: a missing id and another kind look the same."""
         try:
-            found: Any = self.repository.get(aggregate_id)
+            found: Aggregate = self.repository.get(aggregate_id)
         except AggregateNotFoundError:
             return None
         return found if isinstance(found, kind) else None
@@ -361,6 +363,8 @@ class CommerceApplication(EventMartApplication):
                 changed.append((line, variant.price))
         if changed:
             fresh = self._get(cart.id, Cart)
+            if fresh is None:
+                raise CartNotFoundError(f"cart {cart.id} not found")
             for line, price in changed:
                 fresh.change_quantity(line["item_id"], line["qty"], price)
             position = self.save_all(fresh)
