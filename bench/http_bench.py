@@ -1,0 +1,420 @@
+"""`make bench`: EventMart's HTTP endpoints against a one-statement FastAPI baseline, same run.
+
+    .venv/bin/python bench/http_bench.py [--duration 3] [--rounds 2] [--clients 16,64,256]
+
+Starts a throwaway embedded PostgreSQL (temp directory, Unix socket; never ./var nor a server
+of your own) with pg_stat_statements preloaded, then two servers on 127.0.0.1: our app
+(bench/serve_app.py: `eventmart serve` with in-process workers that connect as another role)
+and bench/baseline_app.py. Prepares users, a vendor shop and items through the API, then for
+each client count and endpoint runs baseline and app alternately (ABBA over `--rounds`), each
+run bounded by `--duration` seconds and `--max-requests`, from a separate load process
+(bench/loadgen.py, HTTP/1.1 keep-alive, one connection per client, `--timeout` per request
+counted as an error). pg_stat_statements is reset before every run; statements per request are
+the calls of the server's own role divided by the answers it gave.
+
+Endpoints (each client has its own user, so per-user endpoints never contend on one aggregate):
+- cart add: `POST /api/v1/consumer/cart/add` (item cycles over the shop's items) vs
+  baseline `POST /insert` (one INSERT);
+- wallet: `GET /api/v1/consumer/wallet` vs baseline `GET /select/{key}` (one SELECT by key);
+- order history: `GET /api/v1/consumer/order/history` vs the same SELECT.
+
+Prints a table and writes bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import psycopg  # noqa: E402
+from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
+
+from bench.baseline_app import row_key  # noqa: E402
+from eventmart.database import start_embedded  # noqa: E402
+from eventmart.settings import get_settings  # noqa: E402
+
+API_ROLE, WORKERS_ROLE, BASE_ROLE = "bench_api", "bench_workers", "bench_baseline"
+APP_DB, BASE_DB = "eventmart_bench", "baseline_bench"
+PG_SETTINGS = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track_utility": "on"}
+PASSWORD = "bench-pass-1"
+ITEMS = 5
+# Registration and sign-in are preparation, not measured: a cheap argon2 makes them quick.
+HASH_MEMORY_KIB = "1024"
+
+ENDPOINTS = {
+    "cart add": {"app": ("POST", "/api/v1/consumer/cart/add"), "baseline": ("POST", "/insert"),
+                 "kind": "write"},
+    "wallet": {"app": ("GET", "/api/v1/consumer/wallet"), "baseline": ("GET", "/select/{key}"),
+               "kind": "read"},
+    "order history": {"app": ("GET", "/api/v1/consumer/order/history"),
+                      "baseline": ("GET", "/select/{key}"), "kind": "read"},
+}
+TARGETS = {"write": 0.5, "read": 0.8}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def url_for(server_url: str, dbname: str, role: str) -> str:
+    params = conninfo_to_dict(server_url)
+    params.update(dbname=dbname, user=role)
+    params.pop("password", None)
+    return make_conninfo("", **params)
+
+
+class Server:
+    def __init__(self, name: str, script: str, port: int, env: dict[str, str], log: Path) -> None:
+        self.name, self.port, self.log = name, port, log
+        self.out = log.open("wb")
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / script), "--port", str(port)],
+                                     env=env, cwd=ROOT, stdout=self.out, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{port}"
+
+    def wait_ready(self, path: str, timeout: float = 90.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"{self.name} exited:\n{self.log.read_text()[-3000:]}")
+            try:
+                if httpx.get(self.base + path, timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise SystemExit(f"{self.name} not ready after {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.out.close()
+
+
+def check(r: httpx.Response, what: str) -> httpx.Response:
+    if r.status_code >= 300:
+        raise SystemExit(f"preparing: {what} answered {r.status_code}: {r.text[:500]}")
+    return r
+
+
+def signed_in(base: str, email: str, role: str) -> str:
+    """Register and sign in through the API; the session cookie's value."""
+    with httpx.Client(base_url=base, timeout=30) as c:
+        check(c.post("/auth/register", json={"email": email, "password": PASSWORD, "role": role}),
+              "register")
+        r = check(c.post("/auth/login", json={"email": email, "password": PASSWORD}), "login")
+        return str(r.cookies["eventmart_session"])
+
+
+def prepare(app: Server, env: dict[str, str], customers: int) -> dict[str, Any]:
+    """An admin (CLI), a category, a vendor with an open shop and items, customers (API)."""
+    tag = uuid.uuid4().hex[:8]
+    admin_email = f"admin-{tag}@bench.example.com"
+    subprocess.run([str(Path(sys.executable).parent / "eventmart"), "users", "create", "--role", "admin",
+                    "--email", admin_email, "--password", PASSWORD], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    cookie = "eventmart_session"
+    with httpx.Client(base_url=app.base, timeout=30) as c:
+        r = check(c.post("/auth/login", json={"email": admin_email, "password": PASSWORD}), "admin login")
+        c.cookies.set(cookie, str(r.cookies[cookie]))
+        check(c.post("/v1/admin/categories", json={"slug": "bench", "name": "Bench"}), "category")
+    vendor = signed_in(app.base, f"vendor-{tag}@bench.example.com", "vendor")
+    products = []
+    with httpx.Client(base_url=app.base, timeout=30, cookies={cookie: vendor}) as c:
+        shop = check(c.post("/v1/vendor/shops", json={
+            "name": "Bench Grocery", "city": "Pune", "society": "Bench Park", "shop_type": "grocery"}),
+            "shop").json()
+        check(c.post(f"/v1/vendor/shops/{shop['id']}/status", json={"is_open": True}), "open shop")
+        for k in range(ITEMS):
+            p = check(c.post(f"/v1/vendor/shops/{shop['id']}/products", json={
+                "name": f"Bench item {k}", "category": "bench",
+                "variants": [{"sku": "B", "price": 1000 + k, "stock": 1_000_000}]}), "product").json()
+            products.append(p["id"])
+    with ThreadPoolExecutor(8) as pool:
+        cookies = list(pool.map(lambda i: signed_in(app.base, f"c{i}-{tag}@bench.example.com", "customer"),
+                                range(customers)))
+    return {"products": products, "cookies": cookies}
+
+
+def load(port: int, method: str, clients: list[dict[str, Any]], concurrency: int, args: Any) -> dict[str, Any]:
+    spec = {"host": "127.0.0.1", "port": port, "method": method, "concurrency": concurrency,
+            "duration": args.duration, "max_requests": args.max_requests, "timeout": args.timeout,
+            "clients": clients, "return_latencies": True}
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / "loadgen.py")], input=json.dumps(spec),
+                          capture_output=True, text=True, timeout=args.duration + args.timeout + 60)
+    if done.returncode != 0:
+        raise SystemExit(f"loadgen failed: {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+class Stats:
+    """pg_stat_statements, read from the postgres database as the superuser."""
+
+    def __init__(self, server_url: str) -> None:
+        self.conn = psycopg.connect(server_url, autocommit=True)
+        self.conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+
+    def reset(self) -> None:
+        self.conn.execute("SELECT pg_stat_statements_reset()")
+
+    def calls(self, role: str, dbname: str, top: int = 0) -> tuple[int, list[dict[str, Any]]]:
+        where = ("FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+                 "JOIN pg_database d ON d.oid = s.dbid WHERE r.rolname = %s AND d.datname = %s")
+        total = self.conn.execute(f"SELECT coalesce(sum(calls), 0) {where}", (role, dbname)).fetchone()
+        rows = self.conn.execute(
+            f"SELECT calls, regexp_replace(left(query, 200), '\\s+', ' ', 'g') {where} "
+            "ORDER BY calls DESC LIMIT %s", (role, dbname, top)).fetchall() if top else []
+        return int(total[0] if total else 0), [{"calls": n, "query": q} for n, q in rows]
+
+
+def settle(app_url: str, app: Server, probe_cookie: str | None, limit: float) -> float:
+    """Wait (bounded) until the workers have caught up and, with `probe_cookie`, the app answers
+    a signed-in request: the next run starts from a quiet state whatever the last one left."""
+    started = time.monotonic()
+    deadline = started + limit
+    lagging: dict[str, int] = {}
+    with psycopg.connect(app_url, autocommit=True) as conn:
+        while time.monotonic() < deadline:
+            lagging = {}
+            for follower, application, position in conn.execute(  # workers that are running
+                    "SELECT follower, application, position FROM follower_positions "
+                    "WHERE heartbeat_at > now() - interval '15 seconds'").fetchall():
+                head = conn.execute(f'SELECT coalesce(max(notification_id), 0) FROM "{application}_events"'
+                                    ).fetchone()
+                if head and head[0] > position:
+                    lagging[f"{follower}/{application}"] = head[0] - position
+            if not lagging:
+                break
+            time.sleep(0.2)
+    answered = None
+    while probe_cookie and time.monotonic() < deadline:
+        try:
+            answered = httpx.get(app.base + "/auth/me", headers={"Cookie": f"eventmart_session={probe_cookie}"},
+                                 timeout=2).status_code
+            if answered == 200:
+                break
+        except httpx.HTTPError as e:
+            answered = type(e).__name__
+        time.sleep(0.5)
+    took = round(time.monotonic() - started, 2)
+    if took >= limit:
+        print(f"  (not settled after {limit:.0f}s: lagging {lagging or 'none'}, probe {answered})", flush=True)
+    return took
+
+
+def percentile(sorted_ms: list[float], q: float) -> float | None:
+    if not sorted_ms:
+        return None
+    return round(sorted_ms[min(len(sorted_ms) - 1, max(0, round(q * len(sorted_ms) + 0.5) - 1))], 2)
+
+
+def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    latencies = sorted(x for r in runs for x in r["latencies_ms"])
+    ok = sum(r["ok"] for r in runs)
+    answered = sum(r["ok"] + sum(v for k, v in r["error_kinds"].items() if k.startswith("http_"))
+                   for r in runs)
+    elapsed = sum(r["elapsed_s"] for r in runs)
+    calls = sum(r["statements"] for r in runs)
+    kinds: dict[str, int] = {}
+    for r in runs:
+        for k, v in r["error_kinds"].items():
+            kinds[k] = kinds.get(k, 0) + v
+    out = {"runs": len(runs), "ok": ok, "errors": sum(r["errors"] for r in runs), "error_kinds": kinds,
+           "elapsed_s": round(elapsed, 2), "rps": round(ok / elapsed, 1) if elapsed else 0.0,
+           "p50_ms": percentile(latencies, 0.5), "p95_ms": percentile(latencies, 0.95),
+           "p99_ms": percentile(latencies, 0.99),
+           "statements": calls, "statements_per_request": round(calls / answered, 2) if answered else None}
+    if "worker_statements" in runs[0]:
+        worker_calls = sum(r["worker_statements"] for r in runs)
+        out["worker_statements_per_request"] = round(worker_calls / answered, 2) if answered else None
+    return out
+
+
+def fmt(v: Any, spec: str = "") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--clients", default="16,64,256", help="concurrent clients, comma-separated")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per run")
+    parser.add_argument("--max-requests", type=int, default=20_000, help="requests per run at most")
+    parser.add_argument("--rounds", type=int, default=2, help="runs per server and cell, alternating order")
+    parser.add_argument("--timeout", type=float, default=10.0, help="per request; counted as an error")
+    parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "latest.json")
+    args = parser.parse_args()
+    levels = [int(x) for x in args.clients.split(",")]
+    endpoints = [e.strip() for e in args.endpoints.split(",")]
+    began = time.monotonic()
+    settings = get_settings()
+
+    with tempfile.TemporaryDirectory(prefix="eventmart-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        pg = start_embedded(tmp / "pg", throwaway=True, settings=PG_SETTINGS)
+        servers: list[Server] = []
+        try:
+            server_url = pg.get_uri("postgres")
+            with psycopg.connect(server_url, autocommit=True) as conn:
+                for role in (API_ROLE, WORKERS_ROLE, BASE_ROLE):
+                    conn.execute(f"CREATE ROLE {role} LOGIN SUPERUSER")
+                for db in (APP_DB, BASE_DB):
+                    conn.execute(f"CREATE DATABASE {db}")
+            app_url, base_url = url_for(server_url, APP_DB, API_ROLE), url_for(server_url, BASE_DB, BASE_ROLE)
+            env = {k: v for k, v in os.environ.items() if k not in ("KAFKA_BOOTSTRAP_SERVERS",)}
+            env.update(EVENTMART_DATA_DIR=str(tmp / "data"), PASSWORD_HASH_MEMORY_KIB=HASH_MEMORY_KIB)
+            app_env = {**env, "DATABASE_URL": app_url,
+                       "BENCH_WORKERS_URL": url_for(server_url, APP_DB, WORKERS_ROLE)}
+            app = Server("app", "serve_app.py", free_port(), app_env, tmp / "app.log")
+            servers.append(app)
+            base = Server("baseline", "baseline_app.py", free_port(), {**env, "DATABASE_URL": base_url},
+                          tmp / "baseline.log")
+            servers.append(base)
+            app.wait_ready("/readyz")
+            base.wait_ready("/healthz")
+            top = max(levels)
+            cart_users = sum(levels) if "cart add" in endpoints else 0
+            print(f"preparing {top} reader and {cart_users} cart customers, a shop with {ITEMS} items ...",
+                  flush=True)
+            prep = prepare(app, app_env, top + cart_users)
+            readers, carters = prep["cookies"][:top], prep["cookies"][top:]
+            print(f"prepared in {time.monotonic() - began:.0f}s", flush=True)
+            probe = readers[0]
+            stats = Stats(server_url)
+            runs: list[dict[str, Any]] = []
+            offset = 0
+            app_recovers = True
+            for level in levels:
+                for endpoint in endpoints:
+                    meta = ENDPOINTS[endpoint]
+                    if endpoint == "cart add":  # fresh users per level: carts stay small
+                        users, offset = carters[offset:offset + level], offset + level
+                        app_clients = [{"path": meta["app"][1], "headers": {"Cookie": f"eventmart_session={u}"},
+                                        "bodies": [json.dumps({"item_id": p, "quantity": 1})
+                                                   for p in prep["products"]]} for u in users]
+                        base_clients = [{"path": "/insert", "bodies": [json.dumps(
+                            {"key": str(uuid.uuid4()), "data": {"item_id": p, "quantity": 1}})
+                            for p in prep["products"]]} for _ in users]
+                    else:
+                        app_clients = [{"path": meta["app"][1], "headers": {"Cookie": f"eventmart_session={u}"}}
+                                       for u in readers[:level]]
+                        base_clients = [{"path": f"/select/{row_key(i)}"} for i in range(level)]
+                    stalled = False
+                    for rnd in range(args.rounds):
+                        order = ("baseline", "app") if rnd % 2 == 0 else ("app", "baseline")
+                        for which in order:
+                            if which == "app" and stalled:
+                                continue
+                            # A stalled app frees its stuck requests only when they time out in
+                            # the server (pool timeout, 30 s): wait for that once; if it does not
+                            # recover, later app runs start anyway and count what fails.
+                            if which == "app":
+                                settled = settle(app_url, app, probe, 35.0 if app_recovers else 5.0)
+                                app_recovers = settled < (35.0 if app_recovers else 5.0)
+                            else:
+                                settled = settle(app_url, app, None, 15.0)
+                            stats.reset()
+                            server, clients = (app, app_clients) if which == "app" else (base, base_clients)
+                            method = meta[which][0]
+                            result = load(server.port, method, clients, level, args)
+                            role, db = (API_ROLE, APP_DB) if which == "app" else (BASE_ROLE, BASE_DB)
+                            result["statements"], result["top_statements"] = stats.calls(role, db, top=20)
+                            if which == "app":
+                                result["worker_statements"], result["worker_top_statements"] = stats.calls(
+                                    WORKERS_ROLE, APP_DB, top=8)
+                            result.update(endpoint=endpoint, server=which, round=rnd, settle_s=settled)
+                            runs.append(result)
+                            print(f"  {endpoint:<13} {level:>3} clients {which:<8} round {rnd}: "
+                                  f"{result['rps']:>7} req/s  p99 {fmt(result['p99_ms'])} ms  "
+                                  f"errors {result['errors']} {result['error_kinds'] or ''}  "
+                                  f"stmts {result['statements']}", flush=True)
+                            if which == "app" and result["errors"] * 2 > max(1, result["requests"]):
+                                stalled = True  # half or more failed: one such run is the figure
+        finally:
+            for s in servers:
+                s.stop()
+            pg.cleanup()
+
+    rows = []
+    for level in levels:
+        for endpoint in endpoints:
+            cell = [r for r in runs if r["endpoint"] == endpoint and r["concurrency"] == level]
+            a = summarise([r for r in cell if r["server"] == "app"])
+            b = summarise([r for r in cell if r["server"] == "baseline"])
+            kind = ENDPOINTS[endpoint]["kind"]
+            ratio = round(a["rps"] / b["rps"], 3) if b["rps"] else None
+            top_statements: dict[str, int] = {}
+            for r in cell:
+                if r["server"] == "app":
+                    for t in r["top_statements"]:
+                        top_statements[t["query"]] = top_statements.get(t["query"], 0) + t["calls"]
+            rows.append({"endpoint": endpoint, "path": " ".join(ENDPOINTS[endpoint]["app"]),
+                         "clients": level, "app": a, "baseline": b, "ratio": ratio,
+                         "target_ratio": TARGETS[kind],
+                         "ratio_met": ratio is not None and ratio >= TARGETS[kind],
+                         "errors_met": a["errors"] == 0 if level >= 256 else None,
+                         "app_top_statements": sorted(
+                             ({"calls": n, "query": q} for q, n in top_statements.items()),
+                             key=lambda t: -int(t["calls"]))[:20]})
+    for r in runs:
+        r.pop("latencies_ms", None)
+
+    header = (f"{'endpoint':<14}{'clients':>8}{'req/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}"
+              f"{'base req/s':>11}{'ratio':>7}{'target':>8}{'stmts/req':>10}{'base':>6}{'workers':>9}")
+    print()
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        a, b = row["app"], row["baseline"]
+        mark = "ok" if row["ratio_met"] else "MISS"
+        print(f"{row['endpoint']:<14}{row['clients']:>8}{a['rps']:>9.1f}{fmt(a['p50_ms'], '.1f'):>9}"
+              f"{fmt(a['p95_ms'], '.1f'):>9}{fmt(a['p99_ms'], '.1f'):>9}{a['errors']:>8}{b['rps']:>11.1f}"
+              f"{fmt(row['ratio'], '.2f'):>7}{'>=' + str(row['target_ratio']) + ' ' + mark:>8}"
+              f"{fmt(a['statements_per_request']):>10}{fmt(b['statements_per_request']):>6}"
+              f"{fmt(a.get('worker_statements_per_request')):>9}")
+    took = time.monotonic() - began
+    print(f"\n{len(runs)} runs in {took:.0f}s; ratio = app req/s / baseline req/s (same clients, interleaved); "
+          f"stmts/req from pg_stat_statements (workers: the in-process workers' statements per request)")
+    report = {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
+                    "platform": platform.platform()},
+        "settings": {"duration_s": args.duration, "max_requests": args.max_requests, "rounds": args.rounds,
+                     "timeout_s": args.timeout, "db_pool_size": settings.db_pool_size,
+                     "event_store_pool_size": settings.event_store_pool_size,
+                     "password_hash_memory_kib": int(HASH_MEMORY_KIB), "items": ITEMS},
+        "total_s": round(took, 1),
+        "results": rows,
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {args.out.relative_to(ROOT) if args.out.is_relative_to(ROOT) else args.out}")
+
+
+if __name__ == "__main__":
+    main()
