@@ -186,7 +186,7 @@ def post_process(app: FastAPI, spec: dict[str, Any]) -> dict[str, Any]:
         if not route.include_in_schema:
             continue
         item = spec["paths"].get(route.path_format, {})
-        for method in sorted(m.lower() for m in route.methods):
+        for method in sorted(m.lower() for m in route.methods or ()):
             operation = item.get(method)
             if operation is None:
                 continue
