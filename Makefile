@@ -19,9 +19,10 @@ run: install
 test: install
 	$(BIN)/pytest
 
-# The money and stock state machine with many more and longer random interleavings.
+# The money and stock state machine with many more and longer random interleavings, and the
+# API fuzz with many more examples per operation and role.
 soak: install
-	EVENTMART_SOAK=1 $(BIN)/pytest tests/test_money_invariants.py
+	EVENTMART_SOAK=1 $(BIN)/pytest tests/test_money_invariants.py tests/test_fuzz.py
 
 lint: install
 	$(BIN)/ruff check .
