@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -43,13 +42,9 @@ def test_the_assistant_answers_from_the_callers_own_data(new_client, shop, runti
         "code": f"A{uuid.uuid4().hex[:8].upper()}", "description": "₹30 off chai", "discount_type": "flat",
         "value": 3000, "valid_from": now.isoformat(), "valid_until": (now + timedelta(minutes=1)).isoformat()})
     # The admin's write is projected eventually; the customer has no read-your-writes claim on it.
-    deadline = time.monotonic() + 10
-    while True:
-        offers = ask(client, "any offers?")
-        if "₹30 off chai" in [o["description"] for o in offers["items"]] or time.monotonic() > deadline:
-            break
-        time.sleep(0.2)
-    assert offers["intent"] == "offers" and "₹30 off chai" in [o["description"] for o in offers["items"]]
+    offers = eventually(lambda: (o := ask(client, "any offers?"))
+                        and "₹30 off chai" in [x["description"] for x in o["items"]] and o, timeout=10)
+    assert offers["intent"] == "offers"
     assert ask(client, "zzzz qqqq wwww xxxx yyyy")["intent"] == "unknown"
 
     assert_problem(client.post("/api/v1/agent/query", json={"query": ""}), 400)
