@@ -19,9 +19,10 @@ run: install
 test: install
 	$(BIN)/pytest
 
-# The money and stock state machine with many more and longer random interleavings.
+# The money and stock state machine with many more and longer random interleavings, and the
+# API fuzz with many more examples per operation and role.
 soak: install
-	EVENTMART_SOAK=1 $(BIN)/pytest tests/test_money_invariants.py
+	EVENTMART_SOAK=1 $(BIN)/pytest tests/test_money_invariants.py tests/test_fuzz.py
 
 # HTTP throughput and latency against a one-statement baseline app, statements per request
 # (a few minutes; its own throwaway PostgreSQL). Prints a table, writes bench/results/latest.json.

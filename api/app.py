@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from fastapi import Depends, FastAPI
 
-from api import errors, metrics
+from api import errors, metrics, openapi
 from api.db import DatabaseGate
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.logging import RequestIdMiddleware
@@ -103,4 +103,5 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
                    notifications, assistant, metrics_route):
         router = module.router
         app.include_router(router, dependencies=[Depends(check_parameters)])
+    app.openapi = openapi.builder(app)  # type: ignore[method-assign]
     return app

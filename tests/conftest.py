@@ -20,6 +20,12 @@ from workers import start_workers
 PASSWORD = "corr3ct-horse"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The fuzz (tests/test_fuzz.py) runs last: what it creates (shops, offers, categories)
+    must not surprise tests that count things."""
+    items.sort(key=lambda item: item.get_closest_marker("fuzz") is not None)
+
+
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
     with postgres_server() as url:

@@ -41,6 +41,8 @@ class AddressEdit(RequestModel):
     pincode: str | None = Field(default=None, pattern=PINCODE)
     label: str | None = Field(default=None, max_length=40)
 
+    model_config = {"json_schema_extra": {"examples": [{"landmark": "opposite the park", "label": "Home"}]}}
+
 
 class AddressOut(BaseModel):
     id: str

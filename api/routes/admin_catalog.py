@@ -39,6 +39,8 @@ class CategoryEdit(RequestModel):
     description: str | None = Field(default=None, max_length=2000)
     featured: bool | None = None
 
+    model_config = {"json_schema_extra": {"examples": [{"name": "Fresh Fruit", "featured": True}]}}
+
 
 def category_row(conn: Any, slug: str) -> dict[str, Any]:
     row = catalog_search.find_category(conn, slug)

@@ -63,7 +63,9 @@ class UserOut(BaseModel):
 
 
 @router.post("/register", status_code=status.HTTP_201_CREATED, response_model=UserOut,
-             summary="Create an account (roles: customer, vendor)")
+             summary="Create an account (roles: customer, vendor)",
+             responses={409: {"description": "the email is taken"},
+                        429: {"description": "too many sign-ups hashing at once; see Retry-After"}})
 def register(body: Registration, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
     user = users.create_email_user(
         conn, runtime.passwords, email=body.email, password=body.password, role=body.role,
@@ -72,7 +74,9 @@ def register(body: Registration, runtime: RuntimeDep, conn: ConnectionDep) -> di
     return user.public()
 
 
-@router.post("/login", response_model=UserOut, summary="Sign in; sets the session cookie")
+@router.post("/login", response_model=UserOut, summary="Sign in; sets the session cookie",
+             responses={401: {"description": "bad credentials (one message for any)"},
+                        429: {"description": "too many failed sign-ins; see Retry-After"}})
 def login(
     body: Credentials, response: Response, runtime: RuntimeDep, conn: ConnectionDep,
     ip: Annotated[str, Depends(client_ip)],

@@ -39,6 +39,10 @@ class UpdateIn(RequestModel):
         description="0 removes the line")
     sku: str | None = Field(default=None, max_length=64)
 
+    model_config = {"json_schema_extra": {"examples": [{
+        "item_id": "3f6c1a52-1c7e-4f4e-9a51-9a3f5b1e2d11", "quantity": 2,
+    }]}}
+
 
 class CouponIn(RequestModel):
     code: str = Field(min_length=1, max_length=32)
@@ -49,6 +53,8 @@ class CouponIn(RequestModel):
 class RemoveIn(RequestModel):
     item_id: str = Field(min_length=1, max_length=64, description="a cart line id or an item id")
     sku: str | None = Field(default=None, max_length=64)
+
+    model_config = {"json_schema_extra": {"examples": [{"item_id": "3f6c1a52-1c7e-4f4e-9a51-9a3f5b1e2d11"}]}}
 
 
 def answer(saved: Saved[Any], user: Any, conn: Any) -> dict[str, Any]:

@@ -70,10 +70,17 @@ class ReturnIn(RequestModel):
     items: list[ReturnItem] = Field(min_length=1, max_length=100)
     reason: str = Field(min_length=1, max_length=1000)
 
+    model_config = {"json_schema_extra": {"examples": [{
+        "items": [{"item_id": "3f6c1a52-1c7e-4f4e-9a51-9a3f5b1e2d11", "quantity": 1}],
+        "reason": "the seal was broken",
+    }]}}
+
 
 class RateIn(RequestModel):
     rating: Annotated[int, Field(strict=True, ge=1, le=5)]
     comment: str = Field(default="", max_length=1000)
+
+    model_config = {"json_schema_extra": {"examples": [{"rating": 5, "comment": "fresh and on time"}]}}
 
 
 @router.post("/order/confirm", status_code=201, response_model=OrderOut,

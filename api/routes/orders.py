@@ -98,6 +98,8 @@ class OrderOut(BaseModel):
 class CancelIn(RequestModel):
     reason: str = Field(default="", max_length=500)
 
+    model_config = {"json_schema_extra": {"examples": [{"reason": "ordered by mistake"}]}}
+
 
 def actor(user: User) -> Actor:
     return Actor(str(user.id), user.role)

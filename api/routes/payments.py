@@ -160,8 +160,25 @@ def handle_webhook(runtime: Runtime, raw: bytes, signature: str | None,
     return {"received": True, "applied": saved.position is not None}
 
 
+WEBHOOK_BODY = {
+    "required": True,
+    "content": {"application/json": {
+        "schema": {"type": "object", "required": ["id", "type", "payment_id"], "properties": {
+            "id": {"type": "string"},
+            "type": {"type": "string", "enum": ["payment.succeeded", "payment.failed"]},
+            "payment_id": {"type": "string", "format": "uuid"}, "reason": {"type": "string"}}},
+        "example": {"id": "evt_5f1c2a9b0d3e4f67", "type": "payment.succeeded",
+                    "payment_id": "0b5e7f3a-6d2c-4e8b-9f1a-2c3d4e5f6a7b", "reason": ""},
+    }},
+}
+REDIRECT: dict[int | str, dict[str, Any]] = {
+    303: {"description": "to the payment's return_url, with payment_id and status",
+          "headers": {"Location": {"schema": {"type": "string"}}}}}
+
+
 @router.post("/v1/payments/webhooks/sandbox", summary="Provider notification (HMAC-SHA256 signed)",
-             responses={401: {"description": "bad signature"}})
+             responses={401: {"description": "bad or missing signature"}},
+             openapi_extra={"requestBody": WEBHOOK_BODY})
 async def sandbox_webhook(
     request: Request, runtime: RuntimeDep,
     signature: Annotated[str | None, Header(alias=payment_providers.SIGNATURE_HEADER)] = None,
@@ -212,11 +229,13 @@ def _complete(runtime: Runtime, conn: Connection, payment_id: UUID, outcome: str
     return RedirectResponse(target, status_code=303)
 
 
-@router.post("/v1/payments/sandbox/{payment_id}/pay", summary="Sandbox provider: the payer pays")
+@router.post("/v1/payments/sandbox/{payment_id}/pay", status_code=303, response_class=RedirectResponse,
+             responses=REDIRECT, summary="Sandbox provider: the payer pays")
 def sandbox_pay(payment_id: UUID, runtime: RuntimeDep, conn: ConnectionDep) -> RedirectResponse:
     return _complete(runtime, conn, payment_id, "succeeded")
 
 
-@router.post("/v1/payments/sandbox/{payment_id}/fail", summary="Sandbox provider: the payment fails")
+@router.post("/v1/payments/sandbox/{payment_id}/fail", status_code=303, response_class=RedirectResponse,
+             responses=REDIRECT, summary="Sandbox provider: the payment fails")
 def sandbox_fail(payment_id: UUID, runtime: RuntimeDep, conn: ConnectionDep) -> RedirectResponse:
     return _complete(runtime, conn, payment_id, "failed")

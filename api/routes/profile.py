@@ -63,7 +63,8 @@ def me(user: Customer, conn: ConnectionDep) -> dict[str, Any]:
     return profile_response(conn, user.id)
 
 
-@router.post("/edit", response_model=ProfileOut, summary="Change some profile fields")
+@router.post("/edit", response_model=ProfileOut, summary="Change some profile fields",
+             responses={404: {"description": "no consumer profile yet; onboard first"}})
 def edit(body: ProfileEdit, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if "avatar" in changes:

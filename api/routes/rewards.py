@@ -38,6 +38,8 @@ class RewardsOut(BaseModel):
 class RedeemIn(RequestModel):
     points: Annotated[int, Field(strict=True, ge=0, le=10**7, description="0 releases the reservation")]
 
+    model_config = {"json_schema_extra": {"examples": [{"points": 200}]}}
+
 
 class RedeemOut(BaseModel):
     rewards: RewardsOut

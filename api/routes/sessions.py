@@ -20,6 +20,8 @@ router = APIRouter(prefix="/api/v1", tags=["sessions"])
 class RefreshIn(RequestModel):
     refresh_token: str = Field(min_length=1, max_length=256)
 
+    model_config = {"json_schema_extra": {"examples": [{"refresh_token": "rt_2b7f0c8e9d4a4f1b"}]}}
+
 
 class LoggedOutEverywhere(BaseModel):
     revoked_sessions: int
@@ -33,7 +35,8 @@ def clear_cookie(response: Response, runtime: Runtime) -> None:
 
 
 @router.post("/token/refresh", response_model=Tokens,
-             summary="Rotate a refresh token; re-use of a dead one revokes that sign-in")
+             summary="Rotate a refresh token; re-use of a dead one revokes that sign-in",
+             responses={401: {"description": "unknown, expired or re-used refresh token"}})
 def refresh(body: RefreshIn, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
     user_id, pair = sessions.rotate_refresh_token(
         conn, body.refresh_token, now=runtime.clock(),

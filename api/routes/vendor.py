@@ -61,9 +61,16 @@ class ShopEdit(RequestModel):
     opening_hours: dict[str, list[list[str]]] | None = None
     images: list[str] | None = Field(default=None, max_length=10)
 
+    model_config = {"json_schema_extra": {"examples": [{
+        "description": "Fresh vegetables every morning", "tags": ["vegetables", "organic"],
+        "opening_hours": {"mon": [["08:00", "13:00"], ["16:00", "21:00"]]},
+    }]}}
+
 
 class ShopStatus(RequestModel):
     is_open: bool
+
+    model_config = {"json_schema_extra": {"examples": [{"is_open": True}]}}
 
 
 class VariantIn(RequestModel):
@@ -74,12 +81,18 @@ class VariantIn(RequestModel):
     stock: int | None = Field(default=None, strict=True, ge=0, le=10**7)
     is_available: bool = True
 
+    model_config = {"json_schema_extra": {"examples": [{
+        "sku": "ASSAM-250", "name": "250 g", "price": 14900, "currency": "INR", "stock": 40,
+    }]}}
+
 
 class VariantEdit(RequestModel):
     name: str | None = Field(default=None, min_length=1, max_length=64)
     price: int | None = Field(default=None, strict=True, ge=0, le=10**10)
     stock: int | None = Field(default=None, strict=True, ge=0, le=10**7)
     is_available: bool | None = None
+
+    model_config = {"json_schema_extra": {"examples": [{"price": 13900, "stock": 25}]}}
 
 
 class ProductIn(RequestModel):
@@ -100,6 +113,10 @@ class ProductEdit(RequestModel):
     category: str | None = Field(default=None, min_length=1, max_length=64)
     description: str | None = Field(default=None, max_length=4000)
     images: list[str] | None = Field(default=None, max_length=10)
+
+    model_config = {"json_schema_extra": {"examples": [{
+        "name": "Assam Tea", "description": "Strong CTC leaf",
+    }]}}
 
 
 def actor(user: User) -> Actor:

@@ -28,9 +28,13 @@ Status = Annotated[Literal[STATES] | None, Query(description="only orders in thi
 class NoteIn(RequestModel):
     note: str = Field(default="", max_length=500)
 
+    model_config = {"json_schema_extra": {"examples": [{"note": "ready in 20 minutes"}]}}
+
 
 class RejectIn(RequestModel):
     reason: str = Field(min_length=1, max_length=500)
+
+    model_config = {"json_schema_extra": {"examples": [{"reason": "out of stock today"}]}}
 
 
 class ModifyIn(RequestModel):
@@ -127,9 +131,15 @@ def vendor_messages(order_id: UUID, user: Vendor, runtime: RuntimeDep, conn: Con
 class ResolveIn(RequestModel):
     resolution: str = Field(min_length=1, max_length=2000)
 
+    model_config = {"json_schema_extra": {"examples": [{
+        "resolution": "refunded the missing item to the wallet",
+    }]}}
+
 
 class DecisionIn(RequestModel):
     note: str = Field(default="", max_length=1000)
+
+    model_config = {"json_schema_extra": {"examples": [{"note": "checked the photos"}]}}
 
 
 @router.post("/v1/admin/orders/{order_id}/issues/{issue_id}/resolve", response_model=OrderOut,

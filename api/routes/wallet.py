@@ -77,6 +77,10 @@ class RefundIn(RequestModel):
     amount: Amount
     reason: str = Field(default="", max_length=500, description="required for support and admin")
 
+    model_config = {"json_schema_extra": {"examples": [{
+        "order_id": "0b5e7f3a-6d2c-4e8b-9f1a-2c3d4e5f6a7b", "amount": 4500, "reason": "short delivery",
+    }]}}
+
 
 class HistoryLine(BaseModel):
     type: str = Field(description="load, debit, refund or adjustment")

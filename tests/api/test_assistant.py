@@ -41,6 +41,7 @@ def test_the_assistant_answers_from_the_callers_own_data(new_client, shop, runti
     staff_client("admin").post("/v1/admin/offers", json={
         "code": f"A{uuid.uuid4().hex[:8].upper()}", "description": "₹30 off chai", "discount_type": "flat",
         "value": 3000, "valid_from": now.isoformat(), "valid_until": (now + timedelta(minutes=1)).isoformat()})
+    # An offer is everyone's: the customer's next read waits for it (recorded for EVERYONE).
     offers = ask(client, "any offers?")
     assert offers["intent"] == "offers" and "₹30 off chai" in [o["description"] for o in offers["items"]]
     assert ask(client, "zzzz qqqq wwww xxxx yyyy")["intent"] == "unknown"
