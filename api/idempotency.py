@@ -39,23 +39,6 @@ from eventmart.idempotency_store import KEEP_FOR
 log = logging.getLogger(__name__)
 
 
-DDL = """
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-    user_id uuid NOT NULL,
-    endpoint text NOT NULL,
-    key text NOT NULL,
-    fingerprint bytea NOT NULL,
-    state text NOT NULL,
-    status integer,
-    body jsonb,
-    created_at timestamptz NOT NULL,
-    PRIMARY KEY (user_id, endpoint, key)
-);
-ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS claim_id uuid NOT NULL DEFAULT gen_random_uuid();
-ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS lease_until timestamptz;
-ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS holder uuid;
-CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
-"""
 
 # state: 'running' (held by `holder` until `lease_until`), 'done' (status and body stored),
 # 'failed' (the last attempt raised; free for a retry).

@@ -1,11 +1,30 @@
-"""Retention of idempotency keys (the table belongs to api/idempotency.py): kept 24 h, then
-swept by the payment expiry timer. Here, not in api/, so that workers need not import the API."""
+"""The idempotency keys' table and its retention (the protocol is api/idempotency.py): kept
+24 h, then swept by the payment expiry timer. Here, not in api/, so that neither migrations
+nor workers import the API."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 
 from psycopg import Connection
+
+DDL = """
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    user_id uuid NOT NULL,
+    endpoint text NOT NULL,
+    key text NOT NULL,
+    fingerprint bytea NOT NULL,
+    state text NOT NULL,
+    status integer,
+    body jsonb,
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (user_id, endpoint, key)
+);
+ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS claim_id uuid NOT NULL DEFAULT gen_random_uuid();
+ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS lease_until timestamptz;
+ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS holder uuid;
+CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
+"""
 
 KEEP_FOR = timedelta(hours=24)
 SWEEP_BATCH = 5000

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import psycopg
 
-from api import idempotency
-from eventmart import wishlist
+from eventmart import idempotency_store, wishlist
 from eventmart.identity import login_throttle, otp, profiles, sessions, users
 from eventmart.runtime import build_applications
 from eventmart.settings import Settings
@@ -34,7 +33,7 @@ def migrate(settings: Settings, database_url: str) -> None:
                 conn.execute(login_throttle.DDL)
                 conn.execute(profiles.DDL)
                 conn.execute(wishlist.DDL)
-                conn.execute(idempotency.DDL)
+                conn.execute(idempotency_store.DDL)
                 conn.execute(tracking.DDL)
                 conn.execute(notifications.READS_DDL)
                 for model in READ_MODELS.values():
