@@ -24,11 +24,21 @@ def _setup() -> tuple[Settings, str]:
 
 @cli.command()
 def migrate() -> None:
-    """Create every table (event stores, identity, read models). Idempotent."""
+    """Create the event stores, apply the numbered schema migrations not yet applied, create
+    read models and rebuild those whose version changed. Idempotent."""
+    from eventmart.migrations import MigrationError
     from eventmart.migrations import migrate as run
 
     settings, url = _setup()
-    run(settings, url)  # type: ignore[arg-type]
+    try:
+        done = run(settings, url)  # type: ignore[arg-type]
+    except MigrationError as e:
+        typer.echo(f"error: {e}", err=True)
+        raise typer.Exit(1) from None
+    for name in done.applied:
+        typer.echo(f"applied {name}")
+    for name in done.rebuilt:
+        typer.echo(f"rebuilt read model {name}")
     typer.echo("migrated")
 
 
@@ -134,16 +144,20 @@ def record_skip(names: list[str], position: int, reason: str | None, by: str | N
 @cli.command()
 def status() -> None:
     """Every worker's position, lag, heartbeat, last error and the event it stopped on;
-    rebuilds in progress; recorded skips. Exits 1 when a worker that should run is not."""
+    rebuilds in progress; the schema's and each read model's version; recorded skips. Exits 1
+    when a worker that should run is not."""
     import psycopg
 
-    from projections import tracking
+    from eventmart.migrations import recorded_versions, schema_version
+    from projections import READ_MODELS, tracking
     from workers.health import expected_workers, worker_states
 
     settings, url = _setup()
     with psycopg.connect(url, autocommit=True) as conn:
         states = worker_states(conn, expected_workers(settings), everything=True)  # type: ignore[arg-type]
         skips = tracking.skips(conn)
+        schema = schema_version(conn)
+        versions = recorded_versions(conn) if schema >= 2 else {}
     unhealthy = False
     for s in states:
         problem = s.problem() if s.expected else None
@@ -163,6 +177,12 @@ def status() -> None:
                        f"{' --application ' + s.application if s.kind == 'relay' else ''} --reason '...'")
         if s.last_error and not s.poison and s.last_error_at:
             typer.echo(f"    last error at {s.last_error_at.isoformat(timespec='seconds')}: {s.last_error}")
+    typer.echo(f"schema: migration {schema:04d}" if schema else "schema: not migrated")
+    typer.echo("read models (version in the code, version of the tables):")
+    for model in READ_MODELS.values():
+        tables = versions.get(model.name)
+        note = "" if tables == model.version else "  (migrate rebuilds it)"
+        typer.echo(f"  {model.name:<22} version {model.version} tables {tables or '-'}{note}")
     if skips:
         typer.echo("skipped events:")
         for k in skips:

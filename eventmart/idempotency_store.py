@@ -8,23 +8,7 @@ from datetime import datetime, timedelta
 
 from psycopg import Connection
 
-DDL = """
-CREATE TABLE IF NOT EXISTS idempotency_keys (
-    user_id uuid NOT NULL,
-    endpoint text NOT NULL,
-    key text NOT NULL,
-    fingerprint bytea NOT NULL,
-    state text NOT NULL,
-    status integer,
-    body jsonb,
-    created_at timestamptz NOT NULL,
-    PRIMARY KEY (user_id, endpoint, key)
-);
-ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS claim_id uuid NOT NULL DEFAULT gen_random_uuid();
-ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS lease_until timestamptz;
-ALTER TABLE idempotency_keys ADD COLUMN IF NOT EXISTS holder uuid;
-CREATE INDEX IF NOT EXISTS idempotency_keys_created ON idempotency_keys (created_at);
-"""
+# Tables (idempotency_keys): eventmart/schema/, applied by `eventmart migrate`.
 
 KEEP_FOR = timedelta(hours=24)
 SWEEP_BATCH = 5000

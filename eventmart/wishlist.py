@@ -7,14 +7,7 @@ from uuid import UUID
 
 from psycopg import Connection
 
-DDL = """
-CREATE TABLE IF NOT EXISTS wishlist_items (
-    user_id uuid NOT NULL REFERENCES users(id),
-    product_id uuid NOT NULL,
-    added_at timestamptz NOT NULL,
-    PRIMARY KEY (user_id, product_id)
-);
-"""
+# Tables (wishlist_items): eventmart/schema/, applied by `eventmart migrate`.
 MAX_ITEMS = 500
 
 

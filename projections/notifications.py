@@ -50,15 +50,8 @@ CREATE TABLE IF NOT EXISTS notification_owners (
     PRIMARY KEY (source, aggregate_id)
 );
 """
-# Read marks are user data, not a projection: created by `migrate`, never dropped by a rebuild.
-READS_DDL = """
-CREATE TABLE IF NOT EXISTS notification_reads (
-    user_id uuid NOT NULL,
-    notification_id uuid NOT NULL,
-    read_at timestamptz NOT NULL,
-    PRIMARY KEY (user_id, notification_id)
-);
-"""
+# Read marks (notification_reads) are user data, not a projection: a plain table of
+# eventmart/schema/, never dropped by a rebuild.
 # Offers older than this before a customer signed up are not news to them.
 BROADCAST_LOOKBACK = timedelta(days=30)
 

@@ -25,6 +25,9 @@ class ReadModel:
     # Read models that write the same rows from two logs take this transaction-level advisory
     # lock before each batch, so neither overwrites the other's change with a stale read.
     batch_lock: int | None = None
+    # The version of its tables and of what it writes in them. Bump it when either changes:
+    # `eventmart migrate` then drops the read model and replays its log (read_model_versions).
+    version: int = 1
 
 
 # PostgreSQL text, jsonb and tsvector cannot hold U+0000, and the log may: events stored

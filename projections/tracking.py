@@ -14,43 +14,8 @@ from uuid import UUID
 from psycopg import Connection, sql
 from psycopg.types.json import Jsonb
 
-DDL = """
-CREATE TABLE IF NOT EXISTS follower_positions (
-    follower text NOT NULL,
-    application text NOT NULL,
-    position bigint NOT NULL DEFAULT 0,
-    heartbeat_at timestamptz,
-    PRIMARY KEY (follower, application)
-);
-ALTER TABLE follower_positions
-    ADD COLUMN IF NOT EXISTS last_error text,
-    ADD COLUMN IF NOT EXISTS last_error_at timestamptz,
-    -- The event the worker stopped on after retrying it: {position, aggregate_id, version,
-    -- type, error}. Cleared when the position passes it, a skip is recorded, or a rebuild.
-    ADD COLUMN IF NOT EXISTS poison jsonb,
-    ADD COLUMN IF NOT EXISTS rebuild_pid integer,
-    ADD COLUMN IF NOT EXISTS rebuild_started_at timestamptz;
--- Operators' decisions to pass over an event a follower cannot apply (live and rebuilds).
-CREATE TABLE IF NOT EXISTS follower_skips (
-    follower text NOT NULL,
-    application text NOT NULL,
-    position bigint NOT NULL,
-    aggregate_id uuid,
-    aggregate_version integer,
-    event_type text,
-    decided_by text NOT NULL,
-    decided_at timestamptz NOT NULL DEFAULT now(),
-    reason text NOT NULL,
-    PRIMARY KEY (follower, application, position)
-);
--- Per user and log, the position of their last write; reads wait for it.
-CREATE UNLOGGED TABLE IF NOT EXISTS user_write_positions (
-    user_id uuid NOT NULL,
-    application text NOT NULL,
-    position bigint NOT NULL,
-    PRIMARY KEY (user_id, application)
-);
-"""
+# Tables (follower_positions, follower_skips, user_write_positions): eventmart/schema/,
+# applied by `eventmart migrate`.
 
 
 def ensure_follower(conn: Connection, follower: str, application: str) -> None:

@@ -11,13 +11,7 @@ from psycopg import Connection
 
 from domain.errors import RateLimitedError
 
-DDL = """
-CREATE TABLE IF NOT EXISTS login_failures (
-    subject text NOT NULL,      -- 'account:<email, lower case>' or 'ip:<address>'
-    failed_at timestamptz NOT NULL
-);
-CREATE INDEX IF NOT EXISTS login_failures_subject ON login_failures (subject, failed_at);
-"""
+# Tables (login_failures): eventmart/schema/, applied by `eventmart migrate`.
 
 
 def _subjects(email: str, client_ip: str) -> tuple[str, str]:

@@ -25,23 +25,7 @@ MAX_WRONG_TRIES = 5
 PER_PHONE_GAP = timedelta(seconds=30)
 PER_PHONE_PER_HOUR = 5
 
-DDL = """
-CREATE TABLE IF NOT EXISTS otp_codes (
-    phone text PRIMARY KEY,            -- one live code per phone: a new send replaces it
-    code_hash bytea NOT NULL,
-    created_at timestamptz NOT NULL,
-    expires_at timestamptz NOT NULL,
-    wrong_tries integer NOT NULL DEFAULT 0,
-    consumed_at timestamptz
-);
-CREATE TABLE IF NOT EXISTS otp_sends (
-    phone text NOT NULL,
-    client_ip text NOT NULL,
-    sent_at timestamptz NOT NULL
-);
-CREATE INDEX IF NOT EXISTS otp_sends_phone ON otp_sends (phone, sent_at);
-CREATE INDEX IF NOT EXISTS otp_sends_ip ON otp_sends (client_ip, sent_at);
-"""
+# Tables (otp_codes, otp_sends): eventmart/schema/, applied by `eventmart migrate`.
 
 
 class InvalidPhoneError(DomainError):

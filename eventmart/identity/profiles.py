@@ -16,34 +16,7 @@ GENDERS = ("female", "male", "non_binary", "other", "prefer_not_to_say")
 LANGUAGES = ("en", "hi", "bn", "te", "mr", "ta", "ur", "gu", "kn", "ml", "or", "pa", "as")
 MAX_ADDRESSES = 20
 
-DDL = """
-CREATE TABLE IF NOT EXISTS consumer_profiles (
-    user_id uuid PRIMARY KEY REFERENCES users(id),
-    flat_number text,
-    profile_photo text,
-    avatar text,
-    gender text,
-    birth_date date,
-    preferred_language text NOT NULL DEFAULT 'en',
-    created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL
-);
-CREATE TABLE IF NOT EXISTS consumer_addresses (
-    id uuid PRIMARY KEY,
-    user_id uuid NOT NULL REFERENCES users(id),
-    house_number text NOT NULL,
-    street text NOT NULL,
-    landmark text,
-    city text NOT NULL,
-    society text,
-    pincode text NOT NULL,
-    label text,
-    created_at timestamptz NOT NULL,
-    updated_at timestamptz NOT NULL,
-    deleted_at timestamptz
-);
-CREATE INDEX IF NOT EXISTS consumer_addresses_user ON consumer_addresses (user_id);
-"""
+# Tables (consumer_profiles, consumer_addresses): eventmart/schema/, applied by `eventmart migrate`.
 
 
 class AlreadyOnboardedError(ConflictError):

@@ -22,33 +22,7 @@ from psycopg import Connection
 
 from domain.errors import AuthenticationError
 
-DDL = """
-CREATE TABLE IF NOT EXISTS sessions (
-    id uuid PRIMARY KEY,
-    token_hash bytea NOT NULL UNIQUE,
-    user_id uuid NOT NULL REFERENCES users(id),
-    created_at timestamptz NOT NULL,
-    expires_at timestamptz NOT NULL,
-    revoked_at timestamptz
-);
-ALTER TABLE sessions
-    ADD COLUMN IF NOT EXISTS kind text NOT NULL DEFAULT 'cookie',
-    ADD COLUMN IF NOT EXISTS family_id uuid;
-CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user_id);
-CREATE INDEX IF NOT EXISTS sessions_family ON sessions (family_id);
-CREATE TABLE IF NOT EXISTS refresh_tokens (
-    id uuid PRIMARY KEY,
-    family_id uuid NOT NULL,
-    user_id uuid NOT NULL REFERENCES users(id),
-    token_hash bytea NOT NULL UNIQUE,
-    created_at timestamptz NOT NULL,
-    expires_at timestamptz NOT NULL,
-    used_at timestamptz,
-    revoked_at timestamptz
-);
-CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens (family_id);
-CREATE INDEX IF NOT EXISTS refresh_tokens_user ON refresh_tokens (user_id);
-"""
+# Tables (sessions, refresh_tokens): eventmart/schema/, applied by `eventmart migrate`.
 
 
 def _digest(token: str) -> bytes:

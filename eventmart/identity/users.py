@@ -22,26 +22,7 @@ SELF_SERVICE_ROLES = frozenset({CUSTOMER, "vendor"})
 STAFF_ROLES = frozenset({"admin", "support", "auditor"})
 ALL_ROLES = SELF_SERVICE_ROLES | STAFF_ROLES
 
-DDL = """
-CREATE TABLE IF NOT EXISTS users (
-    id uuid PRIMARY KEY,
-    email text UNIQUE,
-    phone text UNIQUE,
-    password_hash text,
-    role text NOT NULL,
-    created_at timestamptz NOT NULL DEFAULT now(),
-    updated_at timestamptz NOT NULL DEFAULT now()
-);
-ALTER TABLE users
-    ADD COLUMN IF NOT EXISTS name text,
-    ADD COLUMN IF NOT EXISTS city text,
-    ADD COLUMN IF NOT EXISTS society text,
-    ADD COLUMN IF NOT EXISTS basic_onboarding_done boolean NOT NULL DEFAULT false,
-    ADD COLUMN IF NOT EXISTS role_onboarding_done boolean NOT NULL DEFAULT false,
-    ADD COLUMN IF NOT EXISTS marketing_opt_in boolean NOT NULL DEFAULT false,
-    ADD COLUMN IF NOT EXISTS location_allowed boolean NOT NULL DEFAULT false,
-    ADD COLUMN IF NOT EXISTS data_sharing boolean NOT NULL DEFAULT false;
-"""
+# Tables (users): eventmart/schema/, applied by `eventmart migrate`.
 
 
 def canonical_role(role: str) -> str:
