@@ -27,7 +27,7 @@ from domain.commerce.order import OrderNotFoundError
 from domain.saving import Saved
 from eventmart.identity.users import User
 from eventmart.runtime import Runtime
-from projections import order_history
+from projections import catalog_search, order_history
 
 router = APIRouter(tags=["orders"])
 
@@ -109,9 +109,7 @@ def can_see(conn: Connection, user: User, doc: dict[str, Any]) -> bool:
     if user.role in ("support", "admin", "auditor"):
         return True
     if user.role == "vendor":
-        row = conn.execute("SELECT vendor_id FROM catalog_shops WHERE shop_id = %s",
-                           (doc["shop_id"],)).fetchone() if doc["shop_id"] else None
-        return row is not None and row[0] == user.id
+        return catalog_search.vendor_of(conn, doc["shop_id"]) == user.id
     return doc["customer_id"] == str(user.id)
 
 
@@ -125,9 +123,7 @@ def order_view(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -
 
 def concerned(conn: Connection, order: Any) -> list[UUID | str | None]:
     """Whose view of the order a write changes: its customer and its shop's vendor."""
-    vendor = conn.execute("SELECT vendor_id FROM catalog_shops WHERE shop_id = %s",
-                          (order.shop_id,)).fetchone() if order.shop_id else None
-    return [order.customer_id, vendor[0] if vendor else None]
+    return [order.customer_id, catalog_search.vendor_of(conn, order.shop_id)]
 
 
 def settled(runtime: Runtime, conn: Connection, user: User, saved: Saved[Any]) -> dict[str, Any]:

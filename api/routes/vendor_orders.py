@@ -16,7 +16,7 @@ from api.routes.orders import OrderOut, actor, order_view, settled
 from api.text import RequestModel
 from domain.commerce.order import STATES
 from eventmart.identity.users import User
-from projections import order_history
+from projections import catalog_search, order_history
 
 router = APIRouter(tags=["vendor: orders"])
 
@@ -56,8 +56,7 @@ def shop_orders(
     if user.role == "admin":
         shops = [shop] if shop else None
     else:
-        mine = [r[0] for r in conn.execute("SELECT shop_id FROM catalog_shops WHERE vendor_id = %s",
-                                           (user.id,)).fetchall()]
+        mine = catalog_search.shops_of(conn, user.id)
         shops = [s for s in mine if shop is None or s == shop]
     found = order_history.list_orders(conn, shops=shops, status=status, page=page.page, size=page.size)
     return page.envelope(found.count, found.rows)
