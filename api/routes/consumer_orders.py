@@ -11,9 +11,10 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api import idempotency
+from api.commands import actor, settled
 from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
-from api.routes.orders import CancelIn, OrderOut, actor, order_view, settled
+from api.routes.orders import ORDER, CancelIn, OrderOut, order_view
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
 from domain.commerce.order import ISSUE_CATEGORIES
@@ -101,7 +102,7 @@ def confirm(
             saved = runtime.commerce.confirm_order(owner_id=user.id, payment_mode=body.payment_mode,
                                                    delivery_notes=body.delivery_notes, address=address,
                                                    order_id=claim_id)
-        return 201, settled(runtime, conn, user, saved)
+        return 201, settled(runtime, conn, user, saved, ORDER)
 
     if key is None:
         status, out = execute(None)
@@ -125,7 +126,7 @@ def history(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: Page
 def cancel(order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
            body: CancelIn | None = None) -> dict[str, Any]:
     saved = runtime.commerce.cancel_order(actor(user), order_id, reason=(body or CancelIn()).reason)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/orders/{order_id}/confirm-modified", response_model=OrderOut,
@@ -134,7 +135,7 @@ def confirm_modified(
     order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.advance_order(actor(user), order_id, "confirm_modified")
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/orders/{order_id}/rate", response_model=OrderOut,
@@ -143,7 +144,7 @@ def rate(
     order_id: UUID, body: RateIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.rate_order(actor(user), order_id, body.rating, body.comment)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 
@@ -154,7 +155,7 @@ def message(
     order_id: UUID, body: MessageIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.post_order_message(actor(user), order_id, body.text)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.get("/orders/{order_id}/messages", response_model=MessagesOut,
@@ -170,7 +171,7 @@ def issue(
     order_id: UUID, body: IssueIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.raise_order_issue(actor(user), order_id, body.category, body.description)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/orders/{order_id}/return/raise", status_code=201, response_model=OrderOut,
@@ -180,4 +181,4 @@ def raise_return(
 ) -> dict[str, Any]:
     saved = runtime.commerce.request_order_return(
         actor(user), order_id, [i.model_dump() for i in body.items], body.reason)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)

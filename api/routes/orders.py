@@ -11,6 +11,7 @@ from psycopg import Connection
 from pydantic import BaseModel, Field
 
 from api import idempotency
+from api.commands import Settlement, actor, settled
 from api.dependencies import (
     ConnectionDep,
     Customer,
@@ -22,9 +23,7 @@ from api.dependencies import (
 from api.errors import ReadModelBehindError
 from api.pagination import PageDep, Paginated
 from api.text import RequestModel
-from domain.actor import Actor
-from domain.commerce.order import OrderNotFoundError
-from domain.saving import Saved
+from domain.commerce.order import Order, OrderNotFoundError
 from eventmart.identity.users import User
 from eventmart.runtime import Runtime
 from projections import catalog_search, order_history
@@ -101,10 +100,6 @@ class CancelIn(RequestModel):
     model_config = {"json_schema_extra": {"examples": [{"reason": "ordered by mistake"}]}}
 
 
-def actor(user: User) -> Actor:
-    return Actor(str(user.id), user.role)
-
-
 def can_see(conn: Connection, user: User, doc: dict[str, Any]) -> bool:
     if user.role in ("support", "admin", "auditor"):
         return True
@@ -121,19 +116,21 @@ def order_view(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -
     return doc
 
 
-def concerned(conn: Connection, order: Any) -> list[UUID | str | None]:
+def concerned(conn: Connection, order: Order) -> list[UUID | str | None]:
     """Whose view of the order a write changes: its customer and its shop's vendor."""
     return [order.customer_id, catalog_search.vendor_of(conn, order.shop_id)]
 
 
-def settled(runtime: Runtime, conn: Connection, user: User, saved: Saved[Any]) -> dict[str, Any]:
-    """Command responses are the order as GET shows it, once the read model has it. The write
-    is recorded for everyone it concerns: a vendor's accept shows in the customer's next read."""
-    remember_write(conn, user, "commerce", saved.position, concerns=concerned(conn, saved.value))
-    await_read_model(runtime, conn, user, order_history.READ_MODEL)
-    if order_history.find_order(conn, saved.value.id) is None:
+def projected(runtime: Runtime, conn: Connection, user: User, order: Order) -> dict[str, Any]:
+    if order_history.find_order(conn, order.id) is None:
         raise ReadModelBehindError()  # saved: a 404 here would invite a second order
-    return order_view(runtime, conn, user, saved.value.id)
+    return order_view(runtime, conn, user, order.id)
+
+
+# Command responses are the order as GET shows it, once the read model has it. The write is
+# recorded for everyone it concerns: a vendor's accept shows in the customer's next read.
+ORDER = Settlement[Order, dict[str, Any]](
+    application="commerce", read_model=order_history.READ_MODEL, concerns=concerned, answer=projected)
 
 
 @router.post("/v1/checkouts", status_code=201, response_model=CheckoutOut,
@@ -176,4 +173,4 @@ def cancel(
     body: CancelIn | None = None,
 ) -> dict[str, Any]:
     saved = runtime.commerce.cancel_order(actor(user), order_id, reason=(body or CancelIn()).reason)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)

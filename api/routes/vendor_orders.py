@@ -9,10 +9,11 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
+from api.commands import actor, settled
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
-from api.routes.orders import OrderOut, actor, order_view, settled
+from api.routes.orders import ORDER, OrderOut, order_view
 from api.text import RequestModel
 from domain.commerce.order import STATES
 from eventmart.identity.users import User
@@ -66,7 +67,7 @@ def _advance(action: str):  # type: ignore[no-untyped-def]
     def endpoint(order_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep,
                  body: NoteIn | None = None) -> dict[str, Any]:
         saved = runtime.commerce.advance_order(actor(user), order_id, action, (body or NoteIn()).note)
-        return settled(runtime, conn, user, saved)
+        return settled(runtime, conn, user, saved, ORDER)
 
     endpoint.__name__ = f"order_{action}"
     return endpoint
@@ -88,7 +89,7 @@ def reject(
     order_id: UUID, body: RejectIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.cancel_order(actor(user), order_id, reason=body.reason, reject=True)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/v1/vendor/orders/{order_id}/modify", response_model=OrderOut,
@@ -97,7 +98,7 @@ def modify(
     order_id: UUID, body: ModifyIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.modify_order(actor(user), order_id, body.quantities, body.note)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.get("/v1/admin/orders", response_model=Paginated[OrderOut],
@@ -117,7 +118,7 @@ def vendor_message(
     order_id: UUID, body: MessageIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.post_order_message(actor(user), order_id, body.text)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.get("/v1/vendor/orders/{order_id}/messages", response_model=MessagesOut,
@@ -147,7 +148,7 @@ def resolve_issue(
     order_id: UUID, issue_id: UUID, body: ResolveIn, user: Staff, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.resolve_order_issue(actor(user), order_id, str(issue_id), body.resolution)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/v1/admin/orders/{order_id}/returns/{return_id}/approve", response_model=OrderOut,
@@ -158,7 +159,7 @@ def approve_return(
 ) -> dict[str, Any]:
     saved = runtime.commerce.decide_order_return(actor(user), order_id, str(return_id), approved=True,
                                                  note=(body or DecisionIn()).note)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/v1/vendor/orders/{order_id}/returns/{return_id}/restock", response_model=OrderOut,
@@ -167,7 +168,7 @@ def restock_return(
     order_id: UUID, return_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep,
 ) -> dict[str, Any]:
     saved = runtime.commerce.restock_return(actor(user), order_id, str(return_id))
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/v1/admin/orders/{order_id}/returns/{return_id}/reject", response_model=OrderOut,
@@ -178,4 +179,4 @@ def reject_return(
 ) -> dict[str, Any]:
     saved = runtime.commerce.decide_order_return(actor(user), order_id, str(return_id), approved=False,
                                                  note=body.note)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
