@@ -12,15 +12,14 @@ from pydantic import BaseModel, Field
 
 from api import idempotency
 from api.commands import actor, settled
-from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
+from api.dependencies import ConnectionDep, Customer, RuntimeDep
 from api.pagination import PageDep, Paginated
-from api.routes.orders import ORDER, CancelIn, OrderOut, order_view
+from api.routes.orders import ORDER, CancelIn, OrderOut, customer_history, order_view
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
 from domain.commerce.order import ISSUE_CATEGORIES
 from eventmart.identity import profiles
 from eventmart.locks import advisory_lock
-from projections import order_history
 
 router = APIRouter(prefix="/api/v1/consumer", tags=["consumer orders"])
 
@@ -116,9 +115,7 @@ def confirm(
 @router.get("/order/history", response_model=Paginated[OrderOut],
             summary="Your orders, newest first, with shop name, totals and status")
 def history(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
-    await_read_model(runtime, conn, user, order_history.READ_MODEL)
-    found = order_history.list_orders(conn, customer=user.id, page=page.page, size=page.size)
-    return page.envelope(found.count, found.rows)
+    return customer_history(user, runtime, conn, page)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut,

@@ -21,7 +21,7 @@ from api.dependencies import (
     remember_write,
 )
 from api.errors import ReadModelBehindError
-from api.pagination import PageDep, Paginated
+from api.pagination import PageDep, PageRequest, Paginated
 from api.text import RequestModel
 from domain.commerce.order import Order, OrderNotFoundError
 from eventmart.identity.users import User
@@ -116,6 +116,22 @@ def order_view(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -
     return doc
 
 
+def orders_page(runtime: Runtime, conn: Connection, user: User, page: PageRequest, *,
+                customer: UUID | None = None, shops: list[UUID] | None = None,
+                status: str | None = None) -> dict[str, Any]:
+    """Every list of orders, in both URL families: newest first, once the read model has the
+    user's writes."""
+    await_read_model(runtime, conn, user, order_history.READ_MODEL)
+    found = order_history.list_orders(conn, customer=customer, shops=shops, status=status,
+                                      page=page.page, size=page.size)
+    return page.envelope(found.count, found.rows)
+
+
+def customer_history(user: User, runtime: Runtime, conn: Connection, page: PageRequest) -> dict[str, Any]:
+    """The customer's own orders: GET /v1/orders and GET /api/v1/consumer/order/history."""
+    return orders_page(runtime, conn, user, page, customer=user.id)
+
+
 def concerned(conn: Connection, order: Order) -> list[UUID | str | None]:
     """Whose view of the order a write changes: its customer and its shop's vendor."""
     return [order.customer_id, catalog_search.vendor_of(conn, order.shop_id)]
@@ -155,9 +171,7 @@ def checkout(
 
 @router.get("/v1/orders", response_model=Paginated[OrderOut], summary="Your orders, newest first")
 def my_orders(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
-    await_read_model(runtime, conn, user, order_history.READ_MODEL)
-    found = order_history.list_orders(conn, customer=user.id, page=page.page, size=page.size)
-    return page.envelope(found.count, found.rows)
+    return customer_history(user, runtime, conn, page)
 
 
 @router.get("/v1/orders/{order_id}", response_model=OrderOut,

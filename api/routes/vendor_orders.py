@@ -10,14 +10,14 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
 from api.commands import actor, settled
-from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model
+from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
 from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
-from api.routes.orders import ORDER, OrderOut, order_view
+from api.routes.orders import ORDER, OrderOut, order_view, orders_page
 from api.text import RequestModel
 from domain.commerce.order import STATES
 from eventmart.identity.users import User
-from projections import catalog_search, order_history
+from projections import catalog_search
 
 router = APIRouter(tags=["vendor: orders"])
 
@@ -53,14 +53,12 @@ def shop_orders(
     user: Vendor, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep, status: Status = None,
     shop: UUID | None = None,
 ) -> dict[str, Any]:
-    await_read_model(runtime, conn, user, order_history.READ_MODEL)
     if user.role == "admin":
         shops = [shop] if shop else None
     else:
         mine = catalog_search.shops_of(conn, user.id)
         shops = [s for s in mine if shop is None or s == shop]
-    found = order_history.list_orders(conn, shops=shops, status=status, page=page.page, size=page.size)
-    return page.envelope(found.count, found.rows)
+    return orders_page(runtime, conn, user, page, shops=shops, status=status)
 
 
 def _advance(action: str):  # type: ignore[no-untyped-def]
@@ -106,10 +104,8 @@ def modify(
 def all_orders(user: Staff, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep,
                status: Status = None, shop: UUID | None = None,
                customer: UUID | None = None) -> dict[str, Any]:
-    await_read_model(runtime, conn, user, order_history.READ_MODEL)
-    found = order_history.list_orders(conn, customer=customer, shops=[shop] if shop else None,
-                                      status=status, page=page.page, size=page.size)
-    return page.envelope(found.count, found.rows)
+    return orders_page(runtime, conn, user, page, customer=customer, shops=[shop] if shop else None,
+                       status=status)
 
 
 @router.post("/v1/vendor/orders/{order_id}/message", status_code=201, response_model=OrderOut,
