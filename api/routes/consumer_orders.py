@@ -14,7 +14,7 @@ from api import idempotency
 from api.commands import actor, settled
 from api.dependencies import ConnectionDep, Customer, RuntimeDep
 from api.pagination import PageDep, Paginated
-from api.routes.orders import ORDER, CancelIn, OrderOut, customer_history, order_view
+from api.routes.orders import ORDER, CancelIn, OrderOut, conversation, customer_history
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
 from domain.commerce.order import ISSUE_CATEGORIES
@@ -158,8 +158,7 @@ def message(
 @router.get("/orders/{order_id}/messages", response_model=MessagesOut,
             summary="The conversation with the shop, oldest first")
 def messages(order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    found = order_view(runtime, conn, user, order_id)["messages"]
-    return {"count": len(found), "results": found}
+    return conversation(runtime, conn, user, order_id)
 
 
 @router.post("/orders/{order_id}/issue", status_code=201, response_model=OrderOut,

@@ -116,6 +116,12 @@ def order_view(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -
     return doc
 
 
+def conversation(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -> dict[str, Any]:
+    """An order's messages, oldest first: the customer's and the shop's URLs alike."""
+    found = order_view(runtime, conn, user, order_id)["messages"]
+    return {"count": len(found), "results": found}
+
+
 def orders_page(runtime: Runtime, conn: Connection, user: User, page: PageRequest, *,
                 customer: UUID | None = None, shops: list[UUID] | None = None,
                 status: str | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from api.commands import actor, settled
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
 from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
-from api.routes.orders import ORDER, OrderOut, order_view, orders_page
+from api.routes.orders import ORDER, OrderOut, conversation, orders_page
 from api.text import RequestModel
 from domain.commerce.order import STATES
 from eventmart.identity.users import User
@@ -120,8 +120,7 @@ def vendor_message(
 @router.get("/v1/vendor/orders/{order_id}/messages", response_model=MessagesOut,
             summary="The conversation with the customer, oldest first")
 def vendor_messages(order_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    found = order_view(runtime, conn, user, order_id)["messages"]
-    return {"count": len(found), "results": found}
+    return conversation(runtime, conn, user, order_id)
 
 
 class ResolveIn(RequestModel):
