@@ -8,6 +8,7 @@ Search is PostgreSQL full text (tsvector + GIN) with prefix matching.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -20,6 +21,7 @@ from domain.catalog.category import Category
 from domain.catalog.product import Product, Variant
 from domain.catalog.shop import Shop
 from projections import stock_levels
+from projections.paging import Page, Row, page_of
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -81,7 +83,6 @@ CREATE INDEX IF NOT EXISTS catalog_products_newest_first ON catalog_products (cr
 """
 DROP_SQL = "DROP TABLE IF EXISTS catalog_categories, catalog_shops, catalog_products"
 
-Row = dict[str, Any]
 
 
 # Pure evolution of rows.
@@ -294,32 +295,13 @@ def tsquery(text: str) -> str | None:
     return " & ".join(f"{w}:*" for w in words) or None
 
 
-@dataclass(frozen=True)
-class Page:
-    count: int
-    rows: list[Row]
-
-
-def _page(
-    conn: Connection, select: str, from_where: str, params: list[Any], order: str, page: int, size: int,
-    select_params: tuple[Any, ...] = (),
-) -> Page:
-    """One page and the total. The count runs on the bare filter, without the select list:
-    counting through a subquery that carries wide columns is several times slower."""
-    with conn.cursor(row_factory=dict_row) as cur:
-        count = cur.execute(f"SELECT count(*) AS n {from_where}", params).fetchone()
-        rows = cur.execute(f"SELECT {select} {from_where} ORDER BY {order} LIMIT %s OFFSET %s",
-                           [*select_params, *params, size, (page - 1) * size]).fetchall()
-    return Page(count["n"] if count else 0, rows)
-
-
 def list_categories(conn: Connection, *, featured: bool | None, page: int, size: int) -> Page:
     query = "FROM catalog_categories WHERE NOT removed"
     params: list[Any] = []
     if featured is not None:
         query += " AND featured = %s"
         params.append(featured)
-    return _page(conn, "slug, name, description, featured", query, params,
+    return page_of(conn, "slug, name, description, featured", query, params,
                  "featured DESC, name, slug", page, size)
 
 
@@ -376,7 +358,7 @@ def search_products(conn: Connection, f: ProductFilters, *, page: int, size: int
             rank = ", ts_rank(search, to_tsquery('simple', %s)) AS rank"
             select_params = (tsq,)
             order = "rank DESC, product_id"
-    return _page(conn, PRODUCT_COLUMNS + rank, f"FROM catalog_products WHERE {' AND '.join(where)}",
+    return page_of(conn, PRODUCT_COLUMNS + rank, f"FROM catalog_products WHERE {' AND '.join(where)}",
                  params, order, page, size, select_params)
 
 
@@ -458,7 +440,7 @@ def search_shops(conn: Connection, f: ShopFilters, *, page: int, size: int) -> P
         prefix = "(lower(society) = lower(%s)) AS nearby, "
         select_params = (f.prefer_society,)
         order = "nearby DESC, " + order
-    return _page(conn, prefix + SHOP_COLUMNS, f"FROM catalog_shops s WHERE {' AND '.join(where)}",
+    return page_of(conn, prefix + SHOP_COLUMNS, f"FROM catalog_shops s WHERE {' AND '.join(where)}",
                  params, order, page, size, select_params)
 
 
@@ -466,6 +448,27 @@ def find_shop(conn: Connection, shop_id: UUID) -> Row | None:
     with conn.cursor(row_factory=dict_row) as cur:
         return cur.execute(f"SELECT {SHOP_COLUMNS} FROM catalog_shops WHERE shop_id = %s",
                            (shop_id,)).fetchone()
+
+
+def vendor_of(conn: Connection, shop_id: UUID | str | None) -> UUID | None:
+    """Whose shop this is (None: no such shop)."""
+    row = conn.execute("SELECT vendor_id FROM catalog_shops WHERE shop_id = %s",
+                       (shop_id,)).fetchone() if shop_id else None
+    return row[0] if row else None
+
+
+def shops_of(conn: Connection, vendor_id: UUID) -> list[UUID]:
+    return [r[0] for r in conn.execute("SELECT shop_id FROM catalog_shops WHERE vendor_id = %s",
+                                       (vendor_id,)).fetchall()]
+
+
+def shop_names(conn: Connection, shop_ids: Iterable[UUID | str | None]) -> dict[UUID, str]:
+    """The shops' current names, for read models that show them (renames show at once)."""
+    ids = list({UUID(str(s)) for s in shop_ids if s})
+    if not ids:
+        return {}
+    return dict(conn.execute("SELECT shop_id, name FROM catalog_shops WHERE shop_id = ANY(%s)",
+                             (ids,)).fetchall())
 
 
 def products_by_id(conn: Connection, ids: list[UUID]) -> dict[UUID, Row]:

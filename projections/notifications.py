@@ -24,7 +24,7 @@ from domain.commerce.order import Order
 from domain.commerce.rewards import RewardLedger
 from domain.commerce.wallet import Wallet
 from domain.support.ticket import SupportTicket
-from projections.catalog_search import Page
+from projections.paging import Page
 from projections.read_model import ReadModel
 
 KINDS = ("order", "wallet", "rewards", "promotion", "support")

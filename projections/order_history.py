@@ -9,11 +9,11 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
-from psycopg.rows import dict_row
 
 from domain.commerce.order import Order
+from projections import catalog_search
 from projections.batch import Table, fold
-from projections.catalog_search import Page
+from projections.paging import Page, page_of
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -161,11 +161,16 @@ def apply(conn: Connection, event: Any) -> None:
     apply_batch(conn, [event])
 
 
+def _with_shop_names(conn: Connection, docs: list[Doc]) -> list[Doc]:
+    """The shop's name is its current one, from the catalog's read model (the order's events
+    carry only the shop's id): a renamed shop shows its new name on past orders too."""
+    names = catalog_search.shop_names(conn, (d["shop_id"] for d in docs))
+    return [{**d, "shop_name": names.get(UUID(d["shop_id"])) if d["shop_id"] else None} for d in docs]
+
+
 def find_order(conn: Connection, order_id: UUID) -> Doc | None:
-    row = conn.execute(
-        "SELECT o.doc, s.name FROM order_history o LEFT JOIN catalog_shops s USING (shop_id) "
-        "WHERE o.order_id = %s", (order_id,)).fetchone()
-    return {**row[0], "shop_name": row[1]} if row else None
+    row = conn.execute("SELECT doc FROM order_history WHERE order_id = %s", (order_id,)).fetchone()
+    return _with_shop_names(conn, [row[0]])[0] if row else None
 
 
 def list_orders(
@@ -184,14 +189,9 @@ def list_orders(
         where.append("o.status = %s")
         params.append(status)
     clause = " AND ".join(where)
-    with conn.cursor(row_factory=dict_row) as cur:
-        count = cur.execute(f"SELECT count(*) AS n FROM order_history o WHERE {clause}", params).fetchone()
-        rows = cur.execute(
-            f"SELECT o.doc, s.name AS shop_name FROM order_history o "
-            f"LEFT JOIN catalog_shops s USING (shop_id) WHERE {clause} "
-            f"ORDER BY o.created_at DESC, o.order_id LIMIT %s OFFSET %s",
-            [*params, size, (page - 1) * size]).fetchall()
-    return Page(count["n"] if count else 0, [{**r["doc"], "shop_name": r["shop_name"]} for r in rows])
+    found = page_of(conn, "o.doc", f"FROM order_history o WHERE {clause}", params,
+                    "o.created_at DESC, o.order_id", page, size)
+    return Page(found.count, _with_shop_names(conn, [r["doc"] for r in found.rows]))
 
 
 def unpaid_since(conn: Connection, before: datetime, limit: int = 200) -> list[UUID]:

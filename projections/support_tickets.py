@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from domain.support.ticket import SupportTicket
 from projections.batch import Table, fold
-from projections.catalog_search import Page
+from projections.paging import Page, page_of
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -109,11 +109,7 @@ def page(conn: Connection, *, customer_id: UUID | None = None, status: str | Non
         params.append(status)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     order = "created_at DESC" if customer_id is not None else "updated_at ASC"
-    with conn.cursor(row_factory=dict_row) as cur:
-        count = cur.execute(f"SELECT count(*) AS n FROM support_tickets {clause}", params).fetchone()
-        rows = cur.execute(f"SELECT * FROM support_tickets {clause} ORDER BY {order}, ticket_id "
-                           "LIMIT %s OFFSET %s", [*params, size, (page - 1) * size]).fetchall()
-    return Page(count["n"] if count else 0, rows)
+    return page_of(conn, "*", f"FROM support_tickets {clause}", params, f"{order}, ticket_id", page, size)
 
 
 def find(conn: Connection, ticket_id: UUID) -> tuple[Row | None, list[Row]]:

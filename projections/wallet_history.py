@@ -7,11 +7,10 @@ from typing import Any
 from uuid import UUID
 
 from psycopg import Connection
-from psycopg.rows import dict_row
 
 from domain.commerce.wallet import Wallet
 from projections.batch import Table
-from projections.catalog_search import Page
+from projections.paging import Page, page_of
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -69,14 +68,8 @@ def apply(conn: Connection, event: Any) -> None:
 
 
 def page(conn: Connection, owner_id: UUID, *, page: int, size: int) -> Page:
-    with conn.cursor(row_factory=dict_row) as cur:
-        count = cur.execute("SELECT count(*) AS n FROM wallet_history WHERE owner_id = %s",
-                            (owner_id,)).fetchone()
-        rows = cur.execute(
-            "SELECT type, amount, balance_after, reference, at FROM wallet_history "
-            "WHERE owner_id = %s ORDER BY version DESC LIMIT %s OFFSET %s",
-            (owner_id, size, (page - 1) * size)).fetchall()
-    return Page(count["n"] if count else 0, rows)
+    return page_of(conn, "type, amount, balance_after, reference, at",
+                   "FROM wallet_history WHERE owner_id = %s", [owner_id], "version DESC", page, size)
 
 
 READ_MODEL = ReadModel(name="wallet_history", application="commerce", create_sql=CREATE_SQL,

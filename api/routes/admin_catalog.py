@@ -9,12 +9,13 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query, status
 from pydantic import Field
 
+from api.commands import settled
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
 from api.errors import ReadModelBehindError
 from api.pagination import PageDep, Paginated
 from api.routes.catalog import CategoryDetail
 from api.routes.catalog_views import ShopOut, shop_out
-from api.routes.vendor import settled
+from api.routes.vendor import CATALOG
 from api.text import RequestModel
 from eventmart.identity.users import User
 from projections import catalog_search
@@ -53,7 +54,7 @@ def category_row(conn: Any, slug: str) -> dict[str, Any]:
              summary="Create a category (slugs are never reused)")
 def create_category(body: CategoryIn, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
     saved = runtime.catalog.create_category(**body.model_dump())
-    settled(runtime, conn, user, saved)
+    settled(runtime, conn, user, saved, CATALOG)
     return category_row(conn, body.slug)
 
 
@@ -63,14 +64,14 @@ def update_category(
 ) -> dict[str, Any]:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
     saved = runtime.catalog.update_category(slug, changes)
-    settled(runtime, conn, user, saved)
+    settled(runtime, conn, user, saved, CATALOG)
     return category_row(conn, slug)
 
 
 @router.delete("/categories/{slug}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Remove a category from browsing (its products stay)")
 def remove_category(slug: str, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> None:
-    settled(runtime, conn, user, runtime.catalog.remove_category(slug))
+    settled(runtime, conn, user, runtime.catalog.remove_category(slug), CATALOG)
 
 
 @router.get("/shops", response_model=Paginated[ShopOut], summary="Every shop, any city")

@@ -9,10 +9,10 @@ from uuid import UUID
 from fastapi import APIRouter, Depends
 from pydantic import Field
 
+from api.commands import actor, settled
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
-from api.routes.orders import actor
-from api.routes.support import ReplyIn, TicketOut, TicketSummary, settled, summary, ticket_view
+from api.routes.support import TICKET, ReplyIn, TicketOut, TicketSummary, summary, ticket_view
 from api.text import RequestModel
 from domain.support.ticket import STATUSES
 from eventmart.identity.users import User
@@ -53,11 +53,12 @@ def ticket(ticket_id: UUID, user: Staff, runtime: RuntimeDep, conn: ConnectionDe
 @router.post("/{ticket_id}/reply", response_model=TicketOut, summary="Answer the customer")
 def reply(ticket_id: UUID, body: ReplyIn, user: Staff, runtime: RuntimeDep,
           conn: ConnectionDep) -> dict[str, Any]:
-    return settled(conn, user, runtime.support.post_message(actor(user), ticket_id, body.text))
+    return settled(runtime, conn, user, runtime.support.post_message(actor(user), ticket_id, body.text), TICKET)
 
 
 @router.post("/{ticket_id}/status", response_model=TicketOut,
              summary="Move a ticket: open, in_progress, resolved, closed (closed is final)")
 def set_status(ticket_id: UUID, body: StatusIn, user: Staff, runtime: RuntimeDep,
                conn: ConnectionDep) -> dict[str, Any]:
-    return settled(conn, user, runtime.support.set_status(actor(user), ticket_id, body.status, body.note))
+    saved = runtime.support.set_status(actor(user), ticket_id, body.status, body.note)
+    return settled(runtime, conn, user, saved, TICKET)

@@ -11,15 +11,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api import idempotency
-from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
+from api.commands import actor, settled
+from api.dependencies import ConnectionDep, Customer, RuntimeDep
 from api.pagination import PageDep, Paginated
-from api.routes.orders import CancelIn, OrderOut, actor, order_view, settled
+from api.routes.orders import ORDER, CancelIn, OrderOut, conversation, customer_history
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
 from domain.commerce.order import ISSUE_CATEGORIES
 from eventmart.identity import profiles
 from eventmart.locks import advisory_lock
-from projections import order_history
 
 router = APIRouter(prefix="/api/v1/consumer", tags=["consumer orders"])
 
@@ -101,7 +101,7 @@ def confirm(
             saved = runtime.commerce.confirm_order(owner_id=user.id, payment_mode=body.payment_mode,
                                                    delivery_notes=body.delivery_notes, address=address,
                                                    order_id=claim_id)
-        return 201, settled(runtime, conn, user, saved)
+        return 201, settled(runtime, conn, user, saved, ORDER)
 
     if key is None:
         status, out = execute(None)
@@ -115,9 +115,7 @@ def confirm(
 @router.get("/order/history", response_model=Paginated[OrderOut],
             summary="Your orders, newest first, with shop name, totals and status")
 def history(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
-    await_read_model(runtime, conn, user, order_history.READ_MODEL)
-    found = order_history.list_orders(conn, customer=user.id, page=page.page, size=page.size)
-    return page.envelope(found.count, found.rows)
+    return customer_history(user, runtime, conn, page)
 
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut,
@@ -125,7 +123,7 @@ def history(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: Page
 def cancel(order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
            body: CancelIn | None = None) -> dict[str, Any]:
     saved = runtime.commerce.cancel_order(actor(user), order_id, reason=(body or CancelIn()).reason)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/orders/{order_id}/confirm-modified", response_model=OrderOut,
@@ -134,7 +132,7 @@ def confirm_modified(
     order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.advance_order(actor(user), order_id, "confirm_modified")
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/orders/{order_id}/rate", response_model=OrderOut,
@@ -143,7 +141,7 @@ def rate(
     order_id: UUID, body: RateIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.rate_order(actor(user), order_id, body.rating, body.comment)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 
@@ -154,14 +152,13 @@ def message(
     order_id: UUID, body: MessageIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.post_order_message(actor(user), order_id, body.text)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.get("/orders/{order_id}/messages", response_model=MessagesOut,
             summary="The conversation with the shop, oldest first")
 def messages(order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    found = order_view(runtime, conn, user, order_id)["messages"]
-    return {"count": len(found), "results": found}
+    return conversation(runtime, conn, user, order_id)
 
 
 @router.post("/orders/{order_id}/issue", status_code=201, response_model=OrderOut,
@@ -170,7 +167,7 @@ def issue(
     order_id: UUID, body: IssueIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.raise_order_issue(actor(user), order_id, body.category, body.description)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/orders/{order_id}/return/raise", status_code=201, response_model=OrderOut,
@@ -180,4 +177,4 @@ def raise_return(
 ) -> dict[str, Any]:
     saved = runtime.commerce.request_order_return(
         actor(user), order_id, [i.model_dump() for i in body.items], body.reason)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)

@@ -11,17 +11,15 @@ from fastapi import APIRouter, Depends, Query
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
+from api.commands import Settlement, actor, from_value, settled
 from api.dependencies import (
     ConnectionDep,
     Customer,
     RoleGate,
     RuntimeDep,
-    remember_write,
 )
-from api.routes.orders import actor
 from api.text import RequestModel
 from domain.commerce.coupon import Coupon
-from domain.saving import Saved
 from eventmart.identity.users import User
 from projections import offers, tracking
 
@@ -80,16 +78,22 @@ def offer_out(row: dict[str, Any]) -> dict[str, Any]:
             "usage_limit_total": row["usage_limit_total"], "uses": row["uses"], "active": row["active"]}
 
 
-def settled(conn: Connection, user: User, saved: Saved[Coupon]) -> dict[str, Any]:
-    """The answer comes from the coupon itself: a lagging read model must not turn a
-    successful command into an error."""
-    remember_write(conn, user, "commerce", saved.position, concerns=[tracking.EVERYONE])
-    coupon, t = saved.value, saved.value.terms
+def coupon_out(coupon: Coupon) -> dict[str, Any]:
+    t = coupon.terms
     return offer_out({"code": coupon.code, "description": t.get("description", ""),
                       "shop_id": t.get("shop_id"), "terms": {k: t.get(k) for k in offers.TERMS},
                       "valid_from": t["valid_from"], "valid_until": t["valid_until"],
                       "usage_limit_total": t.get("usage_limit_total"), "uses": len(coupon.uses),
                       "active": coupon.active})
+
+
+def everyone(conn: Connection, coupon: Coupon) -> list[UUID]:
+    return [tracking.EVERYONE]
+
+
+# The answer comes from the coupon itself; every shopper's next offers read waits for it.
+OFFER = Settlement[Coupon, dict[str, Any]](application="commerce", concerns=everyone,
+                                           answer=from_value(coupon_out))
 
 
 @router.get("/api/v1/consumer/offers", response_model=OffersOut,
@@ -112,12 +116,12 @@ def terms(body: OfferIn, shop_id: UUID | None) -> dict[str, Any]:
              summary="Create a platform-wide (or any shop's) offer")
 def create_offer(body: OfferIn, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
     saved = runtime.commerce.create_coupon(actor(user), terms(body, body.shop_id))
-    return settled(conn, user, saved)
+    return settled(runtime, conn, user, saved, OFFER)
 
 
 @router.post("/v1/admin/offers/{code}/deactivate", response_model=OfferOut, summary="Stop an offer")
 def deactivate_offer(code: str, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    return settled(conn, user, runtime.commerce.deactivate_coupon(actor(user), code))
+    return settled(runtime, conn, user, runtime.commerce.deactivate_coupon(actor(user), code), OFFER)
 
 
 @router.post("/v1/vendor/shops/{shop_id}/offers", status_code=201, response_model=OfferOut,
@@ -125,4 +129,4 @@ def deactivate_offer(code: str, user: Admin, runtime: RuntimeDep, conn: Connecti
 def create_shop_offer(shop_id: UUID, body: OfferIn, user: Vendor, runtime: RuntimeDep,
                       conn: ConnectionDep) -> dict[str, Any]:
     saved = runtime.commerce.create_coupon(actor(user), terms(body, shop_id))
-    return settled(conn, user, saved)
+    return settled(runtime, conn, user, saved, OFFER)

@@ -11,6 +11,7 @@ from psycopg import Connection
 from pydantic import BaseModel, Field
 
 from api import idempotency
+from api.commands import Settlement, actor, settled
 from api.dependencies import (
     ConnectionDep,
     Customer,
@@ -20,14 +21,12 @@ from api.dependencies import (
     remember_write,
 )
 from api.errors import ReadModelBehindError
-from api.pagination import PageDep, Paginated
+from api.pagination import PageDep, PageRequest, Paginated
 from api.text import RequestModel
-from domain.actor import Actor
-from domain.commerce.order import OrderNotFoundError
-from domain.saving import Saved
+from domain.commerce.order import Order, OrderNotFoundError
 from eventmart.identity.users import User
 from eventmart.runtime import Runtime
-from projections import order_history
+from projections import catalog_search, order_history
 
 router = APIRouter(tags=["orders"])
 
@@ -101,17 +100,11 @@ class CancelIn(RequestModel):
     model_config = {"json_schema_extra": {"examples": [{"reason": "ordered by mistake"}]}}
 
 
-def actor(user: User) -> Actor:
-    return Actor(str(user.id), user.role)
-
-
 def can_see(conn: Connection, user: User, doc: dict[str, Any]) -> bool:
     if user.role in ("support", "admin", "auditor"):
         return True
     if user.role == "vendor":
-        row = conn.execute("SELECT vendor_id FROM catalog_shops WHERE shop_id = %s",
-                           (doc["shop_id"],)).fetchone() if doc["shop_id"] else None
-        return row is not None and row[0] == user.id
+        return catalog_search.vendor_of(conn, doc["shop_id"]) == user.id
     return doc["customer_id"] == str(user.id)
 
 
@@ -123,21 +116,43 @@ def order_view(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -
     return doc
 
 
-def concerned(conn: Connection, order: Any) -> list[UUID | str | None]:
-    """Whose view of the order a write changes: its customer and its shop's vendor."""
-    vendor = conn.execute("SELECT vendor_id FROM catalog_shops WHERE shop_id = %s",
-                          (order.shop_id,)).fetchone() if order.shop_id else None
-    return [order.customer_id, vendor[0] if vendor else None]
+def conversation(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -> dict[str, Any]:
+    """An order's messages, oldest first: the customer's and the shop's URLs alike."""
+    found = order_view(runtime, conn, user, order_id)["messages"]
+    return {"count": len(found), "results": found}
 
 
-def settled(runtime: Runtime, conn: Connection, user: User, saved: Saved[Any]) -> dict[str, Any]:
-    """Command responses are the order as GET shows it, once the read model has it. The write
-    is recorded for everyone it concerns: a vendor's accept shows in the customer's next read."""
-    remember_write(conn, user, "commerce", saved.position, concerns=concerned(conn, saved.value))
+def orders_page(runtime: Runtime, conn: Connection, user: User, page: PageRequest, *,
+                customer: UUID | None = None, shops: list[UUID] | None = None,
+                status: str | None = None) -> dict[str, Any]:
+    """Every list of orders, in both URL families: newest first, once the read model has the
+    user's writes."""
     await_read_model(runtime, conn, user, order_history.READ_MODEL)
-    if order_history.find_order(conn, saved.value.id) is None:
+    found = order_history.list_orders(conn, customer=customer, shops=shops, status=status,
+                                      page=page.page, size=page.size)
+    return page.envelope(found.count, found.rows)
+
+
+def customer_history(user: User, runtime: Runtime, conn: Connection, page: PageRequest) -> dict[str, Any]:
+    """The customer's own orders: GET /v1/orders and GET /api/v1/consumer/order/history."""
+    return orders_page(runtime, conn, user, page, customer=user.id)
+
+
+def concerned(conn: Connection, order: Order) -> list[UUID | str | None]:
+    """Whose view of the order a write changes: its customer and its shop's vendor."""
+    return [order.customer_id, catalog_search.vendor_of(conn, order.shop_id)]
+
+
+def projected(runtime: Runtime, conn: Connection, user: User, order: Order) -> dict[str, Any]:
+    if order_history.find_order(conn, order.id) is None:
         raise ReadModelBehindError()  # saved: a 404 here would invite a second order
-    return order_view(runtime, conn, user, saved.value.id)
+    return order_view(runtime, conn, user, order.id)
+
+
+# Command responses are the order as GET shows it, once the read model has it. The write is
+# recorded for everyone it concerns: a vendor's accept shows in the customer's next read.
+ORDER = Settlement[Order, dict[str, Any]](
+    application="commerce", read_model=order_history.READ_MODEL, concerns=concerned, answer=projected)
 
 
 @router.post("/v1/checkouts", status_code=201, response_model=CheckoutOut,
@@ -162,9 +177,7 @@ def checkout(
 
 @router.get("/v1/orders", response_model=Paginated[OrderOut], summary="Your orders, newest first")
 def my_orders(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
-    await_read_model(runtime, conn, user, order_history.READ_MODEL)
-    found = order_history.list_orders(conn, customer=user.id, page=page.page, size=page.size)
-    return page.envelope(found.count, found.rows)
+    return customer_history(user, runtime, conn, page)
 
 
 @router.get("/v1/orders/{order_id}", response_model=OrderOut,
@@ -180,4 +193,4 @@ def cancel(
     body: CancelIn | None = None,
 ) -> dict[str, Any]:
     saved = runtime.commerce.cancel_order(actor(user), order_id, reason=(body or CancelIn()).reason)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)

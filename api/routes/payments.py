@@ -17,8 +17,8 @@ from psycopg import Connection
 from pydantic import BaseModel, Field
 
 from api import idempotency
+from api.commands import actor
 from api.dependencies import ConnectionDep, CurrentUser, Customer, RuntimeDep, await_read_model, remember_write
-from api.routes.orders import actor
 from api.text import RequestModel
 from domain.errors import AuthenticationError, DomainError, UpstreamError
 from domain.payments.payment import PaymentNotFoundError, PaymentStateError, ProviderError

@@ -15,6 +15,7 @@ from domain.catalog.shop import SHOP_TYPES, ShopNotFoundError
 from domain.errors import DomainError
 from eventmart.identity.users import User
 from projections import catalog_search
+from projections.paging import Page
 
 router = APIRouter(prefix="/api/v1", tags=["shops"])
 
@@ -32,7 +33,7 @@ class ShopWithNearby(ShopOut):
     in_your_society: bool
 
 
-def shops_page(page: PageDep, found: catalog_search.Page) -> dict[str, Any]:
+def shops_page(page: PageDep, found: Page) -> dict[str, Any]:
     results = [{**shop_out(r), "in_your_society": bool(r.get("nearby"))} for r in found.rows]
     return page.envelope(found.count, results)
 

@@ -12,13 +12,11 @@ from fastapi import APIRouter
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model, remember_write
+from api.commands import Settlement, actor, from_value, settled
+from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
-from api.routes.orders import actor
 from api.text import RequestModel
-from domain.saving import Saved
 from domain.support.ticket import CATEGORIES, MAX_TEXT, STATUSES, SupportTicket, TicketNotFoundError
-from eventmart.identity.users import User
 from projections import support_tickets
 
 router = APIRouter(tags=["support"])
@@ -114,10 +112,13 @@ def ticket_out(ticket: SupportTicket) -> dict[str, Any]:
             "customer_id": ticket.customer_id, "messages": messages}
 
 
-def settled(conn: Connection, user: User, saved: Saved[SupportTicket]) -> dict[str, Any]:
-    """Recorded for the ticket's customer too: staff's answer shows in their next read."""
-    remember_write(conn, user, "support", saved.position, concerns=[saved.value.customer_id])
-    return ticket_out(saved.value)
+def its_customer(conn: Connection, ticket: SupportTicket) -> list[str]:
+    return [ticket.customer_id]
+
+
+# Recorded for the ticket's customer too: staff's answer shows in their next read.
+TICKET = Settlement[SupportTicket, dict[str, Any]](application="support", concerns=its_customer,
+                                                   answer=from_value(ticket_out))
 
 
 def ticket_view(conn: Connection, ticket_id: UUID, customer_id: UUID | None) -> dict[str, Any]:
@@ -141,7 +142,7 @@ def open_ticket(body: TicketIn, user: Customer, runtime: RuntimeDep, conn: Conne
     saved = runtime.support.open_ticket(
         actor(user), subject=body.subject, category=body.category,
         order_id=str(body.order_id) if body.order_id else None, text=body.message)
-    return settled(conn, user, saved)
+    return settled(runtime, conn, user, saved, TICKET)
 
 
 @router.get("/api/v1/consumer/support/tickets", response_model=Paginated[TicketSummary],
@@ -165,4 +166,4 @@ def my_ticket(ticket_id: UUID, user: Customer, runtime: RuntimeDep, conn: Connec
              summary="Write to support on your ticket (reopens a resolved one; closed: 409)")
 def reply(ticket_id: UUID, body: ReplyIn, user: Customer, runtime: RuntimeDep,
           conn: ConnectionDep) -> dict[str, Any]:
-    return settled(conn, user, runtime.support.post_message(actor(user), ticket_id, body.text))
+    return settled(runtime, conn, user, runtime.support.post_message(actor(user), ticket_id, body.text), TICKET)

@@ -13,14 +13,13 @@ from fastapi import APIRouter, Depends, status
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model, remember_write
+from api.commands import Settlement, actor, settled
+from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
 from api.pagination import PageDep, Paginated
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
 from api.text import RequestModel
-from domain.actor import Actor
 from domain.catalog.product import ProductNotFoundError
 from domain.catalog.shop import SHOP_TYPES, ShopNotFoundError
-from domain.saving import Saved
 from eventmart.identity.users import User
 from eventmart.runtime import Runtime
 from projections import catalog_search, stock_levels
@@ -119,13 +118,13 @@ class ProductEdit(RequestModel):
     }]}}
 
 
-def actor(user: User) -> Actor:
-    return Actor(str(user.id), user.role)
+def nothing(runtime: Runtime, conn: Connection, user: User, value: object) -> None:
+    return None
 
 
-def settled(runtime: Runtime, conn: Connection, user: User, saved: Saved[Any]) -> None:
-    remember_write(conn, user, "catalog", saved.position)
-    await_read_model(runtime, conn, user, catalog_search.READ_MODEL)
+# Catalog commands answer with the read model's row, read once it has the write.
+CATALOG = Settlement[Any, None](application="catalog", read_model=catalog_search.READ_MODEL, answer=nothing)
+STOCK = Settlement[Any, None](application="commerce", read_model=stock_levels.READ_MODEL, answer=nothing)
 
 
 def shop_row(conn: Connection, shop_id: UUID) -> dict[str, Any]:
@@ -160,7 +159,7 @@ def register_shop(body: ShopIn, user: Manager, runtime: RuntimeDep, conn: Connec
     details = body.model_dump(exclude={"vendor_id"})
     vendor_id = str(body.vendor_id) if body.vendor_id else str(user.id)
     saved = runtime.catalog.register_shop(actor(user), vendor_id=vendor_id, details=details)
-    settled(runtime, conn, user, saved)
+    settled(runtime, conn, user, saved, CATALOG)
     return shop_row(conn, saved.value.id)
 
 
@@ -169,7 +168,7 @@ def change_shop(
     shop_id: UUID, body: ShopEdit, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.catalog.change_shop(actor(user), shop_id, set_fields(body))
-    settled(runtime, conn, user, saved)
+    settled(runtime, conn, user, saved, CATALOG)
     return shop_row(conn, shop_id)
 
 
@@ -178,7 +177,7 @@ def shop_status(
     shop_id: UUID, body: ShopStatus, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.catalog.set_shop_open(actor(user), shop_id, body.is_open)
-    settled(runtime, conn, user, saved)
+    settled(runtime, conn, user, saved, CATALOG)
     return shop_row(conn, shop_id)
 
 
@@ -204,7 +203,7 @@ def add_product(
         actor(user), shop_id, name=body.name, category=body.category, description=body.description,
         variants=[v.model_dump() for v in body.variants], images=body.images,
     )
-    settled(runtime, conn, user, saved)
+    settled(runtime, conn, user, saved, CATALOG)
     return product_row(conn, saved.value.id)
 
 
@@ -214,7 +213,7 @@ def change_product(
     product_id: UUID, body: ProductEdit, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.catalog.change_product(actor(user), product_id, set_fields(body))
-    settled(runtime, conn, user, saved)
+    settled(runtime, conn, user, saved, CATALOG)
     return product_row(conn, product_id)
 
 
@@ -224,7 +223,7 @@ def add_variant(
     product_id: UUID, body: VariantIn, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.catalog.add_variant(actor(user), product_id, body.model_dump())
-    settled(runtime, conn, user, saved)
+    settled(runtime, conn, user, saved, CATALOG)
     return product_row(conn, product_id)
 
 
@@ -237,13 +236,13 @@ def change_variant(
     changes = set_fields(body)
     units = changes.pop("stock", None)
     if changes or units is None:
-        settled(runtime, conn, user, runtime.catalog.change_variant(actor(user), product_id, sku, changes))
+        changed = runtime.catalog.change_variant(actor(user), product_id, sku, changes)
+        settled(runtime, conn, user, changed, CATALOG)
     if units is not None:
         # Stock lives in Commerce, where orders reserve it in their own save.
         runtime.catalog.product_for(actor(user), product_id).variant(sku)
-        saved = runtime.commerce.set_stock_level(product_id, sku, units, by=f"{user.role}:{user.id}")
-        remember_write(conn, user, "commerce", saved.position)
-        await_read_model(runtime, conn, user, stock_levels.READ_MODEL)
+        stocked = runtime.commerce.set_stock_level(product_id, sku, units, by=f"{user.role}:{user.id}")
+        settled(runtime, conn, user, stocked, STOCK)
     return product_row(conn, product_id)
 
 
@@ -251,4 +250,4 @@ def change_variant(
              summary="Stop selling an item (its history stays in the log)")
 def delist(product_id: UUID, user: Manager, runtime: RuntimeDep, conn: ConnectionDep) -> None:
     saved = runtime.catalog.delist_product(actor(user), product_id)
-    settled(runtime, conn, user, saved)
+    settled(runtime, conn, user, saved, CATALOG)

@@ -9,14 +9,15 @@ from uuid import UUID
 from fastapi import APIRouter, Depends, Query
 from pydantic import Field
 
-from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model
+from api.commands import actor, settled
+from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
 from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
-from api.routes.orders import OrderOut, actor, order_view, settled
+from api.routes.orders import ORDER, OrderOut, conversation, orders_page
 from api.text import RequestModel
 from domain.commerce.order import STATES
 from eventmart.identity.users import User
-from projections import order_history
+from projections import catalog_search
 
 router = APIRouter(tags=["vendor: orders"])
 
@@ -52,22 +53,19 @@ def shop_orders(
     user: Vendor, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep, status: Status = None,
     shop: UUID | None = None,
 ) -> dict[str, Any]:
-    await_read_model(runtime, conn, user, order_history.READ_MODEL)
     if user.role == "admin":
         shops = [shop] if shop else None
     else:
-        mine = [r[0] for r in conn.execute("SELECT shop_id FROM catalog_shops WHERE vendor_id = %s",
-                                           (user.id,)).fetchall()]
+        mine = catalog_search.shops_of(conn, user.id)
         shops = [s for s in mine if shop is None or s == shop]
-    found = order_history.list_orders(conn, shops=shops, status=status, page=page.page, size=page.size)
-    return page.envelope(found.count, found.rows)
+    return orders_page(runtime, conn, user, page, shops=shops, status=status)
 
 
 def _advance(action: str):  # type: ignore[no-untyped-def]
     def endpoint(order_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep,
                  body: NoteIn | None = None) -> dict[str, Any]:
         saved = runtime.commerce.advance_order(actor(user), order_id, action, (body or NoteIn()).note)
-        return settled(runtime, conn, user, saved)
+        return settled(runtime, conn, user, saved, ORDER)
 
     endpoint.__name__ = f"order_{action}"
     return endpoint
@@ -89,7 +87,7 @@ def reject(
     order_id: UUID, body: RejectIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.cancel_order(actor(user), order_id, reason=body.reason, reject=True)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/v1/vendor/orders/{order_id}/modify", response_model=OrderOut,
@@ -98,7 +96,7 @@ def modify(
     order_id: UUID, body: ModifyIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.modify_order(actor(user), order_id, body.quantities, body.note)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.get("/v1/admin/orders", response_model=Paginated[OrderOut],
@@ -106,10 +104,8 @@ def modify(
 def all_orders(user: Staff, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep,
                status: Status = None, shop: UUID | None = None,
                customer: UUID | None = None) -> dict[str, Any]:
-    await_read_model(runtime, conn, user, order_history.READ_MODEL)
-    found = order_history.list_orders(conn, customer=customer, shops=[shop] if shop else None,
-                                      status=status, page=page.page, size=page.size)
-    return page.envelope(found.count, found.rows)
+    return orders_page(runtime, conn, user, page, customer=customer, shops=[shop] if shop else None,
+                       status=status)
 
 
 @router.post("/v1/vendor/orders/{order_id}/message", status_code=201, response_model=OrderOut,
@@ -118,14 +114,13 @@ def vendor_message(
     order_id: UUID, body: MessageIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.post_order_message(actor(user), order_id, body.text)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.get("/v1/vendor/orders/{order_id}/messages", response_model=MessagesOut,
             summary="The conversation with the customer, oldest first")
 def vendor_messages(order_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    found = order_view(runtime, conn, user, order_id)["messages"]
-    return {"count": len(found), "results": found}
+    return conversation(runtime, conn, user, order_id)
 
 
 class ResolveIn(RequestModel):
@@ -148,7 +143,7 @@ def resolve_issue(
     order_id: UUID, issue_id: UUID, body: ResolveIn, user: Staff, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.resolve_order_issue(actor(user), order_id, str(issue_id), body.resolution)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/v1/admin/orders/{order_id}/returns/{return_id}/approve", response_model=OrderOut,
@@ -159,7 +154,7 @@ def approve_return(
 ) -> dict[str, Any]:
     saved = runtime.commerce.decide_order_return(actor(user), order_id, str(return_id), approved=True,
                                                  note=(body or DecisionIn()).note)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/v1/vendor/orders/{order_id}/returns/{return_id}/restock", response_model=OrderOut,
@@ -168,7 +163,7 @@ def restock_return(
     order_id: UUID, return_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep,
 ) -> dict[str, Any]:
     saved = runtime.commerce.restock_return(actor(user), order_id, str(return_id))
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)
 
 
 @router.post("/v1/admin/orders/{order_id}/returns/{return_id}/reject", response_model=OrderOut,
@@ -179,4 +174,4 @@ def reject_return(
 ) -> dict[str, Any]:
     saved = runtime.commerce.decide_order_return(actor(user), order_id, str(return_id), approved=False,
                                                  note=body.note)
-    return settled(runtime, conn, user, saved)
+    return settled(runtime, conn, user, saved, ORDER)

@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api import idempotency
+from api.commands import actor
 from api.dependencies import (
     ConnectionDep,
     Customer,
@@ -26,7 +27,6 @@ from api.dependencies import (
     remember_write,
 )
 from api.pagination import PageDep, Paginated
-from api.routes.orders import actor
 from api.routes.payments import ProviderFailedError
 from api.text import RequestModel
 from domain.commerce.wallet import wallet_id_for
