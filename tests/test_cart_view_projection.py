@@ -13,9 +13,10 @@ from eventmart.migrations import migrate
 from eventmart.runtime import open_runtime
 from projections import cart_view
 from projections.tracking import position_of
-from tests.conftest import make_settings
-from tests.helpers import eventmart, eventually
 from tests.infra import fresh_database
+from tests.support.cli import eventmart
+from tests.support.settings import make_settings
+from tests.support.waiting import eventually
 
 CARTS = 600
 EVENTS_PER_CART = 4

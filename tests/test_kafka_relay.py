@@ -14,9 +14,9 @@ from kafka import KafkaConsumer, TopicPartition
 from eventmart.migrations import migrate
 from eventmart.runtime import Runtime, open_runtime
 from projections.tracking import position_of
-from tests.conftest import make_settings
-from tests.helpers import eventually
 from tests.infra import KafkaBroker, fresh_database
+from tests.support.settings import make_settings
+from tests.support.waiting import eventually
 from workers import build_followers
 from workers.kafka_relay import FOLLOWER as KAFKA_RELAY
 from workers.kafka_relay import chunks, topic_for

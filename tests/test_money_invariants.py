@@ -40,8 +40,8 @@ from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import DomainError
 from eventmart.migrations import migrate
 from eventmart.runtime import Runtime, open_runtime
-from tests.conftest import make_settings
 from tests.infra import fresh_database
+from tests.support.settings import make_settings
 
 SOAK = bool(os.environ.get("EVENTMART_SOAK"))
 PROFILE = settings(

@@ -13,8 +13,8 @@ from domain.actor import Actor
 from eventmart.migrations import migrate
 from eventmart.runtime import Runtime, open_runtime
 from projections import READ_MODELS, tracking
-from tests.conftest import make_settings
 from tests.infra import fresh_database
+from tests.support.settings import make_settings
 from workers.projection import rebuild
 
 NUL = "\x00"

@@ -8,8 +8,8 @@ from eventmart.demo import seed_demo
 from eventmart.migrations import migrate
 from eventmart.runtime import open_runtime
 from projections import catalog_search, offers
-from tests.conftest import make_settings
 from tests.infra import fresh_database
+from tests.support.settings import make_settings
 from workers.projection import projection_follower
 
 

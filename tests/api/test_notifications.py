@@ -9,9 +9,9 @@ from fastapi.testclient import TestClient
 
 from projections import notifications
 from projections.tracking import position_of
-from tests.api.test_auth import assert_problem
-from tests.api.test_orders import fund, shop  # noqa: F401  (fixture)
-from tests.helpers import eventually
+from tests.support.commerce import fund
+from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 from workers.projection import rebuild
 
 
@@ -25,7 +25,7 @@ def titles(client: TestClient) -> list[str]:
     return [n["title"] for n in inbox(client, page_size=100)["results"]]
 
 
-def test_orders_wallet_and_support_tell_the_customer(new_client, staff_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_orders_wallet_and_support_tell_the_customer(new_client, staff_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     client, other = new_client(), new_client()
     assert inbox(client) == {"count": 0, "next": None, "previous": None, "unread": 0, "results": []}
     fund(runtime, client, 100_000)

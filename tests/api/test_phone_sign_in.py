@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_auth import assert_problem
-from tests.conftest import random_phone
+from tests.support.problems import assert_problem
+from tests.support.users import random_phone
 
 
 def send(client: TestClient, phone: str):  # type: ignore[no-untyped-def]
