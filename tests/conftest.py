@@ -4,6 +4,7 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -58,17 +59,17 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 
 @pytest.fixture(scope="session")
-def app(runtime: Runtime):  # type: ignore[no-untyped-def]
+def app(runtime: Runtime) -> FastAPI:
     return create_app(runtime)
 
 
 @pytest.fixture
-def anonymous(app) -> TestClient:  # type: ignore[no-untyped-def]
+def anonymous(app: FastAPI) -> TestClient:
     return TestClient(app, raise_server_exceptions=False)
 
 
 @pytest.fixture
-def new_client(app) -> Callable[..., TestClient]:  # type: ignore[no-untyped-def]
+def new_client(app: FastAPI) -> Callable[..., TestClient]:
     """A signed-in client (session cookie) for a brand-new user."""
 
     def make(role: str = "customer") -> TestClient:
@@ -110,7 +111,7 @@ def clock(runtime: Runtime) -> Iterator[Clock]:
 
 
 @pytest.fixture
-def phone_client(app) -> Callable[..., TestClient]:  # type: ignore[no-untyped-def]
+def phone_client(app: FastAPI) -> Callable[..., TestClient]:
     """A client signed in by phone OTP (bearer token) for a brand-new user."""
 
     def make(phone: str | None = None) -> TestClient:
@@ -130,7 +131,7 @@ def phone_client(app) -> Callable[..., TestClient]:  # type: ignore[no-untyped-d
 
 
 @pytest.fixture
-def staff_client(app, runtime: Runtime) -> Callable[[str], TestClient]:  # type: ignore[no-untyped-def]
+def staff_client(app: FastAPI, runtime: Runtime) -> Callable[[str], TestClient]:
     """A signed-in client for a role that only `eventmart users create` can make."""
 
     def make(role: str) -> TestClient:

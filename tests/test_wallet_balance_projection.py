@@ -69,7 +69,7 @@ def test_wallet_balance_survives_a_killed_worker_and_rebuilds_exactly(postgres: 
             resumed = rows(url)
 
             # The fold of each wallet's events, replayed from the store.
-            expected = sorted(
+            expected: list[tuple[Any, ...]] = sorted(
                 (w.id, uuid.UUID(w.owner_id), runtime.commerce.repository.get(w.id).balance, w.version)
                 for w in wallets)
             assert resumed == expected

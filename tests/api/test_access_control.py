@@ -18,7 +18,7 @@ def api_routes(app) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-de
     out = []
     for route in flatten(app.routes):
         if route.path not in NOT_LISTED:
-            for method in sorted(route.methods):
+            for method in sorted(route.methods or ()):
                 out.append((method, route.path, required_roles(route)))
     return out
 

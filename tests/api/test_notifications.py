@@ -2,12 +2,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
 
 from projections import notifications
+from projections.read_model import ReadModel
 from projections.tracking import position_of
 from tests.support.commerce import fund
 from tests.support.problems import assert_problem
@@ -19,6 +21,10 @@ def inbox(client: TestClient, **params: Any) -> dict[str, Any]:
     r = client.get("/api/v1/consumer/notifications", params=params)
     assert r.status_code == 200, r.text
     return dict(r.json())
+
+
+def caught_up(conn: psycopg.Connection[Any], model: ReadModel, head: int) -> bool:
+    return position_of(conn, model.name, model.application) >= head
 
 
 def titles(client: TestClient) -> list[str]:
@@ -93,7 +99,7 @@ def test_a_rebuild_keeps_ids_and_read_marks(new_client, runtime, staff_client) -
              "support": runtime.support.recorder.max_notification_id()}
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
         for model in (notifications.READ_MODEL, notifications.SUPPORT_READ_MODEL):
-            eventually(lambda m=model: position_of(conn, m.name, m.application) >= heads[m.application])
+            eventually(partial(caught_up, conn, model, heads[model.application]))
         everyone = conn.execute("SELECT * FROM notifications ORDER BY id").fetchall()
         rebuild(runtime, notifications.SUPPORT_READ_MODEL)
         assert conn.execute("SELECT * FROM notifications ORDER BY id").fetchall() == everyone

@@ -14,6 +14,7 @@ from domain.commerce.order import Order
 from eventmart.runtime import Runtime
 from projections import stock_levels, tracking
 from tests.support.commerce import balance, delivered_order, fund
+from tests.support.db import scalar
 from tests.support.problems import assert_problem
 from workers.policies import expire_overdue_payments
 
@@ -36,7 +37,7 @@ def left(runtime: Runtime, item: dict[str, Any], sku: str = "SKU-0") -> int | No
 def projected(runtime: Runtime, follower: str = stock_levels.READ_MODEL.name, app: str = "commerce") -> None:
     """Waits until the read model has every event logged so far (its own position)."""
     with runtime.pool.connection() as conn:
-        head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {app}_events").fetchone()[0]
+        head = scalar(conn, f"SELECT coalesce(max(notification_id), 0) FROM {app}_events")
         deadline = time.monotonic() + 30
         while tracking.position_of(conn, follower, app) < head:
             assert time.monotonic() < deadline, f"{follower} stuck below {head}"

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import psycopg
 
@@ -77,7 +78,7 @@ def test_rebuilding_support_tickets_gives_identical_rows(runtime, new_client, st
         support.post(f"/v1/admin/support/tickets/{t['id']}/reply", json={"text": "hello"})
     head = runtime.support.recorder.max_notification_id()
 
-    def rows(conn: psycopg.Connection) -> list[object]:
+    def rows(conn: psycopg.Connection) -> list[list[Any]]:
         return [conn.execute("SELECT * FROM support_tickets ORDER BY ticket_id").fetchall(),
                 conn.execute("SELECT * FROM support_messages ORDER BY ticket_id, version").fetchall()]
 
