@@ -12,6 +12,7 @@ from eventmart.identity.users import ALL_ROLES
 from tests.support.problems import assert_problem
 from tests.support.profiles import ADDRESS
 from tests.support.routes import NOT_LISTED, documented, flatten, required_roles
+from tests.support.users import PASSWORD, random_email
 
 
 def api_routes(app) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
@@ -47,7 +48,6 @@ def test_anonymous_callers_get_401_everywhere_but_public_endpoints(app, anonymou
 @pytest.fixture(scope="module")
 def role_clients(app, runtime) -> dict[str, TestClient]:  # type: ignore[no-untyped-def]
     from eventmart.identity.users import create_user
-    from tests.support.users import PASSWORD, random_email
     clients = {}
     for role in ALL_ROLES:
         email = random_email()

@@ -11,6 +11,7 @@ from projections import catalog_search
 from projections.tracking import position_of
 from tests.support.catalog import make_product, make_shop, unique
 from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 from workers.projection import rebuild
 
 
@@ -271,7 +272,6 @@ def test_shop_search_open_first_then_by_rating(phone_client, new_client, city: s
         return names(r.json())
 
     # Let the rating events reach the read model.
-    from tests.support.waiting import eventually
     eventually(lambda: search(rating=4.5) == ["Open Best", "Closed Star"])
     assert search() == ["Open Best", "Open Good", "Open New", "Closed Star"]
     page = shopper.get("/api/v1/consumer/shops/search").json()
@@ -333,7 +333,6 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_rebuilding_the_catalog_read_model_gives_identical_rows(runtime, stocked: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
-    from tests.support.waiting import eventually
     head = runtime.catalog.recorder.max_notification_id()
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
         eventually(lambda: position_of(conn, "catalog_search", "catalog") >= head)

@@ -9,6 +9,7 @@ from projections import order_history
 from tests.support.catalog import make_product, make_shop, unique
 from tests.support.commerce import balance, cart_with, checkout, fund
 from tests.support.problems import assert_problem
+from tests.support.profiles import ADDRESS
 from tests.support.waiting import eventually
 from workers.projection import rebuild
 
@@ -213,7 +214,6 @@ def test_wallet_order_is_all_or_nothing(new_client, shop, runtime) -> None:  # t
 
 
 def test_confirm_with_an_address(new_client, shop) -> None:  # type: ignore[no-untyped-def]
-    from tests.support.profiles import ADDRESS
     client, stranger = new_client(), new_client()
     address = client.post("/api/v1/consumer/address/add", json=ADDRESS).json()
     theirs = stranger.post("/api/v1/consumer/address/add", json=ADDRESS).json()

@@ -12,7 +12,7 @@ from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.payments.allowance import LoadAllowance
 from eventmart.runtime import Clock
 from projections import tracking
-from tests.support.commerce import balance, delivered_order, fund
+from tests.support.commerce import balance, delivered_order, fund, webhook
 from tests.support.problems import assert_problem
 from tests.support.waiting import eventually
 
@@ -48,7 +48,6 @@ def test_load_through_the_provider(new_client, runtime, anonymous) -> None:  # t
     client.post(f"/v1/payments/sandbox/{load['payment_id']}/pay", follow_redirects=False)
     eventually(lambda: wallet(client)["balance"] == 50000)
     # The provider telling us twice credits once.
-    from tests.support.commerce import webhook
     webhook(anonymous, runtime, load["payment_id"])
     history = client.get("/api/v1/consumer/wallet/history").json()
     assert [(h["type"], h["amount"], h["balance_after"]) for h in history["results"]] == [("load", 50000, 50000)]
@@ -176,7 +175,6 @@ def test_parallel_loads_cannot_beat_the_daily_limit(new_client, runtime, clock) 
 
 
 def test_a_failed_or_expired_load_gives_its_allowance_back(new_client, runtime, anonymous, clock) -> None:  # type: ignore[no-untyped-def]
-    from tests.support.commerce import webhook
     away_from_midnight(clock)
     client = new_client()
     first, second = load_money(client).json(), load_money(client).json()
@@ -202,7 +200,6 @@ def test_a_failed_or_expired_load_gives_its_allowance_back(new_client, runtime, 
 
 def test_a_released_load_paid_late_over_the_limit_is_refunded_not_credited(new_client, runtime, anonymous,  # type: ignore[no-untyped-def]
                                                                            clock) -> None:
-    from tests.support.commerce import webhook
     away_from_midnight(clock)
     client = new_client()
     late = load_money(client).json()
