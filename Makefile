@@ -32,6 +32,7 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy domain projections api workers eventmart
+	$(BIN)/mypy tests
 
 clean:
 	rm -rf $(VENV) var .pytest_cache

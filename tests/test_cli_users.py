@@ -4,8 +4,8 @@ import subprocess
 
 from fastapi.testclient import TestClient
 
-from tests.conftest import PASSWORD, random_email, random_phone
-from tests.helpers import EVENTMART
+from tests.support.cli import EVENTMART
+from tests.support.users import PASSWORD, random_email, random_phone
 
 
 def run(settings, *args: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]

@@ -41,7 +41,7 @@ def test_a_save_that_lost_the_race_is_retried_on_fresh_state(runtime: Runtime, p
     prices = InterleavingPrices(runtime, rival, rival_adds)
     my_apps = build_applications(runtime.settings, runtime.database_url)
     me = my_apps[1]
-    me.prices = prices
+    me.prices = prices  # type: ignore[assignment]  # a stand-in for the catalog's prices
     try:
         me.add_cart_item(owner_id=owner, cart_id=cart_id, product_id=product_id, sku="DJ-100", qty=2)
     finally:

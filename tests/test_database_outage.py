@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from eventmart.migrations import migrate
 from eventmart.runtime import open_runtime
-from tests.conftest import PASSWORD, make_settings
-from tests.helpers import eventually
 from tests.infra import own_postgres_server, start_postgres, stop_postgres
+from tests.support.settings import make_settings
+from tests.support.users import PASSWORD
+from tests.support.waiting import eventually
 from workers import start_workers
 
 pytestmark = pytest.mark.skipif(

@@ -34,8 +34,8 @@ from schemathesis.specs.openapi.checks import (
 from api.openapi import flatten
 from eventmart.identity.users import ALL_ROLES, create_user
 from eventmart.runtime import Runtime
-from tests.api.test_access_control import required_roles
-from tests.conftest import PASSWORD, random_email
+from tests.support.routes import required_roles
+from tests.support.users import PASSWORD, random_email
 
 pytestmark = pytest.mark.fuzz
 

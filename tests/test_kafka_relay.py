@@ -14,9 +14,10 @@ from kafka import KafkaConsumer, TopicPartition
 from eventmart.migrations import migrate
 from eventmart.runtime import Runtime, open_runtime
 from projections.tracking import position_of
-from tests.conftest import make_settings
-from tests.helpers import eventually
 from tests.infra import KafkaBroker, fresh_database
+from tests.support.db import scalar
+from tests.support.settings import make_settings
+from tests.support.waiting import eventually
 from workers import build_followers
 from workers.kafka_relay import FOLLOWER as KAFKA_RELAY
 from workers.kafka_relay import chunks, topic_for
@@ -137,8 +138,8 @@ def test_relay_survives_a_broker_restart_that_loses_every_topic(
 
             def relayed() -> bool:
                 with psycopg.connect(url) as conn:
-                    head = conn.execute("SELECT max(notification_id) FROM commerce_events")
-                    return position_of(conn, KAFKA_RELAY, "commerce") == head.fetchone()[0]
+                    head = scalar(conn, "SELECT max(notification_id) FROM commerce_events")
+                    return position_of(conn, KAFKA_RELAY, "commerce") == head
 
             def expected() -> set[tuple[str, int]]:
                 return {(c, v) for c, last in versions.items() for v in range(1, last + 1)}
@@ -203,6 +204,6 @@ def test_chunks_bound_the_bytes_per_producer_batch() -> None:
     rec = (b"k", b"v" * 100, [("version", b"1")])
     sizes = [len(c) for c in chunks([rec] * 10, limit=3 * 240)]
     assert sizes == [3, 3, 3, 1]
-    big = (b"k", b"v" * 1000, [])
+    big: tuple[bytes, bytes, list[tuple[str, bytes]]] = (b"k", b"v" * 1000, [])
     assert [len(c) for c in chunks([rec, big, rec], limit=500)] == [1, 1, 1]
     assert list(chunks([])) == []

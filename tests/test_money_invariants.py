@@ -40,8 +40,8 @@ from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import DomainError
 from eventmart.migrations import migrate
 from eventmart.runtime import Runtime, open_runtime
-from tests.conftest import make_settings
 from tests.infra import fresh_database
+from tests.support.settings import make_settings
 
 SOAK = bool(os.environ.get("EVENTMART_SOAK"))
 PROFILE = settings(
@@ -66,6 +66,10 @@ def quiet_runtime(postgres: str) -> Iterator[Runtime]:
         yield rt
         rt.close()
 
+
+def stored_order(runtime: Runtime, order_id: uuid.UUID) -> Order | None:
+    found: Any = runtime.commerce.repository.get(order_id)
+    return found if isinstance(found, Order) else None
 
 class Marketplace(RuleBasedStateMachine):
     runtime: Runtime
@@ -119,8 +123,7 @@ class Marketplace(RuleBasedStateMachine):
             return None
         # Mostly the latest orders, so that interleavings go deep (deliveries, returns).
         recent = self.orders[-3:] if index % 4 else self.orders
-        found = self.runtime.commerce.repository.get(recent[index % len(recent)])
-        return found if isinstance(found, Order) else None
+        return stored_order(self.runtime, recent[index % len(recent)])
 
     def customer_of(self, order: Order) -> Actor:
         return Actor(order.customer_id, "customer")
@@ -207,8 +210,7 @@ class Marketplace(RuleBasedStateMachine):
     @rule(index=st.integers(0, 50), share=st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))
     def ask_for_a_refund(self, index: int, share: int) -> None:
         """Mostly wallet-paid orders, the ones a customer may ask to refund, for up to all of it."""
-        orders = [o for o in (self.runtime.commerce.repository.get(i) for i in self.orders)
-                  if isinstance(o, Order)]
+        orders = [o for i in self.orders if (o := stored_order(self.runtime, i)) is not None]
         wallet = [o for o in orders if o.payment_mode == "wallet"] if index % 5 else orders
         if wallet:
             order = wallet[index % len(wallet)]
@@ -288,7 +290,7 @@ class Marketplace(RuleBasedStateMachine):
     @invariant()
     def money_adds_up(self) -> None:
         commerce = self.runtime.commerce
-        orders = [o for o in (commerce.repository.get(i) for i in self.orders) if isinstance(o, Order)]
+        orders = [o for i in self.orders if (o := stored_order(self.runtime, i)) is not None]
         for order in orders:
             assert 0 <= order.refunded <= order.paid, (order.id, order.refunded, order.paid)
             assert order.owed >= 0 and order.refunded + order.owed <= order.paid
@@ -312,7 +314,7 @@ class Marketplace(RuleBasedStateMachine):
     @invariant()
     def stock_is_never_sold_twice(self) -> None:
         commerce = self.runtime.commerce
-        orders = [o for o in (commerce.repository.get(i) for i in self.orders) if isinstance(o, Order)]
+        orders = [o for i in self.orders if (o := stored_order(self.runtime, i)) is not None]
         for pid, sku in self.products[:2]:
             stock = commerce._get(stock_id_for(pid, sku), Stock)
             if stock is None:

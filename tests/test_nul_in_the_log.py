@@ -10,11 +10,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.actor import Actor
+from domain.support.ticket import SupportTicket
 from eventmart.migrations import migrate
 from eventmart.runtime import Runtime, open_runtime
 from projections import READ_MODELS, tracking
-from tests.conftest import make_settings
 from tests.infra import fresh_database
+from tests.support.db import scalar
+from tests.support.settings import make_settings
 from workers.projection import rebuild
 
 NUL = "\x00"
@@ -70,14 +72,14 @@ def test_the_text_is_kept_without_the_nul(poisoned: Runtime) -> None:
     for name in ("catalog_search", "support_tickets", "order_history", "offers"):
         rebuild(poisoned, READ_MODELS[name])
     with poisoned.pool.connection() as conn:
-        assert conn.execute("SELECT name FROM catalog_shops").fetchone()[0] == "Shop"
-        assert conn.execute("SELECT name FROM catalog_products").fetchone()[0] == "Tea"
-        assert conn.execute("SELECT name FROM catalog_categories").fetchone()[0] == "Null"
+        assert scalar(conn, "SELECT name FROM catalog_shops") == "Shop"
+        assert scalar(conn, "SELECT name FROM catalog_products") == "Tea"
+        assert scalar(conn, "SELECT name FROM catalog_categories") == "Null"
         found = conn.execute("SELECT doc->>'delivery_notes' FROM order_history").fetchone()
         assert found is not None and found[0] == "gate2"
     # The log itself keeps the text as it was written.
     events = list(poisoned.support.events.get(next(iter(_ticket_ids(poisoned)))))
-    assert events[0].subject == f"hi{NUL}"
+    assert isinstance(events[0], SupportTicket.Opened) and events[0].subject == f"hi{NUL}"
 
 
 def _ticket_ids(rt: Runtime) -> list[uuid.UUID]:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import threading
-import time
 import uuid
+
+import pytest
+from psycopg import Connection
 
 from eventmart.runtime import Runtime
 from projections import tracking
@@ -10,7 +12,8 @@ from projections import tracking
 FOLLOWER = "ryw_probe"
 
 
-def test_a_read_waits_until_the_read_model_has_the_users_last_write(runtime: Runtime) -> None:
+def test_a_read_waits_until_the_read_model_has_the_users_last_write(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
     user = uuid.uuid4()
     with runtime.pool.connection() as conn:
         tracking.ensure_follower(conn, FOLLOWER, "commerce")
@@ -22,18 +25,35 @@ def test_a_read_waits_until_the_read_model_has_the_users_last_write(runtime: Run
         tracking.record_write(conn, user, "commerce", here + 5)
         tracking.record_write(conn, user, "commerce", here + 3)  # never moves backwards
 
-    def catch_up_later() -> None:
-        time.sleep(0.3)
-        with runtime.pool.connection() as c:
-            tracking.set_position(c, FOLLOWER, "commerce", here + 5)
+    # The wait polls the follower's position: watch what it reads, and move the position only
+    # once it has read it behind the user's write.
+    seen: list[int] = []
+    behind = threading.Event()
+    read_position = tracking.position_of
 
-    threading.Thread(target=catch_up_later).start()
+    def watched(conn: Connection, follower: str, application: str) -> int:
+        position = read_position(conn, follower, application)
+        if follower == FOLLOWER:
+            seen.append(position)
+            if position < here + 5:
+                behind.set()
+        return position
+
+    def catch_up_once_it_waits() -> None:
+        if behind.wait(timeout=30):
+            with runtime.pool.connection() as c:
+                tracking.set_position(c, FOLLOWER, "commerce", here + 5)
+
+    monkeypatch.setattr(tracking, "position_of", watched)
+    mover = threading.Thread(target=catch_up_once_it_waits)
+    mover.start()
     with runtime.pool.connection() as conn:
-        started = time.monotonic()
-        assert tracking.wait_for_user_writes(conn, user, FOLLOWER, "commerce", timeout=5)
-        waited = time.monotonic() - started
-        assert tracking.position_of(conn, FOLLOWER, "commerce") == here + 5
-    assert waited >= 0.2, "it returned before the read model caught up"
+        assert tracking.wait_for_user_writes(conn, user, FOLLOWER, "commerce", timeout=30)
+    mover.join()
+    assert behind.is_set(), "it never read the position behind the write: it did not wait"
+    assert seen[0] == here and seen[-1] == here + 5, "it returned before the read model caught up"
+    with runtime.pool.connection() as conn:
+        assert read_position(conn, FOLLOWER, "commerce") == here + 5
 
 
 def test_the_wait_is_bounded(runtime: Runtime) -> None:

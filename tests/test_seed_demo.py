@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from eventmart.demo import seed_demo
 from eventmart.migrations import migrate
 from eventmart.runtime import open_runtime
 from projections import catalog_search, offers
-from tests.conftest import make_settings
 from tests.infra import fresh_database
+from tests.support.settings import make_settings
 from workers.projection import projection_follower
 
 
@@ -51,7 +53,7 @@ def test_seed_demo_builds_a_browsable_marketplace_once(postgres: str) -> None:
                 shop_offers = [o for o in live if o["shop_id"]]
                 assert len(shop_offers) == 12
                 # A shop's offer is its vendor's, so the vendor can stop it.
-                shop = runtime.catalog.repository.get(shop_offers[0]["shop_id"])
+                shop: Any = runtime.catalog.repository.get(shop_offers[0]["shop_id"])
                 assert runtime.commerce.coupon(shop_offers[0]["code"]).created_by == shop.vendor_id
         finally:
             runtime.close()

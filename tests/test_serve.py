@@ -8,9 +8,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import PASSWORD
-from tests.helpers import eventmart, eventually
 from tests.infra import free_port
+from tests.support.cli import eventmart
+from tests.support.users import PASSWORD
+from tests.support.waiting import eventually
 
 
 def ready(base: str) -> bool:

@@ -9,8 +9,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import eventmart, eventually
 from tests.infra import free_port, fresh_database
+from tests.support.cli import eventmart
+from tests.support.waiting import eventually
 
 
 def alive(base: str) -> bool:

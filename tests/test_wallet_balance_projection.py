@@ -14,9 +14,10 @@ from domain.commerce.wallet import InsufficientFundsError, Wallet
 from eventmart.migrations import migrate
 from eventmart.runtime import open_runtime
 from projections.tracking import position_of
-from tests.conftest import make_settings
-from tests.helpers import eventmart, eventually
 from tests.infra import fresh_database
+from tests.support.cli import eventmart
+from tests.support.settings import make_settings
+from tests.support.waiting import eventually
 
 WALLETS = 300
 
@@ -68,7 +69,7 @@ def test_wallet_balance_survives_a_killed_worker_and_rebuilds_exactly(postgres: 
             resumed = rows(url)
 
             # The fold of each wallet's events, replayed from the store.
-            expected = sorted(
+            expected: list[tuple[Any, ...]] = sorted(
                 (w.id, uuid.UUID(w.owner_id), runtime.commerce.repository.get(w.id).balance, w.version)
                 for w in wallets)
             assert resumed == expected

@@ -22,9 +22,10 @@ from eventmart.migrations import migrate
 from eventmart.runtime import Runtime, open_runtime
 from projections import cart_view, tracking
 from projections.read_model import ReadModel
-from tests.conftest import make_settings
-from tests.helpers import EVENTMART, eventually
 from tests.infra import fresh_database
+from tests.support.cli import EVENTMART
+from tests.support.settings import make_settings
+from tests.support.waiting import eventually
 from workers import build_followers, worker_names
 from workers.health import worker_states
 from workers.log_follower import FIRST_PAUSE, MAX_PAUSE, EventFailed, Supervisor

@@ -4,61 +4,22 @@ from __future__ import annotations
 
 import re
 import uuid
-from pathlib import Path
-from typing import Any
 
 import pytest
-from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from api.dependencies import RoleGate, current_user
 from eventmart.identity.users import ALL_ROLES
-from tests.api.test_auth import assert_problem
-from tests.api.test_consumer_profile import ADDRESS
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-ROW = re.compile(r"^\| `(GET|POST|PATCH|PUT|DELETE) ([^`]+)` \| ([^|]+?) \|")
-NOT_LISTED = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
-
-
-def documented() -> dict[tuple[str, str], str]:
-    rows = {}
-    for line in README.read_text().splitlines():
-        if m := ROW.match(line):
-            rows[(m.group(1), m.group(2))] = m.group(3).strip()
-    return rows
-
-
-def required_roles(route: APIRoute) -> str:
-    """'anyone', 'signed in', or the sorted roles of the route's RoleGate."""
-    calls: list[Any] = []
-    stack = list(route.dependant.dependencies)
-    while stack:
-        dep = stack.pop()
-        calls.append(dep.call)
-        stack.extend(dep.dependencies)
-    gates = [c for c in calls if isinstance(c, RoleGate)]
-    if gates:
-        return ", ".join(sorted(gates[0].roles))
-    return "signed in" if current_user in calls else "anyone"
-
-
-def flatten(routes: list[Any]) -> list[APIRoute]:
-    """FastAPI >= 0.16x keeps included routers nested; older versions flatten them."""
-    out: list[APIRoute] = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            out.append(route)
-        elif hasattr(route, "original_router"):
-            out.extend(flatten(route.original_router.routes))
-    return out
+from tests.support.problems import assert_problem
+from tests.support.profiles import ADDRESS
+from tests.support.routes import NOT_LISTED, documented, flatten, required_roles
+from tests.support.users import PASSWORD, random_email
 
 
 def api_routes(app) -> list[tuple[str, str, str]]:  # type: ignore[no-untyped-def]
     out = []
     for route in flatten(app.routes):
         if route.path not in NOT_LISTED:
-            for method in sorted(route.methods):
+            for method in sorted(route.methods or ()):
                 out.append((method, route.path, required_roles(route)))
     return out
 
@@ -87,8 +48,6 @@ def test_anonymous_callers_get_401_everywhere_but_public_endpoints(app, anonymou
 @pytest.fixture(scope="module")
 def role_clients(app, runtime) -> dict[str, TestClient]:  # type: ignore[no-untyped-def]
     from eventmart.identity.users import create_user
-    from tests.conftest import PASSWORD, random_email
-
     clients = {}
     for role in ALL_ROLES:
         email = random_email()

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_auth import assert_problem
-from tests.api.test_orders import fund, shop  # noqa: F401  (fixture)
-from tests.helpers import eventually
+from tests.support.commerce import fund
+from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 
 
 def ask(client: TestClient, query: str) -> dict[str, Any]:
@@ -17,7 +17,7 @@ def ask(client: TestClient, query: str) -> dict[str, Any]:
     return dict(r.json())
 
 
-def test_the_assistant_answers_from_the_callers_own_data(new_client, shop, runtime, anonymous, staff_client) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_assistant_answers_from_the_callers_own_data(new_client, shop, runtime, anonymous, staff_client) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     assert ask(client, "Where is my order?")["answer"] == "You have no orders yet."
     fund(runtime, client, 100_000)

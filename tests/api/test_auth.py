@@ -7,19 +7,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eventmart.identity import sessions
-from tests.conftest import PASSWORD, random_email
+from tests.support.problems import assert_problem
+from tests.support.users import PASSWORD, random_email
 
 
 def register(client: TestClient, email: str, password: str = PASSWORD, role: str = "customer"):
     return client.post("/auth/register", json={"email": email, "password": password, "role": role})
-
-
-def assert_problem(response, status: int) -> dict:  # type: ignore[no-untyped-def]
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = response.json()
-    assert body["status"] == status and body["title"] and body["type"]
-    return body
 
 
 def test_register_returns_the_user(anonymous: TestClient) -> None:

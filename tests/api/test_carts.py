@@ -5,7 +5,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.test_auth import assert_problem
+from tests.support.problems import assert_problem
 
 
 def open_cart(client: TestClient) -> dict:

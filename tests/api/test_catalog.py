@@ -9,19 +9,10 @@ from fastapi.testclient import TestClient
 
 from projections import catalog_search
 from projections.tracking import position_of
-from tests.api.test_auth import assert_problem
+from tests.support.catalog import make_product, make_shop, unique
+from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 from workers.projection import rebuild
-
-HOURS = {"mon": [["09:00", "13:00"], ["16:00", "21:00"]]}
-
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-def admin(staff_client) -> TestClient:  # type: ignore[no-untyped-def]
-    return staff_client("admin")
 
 
 @pytest.fixture
@@ -40,24 +31,6 @@ def category(admin: TestClient) -> str:
 @pytest.fixture
 def city() -> str:
     return unique("City")
-
-
-def make_shop(vendor: TestClient, city: str, **extra: Any) -> dict[str, Any]:
-    body = {"name": "Green Basket", "city": city, "society": "Lakeside", "shop_type": "grocery",
-            "tags": ["organic"], "opening_hours": HOURS, **extra}
-    r = vendor.post("/v1/vendor/shops", json=body)
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def make_product(vendor: TestClient, shop_id: str, category: str, name: str = "Basmati Rice",
-                 prices: tuple[int, ...] = (64500,), **extra: Any) -> dict[str, Any]:
-    variants = [{"sku": f"SKU-{i}", "name": f"pack {i}", "price": p, "stock": 10}
-                for i, p in enumerate(prices)]
-    r = vendor.post(f"/v1/vendor/shops/{shop_id}/products",
-                    json={"name": name, "category": category, "variants": variants, **extra})
-    assert r.status_code == 201, r.text
-    return r.json()
 
 
 def customer_in(phone_client, city: str, society: str = "Lakeside") -> TestClient:  # type: ignore[no-untyped-def]
@@ -299,7 +272,6 @@ def test_shop_search_open_first_then_by_rating(phone_client, new_client, city: s
         return names(r.json())
 
     # Let the rating events reach the read model.
-    from tests.helpers import eventually
     eventually(lambda: search(rating=4.5) == ["Open Best", "Closed Star"])
     assert search() == ["Open Best", "Open Good", "Open New", "Closed Star"]
     page = shopper.get("/api/v1/consumer/shops/search").json()
@@ -361,8 +333,6 @@ def snapshot(url: str) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def test_rebuilding_the_catalog_read_model_gives_identical_rows(runtime, stocked: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
-    from tests.helpers import eventually
-
     head = runtime.catalog.recorder.max_notification_id()
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
         eventually(lambda: position_of(conn, "catalog_search", "catalog") >= head)

@@ -9,13 +9,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eventmart.identity import profiles
-from tests.api.test_auth import assert_problem
-
-BASIC = {"name": "Asha Rao", "city": "Bengaluru", "society": "Prestige Lakeside", "role": "consumer"}
-CONSUMER = {"flat_number": "B-1204", "gender": "female", "birth_date": "1994-03-17",
-            "preferred_language": "kn"}
-ADDRESS = {"house_number": "B-1204", "street": "Sarjapur Road", "landmark": "Near gate",
-           "city": "Bengaluru", "society": "Prestige Lakeside", "pincode": "560035", "label": "Home"}
+from tests.support.problems import assert_problem
+from tests.support.profiles import ADDRESS, BASIC, CONSUMER
 
 
 def png() -> bytes:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_auth import assert_problem
-from tests.helpers import eventually
+from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 
 
 def test_healthz(anonymous: TestClient) -> None:

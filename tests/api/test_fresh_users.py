@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from starlette.routing import Route
 
 from eventmart.identity.users import ALL_ROLES
-from tests.api.test_access_control import flatten, required_roles
+from tests.support.routes import flatten, required_roles
 
 STAFF_ONLY = {"admin", "support", "auditor"}  # `eventmart users create` makes these
 

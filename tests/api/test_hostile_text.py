@@ -7,10 +7,9 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_auth import assert_problem
-from tests.api.test_catalog import HOURS, make_shop, unique
-from tests.api.test_consumer_profile import ADDRESS, BASIC
-from tests.api.test_orders import shop  # noqa: F401  (fixture)
+from tests.support.catalog import HOURS, make_shop, unique
+from tests.support.problems import assert_problem
+from tests.support.profiles import ADDRESS, BASIC
 
 NUL = "\u0000"
 
@@ -42,7 +41,7 @@ def test_every_kind_of_control_character_is_refused(new_client, control: str) ->
     assert vendor.get("/v1/vendor/shops").json()["count"] == 0
 
 
-def test_order_text_is_clean(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_order_text_is_clean(new_client, shop) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
     r = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash", "delivery_notes": f"gate{NUL}"})

@@ -23,9 +23,9 @@ from domain.payments.application import WALLET_LOAD, LoadLimits
 from domain.payments.payment import Payment
 from eventmart import idempotency_store
 from eventmart.runtime import Clock, Runtime
-from tests.api.test_auth import assert_problem
-from tests.api.test_orders import balance, cart_with, fund, shop  # noqa: F401  (fixture)
-from tests.helpers import eventually
+from tests.support.commerce import balance, cart_with, fund
+from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 from workers.policies import PaymentExpirySweep
 
 DEBIT = "POST /api/v1/consumer/wallet/debit"
@@ -162,7 +162,7 @@ def test_a_failed_debit_frees_its_key_and_a_retry_debits_once(  # type: ignore[n
 
 @pytest.mark.parametrize("applied", [False, True], ids=["nothing-applied", "order-placed"])
 def test_a_killed_checkout_places_one_order(  # type: ignore[no-untyped-def]
-        new_client, runtime, shop, clock: Clock, applied: bool) -> None:  # noqa: F811
+        new_client, runtime, shop, clock: Clock, applied: bool) -> None:
     client = new_client()
     cart_id = cart_with(client, shop["tea"])
     claim_id = dead_claim(runtime, client, CHECKOUT, "c1", {"cart_id": cart_id}, at=clock())
@@ -183,7 +183,7 @@ def test_a_killed_checkout_places_one_order(  # type: ignore[no-untyped-def]
 
 @pytest.mark.parametrize("applied", [False, True], ids=["nothing-applied", "order-placed"])
 def test_a_killed_wallet_order_is_placed_and_paid_once(  # type: ignore[no-untyped-def]
-        new_client, runtime, shop, clock: Clock, applied: bool) -> None:  # noqa: F811
+        new_client, runtime, shop, clock: Clock, applied: bool) -> None:
     client = new_client()
     fund(runtime, client, 100_000)
     cart_with(client, shop["tea"])

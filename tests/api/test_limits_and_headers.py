@@ -11,7 +11,7 @@ from starlette.routing import Route
 
 from api.app import create_app
 from api.limits import SecurityHeadersMiddleware
-from tests.api.test_auth import assert_problem
+from tests.support.problems import assert_problem
 
 
 def test_a_body_over_the_limit_is_refused_before_it_is_read(new_client) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from eventmart.identity.otp import LoggingSmsSender, NoSmsSender, sms_sender
 from eventmart.settings import Settings
-from tests.conftest import random_phone
+from tests.support.users import random_phone
 
 
 def test_a_whole_phone_sign_in_logs_no_secret(anonymous, caplog) -> None:  # type: ignore[no-untyped-def]

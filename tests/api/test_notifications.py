@@ -2,16 +2,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 import psycopg
 from fastapi.testclient import TestClient
 
 from projections import notifications
+from projections.read_model import ReadModel
 from projections.tracking import position_of
-from tests.api.test_auth import assert_problem
-from tests.api.test_orders import fund, shop  # noqa: F401  (fixture)
-from tests.helpers import eventually
+from tests.support.commerce import fund
+from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 from workers.projection import rebuild
 
 
@@ -21,11 +23,15 @@ def inbox(client: TestClient, **params: Any) -> dict[str, Any]:
     return dict(r.json())
 
 
+def caught_up(conn: psycopg.Connection[Any], model: ReadModel, head: int) -> bool:
+    return position_of(conn, model.name, model.application) >= head
+
+
 def titles(client: TestClient) -> list[str]:
     return [n["title"] for n in inbox(client, page_size=100)["results"]]
 
 
-def test_orders_wallet_and_support_tell_the_customer(new_client, staff_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_orders_wallet_and_support_tell_the_customer(new_client, staff_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     client, other = new_client(), new_client()
     assert inbox(client) == {"count": 0, "next": None, "previous": None, "unread": 0, "results": []}
     fund(runtime, client, 100_000)
@@ -93,7 +99,7 @@ def test_a_rebuild_keeps_ids_and_read_marks(new_client, runtime, staff_client) -
              "support": runtime.support.recorder.max_notification_id()}
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
         for model in (notifications.READ_MODEL, notifications.SUPPORT_READ_MODEL):
-            eventually(lambda m=model: position_of(conn, m.name, m.application) >= heads[m.application])
+            eventually(partial(caught_up, conn, model, heads[model.application]))
         everyone = conn.execute("SELECT * FROM notifications ORDER BY id").fetchall()
         rebuild(runtime, notifications.SUPPORT_READ_MODEL)
         assert conn.execute("SELECT * FROM notifications ORDER BY id").fetchall() == everyone

@@ -13,10 +13,9 @@ from domain.commerce.coupon import Coupon, coupon_id
 from domain.commerce.order import Order
 from domain.commerce.rewards import RewardLedger
 from domain.commerce.wallet import Wallet
-from tests.api.test_auth import assert_problem
-from tests.api.test_order_actions import delivered_order
-from tests.api.test_orders import balance, fund, shop  # noqa: F401  (fixture)
-from tests.helpers import eventually
+from tests.support.commerce import balance, delivered_order, fund
+from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 
 NOW = datetime.now(UTC)
 
@@ -37,12 +36,7 @@ def earn(runtime, client: TestClient, points: int) -> None:  # type: ignore[no-u
     runtime.commerce.save(ledger)
 
 
-@pytest.fixture
-def admin(staff_client) -> TestClient:  # type: ignore[no-untyped-def]
-    return staff_client("admin")
-
-
-def test_offers_listing_and_coupon_rules(new_client, admin, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_offers_listing_and_coupon_rules(new_client, admin, shop) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     platform = offer(admin, description="₹50 off over ₹200")
     mine = shop["vendor"].post(f"/v1/vendor/shops/{shop['id']}/offers", json={
@@ -79,7 +73,7 @@ def test_offers_listing_and_coupon_rules(new_client, admin, shop) -> None:  # ty
     assert client.get("/api/v1/consumer/cart/view").json()["discount"] == 2490
 
 
-def test_coupon_use_is_per_user_limited_and_given_back_on_cancel(new_client, admin, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_coupon_use_is_per_user_limited_and_given_back_on_cancel(new_client, admin, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     code = offer(admin)["code"]
     client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
@@ -94,7 +88,7 @@ def test_coupon_use_is_per_user_limited_and_given_back_on_cancel(new_client, adm
     assert client.post("/api/v1/consumer/cart/apply-coupon", json={"code": code}).status_code == 200
 
 
-def test_the_global_limit_holds_under_concurrency(new_client, admin, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_global_limit_holds_under_concurrency(new_client, admin, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     code = offer(admin, usage_limit_total=3)["code"]
     clients = [new_client() for _ in range(8)]
     for c in clients:
@@ -116,7 +110,7 @@ def test_the_global_limit_holds_under_concurrency(new_client, admin, shop, runti
     eventually(lambda: code not in [o["code"] for o in clients[0].get("/api/v1/consumer/offers").json()["results"]])
 
 
-def test_points_are_earned_redeemed_restored_and_reversed(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_points_are_earned_redeemed_restored_and_reversed(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = delivered_order(client, shop["vendor"], shop["tea"], qty=2)  # ₹498 of goods
     rewards = client.get("/api/v1/consumer/rewards").json()
@@ -159,7 +153,7 @@ STEPS = [
 
 @pytest.mark.parametrize("where", [*[f"{cls.__name__}.{name}" for cls, name in STEPS], "save"])
 def test_confirm_with_wallet_coupon_and_points_is_all_or_nothing(
-    where: str, new_client, admin, shop, runtime, monkeypatch  # type: ignore[no-untyped-def]  # noqa: F811
+    where: str, new_client, admin, shop, runtime, monkeypatch  # type: ignore[no-untyped-def]
 ) -> None:
     client = new_client()
     owner = uuid.UUID(client.user["id"])  # type: ignore[attr-defined]

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from eventmart.identity.users import ALL_ROLES
-from tests.api.test_access_control import NOT_LISTED, documented
+from tests.support.routes import NOT_LISTED, documented
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}
 

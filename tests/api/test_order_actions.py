@@ -1,23 +1,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from fastapi.testclient import TestClient
-
-from tests.api.test_auth import assert_problem
-from tests.api.test_orders import balance, shop  # noqa: F401  (fixture)
+from tests.support.commerce import balance, delivered_order
+from tests.support.problems import assert_problem
 
 
-def delivered_order(client: TestClient, vendor: TestClient, item: dict[str, Any], qty: int = 2) -> dict[str, Any]:
-    client.post("/api/v1/consumer/cart/add", json={"item_id": item["id"], "quantity": qty})
-    order = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).json()
-    for step in ("accept", "packed", "out-for-delivery", "delivered"):
-        assert vendor.post(f"/v1/vendor/orders/{order['id']}/{step}").status_code == 200
-    return dict(client.get(f"/v1/orders/{order['id']}").json())
-
-
-def test_customer_and_vendor_talk_about_an_order(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_customer_and_vendor_talk_about_an_order(new_client, shop) -> None:  # type: ignore[no-untyped-def]
     client, vendor, stranger = new_client(), shop["vendor"], new_client()
     client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
     order = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).json()
@@ -35,7 +24,7 @@ def test_customer_and_vendor_talk_about_an_order(new_client, shop) -> None:  # t
     assert [a["action"] for a in log][-2:] == ["message", "message"]
 
 
-def test_issue_raised_and_resolved_by_support(new_client, shop, staff_client) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_issue_raised_and_resolved_by_support(new_client, shop, staff_client) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
     order = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).json()
@@ -58,7 +47,7 @@ def test_issue_raised_and_resolved_by_support(new_client, shop, staff_client) ->
     assert client.get(f"/v1/orders/{order['id']}").json()["issues"][0]["resolution"] == "coupon issued"
 
 
-def test_return_approved_refunds_to_the_wallet(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_return_approved_refunds_to_the_wallet(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]
     client, support = new_client(), staff_client("support")
     order = delivered_order(client, shop["vendor"], shop["tea"], qty=2)
     assert order["paid"] == order["total"], "cash collected at the door counts as paid"
@@ -78,7 +67,7 @@ def test_return_approved_refunds_to_the_wallet(new_client, shop, staff_client, r
     assert_problem(support.post(f"/v1/admin/orders/{order['id']}/returns/{ret['id']}/approve"), 400)
 
 
-def test_return_rejected_and_window_closed(new_client, shop, staff_client, runtime, clock) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_return_rejected_and_window_closed(new_client, shop, staff_client, runtime, clock) -> None:  # type: ignore[no-untyped-def]
     client, support = new_client(), staff_client("support")
     order = delivered_order(client, shop["vendor"], shop["tea"], qty=1)
     line = order["items"][0]["item_id"]
@@ -92,7 +81,7 @@ def test_return_rejected_and_window_closed(new_client, shop, staff_client, runti
     assert "window" in assert_problem(late, 400)["detail"]
 
 
-def test_only_delivered_orders_are_returned(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_only_delivered_orders_are_returned(new_client, shop) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
     order = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).json()

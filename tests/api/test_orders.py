@@ -2,55 +2,16 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any
 
 import psycopg
-import pytest
-from fastapi.testclient import TestClient
 
 from projections import order_history
-from tests.api.test_auth import assert_problem
-from tests.api.test_catalog import make_product, make_shop, unique
-from tests.helpers import eventually
+from tests.support.catalog import make_product, make_shop, unique
+from tests.support.commerce import balance, cart_with, checkout, fund
+from tests.support.problems import assert_problem
+from tests.support.profiles import ADDRESS
+from tests.support.waiting import eventually
 from workers.projection import rebuild
-
-
-@pytest.fixture
-def shop(new_client, staff_client) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-    """An open shop with two items (one cheap, one dear) and its vendor's client."""
-    admin = staff_client("admin")
-    category = unique("cat")
-    admin.post("/v1/admin/categories", json={"slug": category, "name": "Food"})
-    vendor = new_client("vendor")
-    shop = make_shop(vendor, unique("City"))
-    vendor.post(f"/v1/vendor/shops/{shop['id']}/status", json={"is_open": True})
-    tea = make_product(vendor, shop["id"], category, "Assam Tea", (24900,))
-    rice = make_product(vendor, shop["id"], category, "Basmati Rice", (64500,))
-    return {"id": shop["id"], "vendor": vendor, "tea": tea, "rice": rice, "category": category}
-
-
-def fund(runtime, client: TestClient, amount: int) -> None:  # type: ignore[no-untyped-def]
-    wallet = runtime.commerce.wallet(uuid.UUID(client.user["id"]))  # type: ignore[attr-defined]
-    wallet.credit(amount, kind="adjustment", reference=f"test:{uuid.uuid4()}")
-    runtime.commerce.save(wallet)
-
-
-def balance(runtime, client: TestClient) -> int:  # type: ignore[no-untyped-def]
-    return runtime.commerce.wallet(uuid.UUID(client.user["id"])).balance  # type: ignore[attr-defined]
-
-
-def cart_with(client: TestClient, item: dict[str, Any], qty: int = 1) -> str:
-    cart = client.post("/v1/carts").json()
-    r = client.post(f"/v1/carts/{cart['id']}/items",
-                    json={"product_id": item["id"], "sku": "SKU-0", "qty": qty})
-    assert r.status_code == 201, r.text
-    return str(cart["id"])
-
-
-def checkout(client: TestClient, cart_id: str, key: str | None = None):  # type: ignore[no-untyped-def]
-    headers = {"Idempotency-Key": key} if key else {}
-    return client.post("/v1/checkouts", json={"cart_id": cart_id}, headers=headers)
-
 
 # Flow Specs: checkout, orders, cancel
 
@@ -253,7 +214,6 @@ def test_wallet_order_is_all_or_nothing(new_client, shop, runtime) -> None:  # t
 
 
 def test_confirm_with_an_address(new_client, shop) -> None:  # type: ignore[no-untyped-def]
-    from tests.api.test_consumer_profile import ADDRESS
     client, stranger = new_client(), new_client()
     address = client.post("/api/v1/consumer/address/add", json=ADDRESS).json()
     theirs = stranger.post("/api/v1/consumer/address/add", json=ADDRESS).json()

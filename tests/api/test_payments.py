@@ -8,31 +8,17 @@ from fastapi.testclient import TestClient
 
 from domain.payments.payment import ProviderError
 from eventmart import payment_providers
-from tests.api.test_auth import assert_problem
-from tests.api.test_orders import cart_with, checkout, shop  # noqa: F401  (fixture)
-from tests.helpers import eventually
+from tests.support.commerce import RETURN, new_order, pay, webhook
+from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 from workers.policies import expire_overdue_payments
-
-RETURN = "https://shop.example.com/orders/done"
-
-
-def new_order(client: TestClient, shop: dict[str, Any]) -> dict[str, Any]:  # noqa: F811
-    r = checkout(client, cart_with(client, shop["tea"], qty=2), key=str(uuid.uuid4()))
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def pay(client: TestClient, order: dict[str, Any], key: str | None = None, **changes: Any):  # type: ignore[no-untyped-def]
-    body = {"amount": order["total_amount"], "currency": "INR", "order_id": order["order_id"],
-            "return_url": RETURN, **changes}
-    return client.post("/v1/payments", json=body, headers={"Idempotency-Key": key or str(uuid.uuid4())})
 
 
 def order_status(client: TestClient, order_id: str) -> str:
     return str(client.get(f"/v1/orders/{order_id}").json()["status"])
 
 
-def test_pay_through_the_sandbox_checkout_page(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_pay_through_the_sandbox_checkout_page(new_client, shop) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = new_order(client, shop)
     r = pay(client, order)
@@ -59,7 +45,7 @@ def test_pay_through_the_sandbox_checkout_page(new_client, shop) -> None:  # typ
     assert_problem(pay(client, order), 409)  # paid: nothing more to pay
 
 
-def test_payment_requests_are_checked(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_payment_requests_are_checked(new_client, shop) -> None:  # type: ignore[no-untyped-def]
     client, stranger = new_client(), new_client()
     order = new_order(client, shop)
     assert_problem(client.post("/v1/payments", json={"amount": order["total_amount"], "currency": "INR",
@@ -73,7 +59,7 @@ def test_payment_requests_are_checked(new_client, shop) -> None:  # type: ignore
     assert_problem(pay(client, order), 409)
 
 
-def test_payment_creation_is_idempotent(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_payment_creation_is_idempotent(new_client, shop) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = new_order(client, shop)
     first, again = pay(client, order, key="p1"), pay(client, order, key="p1")
@@ -81,7 +67,7 @@ def test_payment_creation_is_idempotent(new_client, shop) -> None:  # type: igno
     assert_problem(pay(client, order, key="p1", return_url=RETURN + "/other"), 409)
 
 
-def test_provider_failure_is_502_and_retryable(new_client, shop, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_provider_failure_is_502_and_retryable(new_client, shop, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = new_order(client, shop)
 
@@ -94,15 +80,7 @@ def test_provider_failure_is_502_and_retryable(new_client, shop, runtime, monkey
     assert pay(client, order, key="retry").status_code == 201
 
 
-def webhook(client: TestClient, runtime, payment_id: str, outcome: str = "succeeded", secret: str | None = None):  # type: ignore[no-untyped-def]
-    provider = payment_providers.SandboxProvider("x", secret or runtime.settings.webhook_secret)
-    raw, signature = provider.webhook(uuid.UUID(payment_id), outcome)
-    return raw, signature, client.post("/v1/payments/webhooks/sandbox", content=raw,
-                                       headers={payment_providers.SIGNATURE_HEADER: signature,
-                                                "content-type": "application/json"})
-
-
-def test_webhook_signature_and_replay(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_webhook_signature_and_replay(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = new_order(client, shop)
     payment_id = pay(client, order).json()["payment_id"]
@@ -121,7 +99,7 @@ def test_webhook_signature_and_replay(new_client, shop, runtime, anonymous) -> N
     assert client.get(f"/v1/orders/{order['order_id']}").json()["paid"] == order["total_amount"]
 
 
-def test_failed_payment_then_retry(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_failed_payment_then_retry(new_client, shop) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = new_order(client, shop)
     first = pay(client, order).json()["payment_id"]
@@ -133,7 +111,7 @@ def test_failed_payment_then_retry(new_client, shop) -> None:  # type: ignore[no
     eventually(lambda: order_status(client, order["order_id"]) == "pending")
 
 
-def test_unpaid_payments_expire(new_client, shop, runtime, clock) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_unpaid_payments_expire(new_client, shop, runtime, clock) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = new_order(client, shop)
     payment_id = pay(client, order).json()["payment_id"]
@@ -150,7 +128,7 @@ def test_unpaid_payments_expire(new_client, shop, runtime, clock) -> None:  # ty
     eventually(lambda: order_status(client, order["order_id"]) == "payment_failed")
 
 
-def test_money_that_arrives_for_a_cancelled_order_goes_back(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_money_that_arrives_for_a_cancelled_order_goes_back(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = new_order(client, shop)
     payment_id = pay(client, order).json()["payment_id"]
@@ -161,7 +139,7 @@ def test_money_that_arrives_for_a_cancelled_order_goes_back(new_client, shop, ru
     assert detail["status"] == "cancelled" and detail["paid"] == 0 and detail["refunded"] == 0
 
 
-def test_cancelling_a_paid_online_order_refunds_through_the_provider(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_cancelling_a_paid_online_order_refunds_through_the_provider(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = new_order(client, shop)
     payment_id = pay(client, order).json()["payment_id"]
@@ -175,7 +153,7 @@ def test_cancelling_a_paid_online_order_refunds_through_the_provider(new_client,
     assert client.get(f"/v1/payments/{payment_id}").json()["refunded"] == order["total_amount"]
 
 
-def test_someone_elses_payment_is_404(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_someone_elses_payment_is_404(new_client, shop) -> None:  # type: ignore[no-untyped-def]
     client, stranger = new_client(), new_client()
     payment_id = pay(client, new_order(client, shop)).json()["payment_id"]
     assert_problem(stranger.get(f"/v1/payments/{payment_id}"), 404)

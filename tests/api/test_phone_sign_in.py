@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_auth import assert_problem
-from tests.conftest import random_phone
+from tests.support.problems import assert_problem
+from tests.support.users import random_phone
 
 
 def send(client: TestClient, phone: str):  # type: ignore[no-untyped-def]
@@ -39,7 +39,9 @@ def test_sign_in_by_phone_creates_the_user_once(anonymous: TestClient, clock) ->
     assert again.json()["user"]["id"] == body["user"]["id"]
 
 
-def test_send_answers_the_same_for_known_and_unknown_phones(anonymous: TestClient, phone_client) -> None:  # type: ignore[no-untyped-def]
+def test_a_resend_within_30_seconds_is_429_while_another_phone_is_sent(anonymous: TestClient, phone_client) -> None:  # type: ignore[no-untyped-def]
+    """The 429 is the resend gap, not the phone being known: after the gap, known and unknown
+    phones get the same answer (the next test)."""
     known = phone_client().phone
     a, b = send(anonymous, random_phone()), send(anonymous, known)
     # phone_client's send was under 30 s ago: the known phone is rate-limited, not revealed.

@@ -19,7 +19,8 @@ from api.db import DatabaseGate
 from api.dependencies import ConnectionDep
 from api.logging import RequestIdFilter
 from eventmart.runtime import Runtime, open_runtime
-from tests.conftest import PASSWORD, make_settings
+from tests.support.settings import make_settings
+from tests.support.users import PASSWORD
 
 POOL = 2  # the smallest pool open_runtime accepts (min_size is 2)
 CLIENTS = 6 * POOL * 4  # well above 4 x the pool

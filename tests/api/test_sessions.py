@@ -2,8 +2,8 @@ from __future__ import annotations
 
 from fastapi.testclient import TestClient
 
-from tests.api.test_auth import assert_problem
-from tests.conftest import PASSWORD, random_email
+from tests.support.problems import assert_problem
+from tests.support.users import PASSWORD, random_email
 
 
 def bearer(token: str) -> dict[str, str]:

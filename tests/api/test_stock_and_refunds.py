@@ -13,9 +13,9 @@ from fastapi.testclient import TestClient
 from domain.commerce.order import Order
 from eventmart.runtime import Runtime
 from projections import stock_levels, tracking
-from tests.api.test_auth import assert_problem
-from tests.api.test_order_actions import delivered_order
-from tests.api.test_orders import balance, fund, shop  # noqa: F401  (fixture)
+from tests.support.commerce import balance, delivered_order, fund
+from tests.support.db import scalar
+from tests.support.problems import assert_problem
 from workers.policies import expire_overdue_payments
 
 
@@ -37,7 +37,7 @@ def left(runtime: Runtime, item: dict[str, Any], sku: str = "SKU-0") -> int | No
 def projected(runtime: Runtime, follower: str = stock_levels.READ_MODEL.name, app: str = "commerce") -> None:
     """Waits until the read model has every event logged so far (its own position)."""
     with runtime.pool.connection() as conn:
-        head = conn.execute(f"SELECT coalesce(max(notification_id), 0) FROM {app}_events").fetchone()[0]
+        head = scalar(conn, f"SELECT coalesce(max(notification_id), 0) FROM {app}_events")
         deadline = time.monotonic() + 30
         while tracking.position_of(conn, follower, app) < head:
             assert time.monotonic() < deadline, f"{follower} stuck below {head}"
@@ -52,7 +52,7 @@ def confirm(client: TestClient, mode: str = "cash") -> Any:
     return client.post("/api/v1/consumer/order/confirm", json={"payment_mode": mode})
 
 
-def test_two_customers_cannot_both_buy_the_last_five(new_client, shop, anonymous, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_two_customers_cannot_both_buy_the_last_five(new_client, shop, anonymous, runtime) -> None:  # type: ignore[no-untyped-def]
     tea = shop["tea"]
     assert variant(set_stock(shop["vendor"], tea, 5))["stock"] == 5
     first, second = new_client(), new_client()
@@ -69,7 +69,7 @@ def test_two_customers_cannot_both_buy_the_last_five(new_client, shop, anonymous
     assert_problem(second.post("/api/v1/consumer/cart/add", json={"item_id": tea["id"]}), 409)
 
 
-def test_thirty_concurrent_orders_for_five_units_place_five(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_thirty_concurrent_orders_for_five_units_place_five(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]
     tea = shop["tea"]
     set_stock(shop["vendor"], tea, 5)
     clients = [new_client() for _ in range(30)]
@@ -91,7 +91,7 @@ def test_thirty_concurrent_orders_for_five_units_place_five(new_client, shop, ru
     assert variant(anonymous.get(f"/v1/products/{tea['id']}/").json())["stock"] == 1
 
 
-def test_reject_modify_and_delivery_move_the_stock(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_reject_modify_and_delivery_move_the_stock(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     tea, vendor = shop["tea"], shop["vendor"]
     set_stock(vendor, tea, 10)
     client = new_client()
@@ -116,7 +116,7 @@ def test_reject_modify_and_delivery_move_the_stock(new_client, shop, runtime) ->
     assert left(runtime, tea) == 9
 
 
-def test_returned_units_go_back_on_sale_only_when_the_vendor_restocks(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_returned_units_go_back_on_sale_only_when_the_vendor_restocks(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]
     tea, vendor, support = shop["tea"], shop["vendor"], staff_client("support")
     set_stock(vendor, tea, 5)
     client = new_client()
@@ -133,7 +133,7 @@ def test_returned_units_go_back_on_sale_only_when_the_vendor_restocks(new_client
     assert left(runtime, tea) == 4, "restocked once"
 
 
-def test_a_failed_payment_releases_and_a_later_payment_takes_them_again(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_failed_payment_releases_and_a_later_payment_takes_them_again(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     tea = shop["tea"]
     set_stock(shop["vendor"], tea, 3)
     client = new_client()
@@ -151,7 +151,7 @@ def test_a_failed_payment_releases_and_a_later_payment_takes_them_again(new_clie
     assert isinstance(order, Order) and order.status == "pending"
 
 
-def test_the_refund_exploit_of_issue_10_is_refused(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_refund_exploit_of_issue_10_is_refused(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]
     """Wallet order, vendor modification (refunded), one approved return (refunded): asking for
     the remainder while keeping the goods is a 400 and changes nothing."""
     client, vendor, support = new_client(), shop["vendor"], staff_client("support")
@@ -178,7 +178,7 @@ def test_the_refund_exploit_of_issue_10_is_refused(new_client, shop, staff_clien
     assert stored.refunded == 24900 + 64500 and stored.owed == 0 and stored.refunded <= stored.paid
 
 
-def test_a_return_refunds_what_was_paid_after_the_coupon(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_return_refunds_what_was_paid_after_the_coupon(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]
     admin, support, client = staff_client("admin"), staff_client("support"), new_client()
     code = f"TEN{uuid.uuid4().hex[:6]}".upper()
     r = admin.post("/v1/admin/offers", json={
@@ -206,7 +206,7 @@ def test_a_return_refunds_what_was_paid_after_the_coupon(new_client, shop, staff
     assert stored.refunded == 104_300 <= stored.paid
 
 
-def test_an_online_order_left_unpaid_stops_holding_stock(new_client, shop, runtime, clock) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_an_online_order_left_unpaid_stops_holding_stock(new_client, shop, runtime, clock) -> None:  # type: ignore[no-untyped-def]
     tea = shop["tea"]
     set_stock(shop["vendor"], tea, 2)
     client = new_client()

@@ -1,18 +1,18 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import psycopg
 
 from projections import support_tickets
 from projections.tracking import position_of
-from tests.api.test_auth import assert_problem
-from tests.api.test_orders import shop  # noqa: F401  (fixture)
-from tests.helpers import eventually
+from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 from workers.projection import rebuild
 
 
-def test_a_ticket_from_question_to_resolution(new_client, staff_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_ticket_from_question_to_resolution(new_client, staff_client, shop) -> None:  # type: ignore[no-untyped-def]
     client, support, stranger = new_client(), staff_client("support"), new_client()
     client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
     order = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).json()
@@ -49,7 +49,7 @@ def test_a_ticket_from_question_to_resolution(new_client, staff_client, shop) ->
     assert client.get(f"/api/v1/consumer/support/ticket/{ticket['id']}").json()["message_count"] == 3
 
 
-def test_bad_tickets_are_refused_and_change_nothing(new_client, shop) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_bad_tickets_are_refused_and_change_nothing(new_client, shop) -> None:  # type: ignore[no-untyped-def]
     client, other = new_client(), new_client()
     other.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
     theirs = other.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).json()
@@ -78,7 +78,7 @@ def test_rebuilding_support_tickets_gives_identical_rows(runtime, new_client, st
         support.post(f"/v1/admin/support/tickets/{t['id']}/reply", json={"text": "hello"})
     head = runtime.support.recorder.max_notification_id()
 
-    def rows(conn: psycopg.Connection) -> list[object]:
+    def rows(conn: psycopg.Connection) -> list[list[Any]]:
         return [conn.execute("SELECT * FROM support_tickets ORDER BY ticket_id").fetchall(),
                 conn.execute("SELECT * FROM support_messages ORDER BY ticket_id, version").fetchall()]
 

@@ -12,10 +12,9 @@ from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.payments.allowance import LoadAllowance
 from eventmart.runtime import Clock
 from projections import tracking
-from tests.api.test_auth import assert_problem
-from tests.api.test_order_actions import delivered_order
-from tests.api.test_orders import balance, fund, shop  # noqa: F401  (fixture)
-from tests.helpers import eventually
+from tests.support.commerce import balance, delivered_order, fund, webhook
+from tests.support.problems import assert_problem
+from tests.support.waiting import eventually
 
 
 def key() -> dict[str, str]:
@@ -49,7 +48,6 @@ def test_load_through_the_provider(new_client, runtime, anonymous) -> None:  # t
     client.post(f"/v1/payments/sandbox/{load['payment_id']}/pay", follow_redirects=False)
     eventually(lambda: wallet(client)["balance"] == 50000)
     # The provider telling us twice credits once.
-    from tests.api.test_payments import webhook
     webhook(anonymous, runtime, load["payment_id"])
     history = client.get("/api/v1/consumer/wallet/history").json()
     assert [(h["type"], h["amount"], h["balance_after"]) for h in history["results"]] == [("load", 50000, 50000)]
@@ -103,7 +101,7 @@ def test_200_concurrent_debits_of_10_against_1000(new_client, runtime) -> None: 
     eventually(lambda: wallet(client)["balance"] == 0)
 
 
-def test_refunds_only_what_is_refundable(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_refunds_only_what_is_refundable(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]
     client, support = new_client(), staff_client("support")
     # A wallet order cancelled: refunded at once, so nothing is left to refund.
     fund(runtime, client, 100_000)
@@ -177,7 +175,6 @@ def test_parallel_loads_cannot_beat_the_daily_limit(new_client, runtime, clock) 
 
 
 def test_a_failed_or_expired_load_gives_its_allowance_back(new_client, runtime, anonymous, clock) -> None:  # type: ignore[no-untyped-def]
-    from tests.api.test_payments import webhook
     away_from_midnight(clock)
     client = new_client()
     first, second = load_money(client).json(), load_money(client).json()
@@ -203,7 +200,6 @@ def test_a_failed_or_expired_load_gives_its_allowance_back(new_client, runtime, 
 
 def test_a_released_load_paid_late_over_the_limit_is_refunded_not_credited(new_client, runtime, anonymous,  # type: ignore[no-untyped-def]
                                                                            clock) -> None:
-    from tests.api.test_payments import webhook
     away_from_midnight(clock)
     client = new_client()
     late = load_money(client).json()

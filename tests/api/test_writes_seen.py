@@ -19,9 +19,8 @@ from eventmart.runtime import Runtime
 from projections import cart_view, support_tickets, tracking
 from projections import payments as payment_view
 from projections.read_model import ReadModel
-from tests.api.test_auth import assert_problem
-from tests.api.test_orders import cart_with, checkout, shop  # noqa: F401  (fixture)
-from tests.api.test_payments import RETURN, new_order, pay
+from tests.support.commerce import RETURN, cart_with, checkout, new_order, pay
+from tests.support.problems import assert_problem
 from workers.log_follower import events_table
 from workers.policies import expire_overdue_payments
 
@@ -61,7 +60,7 @@ def recorded(runtime: Runtime, client: TestClient, application: str) -> int:
 # (a) a command that saves and then raises
 
 
-def test_a_checkout_refused_for_new_prices_is_still_the_customers_write(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_checkout_refused_for_new_prices_is_still_the_customers_write(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     client, vendor = new_client(), shop["vendor"]
     cart_id = cart_with(client, shop["tea"], qty=2)
     assert client.get(f"/v1/carts/{cart_id}").json()["items"][0]["unit_price"] == 24900
@@ -72,7 +71,7 @@ def test_a_checkout_refused_for_new_prices_is_still_the_customers_write(new_clie
     assert client.get(f"/v1/carts/{cart_id}").json()["items"][0]["unit_price"] == 26000
 
 
-def test_the_customer_journey_confirm_records_the_repriced_cart_too(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_customer_journey_confirm_records_the_repriced_cart_too(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     client, vendor = new_client(), shop["vendor"]
     client.post("/api/v1/consumer/cart/add", json={"item_id": shop["rice"]["id"], "quantity": 1})
     assert client.get("/api/v1/consumer/cart/view").json()["items"][0]["unit_price"] == 64500
@@ -123,7 +122,7 @@ def acted(runtime: Runtime, actor: TestClient, path: str, concerned: TestClient,
     return dict(r.json())
 
 
-def test_vendor_order_moves_show_in_the_customers_next_read(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_vendor_order_moves_show_in_the_customers_next_read(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     client, vendor = new_client(), shop["vendor"]
     order = cash_order(client, shop["tea"])
     for step, status in [("accept", "accepted"), ("packed", "packed"),
@@ -149,7 +148,7 @@ def test_vendor_order_moves_show_in_the_customers_next_read(new_client, shop, ru
     assert thread["results"][-1]["text"] == "Sorry, only one"
 
 
-def test_a_customers_order_write_shows_in_the_vendors_next_read(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_customers_order_write_shows_in_the_vendors_next_read(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     client, vendor = new_client(), shop["vendor"]
     order = cash_order(client, shop["tea"])
     acted(runtime, client, f"/api/v1/consumer/orders/{order['id']}/cancel", vendor, {"reason": "oops"})
@@ -157,7 +156,7 @@ def test_a_customers_order_write_shows_in_the_vendors_next_read(new_client, shop
     assert {o["id"]: o["status"] for o in mine}[order["id"]] == "cancelled"
 
 
-def test_support_decisions_show_in_the_customers_next_read(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_support_decisions_show_in_the_customers_next_read(new_client, shop, staff_client, runtime) -> None:  # type: ignore[no-untyped-def]
     client, vendor, support = new_client(), shop["vendor"], staff_client("support")
     order = cash_order(client, shop["tea"])
     issue = client.post(f"/api/v1/consumer/orders/{order['id']}/issue",
@@ -179,7 +178,7 @@ def test_support_decisions_show_in_the_customers_next_read(new_client, shop, sta
 # (c) the provider's and the sweep's writes, and the sandbox page right after creation
 
 
-def test_the_sandbox_page_works_before_the_payment_view_has_the_payment(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_sandbox_page_works_before_the_payment_view_has_the_payment(new_client, shop, runtime, anonymous) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = new_order(client, shop)
     with paused(runtime, payment_view.READ_MODEL):
@@ -197,7 +196,7 @@ def test_the_sandbox_page_works_before_the_payment_view_has_the_payment(new_clie
     assert_problem(anonymous.post(f"/v1/payments/sandbox/{uuid.uuid4()}/pay", follow_redirects=False), 404)
 
 
-def test_a_payment_lagging_in_its_view_is_answered_from_the_payment(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_a_payment_lagging_in_its_view_is_answered_from_the_payment(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = new_order(client, shop)
     with paused(runtime, payment_view.READ_MODEL):
@@ -207,7 +206,7 @@ def test_a_payment_lagging_in_its_view_is_answered_from_the_payment(new_client, 
         assert_problem(new_client().get(f"/v1/payments/{payment_id}"), 404)  # still not others'
 
 
-def test_the_expiry_sweep_is_in_the_customers_next_read(new_client, shop, runtime, clock) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+def test_the_expiry_sweep_is_in_the_customers_next_read(new_client, shop, runtime, clock) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     order = new_order(client, shop)
     payment_id = pay(client, order).json()["payment_id"]

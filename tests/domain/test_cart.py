@@ -177,4 +177,5 @@ def test_old_item_added_events_are_upcast() -> None:
     state.pop("class_version", None)
     old = type(stored)(originator_id=stored.originator_id, originator_version=stored.originator_version,
                        topic=stored.topic, state=json.dumps(state).encode())
-    assert mapper.to_domain_event(old).shop_id is None
+    upcast = mapper.to_domain_event(old)
+    assert isinstance(upcast, Cart.ItemAdded) and upcast.shop_id is None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -12,7 +14,7 @@ LINE = st.tuples(st.integers(1, 20), st.integers(0, 200_000))
 
 @given(lines=st.lists(LINE, min_size=1, max_size=8), discount_share=st.floats(0, 1.2))
 def test_unit_shares_add_up_to_what_was_paid(lines: list[tuple[int, int]], discount_share: float) -> None:
-    rows = [{"item_id": f"l{i}", "qty": q, "unit_price": p} for i, (q, p) in enumerate(lines)]
+    rows: list[dict[str, Any]] = [{"item_id": f"l{i}", "qty": q, "unit_price": p} for i, (q, p) in enumerate(lines)]
     subtotal = sum(q * p for q, p in lines)
     discount = int(subtotal * discount_share)
     shares = unit_prices_paid(rows, discount)
