@@ -22,9 +22,9 @@ from eventmart.migrations import SCHEMA_DIR, MigrationError, load_migrations, mi
 from eventmart.runtime import build_applications, open_runtime
 from eventmart.settings import Settings
 from projections import READ_MODELS, cart_view, tracking
-from tests.conftest import make_settings
-from tests.helpers import EVENTMART
 from tests.infra import fresh_database
+from tests.support.cli import EVENTMART
+from tests.support.settings import make_settings
 from workers.policies import PAYMENT_EXPIRY, POLICIES
 
 # The plain tables exactly as `migrate` created them before migrations were numbered
