@@ -6,19 +6,20 @@ from __future__ import annotations
 import functools
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, ParamSpec, TypeVar
+from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import Application
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
-from domain.errors import ConcurrencyError
+from domain.errors import ConcurrencyError, NotFoundError
 
 P = ParamSpec("P")
 T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
 
 CONFLICT_RETRIES = 10
 
@@ -63,6 +64,27 @@ class SetAsList(Transcoding):
 
 
 class EventMartApplication(Application[UUID]):
+    # The context's not-found error for each kind of aggregate `get` looks up; other kinds
+    # raise the plain NotFoundError.
+    not_found_errors: ClassVar[Mapping[type[Aggregate], type[NotFoundError]]] = {}
+
+    def _get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        """The aggregate of that kind, or None: a missing id and another kind look the same."""
+        try:
+            found: Aggregate = self.repository.get(aggregate_id)
+        except AggregateNotFoundError:
+            return None
+        return found if isinstance(found, kind) else None
+
+    def get(self, aggregate_id: UUID, kind: type[A]) -> A:
+        """The aggregate of that kind, or the context's not-found error for it
+        ("order <id> not found")."""
+        found = self._get(aggregate_id, kind)
+        if found is None:
+            error = self.not_found_errors.get(kind, NotFoundError)
+            raise error(f"{kind.__name__.lower()} {aggregate_id} not found")
+        return found
+
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(SetAsList())

@@ -7,8 +7,6 @@ from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
-
 from domain.actor import Actor
 from domain.catalog.category import (
     Category,
@@ -30,6 +28,7 @@ def slugify(text: str) -> str:
 class CatalogApplication(EventMartApplication):
     name = "catalog"
     snapshotting_intervals = {Product: 100, Shop: 100}
+    not_found_errors = {Shop: ShopNotFoundError}
 
     def __init__(self, env: dict[str, str] | None = None, *,
                  new_id: Callable[[], UUID] = uuid4) -> None:
@@ -39,10 +38,7 @@ class CatalogApplication(EventMartApplication):
     # Categories (admin)
 
     def category(self, slug: str) -> Category:
-        try:
-            found: Category = self.repository.get(category_id(slug))
-        except AggregateNotFoundError:
-            found = None  # type: ignore[assignment]
+        found = self._get(category_id(slug), Category)
         if found is None or found.removed:
             raise CategoryNotFoundError(f"no category {slug!r}", field="category")
         return found
@@ -51,11 +47,8 @@ class CatalogApplication(EventMartApplication):
         self, *, slug: str, name: str, description: str = "", featured: bool = False
     ) -> Saved[Category]:
         check_slug(slug)
-        try:
-            self.repository.get(category_id(slug))
+        if self._get(category_id(slug), Category) is not None:
             raise CategoryExistsError(f"slug {slug!r} is taken (slugs are never reused)", field="slug")
-        except AggregateNotFoundError:
-            pass
         category = Category(slug=slug, name=name, description=description, featured=featured)
         return Saved(category, self.save_all(category))
 
@@ -76,13 +69,7 @@ class CatalogApplication(EventMartApplication):
     # Shops
 
     def _shop(self, shop_id: UUID) -> Shop:
-        try:
-            shop: Shop = self.repository.get(shop_id)
-        except AggregateNotFoundError:
-            raise ShopNotFoundError(f"shop {shop_id} not found") from None
-        if not isinstance(shop, Shop):
-            raise ShopNotFoundError(f"shop {shop_id} not found")
-        return shop
+        return self.get(shop_id, Shop)
 
     def shop_for(self, actor: Actor, shop_id: UUID) -> Shop:
         """Another vendor's shop is as good as missing."""
@@ -163,11 +150,8 @@ class CatalogApplication(EventMartApplication):
         return Saved(product, self.save_all(product))
 
     def get_product(self, product_id: UUID) -> Product:
-        try:
-            product: Product = self.repository.get(product_id)
-        except AggregateNotFoundError:
-            product = None  # type: ignore[assignment]
-        if not isinstance(product, Product) or product.delisted:
+        product = self._get(product_id, Product)
+        if product is None or product.delisted:
             raise ProductNotFoundError(f"product {product_id} does not exist", field="product_id")
         return product
 

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from domain.payments.allowance import LoadAllowance, allowance_id
@@ -43,6 +42,7 @@ class PaymentProvider(Protocol):
 
 class PaymentsApplication(EventMartApplication):
     name = "payments"
+    not_found_errors = {Payment: PaymentNotFoundError}
 
     def __init__(self, env: dict[str, str] | None = None, *, provider: PaymentProvider | None = None,
                  new_id: Callable[[], UUID] = uuid4) -> None:
@@ -51,25 +51,15 @@ class PaymentsApplication(EventMartApplication):
         self.new_id = new_id
 
     def payment(self, payment_id: UUID) -> Payment:
-        try:
-            found: Payment = self.repository.get(payment_id)
-        except AggregateNotFoundError:
-            raise PaymentNotFoundError(f"payment {payment_id} not found") from None
-        return found
+        return self.get(payment_id, Payment)
 
     def allowance(self, customer_id: str, day: str) -> LoadAllowance:
         """The customer's wallet-load allowance for that UTC day (a fresh one if none yet)."""
-        try:
-            found: LoadAllowance = self.repository.get(allowance_id(customer_id, day))
-        except AggregateNotFoundError:
-            return LoadAllowance(customer_id=customer_id, day=day)
-        return found
+        return self._get(allowance_id(customer_id, day), LoadAllowance) or LoadAllowance(
+            customer_id=customer_id, day=day)
 
     def find(self, payment_id: UUID) -> Payment | None:
-        try:
-            return self.payment(payment_id)
-        except PaymentNotFoundError:
-            return None
+        return self._get(payment_id, Payment)
 
     def start(self, *, order_id: UUID, customer_id: UUID, amount: int, currency: str,
               return_url: str, now: datetime, purpose: str = "order",

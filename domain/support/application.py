@@ -7,8 +7,6 @@ from collections.abc import Callable
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
-from eventsourcing.application import AggregateNotFoundError
-
 from domain.actor import Actor
 from domain.saving import EventMartApplication, Saved, retry_on_conflict
 from domain.support.ticket import SupportTicket, TicketNotFoundError
@@ -30,11 +28,8 @@ class SupportApplication(EventMartApplication):
 
     def ticket_for(self, actor: Actor, ticket_id: UUID) -> SupportTicket:
         """A customer sees only their own tickets (others: not found); staff see all."""
-        try:
-            ticket: SupportTicket = self.repository.get(ticket_id)
-        except AggregateNotFoundError:
-            raise TicketNotFoundError("no such ticket") from None
-        if not isinstance(ticket, SupportTicket) or (
+        ticket = self._get(ticket_id, SupportTicket)
+        if ticket is None or (
                 not actor.is_staff and ticket.customer_id != actor.user_id):
             raise TicketNotFoundError("no such ticket")
         return ticket

@@ -1,0 +1,1 @@
+"""CommerceApplication's use cases, one module per family; see domain/commerce/application.py."""
