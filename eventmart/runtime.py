@@ -30,22 +30,6 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-class Clock:
-    """Wall-clock time, which tests may move forward instead of sleeping."""
-
-    def __init__(self) -> None:
-        self.offset = timedelta(0)
-
-    def __call__(self) -> datetime:
-        return datetime.now(UTC) + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += timedelta(seconds=seconds)
-
-    def reset(self) -> None:
-        self.offset = timedelta(0)
-
-
 def resolve_database_url(settings: Settings) -> str:
     return settings.database_url or embedded_database_url(settings.data_dir)
 
@@ -135,7 +119,7 @@ def open_runtime(
         timeout=settings.db_pool_timeout_seconds,
         reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
     )
-    clock = clock or Clock()
+    clock = clock or utcnow  # tests inject a clock they can move forward
     catalog, commerce, payments, support = build_applications(settings, url, new_id=new_id, clock=clock)
     return Runtime(
         settings=settings,

@@ -10,9 +10,10 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from eventmart.identity.users import create_user
 from eventmart.migrations import migrate
-from eventmart.runtime import Clock, Runtime, open_runtime
+from eventmart.runtime import Runtime, open_runtime
 from eventmart.settings import Settings
 from tests.infra import fresh_database, kafka_broker, postgres_server
+from tests.support.clock import Clock
 from tests.support.settings import make_settings
 from tests.support.users import PASSWORD, random_email, random_phone
 from workers import start_workers
@@ -51,7 +52,7 @@ def settings(database_url: str, kafka: str) -> Settings:
 def runtime(settings: Settings) -> Iterator[Runtime]:
     assert settings.database_url
     migrate(settings, settings.database_url)
-    rt = open_runtime(settings, database_url=settings.database_url)
+    rt = open_runtime(settings, database_url=settings.database_url, clock=Clock())
     supervisor = start_workers(rt)
     yield rt
     supervisor.stop()

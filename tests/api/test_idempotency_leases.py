@@ -22,7 +22,8 @@ from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.payments.application import WALLET_LOAD, LoadLimits
 from domain.payments.payment import Payment
 from eventmart import idempotency_store
-from eventmart.runtime import Clock, Runtime
+from eventmart.runtime import Runtime
+from tests.support.clock import Clock
 from tests.support.commerce import balance, cart_with, fund
 from tests.support.problems import assert_problem
 from tests.support.waiting import eventually

@@ -10,8 +10,8 @@ from fastapi.testclient import TestClient
 
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.payments.allowance import LoadAllowance
-from eventmart.runtime import Clock
 from projections import tracking
+from tests.support.clock import Clock
 from tests.support.commerce import balance, delivered_order, fund, webhook
 from tests.support.problems import assert_problem
 from tests.support.waiting import eventually
