@@ -31,7 +31,8 @@ bench: install
 
 lint: install
 	$(BIN)/ruff check .
-	$(BIN)/mypy domain projections api workers eventmart
+	$(BIN)/mypy --strict domain projections
+	$(BIN)/mypy api workers eventmart
 	$(BIN)/mypy tests
 
 clean:
