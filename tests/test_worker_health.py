@@ -153,8 +153,10 @@ def test_a_poison_event_stops_only_its_worker_until_skipped_and_rebuilds_skip_it
         assert f"cart_view/commerce position {bad_position}" in shown.stdout
         assert "by tester" in shown.stdout and "NUL in a name; fixed by issue 12" in shown.stdout
 
-        # And a rebuild passes over the skipped event too.
-        assert rebuild(runtime, model) == end
+        # And a rebuild passes over the skipped event too (without the skip it would raise
+        # EventFailed, see below). The live cart_view worker may take some of the replay's
+        # batches, so the rebuild's own count is at most the head; the position says it all.
+        assert 0 < rebuild(runtime, model) <= end
         assert position(url, "cart_view") == end
         assert cart_ids(url) == {c.id for c in before + after}
     finally:
