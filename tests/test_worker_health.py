@@ -156,7 +156,7 @@ def test_a_poison_event_stops_only_its_worker_until_skipped_and_rebuilds_skip_it
         # And a rebuild passes over the skipped event too (without the skip it would raise
         # EventFailed, see below). The live cart_view worker may take some of the replay's
         # batches, so the rebuild's own count is at most the head; the position says it all.
-        assert 0 < rebuild(runtime, model) <= end
+        assert rebuild(runtime, model) <= end
         assert position(url, "cart_view") == end
         assert cart_ids(url) == {c.id for c in before + after}
     finally:
