@@ -3,7 +3,7 @@ and .../{ticket_id}/status."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends
@@ -14,7 +14,7 @@ from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_mod
 from api.pagination import PageDep, Paginated
 from api.routes.support import TICKET, ReplyIn, TicketOut, TicketSummary, summary, ticket_view
 from api.text import RequestModel
-from domain.support.ticket import STATUSES
+from domain.support.ticket import TicketStatus
 from eventmart.identity.users import User
 from projections import support_tickets
 
@@ -28,7 +28,7 @@ class StaffTicketSummary(TicketSummary):
 
 
 class StatusIn(RequestModel):
-    status: Literal[STATUSES]  # type: ignore[valid-type]
+    status: TicketStatus
     note: str = Field(default="", max_length=500)
 
     model_config = {"json_schema_extra": {"examples": [{"status": "resolved",
@@ -38,7 +38,7 @@ class StatusIn(RequestModel):
 @router.get("", response_model=Paginated[StaffTicketSummary],
             summary="Every ticket, the longest waiting first; filter by status")
 def queue(user: Staff, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep,
-          status: Literal[STATUSES] | None = None) -> dict[str, Any]:  # type: ignore[valid-type]
+          status: TicketStatus | None = None) -> dict[str, Any]:
     await_read_model(runtime, conn, user, support_tickets.READ_MODEL)
     found = support_tickets.page(conn, status=status, page=page.page, size=page.size)
     return page.envelope(found.count, [summary(r) for r in found.rows])

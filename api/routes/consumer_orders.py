@@ -17,7 +17,7 @@ from api.pagination import PageDep, Paginated
 from api.routes.orders import ORDER, CancelIn, OrderOut, conversation, customer_history
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
-from domain.commerce.order import ISSUE_CATEGORIES
+from domain.commerce.order import IssueCategory
 from eventmart.identity import profiles
 from eventmart.locks import advisory_lock
 
@@ -54,7 +54,7 @@ class MessagesOut(BaseModel):
 
 
 class IssueIn(RequestModel):
-    category: Literal[ISSUE_CATEGORIES]  # type: ignore[valid-type]
+    category: IssueCategory
     description: str = Field(min_length=1, max_length=2000)
 
     model_config = {"json_schema_extra": {"examples": [

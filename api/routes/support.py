@@ -16,7 +16,7 @@ from api.commands import Settlement, actor, from_value, settled
 from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
 from api.text import RequestModel
-from domain.support.ticket import CATEGORIES, MAX_TEXT, STATUSES, SupportTicket, TicketNotFoundError
+from domain.support.ticket import CATEGORIES, MAX_TEXT, SupportTicket, TicketNotFoundError, TicketStatus
 from projections import support_tickets
 
 router = APIRouter(tags=["support"])
@@ -70,7 +70,7 @@ class TicketSummary(BaseModel):
     subject: str
     category: str
     order_id: str | None
-    status: Literal[STATUSES]  # type: ignore[valid-type]
+    status: TicketStatus
     message_count: int
     awaiting: str = Field(description="who is to answer next: support or customer")
     created_at: str
@@ -148,7 +148,7 @@ def open_ticket(body: TicketIn, user: Customer, runtime: RuntimeDep, conn: Conne
 @router.get("/api/v1/consumer/support/tickets", response_model=Paginated[TicketSummary],
             summary="Your tickets, newest first")
 def my_tickets(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep,
-               status: Literal[STATUSES] | None = None) -> dict[str, Any]:  # type: ignore[valid-type]
+               status: TicketStatus | None = None) -> dict[str, Any]:
     await_read_model(runtime, conn, user, support_tickets.READ_MODEL)
     found = support_tickets.page(conn, customer_id=user.id, status=status, page=page.page,
                                  size=page.size)

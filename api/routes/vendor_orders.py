@@ -3,7 +3,7 @@ order at /v1/admin/orders."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, Query
@@ -15,7 +15,7 @@ from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
 from api.routes.orders import ORDER, OrderOut, conversation, orders_page
 from api.text import RequestModel
-from domain.commerce.order import STATES
+from domain.commerce.order import OrderStatus
 from eventmart.identity.users import User
 from projections import catalog_search
 
@@ -23,7 +23,7 @@ router = APIRouter(tags=["vendor: orders"])
 
 Vendor = Annotated[User, Depends(RoleGate("vendor", "admin"))]
 Staff = Annotated[User, Depends(RoleGate("support", "admin"))]
-Status = Annotated[Literal[STATES] | None, Query(description="only orders in this state")]  # type: ignore[valid-type]
+Status = Annotated[OrderStatus | None, Query(description="only orders in this state")]
 
 
 class NoteIn(RequestModel):

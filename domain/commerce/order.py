@@ -15,6 +15,7 @@ Anything else is an InvalidTransitionError naming the current state.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -23,24 +24,55 @@ from eventsourcing.domain import Aggregate, event
 from domain.commerce.pricing import unit_prices_paid
 from domain.errors import ConflictError, DomainError, NotFoundError
 
+
+class OrderStatus(StrEnum):
+    """Stored in events as their plain string values (a StrEnum is a str)."""
+
+    AWAITING_PAYMENT = "awaiting_payment"
+    PAYMENT_FAILED = "payment_failed"
+    PENDING = "pending"
+    MODIFIED = "modified"
+    ACCEPTED = "accepted"
+    PACKED = "packed"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+
+
+class PaymentMode(StrEnum):
+    CASH = "cash"
+    WALLET = "wallet"
+    ONLINE = "online"
+
+
+class IssueCategory(StrEnum):
+    MISSING_ITEM = "missing_item"
+    DAMAGED_ITEM = "damaged_item"
+    WRONG_ITEM = "wrong_item"
+    LATE_DELIVERY = "late_delivery"
+    PAYMENT = "payment"
+    QUALITY = "quality"
+    OTHER = "other"
+
+
+S = OrderStatus
 TRANSITIONS: dict[str, dict[str, str]] = {
-    "awaiting_payment": {"pay": "pending", "payment_failed": "payment_failed", "cancel": "cancelled"},
-    "payment_failed": {"pay": "pending", "cancel": "cancelled"},
-    "pending": {"accept": "accepted", "reject": "rejected", "modify": "modified",
-                "cancel": "cancelled"},
-    "modified": {"confirm_modified": "accepted", "modify": "modified", "reject": "rejected",
-                 "cancel": "cancelled"},
-    "accepted": {"pack": "packed", "cancel": "cancelled"},
-    "packed": {"dispatch": "out_for_delivery", "cancel": "cancelled"},
-    "out_for_delivery": {"deliver": "delivered"},
-    "delivered": {},
-    "cancelled": {},
-    "rejected": {},
+    S.AWAITING_PAYMENT: {"pay": S.PENDING, "payment_failed": S.PAYMENT_FAILED, "cancel": S.CANCELLED},
+    S.PAYMENT_FAILED: {"pay": S.PENDING, "cancel": S.CANCELLED},
+    S.PENDING: {"accept": S.ACCEPTED, "reject": S.REJECTED, "modify": S.MODIFIED, "cancel": S.CANCELLED},
+    S.MODIFIED: {"confirm_modified": S.ACCEPTED, "modify": S.MODIFIED, "reject": S.REJECTED,
+                 "cancel": S.CANCELLED},
+    S.ACCEPTED: {"pack": S.PACKED, "cancel": S.CANCELLED},
+    S.PACKED: {"dispatch": S.OUT_FOR_DELIVERY, "cancel": S.CANCELLED},
+    S.OUT_FOR_DELIVERY: {"deliver": S.DELIVERED},
+    S.DELIVERED: {},
+    S.CANCELLED: {},
+    S.REJECTED: {},
 }
-STATES = tuple(TRANSITIONS)
-PAYMENT_MODES = ("cash", "wallet", "online")
-ISSUE_CATEGORIES = ("missing_item", "damaged_item", "wrong_item", "late_delivery", "payment",
-                    "quality", "other")
+STATES = tuple(s.value for s in OrderStatus)
+PAYMENT_MODES = tuple(m.value for m in PaymentMode)
+ISSUE_CATEGORIES = tuple(c.value for c in IssueCategory)
 RETURN_WINDOW = timedelta(days=7)
 # An online order nobody pays stops holding stock after this long (a payment may still come:
 # it takes the stock again, or goes back when the stock is gone).

@@ -4,6 +4,7 @@ a resolved ticket reopens it, because the problem evidently is not solved."""
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +15,14 @@ from domain.errors import ConflictError, DomainError, NotFoundError
 CATEGORIES = ("order", "payment", "wallet", "account", "delivery", "refund", "other")
 # open: waiting for support; in_progress: support is on it; resolved: support thinks it is done
 # (the customer can reopen by writing); closed: final, no more messages.
-STATUSES = ("open", "in_progress", "resolved", "closed")
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+STATUSES = tuple(s.value for s in TicketStatus)
 MOVES = {
     "open": {"in_progress", "resolved", "closed"},
     "in_progress": {"open", "resolved", "closed"},
