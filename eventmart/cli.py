@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -195,26 +195,63 @@ def status() -> None:
 
 @cli.command()
 def rebuild(name: str) -> None:
-    """Drop a read model and rebuild it from its log (safe while workers run); recorded
-    skips are passed over."""
+    """Drop a read model (or `all`) and rebuild it from its log (safe while workers run),
+    with a progress bar; recorded skips are passed over."""
+    import time
+
+    import psycopg
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     from eventmart.runtime import open_runtime
-    from projections import READ_MODELS
+    from projections import READ_MODELS, tracking
     from workers.log_follower import EventFailed
     from workers.projection import rebuild as run
+    from workers.projection import replayed
 
-    if name not in READ_MODELS:
-        raise typer.BadParameter(f"unknown read model; known: {', '.join(READ_MODELS)}")
+    names = list(READ_MODELS) if name == "all" else [name]
+    unknown = [n for n in names if n not in READ_MODELS]
+    if unknown:
+        raise typer.BadParameter(f"unknown read model; known: all, {', '.join(READ_MODELS)}")
     settings, url = _setup()
-    runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
+    runtime = open_runtime(settings, database_url=url)
     try:
-        count = run(runtime, READ_MODELS[name])
-    except EventFailed as failed:
-        typer.echo(f"error: rebuild stopped: {failed}\nto pass over it: eventmart worker {name} "
-                   f"--skip {failed.position} --reason '...', then rebuild again", err=True)
-        raise typer.Exit(1) from None
+        for current in names:
+            model = READ_MODELS[current]
+            started = time.monotonic()
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[rate]:>8,.0f} events/s"), TimeElapsedColumn(),
+                       TimeRemainingColumn())
+            with Progress(*columns, transient=True) as bar:
+                task = bar.add_task(current, total=None, rate=0.0)
+
+                def show(position: int, head: int, task: Any = task, bar: Any = bar,
+                         started: float = started) -> None:
+                    bar.update(task, completed=position, total=head,
+                               rate=position / max(time.monotonic() - started, 1e-6))
+
+                try:
+                    run(runtime, model, progress=show)
+                except EventFailed as failed:
+                    typer.echo(f"error: rebuild stopped: {failed}\nto pass over it: eventmart worker "
+                               f"{current} --skip {failed.position} --reason '...', then rebuild again",
+                               err=True)
+                    raise typer.Exit(1) from None
+            seconds = time.monotonic() - started
+            with psycopg.connect(url, autocommit=True) as conn:
+                position = tracking.position_of(conn, model.name, model.application)
+                count = replayed(conn, model.application, position)
+            # The true count: live workers of the same model may have applied some batches.
+            typer.echo(f"rebuilt {current}: {count} events (log position {position}) in {seconds:.1f}s, "
+                       f"{count / max(seconds, 1e-6):,.0f} events/s")
     finally:
         runtime.close()
-    typer.echo(f"rebuilt {name} from {count} events")
 
 
 @cli.command("seed-demo")
