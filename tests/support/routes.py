@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 from fastapi.routing import APIRoute
 
 from api.dependencies import RoleGate, current_user
+from api.openapi import dependency_calls, flatten
+
+__all__ = ["NOT_LISTED", "documented", "flatten", "required_roles"]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(r"^\| `(GET|POST|PATCH|PUT|DELETE) ([^`]+)` \| ([^|]+?) \|")
@@ -26,24 +28,9 @@ def documented() -> dict[tuple[str, str], str]:
 
 def required_roles(route: APIRoute) -> str:
     """'anyone', 'signed in', or the sorted roles of the route's RoleGate."""
-    calls: list[Any] = []
-    stack = list(route.dependant.dependencies)
-    while stack:
-        dep = stack.pop()
-        calls.append(dep.call)
-        stack.extend(dep.dependencies)
+    calls = dependency_calls(route)
     gates = [c for c in calls if isinstance(c, RoleGate)]
     if gates:
         return ", ".join(sorted(gates[0].roles))
     return "signed in" if current_user in calls else "anyone"
 
-
-def flatten(routes: list[Any]) -> list[APIRoute]:
-    """FastAPI >= 0.16x keeps included routers nested; older versions flatten them."""
-    out: list[APIRoute] = []
-    for route in routes:
-        if isinstance(route, APIRoute):
-            out.append(route)
-        elif hasattr(route, "original_router"):
-            out.extend(flatten(route.original_router.routes))
-    return out
