@@ -38,10 +38,8 @@ from domain.commerce.order import Order
 from domain.commerce.stock import Stock, stock_id_for
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import DomainError
-from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
-from tests.infra import fresh_database
-from tests.support.settings import make_settings
+from eventmart.runtime import Runtime
+from tests.support.runtimes import own_runtime
 
 SOAK = bool(os.environ.get("EVENTMART_SOAK"))
 PROFILE = settings(
@@ -59,12 +57,8 @@ OPEN_ALL_WEEK = {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "
 @pytest.fixture(scope="module")
 def quiet_runtime(postgres: str) -> Iterator[Runtime]:
     """A runtime on its own database with no workers: the machine is the only writer."""
-    with fresh_database(postgres) as url:
-        cfg = make_settings(url)
-        migrate(cfg, url)
-        rt = open_runtime(cfg, database_url=url)
+    with own_runtime(postgres) as rt:
         yield rt
-        rt.close()
 
 
 def stored_order(runtime: Runtime, order_id: uuid.UUID) -> Order | None:

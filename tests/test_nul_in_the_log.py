@@ -11,12 +11,10 @@ import pytest
 
 from domain.actor import Actor
 from domain.support.ticket import SupportTicket
-from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
+from eventmart.runtime import Runtime
 from projections import READ_MODELS, tracking
-from tests.infra import fresh_database
 from tests.support.db import scalar
-from tests.support.settings import make_settings
+from tests.support.runtimes import own_runtime
 from workers.projection import rebuild
 
 NUL = "\x00"
@@ -26,10 +24,7 @@ ALL_WEEK = {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri",
 @pytest.fixture(scope="module")
 def poisoned(postgres: str) -> Iterator[Runtime]:
     """A database of its own whose logs hold NUL in every kind of text a read model stores."""
-    with fresh_database(postgres) as url:
-        cfg = make_settings(url)
-        migrate(cfg, url)
-        rt = open_runtime(cfg, database_url=url)
+    with own_runtime(postgres) as rt:
         admin, vendor = Actor(str(uuid.uuid4()), "admin"), Actor(str(uuid.uuid4()), "vendor")
         customer = Actor(str(uuid.uuid4()), "customer")
         rt.catalog.create_category(slug="nul", name=f"Nu{NUL}ll", description=f"d{NUL}")
@@ -56,7 +51,6 @@ def poisoned(postgres: str) -> Iterator[Runtime]:
                                         text=f"help{NUL}").value
         rt.support.post_message(Actor(str(uuid.uuid4()), "support"), ticket.id, f"on{NUL} it")
         yield rt
-        rt.close()
 
 
 @pytest.mark.parametrize("name", sorted(READ_MODELS))

@@ -48,6 +48,15 @@ def line_of(order: dict[str, Any], name: str) -> str:
     return str(next(i["item_id"] for i in order["items"] if i["name"].startswith(name)))
 
 
+def online_order(client: TestClient, item: dict[str, Any], qty: int) -> Any:
+    """A checkout awaiting online payment (Flow Specs), `qty` of the item's SKU-0."""
+    cart = client.post("/v1/carts").json()
+    client.post(f"/v1/carts/{cart['id']}/items", json={"product_id": item["id"], "sku": "SKU-0", "qty": qty})
+    r = client.post("/v1/checkouts", json={"cart_id": cart["id"]}, headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert r.status_code == 201, r.text
+    return r
+
+
 def confirm(client: TestClient, mode: str = "cash") -> Any:
     return client.post("/api/v1/consumer/order/confirm", json={"payment_mode": mode})
 
@@ -136,11 +145,7 @@ def test_returned_units_go_back_on_sale_only_when_the_vendor_restocks(new_client
 def test_a_failed_payment_releases_and_a_later_payment_takes_them_again(new_client, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     tea = shop["tea"]
     set_stock(shop["vendor"], tea, 3)
-    client = new_client()
-    cart = client.post("/v1/carts").json()
-    client.post(f"/v1/carts/{cart['id']}/items", json={"product_id": tea["id"], "sku": "SKU-0", "qty": 3})
-    r = client.post("/v1/checkouts", json={"cart_id": cart["id"]}, headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert r.status_code == 201, r.text
+    r = online_order(new_client(), tea, 3)
     order_id = uuid.UUID(r.json()["order_id"])
     assert left(runtime, tea) == 0
     runtime.commerce.record_order_payment_failure(order_id, "pay-1", "declined")
@@ -210,10 +215,7 @@ def test_an_online_order_left_unpaid_stops_holding_stock(new_client, shop, runti
     tea = shop["tea"]
     set_stock(shop["vendor"], tea, 2)
     client = new_client()
-    cart = client.post("/v1/carts").json()
-    client.post(f"/v1/carts/{cart['id']}/items", json={"product_id": tea["id"], "sku": "SKU-0", "qty": 2})
-    r = client.post("/v1/checkouts", json={"cart_id": cart["id"]}, headers={"Idempotency-Key": str(uuid.uuid4())})
-    assert r.status_code == 201, r.text
+    r = online_order(client, tea, 2)
     assert left(runtime, tea) == 0
     projected(runtime, "order_history")
     with runtime.pool.connection() as conn:
