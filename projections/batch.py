@@ -40,28 +40,24 @@ class Table:
         return [Jsonb(row[c]) if c in self.json else row[c] for c in self.columns]
 
     def upsert(self, conn: Connection, rows: Iterable[Row]) -> None:
-        params = [self._values(r) for r in rows]
-        if not params:
-            return
-        query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ({}) DO UPDATE SET {}").format(
-            sql.Identifier(self.name), sql.SQL(", ").join(map(sql.Identifier, self.columns)),
-            sql.SQL(", ").join(sql.Placeholder() * len(self.columns)), sql.Identifier(self.key),
+        self._insert(conn, rows, sql.SQL("ON CONFLICT ({}) DO UPDATE SET {}").format(
+            sql.Identifier(self.key),
             sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-                               for c in self.columns if c != self.key))
-        with conn.cursor() as cur:
-            cur.executemany(query, params)
+                               for c in self.columns if c != self.key)))
 
     def insert_new(self, conn: Connection, rows: Iterable[Row]) -> None:
         """Append-only lines (histories): a line already there stays as it is."""
+        self._insert(conn, rows, sql.SQL("ON CONFLICT DO NOTHING"))
+
+    def _insert(self, conn: Connection, rows: Iterable[Row], on_conflict: sql.Composable) -> None:
         params = [self._values(r) for r in rows]
         if not params:
             return
-        query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT DO NOTHING").format(
+        query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) {}").format(
             sql.Identifier(self.name), sql.SQL(", ").join(map(sql.Identifier, self.columns)),
-            sql.SQL(", ").join(sql.Placeholder() * len(self.columns)))
+            sql.SQL(", ").join(sql.Placeholder() * len(self.columns)), on_conflict)
         with conn.cursor() as cur:
             cur.executemany(query, params)
-
 
 def fold(
     conn: Connection,
