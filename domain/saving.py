@@ -39,12 +39,15 @@ def retry_on_conflict(command: Callable[P, T]) -> Callable[P, T]:
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         for attempt in range(CONFLICT_RETRIES):
+            started = time.monotonic()
             try:
                 return command(*args, **kwargs)
             except IntegrityError:
-                # Random back-off: writers in lock-step would otherwise keep colliding,
-                # and the same one would keep losing.
-                time.sleep(random.uniform(0, 0.001 * 2 ** min(attempt, 6)))
+                # Random back-off, in units of the command's own duration: writers in
+                # lock-step would otherwise keep colliding, and the same one keep losing. A
+                # fixed scale is too short on a busy machine, where a command takes longer.
+                took = max(time.monotonic() - started, 0.001)
+                time.sleep(random.uniform(0, took * 2 ** min(attempt, 4)))
         raise ConcurrencyError("too many concurrent updates, try again")
 
     return wrapper
