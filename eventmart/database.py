@@ -11,6 +11,8 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from eventmart.recorder import RECORDER_TOPIC
+
 log = logging.getLogger(__name__)
 
 
@@ -63,6 +65,8 @@ def eventsourcing_env(url: str, *, pool_size: int, max_overflow: int, create_tab
     params: dict[str, Any] = conninfo_to_dict(url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        # Appends without the library's table lock (eventmart/recorder.py).
+        "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
         "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),
         "POSTGRES_PORT": str(params.get("port") or "5432"),

@@ -38,13 +38,51 @@ def lock_position(conn: Connection, follower: str, application: str) -> int:
     return int(row[0])
 
 
-def set_position(conn: Connection, follower: str, application: str, position: int) -> None:
-    """Moves the position; a poison event it has passed no longer stops the follower."""
+def lock_cursor(conn: Connection, follower: str, application: str) -> tuple[int, int]:
+    """`lock_position`, returning where the follower is in its log's reading order: the
+    (transaction id, notification id) of the last event it passed (eventmart/recorder.py)."""
+    row = conn.execute(
+        "SELECT position_xid::text, position FROM follower_positions "
+        "WHERE follower=%s AND application=%s FOR UPDATE",
+        (follower, application),
+    ).fetchone()
+    if row is None:
+        raise LookupError(f"follower {follower}/{application} not registered; run migrate")
+    return int(row[0]), int(row[1])
+
+
+def _events(application: str) -> sql.Identifier:
+    return sql.Identifier(f"{application}_events")
+
+
+def set_position(conn: Connection, follower: str, application: str, position: int,
+                 transaction_id: int | None = None) -> None:
+    """Moves the follower to just after the event at `position` (notification id) written by
+    `transaction_id`; a poison event it has passed no longer stops the follower. Without
+    `transaction_id` (operators, tests), the event's own, or for an id that holds no event
+    the highest one at or below it: the follower then counts as past every event up to there."""
+    xid = sql.SQL("%(xid)s::text::xid8") if transaction_id is not None else sql.SQL(
+        "coalesce((SELECT transaction_id FROM {events} WHERE notification_id = %(position)s), "
+        "(SELECT transaction_id FROM {events} WHERE notification_id <= %(position)s "
+        " ORDER BY transaction_id DESC LIMIT 1), '0'::xid8)").format(events=_events(application))
     conn.execute(
-        "UPDATE follower_positions SET position=%s, heartbeat_at=now(), "
-        "poison = CASE WHEN (poison->>'position')::bigint <= %s THEN NULL ELSE poison END "
-        "WHERE follower=%s AND application=%s",
-        (position, position, follower, application),
+        sql.SQL(
+            "WITH cursor AS (SELECT {xid} AS xid) "
+            "UPDATE follower_positions f SET position=%(position)s, position_xid=cursor.xid, "
+            "heartbeat_at=now(), poison = CASE "
+            "  WHEN poison IS NULL THEN NULL "
+            "  WHEN EXISTS (SELECT 1 FROM {events} e "
+            "               WHERE e.notification_id = (poison->>'position')::bigint "
+            "               AND (e.transaction_id, e.notification_id) <= (cursor.xid, %(position)s)) "
+            "    THEN NULL "
+            "  WHEN (poison->>'position')::bigint <= %(position)s AND NOT EXISTS ("
+            "    SELECT 1 FROM {events} e WHERE e.notification_id = (poison->>'position')::bigint) "
+            "    THEN NULL "
+            "  ELSE poison END "
+            "FROM cursor WHERE follower=%(follower)s AND application=%(application)s"
+        ).format(xid=xid, events=_events(application)),
+        {"position": position, "xid": str(transaction_id), "follower": follower,
+         "application": application},
     )
 
 
@@ -73,6 +111,18 @@ def skipped_positions(conn: Connection, follower: str, application: str, after: 
     rows = conn.execute(
         "SELECT position FROM follower_skips WHERE follower=%s AND application=%s AND position > %s",
         (follower, application, after),
+    ).fetchall()
+    return {int(r[0]) for r in rows}
+
+
+def skipped_among(conn: Connection, follower: str, application: str,
+                  positions: list[int]) -> set[int]:
+    """Which of these positions an operator decided this follower passes over (a log is
+    read in transaction order, so a batch's ids are not a range)."""
+    rows = conn.execute(
+        "SELECT position FROM follower_skips WHERE follower=%s AND application=%s "
+        "AND position = ANY(%s)",
+        (follower, application, positions),
     ).fetchall()
     return {int(r[0]) for r in rows}
 
@@ -129,7 +179,7 @@ def start_rebuild(conn: Connection, follower: str, application: str) -> None:
     """Marks a rebuild by this connection's backend (status shows it while that lives) and
     resets the follower: position 0, no poison."""
     conn.execute(
-        "UPDATE follower_positions SET position=0, heartbeat_at=now(), poison=NULL, "
+        "UPDATE follower_positions SET position=0, position_xid='0', heartbeat_at=now(), poison=NULL, "
         "rebuild_pid=pg_backend_pid(), rebuild_started_at=now() "
         "WHERE follower=%s AND application=%s",
         (follower, application),
@@ -173,24 +223,53 @@ def record_write(conn: Connection, user_id: object, application: str, position: 
 EVERYONE = UUID(int=0)
 
 
+def _caught_up_sql(application: str, target: sql.Composable) -> sql.Composed:
+    """True when the follower has passed every event at or below the target id that its
+    log can show now. Ids are not in reading order: the test is that no such event sorts
+    after the follower's (transaction id, id) pair. The index on that pair makes it cost
+    the follower's backlog, nothing when it has caught up."""
+    return sql.SQL(
+        "EXISTS (SELECT 1 FROM follower_positions f "
+        "WHERE f.follower=%(follower)s AND f.application=%(application)s AND NOT EXISTS ("
+        "  SELECT 1 FROM {events} e "
+        "  WHERE (e.transaction_id, e.notification_id) > (f.position_xid, f.position) "
+        "  AND e.notification_id <= {target}))"
+    ).format(events=_events(application), target=target)
+
+
+def caught_up(conn: Connection, follower: str, application: str, position: int) -> bool:
+    """Whether `follower` has passed every event of its log at or below `position` (the id
+    a command's save returned). A registered follower only."""
+    row = conn.execute(
+        sql.SQL("SELECT {}").format(_caught_up_sql(application, sql.SQL("%(target)s"))),
+        {"follower": follower, "application": application, "target": position},
+    ).fetchone()
+    return bool(row and row[0])
+
+
 def wait_for_user_writes(
     conn: Connection, user_id: object, follower: str, application: str, timeout: float
 ) -> bool:
     """Blocks until `follower` has processed this user's last write, or the timeout.
 
     Returns False on timeout: the caller then serves what the read model has rather than
-    failing the read.
+    failing the read. The first check is one statement: the target and whether the
+    follower has passed it.
     """
     row = conn.execute(
-        "SELECT max(position) FROM user_write_positions WHERE user_id = ANY(%s) AND application=%s",
-        ([user_id, EVERYONE], application),
+        sql.SQL(
+            "WITH t AS (SELECT max(position) AS target FROM user_write_positions "
+            "           WHERE user_id = ANY(%(users)s) AND application=%(application)s) "
+            "SELECT t.target, t.target IS NULL OR {} FROM t"
+        ).format(_caught_up_sql(application, sql.SQL("t.target"))),
+        {"users": [user_id, EVERYONE], "application": application, "follower": follower},
     ).fetchone()
-    if row is None or row[0] is None:
+    if row is None or row[1]:
         return True
     target = int(row[0])
     deadline = time.monotonic() + timeout
     delay = 0.002
-    while position_of(conn, follower, application) < target:
+    while not caught_up(conn, follower, application, target):
         if time.monotonic() >= deadline:
             return False
         time.sleep(delay)

@@ -1,3 +1,6 @@
+"""A read waits until its read model has passed the user's last write: every event of the
+log at or below that write's id, whatever order the transactions committed in."""
+
 from __future__ import annotations
 
 import threading
@@ -12,55 +15,75 @@ from projections import tracking
 FOLLOWER = "ryw_probe"
 
 
+def a_write(runtime: Runtime) -> int:
+    """A real event in the commerce log (a wallet credit); its id."""
+    wallet = runtime.commerce.wallet(uuid.uuid4())
+    wallet.credit(100, kind="adjustment", reference=f"test:{uuid.uuid4()}")
+    recordings = runtime.commerce.save(wallet)
+    return recordings[-1].notification.id
+
+
+def probe(runtime: Runtime, name: str, position: int) -> None:
+    with runtime.pool.connection() as conn:
+        tracking.ensure_follower(conn, name, "commerce")
+        tracking.set_position(conn, name, "commerce", position)
+
+
 def test_a_read_waits_until_the_read_model_has_the_users_last_write(
         runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a probe follower at the start of the log and two writes of the user
     user = uuid.uuid4()
+    first, last = a_write(runtime), a_write(runtime)
+    probe(runtime, FOLLOWER, 0)
     with runtime.pool.connection() as conn:
-        tracking.ensure_follower(conn, FOLLOWER, "commerce")
-        # The probe is no real follower: start it past writes recorded for everyone (offers).
-        broadcast = conn.execute("SELECT coalesce(max(position), 0) FROM user_write_positions "
-                                 "WHERE user_id = %s", (tracking.EVERYONE,)).fetchone()
-        here = max(tracking.position_of(conn, FOLLOWER, "commerce"), broadcast[0] if broadcast else 0)
-        tracking.set_position(conn, FOLLOWER, "commerce", here)
-        tracking.record_write(conn, user, "commerce", here + 5)
-        tracking.record_write(conn, user, "commerce", here + 3)  # never moves backwards
+        tracking.record_write(conn, user, "commerce", last)
+        tracking.record_write(conn, user, "commerce", first)  # never moves backwards
 
-    # The wait polls the follower's position: watch what it reads, and move the position only
-    # once it has read it behind the user's write.
-    seen: list[int] = []
+    # When the user reads: watch each check, and move the probe past the last write only
+    # once a check found it behind
+    seen: list[bool] = []
     behind = threading.Event()
-    read_position = tracking.position_of
+    check = tracking.caught_up
 
-    def watched(conn: Connection, follower: str, application: str) -> int:
-        position = read_position(conn, follower, application)
+    def watched(conn: Connection, follower: str, application: str, position: int) -> bool:
+        done = check(conn, follower, application, position)
         if follower == FOLLOWER:
-            seen.append(position)
-            if position < here + 5:
+            seen.append(done)
+            if not done:
                 behind.set()
-        return position
+        return done
 
     def catch_up_once_it_waits() -> None:
         if behind.wait(timeout=30):
             with runtime.pool.connection() as c:
-                tracking.set_position(c, FOLLOWER, "commerce", here + 5)
+                tracking.set_position(c, FOLLOWER, "commerce", last)
 
-    monkeypatch.setattr(tracking, "position_of", watched)
+    monkeypatch.setattr(tracking, "caught_up", watched)
     mover = threading.Thread(target=catch_up_once_it_waits)
     mover.start()
     with runtime.pool.connection() as conn:
         assert tracking.wait_for_user_writes(conn, user, FOLLOWER, "commerce", timeout=30)
     mover.join()
-    assert behind.is_set(), "it never read the position behind the write: it did not wait"
-    assert seen[0] == here and seen[-1] == here + 5, "it returned before the read model caught up"
+
+    # Then it waited, and returned only once the probe had passed the write
+    assert behind.is_set(), "it never found the follower behind the write: it did not wait"
+    assert seen[0] is False and seen[-1] is True, "it returned before the read model caught up"
+
+
+def test_a_follower_between_the_writes_has_not_caught_up(runtime: Runtime) -> None:
+    first, last = a_write(runtime), a_write(runtime)
+    probe(runtime, FOLLOWER + "_mid", first)
     with runtime.pool.connection() as conn:
-        assert read_position(conn, FOLLOWER, "commerce") == here + 5
+        assert tracking.caught_up(conn, FOLLOWER + "_mid", "commerce", first)
+        assert not tracking.caught_up(conn, FOLLOWER + "_mid", "commerce", last)
 
 
 def test_the_wait_is_bounded(runtime: Runtime) -> None:
     user = uuid.uuid4()
+    written = a_write(runtime)
+    probe(runtime, FOLLOWER + "_stuck", 0)
     with runtime.pool.connection() as conn:
-        tracking.ensure_follower(conn, FOLLOWER + "_stuck", "commerce")
-        tracking.record_write(conn, user, "commerce", 10**12)
+        tracking.record_write(conn, user, "commerce", written)
         assert not tracking.wait_for_user_writes(conn, user, FOLLOWER + "_stuck", "commerce", 0.2)
 
 
@@ -71,10 +94,10 @@ def test_a_user_without_writes_does_not_wait(runtime: Runtime) -> None:
 
 def test_a_write_for_everyone_is_awaited_by_every_reader(runtime: Runtime) -> None:
     """An offer made by an admin: any customer's next read of a commerce view waits for it."""
+    written = a_write(runtime)
+    probe(runtime, FOLLOWER + "_all", 0)
     with runtime.pool.connection() as conn:
-        tracking.ensure_follower(conn, FOLLOWER + "_all", "commerce")
-        tracking.set_position(conn, FOLLOWER + "_all", "commerce", 0)
-        tracking.record_write(conn, tracking.EVERYONE, "commerce", 1)
+        tracking.record_write(conn, tracking.EVERYONE, "commerce", written)
         assert not tracking.wait_for_user_writes(conn, uuid.uuid4(), FOLLOWER + "_all", "commerce", 0.1)
-        tracking.set_position(conn, FOLLOWER + "_all", "commerce", 10**12)
+        tracking.set_position(conn, FOLLOWER + "_all", "commerce", written)
         assert tracking.wait_for_user_writes(conn, uuid.uuid4(), FOLLOWER + "_all", "commerce", 0.1)

@@ -31,6 +31,8 @@ from projections import tracking
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# The first pause before looking again for an event that waits behind a running transaction.
+PENDING_FIRST_RETRY = 0.001
 # How often one event is tried before its worker stops on it.
 POISON_ATTEMPTS = 3
 # Restart pauses: the first after a failure, doubling to the cap; back to the first after
@@ -92,19 +94,46 @@ def events_table(app: Application[UUID]) -> str:
     return f"{app.name}_events"
 
 
-def _read_rows(conn: Connection, app: Application[UUID], after: int, limit: int) -> list[Notification]:
+@dataclass(frozen=True)
+class LogRow(Notification):
+    """A notification and the id of the transaction that wrote it: together, its place in
+    the log's reading order."""
+
+    transaction_id: int = 0
+
+
+Cursor = tuple[int, int]  # (transaction id, notification id) of the last event passed
+
+
+def _read_rows(conn: Connection, app: Application[UUID], after: Cursor,
+               limit: int) -> tuple[list[LogRow], bool]:
+    """The next events after the cursor that every follower will ever see in this order:
+    by (transaction id, id), only below the oldest transaction still running, so an event
+    committed late sorts after everything read before it (eventmart/recorder.py). Also
+    whether a committed event waits behind a transaction still running (then it is worth
+    looking again soon). One statement, one snapshot."""
     rows = conn.execute(
         sql.SQL(
-            "SELECT notification_id, originator_id, originator_version, topic, state "
-            "FROM {} WHERE notification_id > %s ORDER BY notification_id LIMIT %s"
-        ).format(sql.Identifier(events_table(app))),
-        (after, limit),
+            "WITH bound AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "
+            "(SELECT true, notification_id, originator_id, originator_version, topic, state, "
+            "        transaction_id::text "
+            " FROM {events}, bound WHERE transaction_id < bound.xmin "
+            " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) "
+            " ORDER BY transaction_id, notification_id LIMIT %(limit)s) "
+            "UNION ALL "
+            "(SELECT false, notification_id, NULL, NULL, NULL, NULL, transaction_id::text "
+            " FROM {events}, bound WHERE transaction_id >= bound.xmin "
+            " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) LIMIT 1)"
+        ).format(events=sql.Identifier(events_table(app))),
+        {"xid": str(after[0]), "id": after[1], "limit": limit},
     ).fetchall()
-    return [
-        Notification(id=nid, originator_id=oid, originator_version=version, topic=topic,
-                     state=bytes(state))
-        for nid, oid, version, topic, state in rows
+    ready = [
+        LogRow(id=nid, originator_id=oid, originator_version=version, topic=topic,
+               state=bytes(state), transaction_id=int(xid))
+        for ok, nid, oid, version, topic, state, xid in rows if ok
     ]
+    ready.sort(key=lambda r: (r.transaction_id, r.id))
+    return ready, len(ready) < len(rows)
 
 
 def _decode(app: Application[UUID], notifications: Sequence[Notification],
@@ -124,8 +153,29 @@ def _decode(app: Application[UUID], notifications: Sequence[Notification],
     return logged
 
 
-def read_log(conn: Connection, app: Application[UUID], after: int, limit: int) -> list[LoggedEvent]:
-    return _decode(app, _read_rows(conn, app, after, limit), set())
+def read_log(conn: Connection, app: Application[UUID], after: int | Cursor,
+             limit: int) -> list[LoggedEvent]:
+    """The next events after `after`: a cursor; or a notification id, on a log nobody
+    writes to any more (then id order is reading order)."""
+    if isinstance(after, tuple):
+        return _decode(app, _read_rows(conn, app, after, limit)[0], set())
+    rows = conn.execute(
+        sql.SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state, "
+            "transaction_id::text FROM {} WHERE notification_id > %s "
+            "AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) "
+            "ORDER BY notification_id LIMIT %s"
+        ).format(sql.Identifier(events_table(app))),
+        (after, limit),
+    ).fetchall()
+    return _decode(app, [
+        LogRow(id=nid, originator_id=oid, originator_version=version, topic=topic,
+               state=bytes(state), transaction_id=int(xid))
+        for nid, oid, version, topic, state, xid in rows], set())
+
+
+def _transaction_of(notification: Notification) -> int:
+    return notification.transaction_id if isinstance(notification, LogRow) else 0
 
 
 class LogFollower:
@@ -147,7 +197,9 @@ class LogFollower:
         self.batch_size = batch_size
         self.stopping = threading.Event()
         self.successes = 0  # committed steps; the Supervisor resets its back-off on progress
-        self._isolate_until = 0  # up to this position, events are handled one per batch
+        self._isolate_until: Cursor = (0, 0)  # up to here, events are handled one per batch
+        # A committed event waits behind a transaction still running: look again soon.
+        self.pending = False
 
     @property
     def label(self) -> str:
@@ -165,20 +217,22 @@ class LogFollower:
         todo: list[LoggedEvent] = []
         try:
             with conn.transaction():
-                position = tracking.lock_position(conn, self.follower, self.app.name)
-                limit = 1 if position < self._isolate_until else self.batch_size
-                rows = _read_rows(conn, self.app, position, limit)
+                cursor = tracking.lock_cursor(conn, self.follower, self.app.name)
+                limit = 1 if cursor < self._isolate_until else self.batch_size
+                rows, self.pending = _read_rows(conn, self.app, cursor, limit)
                 if not rows:
                     tracking.beat(conn, self.follower, self.app.name)
                     passed = 0
                 else:
-                    skip = tracking.skipped_positions(conn, self.follower, self.app.name, position)
+                    skip = tracking.skipped_among(conn, self.follower, self.app.name,
+                                                  [r.id for r in rows])
                     batch = _decode(self.app, rows, skip)
                     todo = [e for e in batch if not e.skipped]
                     if todo:
                         self.handle(conn, todo)
-                    tracking.set_position(conn, self.follower, self.app.name,
-                                          batch[-1].notification.id)
+                    last = batch[-1].notification
+                    tracking.set_position(conn, self.follower, self.app.name, last.id,
+                                          transaction_id=_transaction_of(last))
                     passed = len(batch)
         except _Undecodable as exc:
             raise EventFailed(self.follower, self.app.name, exc.notification,
@@ -191,7 +245,8 @@ class LogFollower:
             # Which event? Retry the batch one event per transaction.
             log.warning("%s: a batch of %d events failed (%s: %s); retrying them one by one",
                         self.label, len(todo), type(exc).__name__, exc)
-            self._isolate_until = todo[-1].notification.id
+            last = todo[-1].notification
+            self._isolate_until = (_transaction_of(last), last.id)
             return self.step(conn)
         self.successes += 1
         return passed
@@ -203,15 +258,26 @@ class LogFollower:
         return total
 
     def run(self) -> None:
-        """Runs until stop(). LISTEN wakes it at once on new events; polling covers a
-        LISTEN connection that stalls silently (eventsourcing issue #305)."""
+        """Runs until stop(). A NOTIFY (one per burst of appends, eventmart/recorder.py)
+        wakes it at once; polling covers a LISTEN connection that stalls silently
+        (eventsourcing issue #305) and appends from processes that send none. While a
+        committed event waits behind a running transaction, it looks again after 1 ms,
+        doubling up to the poll interval: that transaction sends no NOTIFY when it ends."""
         with psycopg.connect(self.database_url, autocommit=True) as conn, psycopg.connect(
             self.database_url, autocommit=True
         ) as listener:
             listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(events_table(self.app))))
+            retry = PENDING_FIRST_RETRY
             while not self.stopping.is_set():
                 self.catch_up(conn)
-                for _ in listener.notifies(timeout=self.poll_interval, stop_after=1):
+                if self.pending:
+                    wait, retry = min(retry, self.poll_interval), retry * 2
+                else:
+                    wait, retry = self.poll_interval, PENDING_FIRST_RETRY
+                for _ in listener.notifies(timeout=wait, stop_after=1):
+                    pass
+                # NOTIFYs that came while it worked are covered by the next catch-up.
+                for _ in listener.notifies(timeout=0):
                     pass
 
     def stop(self) -> None:

@@ -1,0 +1,190 @@
+"""The event store's recorder: the eventsourcing library's PostgreSQL recorder, appending
+without `LOCK TABLE` and without a NOTIFY in every append transaction.
+
+The library locks the events table in EXCLUSIVE mode on every insert so that commit order
+equals `notification_id` order and a follower reading by id never passes over an id that
+commits later. That serialises every write to an application. Here each event also stores
+its writer's transaction id (`transaction_id`, xid8, `pg_current_xact_id()`), and the log is
+read in `(transaction_id, notification_id)` order, only below the oldest transaction still
+running (`pg_snapshot_xmin(pg_current_snapshot())`): every transaction with an id below that
+bound has ended, so nothing can still appear there, and every later commit sorts after it.
+A transaction that commits late can hold followers back, never be skipped
+(workers/log_follower.py reads that way; the follower's position is the pair).
+
+Wake-ups: a NOTIFY inside each append made every commit take PostgreSQL's global notify
+queue lock. Appends instead poke a `Notifier`, whose own thread sends one NOTIFY on the
+same channel for a burst of appends, after they committed; followers also poll.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
+    PostgresApplicationRecorder,
+    PostgresDatastore,
+)
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+log = logging.getLogger(__name__)
+
+# The notifier waits this long after a NOTIFY before the next one: appends within it share
+# one wake-up, so a follower runs one batch per burst rather than one transaction per event.
+# It bounds the wake-up delay it adds to a read-your-writes wait.
+NOTIFY_DEBOUNCE_SECONDS = 0.002
+
+# Rows appended before this recorder existed carry no transaction id; they were committed
+# under the library's table lock, in notification_id order, so they all sort first, by id.
+BACKFILLED_TRANSACTION_ID = "0"
+
+
+class Notifier:
+    """One NOTIFY per burst of appends, sent from its own thread outside any append
+    transaction. Best effort: followers poll as well, so a lost NOTIFY only delays them."""
+
+    def __init__(self, datastore: PostgresDatastore, channel: str,
+                 debounce: float = NOTIFY_DEBOUNCE_SECONDS) -> None:
+        self.datastore = datastore
+        self.statement = SQL("NOTIFY {}").format(Identifier(channel))
+        self.debounce = debounce
+        self.sent = 0  # NOTIFYs sent (the bench and tests read it)
+        self._wanted = threading.Event()
+        self._start = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def poke(self) -> None:
+        self._wanted.set()
+        thread = self._thread
+        if thread is not None and thread.is_alive():
+            return
+        with self._start:
+            if (self._thread is None or not self._thread.is_alive()) and not self._closed():
+                self._thread = threading.Thread(target=self._run, name=f"notify-{self.statement!r}",
+                                                daemon=True)
+                self._thread.start()
+
+    def _closed(self) -> bool:
+        return bool(self.datastore.pool.closed)
+
+    def _run(self) -> None:
+        quiet = threading.Event()  # never set: a wait on it is the debounce pause
+        while True:
+            if not self._wanted.wait(timeout=1.0):
+                if self._closed():
+                    return  # the application was closed: the thread ends with it
+                continue
+            if self._closed():
+                return
+            self._wanted.clear()
+            try:
+                with self.datastore.get_connection() as conn:
+                    conn.execute(self.statement)
+                self.sent += 1
+            except Exception as exc:  # the database is down: followers poll, appends fail loudly
+                log.debug("NOTIFY failed: %s", exc)
+            quiet.wait(self.debounce)
+
+
+class LockFreeApplicationRecorder(PostgresApplicationRecorder):
+    """Appends concurrently: no table lock, no NOTIFY in the append transaction; each event
+    carries its transaction id, and the log is read only where every transaction ended."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        table = Identifier(self.datastore.schema, self.events_table_name)
+        self.insert_events_statement = SQL(
+            "INSERT INTO {table} (originator_id, originator_version, topic, state, transaction_id) "
+            "SELECT originator_id, originator_version, topic, state, pg_current_xact_id() "
+            "FROM unnest(%s::{event_type}[]) RETURNING notification_id"
+        ).format(table=table,
+                 event_type=Identifier(self.datastore.schema, self.stored_event_type_name))
+        self.transaction_index_name = f"{self.events_table_name}_transaction_id_idx"
+        self.check_identifier_length(self.transaction_index_name)
+        self.notifier = Notifier(datastore, self.channel_name)
+
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=True) as curs:
+            self.add_transaction_ids(curs)
+
+    def add_transaction_ids(self, curs: Cursor[DictRow]) -> None:
+        """Migrates a table in place, once: the column (existing rows get
+        BACKFILLED_TRANSACTION_ID without a rewrite: a constant default is only catalog
+        data), then the default for new rows, then the index the log is read by. Checked
+        first so that a migrate of an up-to-date table takes no lock on it."""
+        table = Identifier(self.datastore.schema, self.events_table_name)
+        curs.execute(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema=%s "
+            "AND table_name=%s AND column_name='transaction_id') AS has_column, "
+            "to_regclass(%s) IS NOT NULL AS has_index",
+            (self.datastore.schema, self.events_table_name,
+             f'"{self.datastore.schema}"."{self.transaction_index_name}"'),
+        )
+        row = curs.fetchone()
+        assert row is not None
+        if not row["has_column"]:
+            curs.execute(SQL(
+                "ALTER TABLE {table} ADD COLUMN IF NOT EXISTS transaction_id xid8 NOT NULL "
+                "DEFAULT {backfill}::xid8"
+            ).format(table=table, backfill=BACKFILLED_TRANSACTION_ID))
+            curs.execute(SQL(
+                "ALTER TABLE {table} ALTER COLUMN transaction_id SET DEFAULT pg_current_xact_id()"
+            ).format(table=table))
+        if not row["has_index"]:
+            curs.execute(SQL(
+                "CREATE INDEX IF NOT EXISTS {index} ON {table} (transaction_id, notification_id)"
+            ).format(index=Identifier(self.transaction_index_name), table=table))
+
+    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
+                              **kwargs: Any) -> None:
+        # The library's version locks the table and NOTIFYs first; only the INSERT remains.
+        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+
+    def insert_events(self, stored_events: Sequence[StoredEvent],
+                      **kwargs: Any) -> Sequence[int] | None:
+        ids = super().insert_events(stored_events, **kwargs)
+        if stored_events:
+            self.notifier.poke()  # committed: wake the followers (once for a burst)
+        return ids
+
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *,
+                             inclusive_of_start: bool = True) -> Sequence[Notification]:
+        """The library's id-ordered read, bounded to events whose transactions have all
+        ended. Paging by id over a log being written can still pass over an event that
+        commits later with a lower id; followers read by (transaction id, id) instead."""
+        params: list[Any] = []
+        statement = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+            "WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())"
+        ).format(Identifier(self.datastore.schema, self.events_table_name))
+        if start is not None:
+            statement += SQL(" AND notification_id >= %s" if inclusive_of_start
+                             else " AND notification_id > %s")
+            params.append(start)
+        if stop is not None:
+            statement += SQL(" AND notification_id <= %s")
+            params.append(stop)
+        if topics:
+            statement += SQL(" AND topic = ANY(%s)")
+            params.append(list(topics))
+        statement += SQL(" ORDER BY notification_id LIMIT %s")
+        params.append(limit)
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(statement, params, prepare=True)
+            return [
+                Notification(id=row["notification_id"], originator_id=row["originator_id"],
+                             originator_version=row["originator_version"], topic=row["topic"],
+                             state=bytes(row["state"]))
+                for row in curs.fetchall()
+            ]
+
+
+RECORDER_TOPIC = f"{__name__}:{LockFreeApplicationRecorder.__qualname__}"
