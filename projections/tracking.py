@@ -59,11 +59,10 @@ def set_position(conn: Connection, follower: str, application: str, position: in
                  transaction_id: int | None = None) -> None:
     """Moves the follower to just after the event at `position` (notification id) written by
     `transaction_id`; a poison event it has passed no longer stops the follower. Without
-    `transaction_id` (operators, tests), the event's own, or for an id that holds no event
-    the highest one at or below it: the follower then counts as past every event up to there."""
+    `transaction_id` (operators, tests): the highest transaction id of the events up to
+    `position`, so that the follower counts as past every one of them."""
     xid = sql.SQL("%(xid)s::text::xid8") if transaction_id is not None else sql.SQL(
-        "coalesce((SELECT transaction_id FROM {events} WHERE notification_id = %(position)s), "
-        "(SELECT transaction_id FROM {events} WHERE notification_id <= %(position)s "
+        "coalesce((SELECT transaction_id FROM {events} WHERE notification_id <= %(position)s "
         " ORDER BY transaction_id DESC LIMIT 1), '0'::xid8)").format(events=_events(application))
     conn.execute(
         sql.SQL(

@@ -115,13 +115,14 @@ def _read_rows(conn: Connection, app: Application[UUID], after: Cursor,
     rows = conn.execute(
         sql.SQL(
             "WITH bound AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "
+            # The text form gets its own name: ORDER BY transaction_id would sort by it.
             "(SELECT true, notification_id, originator_id, originator_version, topic, state, "
-            "        transaction_id::text "
+            "        transaction_id::text AS xid "
             " FROM {events}, bound WHERE transaction_id < bound.xmin "
             " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) "
             " ORDER BY transaction_id, notification_id LIMIT %(limit)s) "
             "UNION ALL "
-            "(SELECT false, notification_id, NULL, NULL, NULL, NULL, transaction_id::text "
+            "(SELECT false, notification_id, NULL, NULL, NULL, NULL, transaction_id::text AS xid "
             " FROM {events}, bound WHERE transaction_id >= bound.xmin "
             " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) LIMIT 1)"
         ).format(events=sql.Identifier(events_table(app))),
@@ -162,7 +163,7 @@ def read_log(conn: Connection, app: Application[UUID], after: int | Cursor,
     rows = conn.execute(
         sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state, "
-            "transaction_id::text FROM {} WHERE notification_id > %s "
+            "transaction_id::text AS xid FROM {} WHERE notification_id > %s "
             "AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) "
             "ORDER BY notification_id LIMIT %s"
         ).format(sql.Identifier(events_table(app))),

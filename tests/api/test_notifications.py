@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 from projections import notifications
 from projections.read_model import ReadModel
-from projections.tracking import position_of
+from projections.tracking import caught_up
 from tests.support.commerce import fund
 from tests.support.problems import assert_problem
 from tests.support.waiting import eventually
@@ -24,7 +24,7 @@ def inbox(client: TestClient, **params: Any) -> dict[str, Any]:
 
 
 def caught_up(conn: psycopg.Connection[Any], model: ReadModel, head: int) -> bool:
-    return position_of(conn, model.name, model.application) >= head
+    return caught_up(conn, model.name, model.application, head)
 
 
 def titles(client: TestClient) -> list[str]:

@@ -39,7 +39,7 @@ def projected(runtime: Runtime, follower: str = stock_levels.READ_MODEL.name, ap
     with runtime.pool.connection() as conn:
         head = scalar(conn, f"SELECT coalesce(max(notification_id), 0) FROM {app}_events")
         deadline = time.monotonic() + 30
-        while tracking.position_of(conn, follower, app) < head:
+        while not tracking.caught_up(conn, follower, app, head):
             assert time.monotonic() < deadline, f"{follower} stuck below {head}"
             time.sleep(0.01)
 

@@ -6,7 +6,7 @@ from typing import Any
 import psycopg
 
 from projections import support_tickets
-from projections.tracking import position_of
+from projections.tracking import caught_up
 from tests.support.problems import assert_problem
 from tests.support.waiting import eventually
 from workers.projection import rebuild
@@ -83,8 +83,8 @@ def test_rebuilding_support_tickets_gives_identical_rows(runtime, new_client, st
                 conn.execute("SELECT * FROM support_messages ORDER BY ticket_id, version").fetchall()]
 
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
-        eventually(lambda: position_of(conn, "support_tickets", "support") >= head)
+        eventually(lambda: caught_up(conn, "support_tickets", "support", head))
         before = rows(conn)
         rebuild(runtime, support_tickets.READ_MODEL)
-        assert position_of(conn, "support_tickets", "support") >= head
+        assert caught_up(conn, "support_tickets", "support", head)
         assert rows(conn) == before and len(before[1]) >= 6

@@ -212,7 +212,7 @@ def test_a_released_load_paid_late_over_the_limit_is_refunded_not_credited(new_c
     assert r.status_code == 200, r.text
     head = runtime.payments.recorder.max_notification_id() or 0
     with runtime.pool.connection() as conn:
-        eventually(lambda: tracking.position_of(conn, "order_payments", "payments") >= head)
+        eventually(lambda: tracking.caught_up(conn, "order_payments", "payments", head))
     late_payment = runtime.payments.payment(uuid.UUID(late["payment_id"]))
     assert late_payment.status == "succeeded" and late_payment.refunded == 1_000_000
     assert not runtime.payments.load_admitted(late_payment.id)
