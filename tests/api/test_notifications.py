@@ -8,9 +8,8 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
-from projections import notifications
+from projections import notifications, tracking
 from projections.read_model import ReadModel
-from projections.tracking import caught_up
 from tests.support.commerce import fund
 from tests.support.problems import assert_problem
 from tests.support.waiting import eventually
@@ -24,7 +23,7 @@ def inbox(client: TestClient, **params: Any) -> dict[str, Any]:
 
 
 def caught_up(conn: psycopg.Connection[Any], model: ReadModel, head: int) -> bool:
-    return caught_up(conn, model.name, model.application, head)
+    return tracking.caught_up(conn, model.name, model.application, head)
 
 
 def titles(client: TestClient) -> list[str]:

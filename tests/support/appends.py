@@ -39,7 +39,7 @@ def bumps(app: Application[UUID], stream: Stream, count: int) -> tuple[list[Any]
     """Stored events for the stream's next `count` versions, and their tokens."""
     tokens = [str(uuid.uuid4()) for _ in range(count)]
     events = [
-        Tally.Bumped(originator_id=stream.id, originator_version=stream.version + i + 1,
+        Tally.Bumped(originator_id=stream.id, originator_version=stream.version + i + 1,  # type: ignore[call-arg]
                      timestamp=Tally.Event.create_timestamp(), token=token)
         for i, token in enumerate(tokens)
     ]
