@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 BATCH_SIZE = 500
 # The first pause before looking again for an event that waits behind a running transaction.
 PENDING_FIRST_RETRY = 0.001
+# The application_name of followers' database sessions. Their transactions never append
+# events, so reads do not wait for them (_read_rows); reserved: a session that appends must
+# not use it.
+FOLLOWER_APPLICATION = "eventmart-follower"
 # How often one event is tried before its worker stops on it.
 POISON_ATTEMPTS = 3
 # Restart pauses: the first after a failure, doubling to the cap; back to the first after
@@ -111,10 +115,23 @@ def _read_rows(conn: Connection, app: Application[UUID], after: Cursor,
     by (transaction id, id), only below the oldest transaction still running, so an event
     committed late sorts after everything read before it (eventmart/recorder.py). Also
     whether a committed event waits behind a transaction still running (then it is worth
-    looking again soon). One statement, one snapshot."""
+    looking again soon). One statement, one snapshot.
+
+    The bound is `pg_snapshot_xmin(pg_current_snapshot())` except for followers' own
+    transactions (FOLLOWER_APPLICATION): they never append events, and they are the long
+    write transactions here (a batch), so they would otherwise hold every follower of every
+    log back by the length of their batch. A running transaction is left out only when its
+    session is seen as a follower's; any other, or one that ended between the snapshot and
+    the look at pg_stat_activity, still bounds the read."""
     rows = conn.execute(
         sql.SQL(
-            "WITH bound AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin) "
+            "WITH snap AS (SELECT pg_current_snapshot() AS s), "
+            "followers AS (SELECT backend_xid FROM pg_stat_activity "
+            "              WHERE application_name = %(followers)s AND backend_xid IS NOT NULL), "
+            "bound AS (SELECT coalesce("
+            "  (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x "
+            "   WHERE x::xid NOT IN (SELECT backend_xid FROM followers)), "
+            "  (SELECT pg_snapshot_xmax(s) FROM snap)) AS xmin) "
             # The text form gets its own name: ORDER BY transaction_id would sort by it.
             "(SELECT true, notification_id, originator_id, originator_version, topic, state, "
             "        transaction_id::text AS xid "
@@ -126,7 +143,7 @@ def _read_rows(conn: Connection, app: Application[UUID], after: Cursor,
             " FROM {events}, bound WHERE transaction_id >= bound.xmin "
             " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) LIMIT 1)"
         ).format(events=sql.Identifier(events_table(app))),
-        {"xid": str(after[0]), "id": after[1], "limit": limit},
+        {"xid": str(after[0]), "id": after[1], "limit": limit, "followers": FOLLOWER_APPLICATION},
     ).fetchall()
     ready = [
         LogRow(id=nid, originator_id=oid, originator_version=version, topic=topic,
@@ -173,6 +190,11 @@ def read_log(conn: Connection, app: Application[UUID], after: int | Cursor,
         LogRow(id=nid, originator_id=oid, originator_version=version, topic=topic,
                state=bytes(state), transaction_id=int(xid))
         for nid, oid, version, topic, state, xid in rows], set())
+
+
+def connect_follower(database_url: str) -> Connection:
+    """A connection for a follower's batches (see FOLLOWER_APPLICATION)."""
+    return psycopg.connect(database_url, autocommit=True, application_name=FOLLOWER_APPLICATION)
 
 
 def _transaction_of(notification: Notification) -> int:
@@ -264,7 +286,7 @@ class LogFollower:
         (eventsourcing issue #305) and appends from processes that send none. While a
         committed event waits behind a running transaction, it looks again after 1 ms,
         doubling up to the poll interval: that transaction sends no NOTIFY when it ends."""
-        with psycopg.connect(self.database_url, autocommit=True) as conn, psycopg.connect(
+        with connect_follower(self.database_url) as conn, psycopg.connect(
             self.database_url, autocommit=True
         ) as listener:
             listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(events_table(self.app))))

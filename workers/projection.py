@@ -11,7 +11,7 @@ from psycopg import Connection, sql
 from eventmart.runtime import Runtime
 from projections import tracking
 from projections.read_model import ReadModel, tolerate_nul
-from workers.log_follower import LogFollower, LoggedEvent
+from workers.log_follower import LogFollower, LoggedEvent, connect_follower
 
 
 def projection_follower(runtime: Runtime, model: ReadModel) -> LogFollower:
@@ -46,7 +46,7 @@ def rebuild(runtime: Runtime, model: ReadModel, progress: Progress | None = None
     same read model may take some batches: `replayed` gives the true count); `progress` is
     told the position and the log head after every batch."""
     follower = projection_follower(runtime, model)
-    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
+    with connect_follower(runtime.database_url) as conn:
         with conn.transaction():
             tracking.lock_position(conn, model.name, model.application)
             conn.execute(model.drop_sql)

@@ -1,0 +1,113 @@
+"""The recorder (eventmart/recorder.py): an events table of the library's shape migrates in
+place, followers carry on from where they were, and appends wake followers by a NOTIFY sent
+after the commit."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import psycopg
+from eventsourcing.application import Application
+
+from eventmart.database import eventsourcing_env
+from eventmart.recorder import LockFreeApplicationRecorder
+from eventmart.runtime import Runtime
+from projections import tracking
+from tests.infra import fresh_database
+from tests.support.appends import Stream, bumps, recording_follower
+from tests.support.runtimes import own_runtime
+from workers.log_follower import connect_follower
+
+
+class Legacy(Application[uuid.UUID]):
+    """An application whose table the library made, before transaction ids."""
+
+    name = "legacy"
+
+
+def legacy_app(url: str, *, ours: bool) -> Legacy:
+    env: dict[str, Any] = eventsourcing_env(url, pool_size=2, max_overflow=2, create_table=True)
+    if not ours:
+        del env["APPLICATION_RECORDER_TOPIC"]
+    return Legacy(env)
+
+
+def test_an_events_table_of_the_library_migrates_in_place_and_followers_carry_on(postgres: str) -> None:
+    with own_runtime(postgres) as runtime:
+        url = runtime.database_url
+        # Given a table the library made, with three events, and a follower past two of them
+        before = legacy_app(url, ours=False)
+        assert not isinstance(before.recorder, LockFreeApplicationRecorder)
+        old_stream = Stream()
+        old, old_tokens = bumps(before, old_stream, 3)
+        ids = before.recorder.insert_events(old)
+        before.close()
+        assert ids is not None
+        with psycopg.connect(url, autocommit=True) as conn:
+            follower, recording = recording_follower(before, url, "legacy_reader", conn)
+            conn.execute("UPDATE follower_positions SET position=%s WHERE follower='legacy_reader'",
+                         (ids[1],))
+
+            # When the recorder creates its table (eventmart migrate) and appends two more
+            after = legacy_app(url, ours=True)
+            try:
+                old_stream.version = 3
+                new, new_tokens = bumps(after, old_stream, 2)
+                after.recorder.insert_events(new)
+                follower.app = after
+                follower.catch_up(conn)
+
+                # Then the old rows carry transaction id 0, new rows their writer's, the log
+                # has its index, and the follower went on from its place, skipping nothing
+                xids = [int(x) for (x,) in conn.execute(
+                    "SELECT transaction_id::text FROM legacy_events ORDER BY notification_id")]
+                assert xids[:3] == [0, 0, 0] and all(x > 0 for x in xids[3:])
+                assert conn.execute(
+                    "SELECT to_regclass('legacy_events_transaction_id_idx')").fetchone() != (None,)
+                assert [t for t, _, _ in recording.seen] == old_tokens[2:] + new_tokens
+                head = conn.execute("SELECT max(notification_id) FROM legacy_events").fetchone()
+                assert head is not None and tracking.caught_up(conn, "legacy_reader", "legacy", head[0])
+            finally:
+                after.close()
+
+
+def test_an_append_wakes_listeners_after_it_committed(postgres: str) -> None:
+    with fresh_database(postgres) as url:
+        app = legacy_app(url, ours=True)
+        recorder = app.recorder
+        assert isinstance(recorder, LockFreeApplicationRecorder)
+        try:
+            with psycopg.connect(url, autocommit=True) as listener:
+                listener.execute("LISTEN legacy_events")
+                stored, _ = bumps(app, Stream(), 1)
+                recorder.insert_events(stored)
+                woken = list(listener.notifies(timeout=30, stop_after=1))
+            assert [n.channel for n in woken] == ["legacy_events"]
+            assert recorder.notifier.sent >= 1
+        finally:
+            app.close()
+
+
+def test_a_followers_open_batch_does_not_hold_other_followers_back(runtime_on_own_log: Runtime) -> None:
+    """Followers' transactions never append, so a long batch of one is not a bound for the
+    others; any other open write transaction is."""
+    runtime = runtime_on_own_log
+    app, url = runtime.commerce, runtime.database_url
+    with psycopg.connect(url, autocommit=True) as conn:
+        follower, recording = recording_follower(app, url, f"open_{uuid.uuid4().hex[:8]}", conn)
+        head = conn.execute("SELECT coalesce(max(notification_id), 0) FROM commerce_events").fetchone()
+        tracking.set_position(conn, follower.follower, app.name, int(head[0]) if head else 0)
+        for holder, held_back in ((connect_follower(url), False),
+                                  (psycopg.connect(url, autocommit=True), True)):
+            with holder, holder.transaction():
+                holder.execute("SELECT pg_current_xact_id()")  # an open write transaction
+                stored, tokens = bumps(app, Stream(), 1)
+                app.recorder.insert_events(stored)
+                before = len(recording.seen)
+                follower.catch_up(conn)
+                seen = [t for t, _, _ in recording.seen[before:]]
+                assert seen == ([] if held_back else tokens)
+                assert follower.pending is held_back
+            follower.catch_up(conn)
+            assert tokens[0] in [t for t, _, _ in recording.seen]
