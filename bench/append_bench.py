@@ -15,8 +15,12 @@ connection. Paths:
 - debit_wallet, add_cart_item: the commands (load, decide, save), with the library's
   recorder (before) and ours (after).
 
-No workers run: this measures appends. Prints a table of rates and ratios to the raw INSERT at
-the same thread count, and writes bench/results/append.json (`--out`).
+No workers run while appends are measured. Then, with every worker running in-process (as
+`eventmart serve` runs them), `--lag-samples` debit_wallet commands, one at a time, each timed
+from its return to the moment `wallet_balance` has passed it (`tracking.caught_up`, polled
+on a connection of its own): the read-your-writes wait, idle and while 8 threads append.
+Prints a table of rates and ratios to the raw INSERT at the same thread count, the lag
+percentiles, and writes bench/results/append.json (`--out`).
 """
 
 from __future__ import annotations
@@ -45,7 +49,9 @@ from eventmart.database import create_database, eventsourcing_env, start_embedde
 from eventmart.migrations import migrate  # noqa: E402
 from eventmart.recorder import LockFreeApplicationRecorder  # noqa: E402
 from eventmart.runtime import Runtime, open_runtime  # noqa: E402
+from projections import tracking  # noqa: E402
 from tests.support.settings import make_settings  # noqa: E402
+from workers import start_workers  # noqa: E402
 
 PRODUCTS = 20
 ADDS_PER_CART = 1_500  # below 20 products x 99 per line
@@ -73,8 +79,9 @@ def raw_insert(url: str, connections: dict[int, psycopg.Connection[Any]]) -> Pat
         conn = connections.get(n)
         if conn is None:
             conn = connections[n] = psycopg.connect(url, autocommit=True)
-        return lambda: conn.execute("INSERT INTO bench_raw (payload) VALUES (%s)", (payload,),
-                                    prepare=True) and None
+        def op() -> None:
+            conn.execute("INSERT INTO bench_raw (payload) VALUES (%s)", (payload,), prepare=True)
+        return op
     return make
 
 
@@ -95,7 +102,9 @@ def debit(app: CommerceApplication) -> Path_:
         wallet = app.wallet(owner)
         wallet.credit(10**9, kind="adjustment", reference="bench")
         app.save(wallet)
-        return lambda: app.debit_wallet(owner, 1, "bench", key=str(uuid.uuid4())) and None
+        def op() -> None:
+            app.debit_wallet(owner, 1, "bench", key=str(uuid.uuid4()))
+        return op
     return make
 
 
@@ -113,6 +122,43 @@ def add_item(app: CommerceApplication, products: list[uuid.UUID]) -> Path_:
             state["adds"] += 1  # type: ignore[operator]
         return op
     return make
+
+
+def lag(rt: Runtime, samples: int, background: Path_ | None) -> dict[str, Any]:
+    """Milliseconds from a debit's return until wallet_balance has passed it."""
+    owner = uuid.uuid4()
+    wallet = rt.commerce.wallet(owner)
+    wallet.credit(10**9, kind="adjustment", reference="bench")
+    rt.commerce.save(wallet)
+    stop = threading.Event()
+
+    def load(n: int) -> None:
+        assert background is not None
+        op = background(n)
+        while not stop.is_set():
+            op()
+
+    loaders = [threading.Thread(target=load, args=(n,)) for n in range(8 if background else 0)]
+    for t in loaders:
+        t.start()
+    waits: list[float] = []
+    try:
+        with psycopg.connect(rt.database_url, autocommit=True) as conn:
+            for _ in range(samples):
+                position = rt.commerce.debit_wallet(owner, 1, "bench", key=str(uuid.uuid4())).position
+                assert position is not None
+                began = time.perf_counter()
+                while not tracking.caught_up(conn, "wallet_balance", "commerce", position):
+                    time.sleep(0.0005)
+                waits.append((time.perf_counter() - began) * 1000)
+    finally:
+        stop.set()
+        for t in loaders:
+            t.join()
+    waits.sort()
+    return {"samples": samples, "p50_ms": round(waits[len(waits) // 2], 2),
+            "p99_ms": round(waits[min(len(waits) - 1, int(len(waits) * 0.99))], 2),
+            "max_ms": round(waits[-1], 2)}
 
 
 def measure(path: Path_, threads: int, duration: float) -> dict[str, Any]:
@@ -150,6 +196,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", default="1,8")
+    parser.add_argument("--lag-samples", type=int, default=200)
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "append.json")
     args = parser.parse_args()
     thread_counts = [int(t) for t in args.threads.split(",")]
@@ -188,6 +235,12 @@ def main() -> None:
                     runs.append({"path": name, "threads": threads, "round": r, **result})
                     print(f"  {threads} threads, round {r}: {name:<24} {result['per_s']:>8.0f}/s"
                           f" ({result['errors']} errors)", flush=True)
+        supervisor = start_workers(rt)
+        try:
+            lags = {"idle": lag(rt, args.lag_samples, None),
+                    "8 writers": lag(rt, args.lag_samples, save_one(rt.commerce))}
+        finally:
+            supervisor.stop()
     finally:
         for conn in connections.values():
             conn.close()
@@ -207,6 +260,9 @@ def main() -> None:
     print(f"\n{'path':<26}{'threads':>8}{'per s':>10}{'ratio':>8}")
     for row in rows:
         print(f"{row['path']:<26}{row['threads']:>8}{row['per_s']:>10.0f}{row['ratio']:>8.2f}")
+    for name, figures in lags.items():
+        print(f"read-your-writes wait ({name}): p50 {figures['p50_ms']} ms, p99 {figures['p99_ms']} ms, "
+              f"max {figures['max_ms']} ms over {figures['samples']} debits")
     took = time.monotonic() - began
     print(f"\n{len(runs)} runs in {took:.0f}s; ratio = path's rate / raw INSERT's rate at the same "
           f"thread count (averages over {args.rounds} interleaved rounds); target for the "
@@ -220,6 +276,7 @@ def main() -> None:
         "total_s": round(took, 1),
         "target_ratio": TARGET,
         "results": rows,
+        "read_your_writes_wait": lags,
         "runs": runs,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
