@@ -52,6 +52,7 @@ class Notifier:
     def __init__(self, datastore: PostgresDatastore, channel: str,
                  debounce: float = NOTIFY_DEBOUNCE_SECONDS) -> None:
         self.datastore = datastore
+        self.channel = channel
         self.statement = SQL("NOTIFY {}").format(Identifier(channel))
         self.debounce = debounce
         self.sent = 0  # NOTIFYs sent (the bench and tests read it)
@@ -66,7 +67,7 @@ class Notifier:
             return
         with self._start:
             if (self._thread is None or not self._thread.is_alive()) and not self._closed():
-                self._thread = threading.Thread(target=self._run, name=f"notify-{self.statement!r}",
+                self._thread = threading.Thread(target=self._run, name=f"notify-{self.channel}",
                                                 daemon=True)
                 self._thread.start()
 

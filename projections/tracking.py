@@ -105,15 +105,6 @@ def poison_of(conn: Connection, follower: str, application: str) -> dict[str, An
     return row[0] if row else None
 
 
-def skipped_positions(conn: Connection, follower: str, application: str, after: int) -> set[int]:
-    """Positions after `after` that an operator decided this follower passes over."""
-    rows = conn.execute(
-        "SELECT position FROM follower_skips WHERE follower=%s AND application=%s AND position > %s",
-        (follower, application, after),
-    ).fetchall()
-    return {int(r[0]) for r in rows}
-
-
 def skipped_among(conn: Connection, follower: str, application: str,
                   positions: list[int]) -> set[int]:
     """Which of these positions an operator decided this follower passes over (a log is
