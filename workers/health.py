@@ -65,6 +65,9 @@ class WorkerState:
     last_error_at: datetime | None = None
     poison: dict[str, Any] | None = None
     rebuilding_since: datetime | None = None
+    # Some event sorts after the follower's position: ids are not reading order
+    # (eventmart/recorder.py), so a follower that passed every event can sit below the head.
+    behind: bool = False
 
     @property
     def kind(self) -> str:
@@ -76,7 +79,9 @@ class WorkerState:
 
     @property
     def lag(self) -> int | None:
-        return None if self.kind == "sweep" else max(self.head - self.position, 0)
+        if self.kind == "sweep":
+            return None
+        return max(self.head - self.position, 1) if self.behind else 0
 
     def problem(self) -> str | None:
         """Why this worker is not doing its job, or None."""
@@ -116,6 +121,10 @@ def _query(applications: Sequence[str]) -> sql.Composed:
             sql.Literal(app), sql.Identifier(f"{app}_events"))
         for app in applications
     )
+    behind = sql.SQL("CASE f.application {} ELSE false END").format(sql.SQL(" ").join(
+        sql.SQL("WHEN {} THEN EXISTS (SELECT 1 FROM {} e WHERE (e.transaction_id, e.notification_id) "
+                "> (f.position_xid, f.position))").format(sql.Literal(app), sql.Identifier(f"{app}_events"))
+        for app in applications))
     return sql.SQL(
         "WITH heads(application, head) AS ({}) "
         "SELECT f.follower, f.application, f.position, coalesce(h.head, 0), "
@@ -123,10 +132,10 @@ def _query(applications: Sequence[str]) -> sql.Composed:
         "f.last_error, f.last_error_at, f.poison, "
         "CASE WHEN EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = f.rebuild_pid "
         "                  AND a.backend_start <= f.rebuild_started_at) "
-        "     THEN f.rebuild_started_at END "
+        "     THEN f.rebuild_started_at END, {} "
         "FROM follower_positions f LEFT JOIN heads h USING (application) "
         "ORDER BY f.follower, f.application"
-    ).format(heads)
+    ).format(heads, behind)
 
 
 def worker_states(conn: Connection, expected: Sequence[tuple[str, str]],
@@ -136,11 +145,11 @@ def worker_states(conn: Connection, expected: Sequence[tuple[str, str]],
     want = set(expected)
     states: dict[tuple[str, str], WorkerState] = {}
     for (follower, app, position, head, age, beat, error, error_at, poison,
-         rebuilding) in conn.execute(_query(APPLICATIONS)).fetchall():
+         rebuilding, behind) in conn.execute(_query(APPLICATIONS)).fetchall():
         if (follower, app) in want or everything:
             states[(follower, app)] = WorkerState(
                 follower, app, (follower, app) in want, True, int(position), int(head), age, beat,
-                error, error_at, poison, rebuilding)
+                error, error_at, poison, rebuilding, bool(behind))
     for follower, app in expected:
         if (follower, app) not in states:
             states[(follower, app)] = WorkerState(follower, app, True, registered=False)
