@@ -59,6 +59,9 @@ def session(app: Application[UUID]) -> Iterator[Connection[Any]]:
     with recorder_of(app).datastore.get_connection() as conn:
         conn.autocommit = False
         try:
+            # The library's connections end a transaction idle for 5 s; these are held open
+            # on purpose, for as long as the test needs (SET LOCAL: this transaction only).
+            conn.execute("SET LOCAL idle_in_transaction_session_timeout = 0")
             yield conn
         finally:
             conn.rollback()

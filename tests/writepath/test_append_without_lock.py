@@ -57,6 +57,7 @@ class Ledger:
         self.finished = 0
         self.changed = threading.Condition()
         self.holders = threading.BoundedSemaphore(2)  # long transactions open at once
+        self.errors: list[BaseException] = []  # a writer that failed: the test fails
 
     def commit(self, stream: Stream, tokens: list[str]) -> None:
         with self.changed:
@@ -115,6 +116,9 @@ def write(runtime: Runtime, ledger: Ledger, seed: int) -> None:
             finally:
                 if long:
                     ledger.holders.release()
+    except BaseException as exc:
+        ledger.errors.append(exc)
+        raise
     finally:
         ledger.done()
 
@@ -187,6 +191,7 @@ def test_eight_writers_with_rollbacks_and_long_transactions_lose_nothing(postgre
                 supervisor.stop()
 
             # Then the log holds exactly the committed events
+            assert not ledger.errors, ledger.errors
             assert len(ledger.committed) >= WRITERS * EVENTS_PER_WRITER and ledger.rolled_back
             assert len(stored) == len(ledger.committed)
             assert hard_cases > 0, "no event committed out of id order: the test proved nothing"
