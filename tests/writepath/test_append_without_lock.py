@@ -55,6 +55,7 @@ class Ledger:
         self.rolled_back: set[str] = set()
         self.commits = 0
         self.finished = 0
+        self.waiting = 0  # writers holding a transaction open in wait_for_others
         self.changed = threading.Condition()
         self.holders = threading.BoundedSemaphore(2)  # long transactions open at once
         self.errors: list[BaseException] = []  # a writer that failed: the test fails
@@ -72,11 +73,18 @@ class Ledger:
             self.rolled_back.update(tokens)
 
     def wait_for_others(self, commits: int) -> None:
-        """Until others committed `commits` times, or every other writer has finished."""
+        """Until others committed `commits` times, or no other writer can commit any more
+        (each has finished or is waiting here too)."""
         with self.changed:
             mark = self.commits
-            assert self.changed.wait_for(
-                lambda: self.commits >= mark + commits or self.finished >= WRITERS - 1, timeout=120)
+            self.waiting += 1
+            self.changed.notify_all()
+            try:
+                assert self.changed.wait_for(
+                    lambda: self.commits >= mark + commits or self.finished + self.waiting >= WRITERS,
+                    timeout=120)
+            finally:
+                self.waiting -= 1
 
     def done(self) -> None:
         with self.changed:
