@@ -44,12 +44,12 @@ sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
 
+from adapters.database import create_database, eventsourcing_env, start_embedded  # noqa: E402
 from domain.commerce.application import CommerceApplication  # noqa: E402
-from eventmart.database import create_database, eventsourcing_env, start_embedded  # noqa: E402
 from eventmart.migrations import migrate  # noqa: E402
 from eventmart.recorder import LockFreeApplicationRecorder  # noqa: E402
-from eventmart.runtime import Runtime, open_runtime  # noqa: E402
 from projections import tracking  # noqa: E402
+from runtime import Runtime, open_runtime  # noqa: E402
 from tests.support.settings import make_settings  # noqa: E402
 from workers import start_workers  # noqa: E402
 

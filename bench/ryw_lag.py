@@ -35,10 +35,10 @@ def main() -> None:
 
     import psycopg
 
-    from eventmart.database import create_database, start_embedded
+    from adapters.database import create_database, start_embedded
     from eventmart.migrations import migrate
-    from eventmart.runtime import open_runtime
     from projections import tracking
+    from runtime import open_runtime
     from tests.support.settings import make_settings
     from workers import start_workers
 

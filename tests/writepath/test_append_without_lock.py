@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from kafka import KafkaConsumer, TopicPartition
 
 from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
 from projections import tracking
+from runtime import Runtime, open_runtime
 from tests.infra import fresh_database
 from tests.support.appends import (
     Stream,

@@ -10,10 +10,10 @@ from typing import Any
 import psycopg
 from eventsourcing.application import Application
 
-from eventmart.database import eventsourcing_env
+from adapters.database import eventsourcing_env
 from eventmart.recorder import LockFreeApplicationRecorder
-from eventmart.runtime import Runtime
 from projections import tracking
+from runtime import Runtime
 from tests.infra import fresh_database
 from tests.support.appends import Stream, bumps, recording_follower
 from tests.support.runtimes import own_runtime
