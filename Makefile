@@ -32,7 +32,8 @@ bench: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy --strict domain projections
-	$(BIN)/mypy api workers eventmart
+	$(BIN)/mypy api workers eventmart identity adapters runtime
+	$(BIN)/lint-imports
 	$(BIN)/mypy tests
 
 clean:

@@ -44,7 +44,8 @@ from api.routes import (
 )
 from api.routes import metrics as metrics_route
 from api.text import check_parameters
-from eventmart.runtime import Runtime
+from runtime import Runtime
+from workers import start_workers
 
 SPARE_THREADS = 8
 
@@ -67,8 +68,6 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
             runtime.settings.db_pool_size + SPARE_THREADS)
         supervisor = None
         if run_workers:
-            from workers import start_workers
-
             supervisor = start_workers(runtime)
         app.state.supervisor = supervisor
         try:

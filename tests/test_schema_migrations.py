@@ -19,16 +19,16 @@ import pytest
 import eventmart.migrations as migrations
 from domain.commerce.cart import Cart
 from eventmart.migrations import SCHEMA_DIR, MigrationError, load_migrations, migrate
-from eventmart.runtime import build_applications, open_runtime
-from eventmart.settings import Settings
 from projections import READ_MODELS, cart_view, tracking
+from runtime import build_applications, open_runtime
+from runtime.settings import Settings
 from tests.infra import fresh_database
 from tests.support.cli import EVENTMART
 from tests.support.settings import make_settings
 from workers.policies import PAYMENT_EXPIRY, POLICIES
 
 # The plain tables exactly as `migrate` created them before migrations were numbered
-# (the DDL constants of eventmart/identity/*.py, wishlist.py, idempotency_store.py,
+# (the DDL constants of identity/*.py, adapters/idempotency_store.py,
 # projections/tracking.py and notifications.READS_DDL, in the order migrate ran them).
 PRE_MIGRATIONS_DDL = """
 CREATE TABLE IF NOT EXISTS users (

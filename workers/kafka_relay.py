@@ -33,7 +33,7 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from psycopg import Connection
 
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from workers.log_follower import LogFollower, LoggedEvent
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from api.dependencies import RoleGate, RuntimeDep
 from domain.catalog.product import Product, ProductNotFoundError
-from eventmart.identity.users import User
+from identity.users import User
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import CurrentUser, RuntimeDep
 from domain.errors import DomainError, NotFoundError
-from eventmart.runtime import Runtime
+from runtime import Runtime
 
 router = APIRouter(tags=["uploads"])
 
