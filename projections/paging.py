@@ -18,6 +18,14 @@ class Page:
     rows: list[Row]
 
 
+def where(*conditions: tuple[str, Any], always: str = "true") -> tuple[str, list[Any]]:
+    """`WHERE` and its parameters from (condition with one %s, value) pairs; a pair whose
+    value is None (the filter was not asked for) is left out."""
+    chosen = [(sql, value) for sql, value in conditions if value is not None]
+    clause = " AND ".join([always, *(sql for sql, _ in chosen)])
+    return f"WHERE {clause}", [value for _, value in chosen]
+
+
 def page_of(
     conn: Connection, select: str, from_where: str, params: list[Any], order: str, page: int, size: int,
     select_params: tuple[Any, ...] = (),

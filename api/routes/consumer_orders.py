@@ -106,10 +106,8 @@ def confirm(
     if key is None:
         status, out = execute(None)
         return JSONResponse(out, status_code=status)
-    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/order/confirm",
-                                key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute,
-                                lease_seconds=runtime.settings.idempotency_lease_seconds)
+    return idempotency.keyed(conn, runtime, user, endpoint="POST /api/v1/consumer/order/confirm",
+                             key=key, body=body, execute=execute)
 
 
 @router.get("/order/history", response_model=Paginated[OrderOut],

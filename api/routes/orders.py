@@ -169,10 +169,8 @@ def checkout(
         return 201, {"order_id": str(order.id), "total_amount": order.total,
                      "currency": order.currency, "status": order.status}
 
-    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /v1/checkouts",
-                                key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute,
-                                lease_seconds=runtime.settings.idempotency_lease_seconds)
+    return idempotency.keyed(conn, runtime, user, endpoint="POST /v1/checkouts",
+                             key=key, body=body, execute=execute)
 
 
 @router.get("/v1/orders", response_model=Paginated[OrderOut], summary="Your orders, newest first")

@@ -99,10 +99,8 @@ def create_payment(
                                     "amount": p.amount, "currency": p.currency, "refunded": 0,
                                     "checkout_url": p.checkout_url, "expires_at": p.expires_at})
 
-    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /v1/payments",
-                                key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute,
-                                lease_seconds=runtime.settings.idempotency_lease_seconds)
+    return idempotency.keyed(conn, runtime, user, endpoint="POST /v1/payments",
+                             key=key, body=body, execute=execute)
 
 
 @router.get("/v1/payments/{payment_id}", response_model=PaymentOut, summary="A payment's status")

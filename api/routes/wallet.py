@@ -132,10 +132,8 @@ def load(body: LoadIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
                      "qr_url": f"{settings.public_base_url}/v1/payments/{p.id}/qr.png",
                      "expires_at": p.expires_at.isoformat()}
 
-    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/wallet/load",
-                                key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute,
-                                lease_seconds=runtime.settings.idempotency_lease_seconds)
+    return idempotency.keyed(conn, runtime, user, endpoint="POST /api/v1/consumer/wallet/load",
+                             key=key, body=body, execute=execute)
 
 
 @router.post("/debit", response_model=WalletOut,
@@ -152,10 +150,8 @@ def debit(body: DebitIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDe
         assert done is not None
         return 200, wallet_state(done["balance_after"], wallet.currency, done["at"])
 
-    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/wallet/debit",
-                                key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute,
-                                lease_seconds=runtime.settings.idempotency_lease_seconds)
+    return idempotency.keyed(conn, runtime, user, endpoint="POST /api/v1/consumer/wallet/debit",
+                             key=key, body=body, execute=execute)
 
 
 @router.post("/refund", response_model=WalletOut,
