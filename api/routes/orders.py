@@ -12,14 +12,7 @@ from pydantic import BaseModel, Field
 
 from api import idempotency
 from api.commands import Settlement, actor, settled
-from api.dependencies import (
-    ConnectionDep,
-    Customer,
-    RoleGate,
-    RuntimeDep,
-    await_read_model,
-    remember_write,
-)
+from api.dependencies import ConnectionDep, Customer, RoleGate, RuntimeDep, await_read_model, remember_write
 from api.errors import ReadModelBehindError
 from api.pagination import PageDep, PageRequest, Paginated
 from api.text import RequestModel

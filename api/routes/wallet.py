@@ -19,14 +19,7 @@ from pydantic import BaseModel, Field
 from adapters.locks import advisory_lock
 from api import idempotency
 from api.commands import actor
-from api.dependencies import (
-    ConnectionDep,
-    Customer,
-    RoleGate,
-    RuntimeDep,
-    await_read_model,
-    remember_write,
-)
+from api.dependencies import ConnectionDep, Customer, RoleGate, RuntimeDep, await_read_model, remember_write
 from api.pagination import PageDep, Paginated
 from api.routes.payments import ProviderFailedError
 from api.text import RequestModel
