@@ -260,7 +260,7 @@ def stream_state(
             summary="An application's global log in position order, filtered, page by page")
 def global_log(
     user: Auditor, runtime: RuntimeDep, conn: ConnectionDep,
-    application: Annotated[ApplicationName, Query(description="whose log")],
+    application: Annotated[ApplicationName, Query(description="whose log")] = "commerce",
     after: Annotated[int, Query(ge=0, le=2**62, description="start after this position")] = 0,
     limit: Limit = 100,
     type: Annotated[list[str] | None, Query(  # noqa: A002 - the documented parameter name
