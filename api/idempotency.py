@@ -33,8 +33,8 @@ from fastapi.responses import JSONResponse
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
+from adapters.idempotency_store import KEEP_FOR
 from domain.errors import ConflictError, DomainError
-from eventmart.idempotency_store import KEEP_FOR
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from workers.health import expected_workers, worker_states
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

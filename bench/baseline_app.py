@@ -92,7 +92,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     args = parser.parse_args()
-    from eventmart.settings import get_settings
+    from runtime.settings import get_settings
 
     settings = get_settings()  # DB_POOL_SIZE as our app reads it
     url = os.environ["DATABASE_URL"]

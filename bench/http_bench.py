@@ -46,9 +46,9 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
+from adapters.database import start_embedded  # noqa: E402
 from bench.baseline_app import row_key  # noqa: E402
-from eventmart.database import start_embedded  # noqa: E402
-from eventmart.settings import get_settings  # noqa: E402
+from runtime.settings import get_settings  # noqa: E402
 
 API_ROLE, WORKERS_ROLE, BASE_ROLE = "bench_api", "bench_workers", "bench_baseline"
 APP_DB, BASE_DB = "eventmart_bench", "baseline_bench"

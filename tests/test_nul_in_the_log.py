@@ -11,8 +11,8 @@ import pytest
 
 from domain.actor import Actor
 from domain.support.ticket import SupportTicket
-from eventmart.runtime import Runtime
 from projections import READ_MODELS, tracking
+from runtime import Runtime
 from tests.support.db import scalar
 from tests.support.runtimes import own_runtime
 from workers.projection import rebuild

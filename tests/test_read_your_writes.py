@@ -6,8 +6,8 @@ import uuid
 import pytest
 from psycopg import Connection
 
-from eventmart.runtime import Runtime
 from projections import tracking
+from runtime import Runtime
 
 FOLLOWER = "ryw_probe"
 

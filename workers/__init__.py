@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventmart.runtime import Runtime
 from projections import READ_MODELS
+from runtime import Runtime
 from workers.kafka_relay import FOLLOWER as KAFKA_RELAY
 from workers.kafka_relay import relay_follower
 from workers.log_follower import LogFollower, Supervisor

@@ -15,7 +15,7 @@ from api.pagination import PageDep, Paginated
 from api.routes.support import TICKET, ReplyIn, TicketOut, TicketSummary, summary, ticket_view
 from api.text import RequestModel
 from domain.support.ticket import TicketStatus
-from eventmart.identity.users import User
+from identity.users import User
 from projections import support_tickets
 
 router = APIRouter(prefix="/v1/admin/support/tickets", tags=["support (staff)"])

@@ -11,7 +11,7 @@ from pydantic import BaseModel, EmailStr, Field
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, client_ip, credentials
 from api.errors import NotAuthenticatedError
 from api.text import RequestModel
-from eventmart.identity import login_throttle, sessions, users
+from identity import login_throttle, sessions, users
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 

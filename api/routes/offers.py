@@ -20,7 +20,7 @@ from api.dependencies import (
 )
 from api.text import RequestModel
 from domain.commerce.coupon import Coupon
-from eventmart.identity.users import User
+from identity.users import User
 from projections import offers, tracking
 
 router = APIRouter(tags=["offers"])

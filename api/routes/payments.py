@@ -16,16 +16,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
+from adapters import payment_providers
 from api import idempotency
 from api.commands import actor
 from api.dependencies import ConnectionDep, CurrentUser, Customer, RuntimeDep, await_read_model, remember_write
 from api.text import RequestModel
 from domain.errors import AuthenticationError, DomainError, UpstreamError
 from domain.payments.payment import PaymentNotFoundError, PaymentStateError, ProviderError
-from eventmart import payment_providers
-from eventmart.runtime import Runtime
 from projections import payments as payment_view
 from projections import tracking
+from runtime import Runtime
 
 router = APIRouter(tags=["payments"])
 

@@ -11,8 +11,8 @@ from pydantic import BaseModel, Field
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, credentials
 from api.routes.otp import Tokens, token_response
 from api.text import RequestModel
-from eventmart.identity import sessions, users
-from eventmart.runtime import Runtime
+from identity import sessions, users
+from runtime import Runtime
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
 

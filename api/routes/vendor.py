@@ -20,9 +20,9 @@ from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
 from api.text import RequestModel
 from domain.catalog.product import ProductNotFoundError
 from domain.catalog.shop import SHOP_TYPES, ShopNotFoundError
-from eventmart.identity.users import User
-from eventmart.runtime import Runtime
+from identity.users import User
 from projections import catalog_search, stock_levels
+from runtime import Runtime
 
 router = APIRouter(prefix="/v1/vendor", tags=["vendor: shops and items"])
 

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from adapters.locks import advisory_lock
 from api import idempotency
 from api.commands import actor
 from api.dependencies import (
@@ -32,8 +33,7 @@ from api.text import RequestModel
 from domain.commerce.wallet import wallet_id_for
 from domain.payments.application import WALLET_LOAD, LoadLimits
 from domain.payments.payment import ProviderError
-from eventmart.identity.users import User
-from eventmart.locks import advisory_lock
+from identity.users import User
 from projections import wallet_balance, wallet_history
 
 router = APIRouter(prefix="/api/v1/consumer/wallet", tags=["wallet"])

@@ -11,8 +11,8 @@ from typing import Any
 from fastapi.testclient import TestClient
 
 from domain.commerce.order import Order
-from eventmart.runtime import Runtime
 from projections import stock_levels, tracking
+from runtime import Runtime
 from tests.support.commerce import balance, delivered_order, fund
 from tests.support.db import scalar
 from tests.support.problems import assert_problem
