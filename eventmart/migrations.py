@@ -173,6 +173,12 @@ def recorded_versions(conn: Connection) -> dict[str, int]:
     return {str(name): int(version) for name, version in rows}
 
 
+def stale_read_models(conn: Connection, read_models: Mapping[str, ReadModel] = READ_MODELS) -> list[ReadModel]:
+    """Read models whose serving tables are of another version than the code's."""
+    recorded = recorded_versions(conn) if schema_version(conn) >= 2 else {}
+    return [m for m in read_models.values() if recorded.get(m.name, 1) != m.version]
+
+
 def _create_read_models(conn: Connection, read_models: Mapping[str, ReadModel]) -> list[ReadModel]:
     """Creates missing read models and registers their followers; returns those whose
     recorded version is not the code's. A read model seen for the first time (no follower yet)
