@@ -104,7 +104,8 @@ class Reader(threading.Thread):
         seen: dict[uuid.UUID, int] = {}
         with psycopg.connect(self.url, autocommit=True) as conn:
             while not self.stopping.is_set():
-                rows = dict(conn.execute("SELECT wallet_id, version FROM wallet_balance").fetchall())
+                rows: dict[uuid.UUID, int] = dict(
+                    conn.execute("SELECT wallet_id, version FROM wallet_balance").fetchall())
                 if len(rows) < len(seen):
                     self.regressions.append(f"read {self.reads}: {len(rows)} rows after {len(seen)}")
                 older = [w for w, v in seen.items() if rows.get(w, 0) < v]
@@ -139,7 +140,7 @@ class Writer(threading.Thread):
             if i % 5 == 0:
                 self.ids.extend(w.id for w in open_wallets(self.runtime, 1))
             else:
-                wallet = self.runtime.commerce.repository.get(self.ids[i % len(self.ids)])
+                wallet: Wallet = self.runtime.commerce.repository.get(self.ids[i % len(self.ids)])
                 wallet.credit(1, kind="load", reference=f"w{i}")
                 self.runtime.commerce.save(wallet)
             self.saves += 1
@@ -189,7 +190,7 @@ def test_a_reader_under_write_load_never_sees_the_rebuild(fresh: tuple[str, Runt
     assert serving_generation(url, "wallet_balance") == 2
     assert query(url, "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'wallet_balance_g%%'") == [(0,)]
     # and every wallet's row is the fold of its events.
-    expected = {i: runtime.commerce.repository.get(i) for i in writer.ids}
+    expected: dict[uuid.UUID, Wallet] = {i: runtime.commerce.repository.get(i) for i in writer.ids}
     rows = {r[0]: (r[1], r[2]) for r in query(url, "SELECT wallet_id, balance, version FROM wallet_balance")}
     assert rows == {i: (w.balance, w.version) for i, w in expected.items()}
 
