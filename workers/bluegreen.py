@@ -341,9 +341,12 @@ def _swap_once(conn: Connection, model: ReadModel, generation: int, follower: Lo
     for table in tables:
         conn.execute(sql.SQL("ALTER TABLE {} SET SCHEMA {}").format(
             sql.Identifier(schema, table), sql.Identifier(live)))
-    conn.execute("UPDATE follower_positions SET position = %s, heartbeat_at = now(), poison = NULL, "
-                 "last_error = NULL, last_error_at = NULL WHERE follower = %s AND application = %s",
-                 (position, model.name, model.application))
+    # The live follower's cursor becomes the generation's (every cursor column of its row).
+    conn.execute("UPDATE follower_positions l SET position = g.position, heartbeat_at = now(), "
+                 "poison = NULL, last_error = NULL, last_error_at = NULL FROM follower_positions g "
+                 "WHERE l.follower = %s AND l.application = %s AND g.follower = %s "
+                 "AND g.application = l.application",
+                 (model.name, model.application, follower.follower))
     _drop_generation(conn, model, generation)
     conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(retired))
     conn.execute(
