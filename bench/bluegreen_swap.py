@@ -130,9 +130,11 @@ def main() -> None:
                    for way in ("in place", "blue/green", "in place", "blue/green")]
         for r in results:
             swap = f", swap {r['swap_ms']:.0f} ms" if r["swap_ms"] is not None else ""
-            print(f"{r['way']:>10}: {r['rate']:>8,.0f} events/s; {r['wrong']:>6} wrong of {r['reads']:>6} "
-                  f"reads; read p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, max {r['max_ms']:.0f} ms{swap}")
-        rates = {w: statistics.mean(r["rate"] for r in results if r["way"] == w) for w in ("in place", "blue/green")}
+            print(f"{r['way']:>10}: {r['rate']:>8,.0f} events/s; {r['wrong']:>6} wrong of "
+                  f"{r['reads']:>6} reads; read p50 {r['p50_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms, "
+                  f"max {r['max_ms']:.0f} ms{swap}")
+        rates = {w: statistics.mean(r["rate"] for r in results if r["way"] == w)
+                 for w in ("in place", "blue/green")}
         print(f"rate blue/green / in place: {rates['blue/green'] / rates['in place']:.2f}")
         rt.close()
     finally:
