@@ -193,7 +193,8 @@ def status() -> None:
     typer.echo("read models (version in the code, version of the tables):")
     for model in READ_MODELS.values():
         tables = versions.get(model.name)
-        note = "" if tables == model.version else "  (migrate rebuilds it)"
+        note = ("" if (tables or 1) == model.version else "  (migrate rebuilds it)"
+                if (tables or 1) < model.version else "  (newer tables: this code's worker holds still)")
         typer.echo(f"  {model.name:<22} version {model.version} tables {tables or '-'}{note}")
     if building:
         typer.echo("rebuilds in progress (the serving generation answers meanwhile):")
@@ -265,8 +266,8 @@ def rebuild(name: str) -> None:
                                f"{current} --skip {failed.position} --reason '...', then rebuild again "
                                f"(the serving generation is untouched)", err=True)
                     raise typer.Exit(1) from None
-                except RebuildRunning as running:
-                    typer.echo(f"error: {running}", err=True)
+                except (RebuildRunning, LookupError) as refused:
+                    typer.echo(f"error: {refused}", err=True)
                     raise typer.Exit(1) from None
             seconds = time.monotonic() - started
             assert done is not None  # only a stopped or an up-to-date upgrade does nothing

@@ -174,9 +174,19 @@ def recorded_versions(conn: Connection) -> dict[str, int]:
 
 
 def stale_read_models(conn: Connection, read_models: Mapping[str, ReadModel] = READ_MODELS) -> list[ReadModel]:
-    """Read models whose serving tables are of another version than the code's."""
+    """Read models whose serving tables are of an older version than the code's."""
     recorded = recorded_versions(conn) if schema_version(conn) >= 2 else {}
-    return [m for m in read_models.values() if recorded.get(m.name, 1) != m.version]
+    return [m for m in read_models.values() if _is_stale(m, recorded.get(m.name, 1))]
+
+
+def _is_stale(model: ReadModel, recorded: int) -> bool:
+    """Older tables are rebuilt. Newer ones were swapped in by newer code, which this process
+    does not undo: its live worker of that model holds still (bluegreen.version_gate), and
+    `eventmart rebuild NAME` is the way to go back deliberately."""
+    if recorded > model.version:
+        log.warning("read model %s: the serving tables are of version %d, newer than this code's %d; "
+                    "this process's worker for it holds still", model.name, recorded, model.version)
+    return recorded < model.version
 
 
 def _create_read_models(conn: Connection, read_models: Mapping[str, ReadModel]) -> list[ReadModel]:
@@ -192,7 +202,7 @@ def _create_read_models(conn: Connection, read_models: Mapping[str, ReadModel]) 
         tracking.ensure_follower(conn, model.name, model.application)
         if new and model.name not in recorded:
             _record_version(conn, model)
-        elif recorded.get(model.name, 1) != model.version:
+        elif _is_stale(model, recorded.get(model.name, 1)):
             stale.append(model)
         elif model.name not in recorded:
             _record_version(conn, model)

@@ -77,11 +77,15 @@ def version_gate(model: ReadModel) -> Callable[[Connection], bool]:
     takes, so no batch of an old process lands after the swap)."""
 
     def gate(conn: Connection) -> bool:
-        row = conn.execute("SELECT version FROM read_model_versions WHERE read_model = %s",
-                           (model.name,)).fetchone()
-        return (int(row[0]) if row else 1) == model.version
+        return serving_version(conn, model.name) == model.version
 
     return gate
+
+
+def serving_version(conn: Connection, name: str) -> int:
+    """The version of the serving tables (no row: 1, from before versions were recorded)."""
+    row = conn.execute("SELECT version FROM read_model_versions WHERE read_model = %s", (name,)).fetchone()
+    return int(row[0]) if row else 1
 
 
 @dataclass(frozen=True)
@@ -183,7 +187,8 @@ def rebuild(
 ) -> Rebuilt | None:
     """Builds the next generation of `model` and swaps it in. Refuses (RebuildRunning) while
     another process rebuilds it, unless `wait`. With `only_if_stale` (version upgrades) it does
-    nothing when, once it holds the lock, the serving tables are already of the code's version.
+    nothing when, once it holds the lock, the serving tables are not older than the code's
+    version (another process swapped them in; or newer code did, which old code never undoes).
     Returns None when it did nothing or was stopped (the unfinished generation is dropped by the
     next rebuild). An event it cannot apply raises EventFailed, naming it; the serving
     generation is untouched."""
@@ -202,7 +207,7 @@ def rebuild(
             if not (got and got[0]):
                 raise RebuildRunning(describe_running(conn, model))
         try:
-            if only_if_stale and version_gate(model)(conn):
+            if only_if_stale and serving_version(conn, model.name) >= model.version:
                 return None
             generation = _start(conn, model, live)
             schema = generation_schema(model.name, generation)
@@ -245,6 +250,9 @@ def _start(conn: Connection, model: ReadModel, live: str) -> int:
     its schema and tables, its follower at position 0 with the live follower's recorded skips,
     and the mark `status` shows while this connection lives."""
     with conn.transaction():
+        if conn.execute("SELECT 1 FROM follower_positions WHERE follower = %s AND application = %s",
+                        (model.name, model.application)).fetchone() is None:
+            raise LookupError(f"read model {model.name} is not registered; run eventmart migrate")
         conn.execute("INSERT INTO read_model_generations (read_model) VALUES (%s) ON CONFLICT DO NOTHING",
                      (model.name,))
         row = conn.execute("SELECT live, building FROM read_model_generations WHERE read_model = %s "
