@@ -226,6 +226,11 @@ def rebuild(
                     progress(tracking.position_of(conn, follower.follower, model.application), head)
             if stopping and stopping.is_set():
                 return None
+            # Tables filled by inserts have no planner statistics until autovacuum gets to them:
+            # readers would get guessed plans for a while after the swap.
+            for (table,) in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s",
+                                         (schema,)).fetchall():
+                conn.execute(sql.SQL("ANALYZE {}").format(sql.Identifier(schema, table)))
             applied += _swap(conn, model, generation, follower, live)
             position = tracking.position_of(conn, model.name, model.application)
             if progress is not None:
