@@ -24,12 +24,12 @@ from typing import Any
 
 import psycopg
 
+from adapters.database import create_database, start_embedded
 from domain.commerce.wallet import Wallet
-from eventmart.database import create_database, start_embedded
 from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
-from eventmart.settings import Settings
 from projections import tracking, wallet_balance
+from runtime import Runtime, open_runtime
+from runtime.settings import Settings
 from workers.bluegreen import rebuild
 from workers.projection import projection_follower
 

@@ -26,10 +26,10 @@ from pathlib import Path
 import psycopg
 from psycopg import Connection
 
-from eventmart.runtime import build_applications, open_runtime
-from eventmart.settings import Settings
 from projections import READ_MODELS, tracking
 from projections.read_model import ReadModel
+from runtime import build_applications, open_runtime
+from runtime.settings import Settings
 from workers import bluegreen
 from workers.policies import PAYMENT_EXPIRY, POLICIES
 

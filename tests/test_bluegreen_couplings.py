@@ -11,8 +11,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from eventmart.runtime import Runtime
 from projections import catalog_search, stock_levels
+from runtime import Runtime
 from tests.support.runtimes import own_runtime
 from workers.bluegreen import rebuild
 from workers.projection import projection_follower

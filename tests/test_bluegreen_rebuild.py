@@ -22,8 +22,8 @@ from api.app import create_app
 from domain.commerce.cart import Cart
 from domain.commerce.wallet import Wallet
 from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
 from projections import READ_MODELS, cart_view, tracking, wallet_balance
+from runtime import Runtime, open_runtime
 from tests.infra import fresh_database
 from tests.support.cli import EVENTMART, eventmart
 from tests.support.settings import make_settings

@@ -18,9 +18,9 @@ import pytest
 
 from domain.commerce.cart import Cart
 from eventmart.migrations import SCHEMA_DIR, MigrationError, load_migrations, migrate
-from eventmart.runtime import build_applications, open_runtime
-from eventmart.settings import Settings
 from projections import READ_MODELS, cart_view, tracking
+from runtime import build_applications, open_runtime
+from runtime.settings import Settings
 from tests.infra import fresh_database
 from tests.support.cli import EVENTMART
 from tests.support.settings import make_settings

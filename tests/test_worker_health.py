@@ -19,9 +19,9 @@ from api.app import create_app
 from domain.commerce.cart import Cart
 from eventmart.cli import record_skip
 from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
 from projections import cart_view, tracking
 from projections.read_model import ReadModel
+from runtime import Runtime, open_runtime
 from tests.infra import fresh_database
 from tests.support.cli import EVENTMART
 from tests.support.settings import make_settings

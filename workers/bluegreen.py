@@ -38,9 +38,9 @@ import psycopg
 from psycopg import Connection, sql
 from psycopg.types.json import Jsonb
 
-from eventmart.runtime import Runtime
 from projections import READ_MODELS, stock_levels, tracking
 from projections.read_model import ReadModel
+from runtime import Runtime
 from workers.log_follower import LogFollower
 
 log = logging.getLogger(__name__)

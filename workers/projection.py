@@ -6,8 +6,8 @@ from collections.abc import Callable, Sequence
 
 from psycopg import Connection, sql
 
-from eventmart.runtime import Runtime
 from projections.read_model import ReadModel, tolerate_nul
+from runtime import Runtime
 from workers import bluegreen
 from workers.log_follower import LogFollower, LoggedEvent
 
