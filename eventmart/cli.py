@@ -25,9 +25,11 @@ def _setup() -> tuple[Settings, str]:
 @cli.command()
 def migrate() -> None:
     """Create the event stores, apply the numbered schema migrations not yet applied, create
-    read models and rebuild those whose version changed. Idempotent."""
+    read models and rebuild those whose version changed (blue/green: the old generation serves
+    until the new one has caught up). Idempotent."""
     from eventmart.migrations import MigrationError
     from eventmart.migrations import migrate as run
+    from projections import READ_MODELS
 
     settings, url = _setup()
     try:
@@ -38,7 +40,7 @@ def migrate() -> None:
     for name in done.applied:
         typer.echo(f"applied {name}")
     for name in done.rebuilt:
-        typer.echo(f"rebuilt read model {name}")
+        typer.echo(f"rebuilt read model {name} (blue/green, version {READ_MODELS[name].version})")
     typer.echo("migrated")
 
 
@@ -51,18 +53,26 @@ def serve(
         bool, typer.Option("--migrate/--no-migrate", help="create missing tables first")
     ] = True,
 ) -> None:
-    """Migrate, then serve the API (with all workers in-process unless --no-workers)."""
+    """Migrate, then serve the API (with all workers in-process unless --no-workers). Read
+    models whose version changed are rebuilt blue/green in the background meanwhile."""
+    import psycopg
     import uvicorn
 
     from api.app import create_app
     from eventmart.migrations import migrate as run_migrations
+    from eventmart.migrations import stale_read_models
     from runtime import open_runtime
+    from workers.bluegreen import BackgroundRebuilds
 
     settings, url = _setup()
     if migrate_first:
-        run_migrations(settings, url)  # type: ignore[arg-type]
+        stale = run_migrations(settings, url, rebuild_stale=False).stale  # type: ignore[arg-type]
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:  # type: ignore[arg-type]
+            stale = stale_read_models(conn)
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
     app = create_app(runtime, run_workers=workers)
+    background = BackgroundRebuilds(runtime, stale).start()
     try:
         uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, server_header=False,
                     # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: we believe
@@ -70,6 +80,7 @@ def serve(
                     proxy_headers=bool(settings.trusted_proxies),
                     forwarded_allow_ips=settings.trusted_proxies or "")
     finally:
+        background.stop()
         runtime.close()
 
 
@@ -150,11 +161,12 @@ def status() -> None:
 
     from eventmart.migrations import recorded_versions, schema_version
     from projections import READ_MODELS, tracking
-    from workers.health import expected_workers, worker_states
+    from workers.health import expected_workers, rebuilds, worker_states
 
     settings, url = _setup()
     with psycopg.connect(url, autocommit=True) as conn:
         states = worker_states(conn, expected_workers(settings), everything=True)  # type: ignore[arg-type]
+        building = rebuilds(conn)
         skips = tracking.skips(conn)
         schema = schema_version(conn)
         versions = recorded_versions(conn) if schema >= 2 else {}
@@ -181,8 +193,16 @@ def status() -> None:
     typer.echo("read models (version in the code, version of the tables):")
     for model in READ_MODELS.values():
         tables = versions.get(model.name)
-        note = "" if tables == model.version else "  (migrate rebuilds it)"
+        note = ("" if (tables or 1) == model.version else "  (migrate rebuilds it)"
+                if (tables or 1) < model.version else "  (newer tables: this code's worker holds still)")
         typer.echo(f"  {model.name:<22} version {model.version} tables {tables or '-'}{note}")
+    if building:
+        typer.echo("rebuilds in progress (the serving generation answers meanwhile):")
+    for r in building:
+        since = r.started_at.isoformat(timespec="seconds") if r.started_at else "?"
+        state = "running" if r.running else f"INTERRUPTED (eventmart rebuild {r.read_model} starts it again)"
+        typer.echo(f"  {r.read_model:<22} generation {r.generation} (version {r.version}) beside "
+                   f"generation {r.serving}: position {r.position}/{r.head} since {since}, {state}")
     if skips:
         typer.echo("skipped events:")
         for k in skips:
@@ -195,8 +215,10 @@ def status() -> None:
 
 @cli.command()
 def rebuild(name: str) -> None:
-    """Drop a read model (or `all`) and rebuild it from its log (safe while workers run),
-    with a progress bar; recorded skips are passed over."""
+    """Rebuild a read model (or `all`) blue/green from its log, with a progress bar: a new
+    generation replays the log beside the serving one and takes over in one transaction once
+    caught up (safe while workers and readers run); recorded skips are passed over. Refused
+    while another process rebuilds the same read model."""
     import time
 
     import psycopg
@@ -209,10 +231,11 @@ def rebuild(name: str) -> None:
         TimeRemainingColumn,
     )
 
-    from projections import READ_MODELS, tracking
+    from projections import READ_MODELS
     from runtime import open_runtime
+    from workers.bluegreen import RebuildRunning
+    from workers.bluegreen import rebuild as run
     from workers.log_follower import EventFailed
-    from workers.projection import rebuild as run
     from workers.projection import replayed
 
     names = list(READ_MODELS) if name == "all" else [name]
@@ -237,19 +260,24 @@ def rebuild(name: str) -> None:
                                rate=position / max(time.monotonic() - started, 1e-6))
 
                 try:
-                    run(runtime, model, progress=show)
+                    done = run(runtime, model, progress=show)
                 except EventFailed as failed:
                     typer.echo(f"error: rebuild stopped: {failed}\nto pass over it: eventmart worker "
-                               f"{current} --skip {failed.position} --reason '...', then rebuild again",
-                               err=True)
+                               f"{current} --skip {failed.position} --reason '...', then rebuild again "
+                               f"(the serving generation is untouched)", err=True)
+                    raise typer.Exit(1) from None
+                except (RebuildRunning, LookupError) as refused:
+                    typer.echo(f"error: {refused}", err=True)
                     raise typer.Exit(1) from None
             seconds = time.monotonic() - started
+            assert done is not None  # only a stopped or an up-to-date upgrade does nothing
             with psycopg.connect(url, autocommit=True) as conn:
-                position = tracking.position_of(conn, model.name, model.application)
-                count = replayed(conn, model.application, position)
-            # The true count: live workers of the same model may have applied some batches.
-            typer.echo(f"rebuilt {current}: {count} events (log position {position}) in {seconds:.1f}s, "
-                       f"{count / max(seconds, 1e-6):,.0f} events/s")
+                # The events of the log up to where the new generation took over (the log has
+                # gaps: not the position itself).
+                count = replayed(conn, model.application, done.position)
+            typer.echo(f"rebuilt {current}: {count} events (log position {done.position}) in "
+                       f"{seconds:.1f}s, {count / max(seconds, 1e-6):,.0f} events/s, "
+                       f"generation {done.generation} serves")
     finally:
         runtime.close()
 

@@ -59,6 +59,9 @@ class LoggedEvent:
 
 
 Handler = Callable[[Connection, Sequence[LoggedEvent]], None]
+# Asked under the position's row lock before each batch: False holds the follower where it is
+# (a read model whose tables are of another version than its code: workers/bluegreen.py).
+Gate = Callable[[Connection], bool]
 
 
 class EventFailed(Exception):
@@ -138,6 +141,7 @@ class LogFollower:
         database_url: str,
         poll_interval: float = 0.5,
         batch_size: int = BATCH_SIZE,
+        gate: Gate | None = None,
     ) -> None:
         self.follower = follower
         self.app = app
@@ -145,6 +149,7 @@ class LogFollower:
         self.database_url = database_url
         self.poll_interval = poll_interval
         self.batch_size = batch_size
+        self.gate = gate
         self.stopping = threading.Event()
         self.successes = 0  # committed steps; the Supervisor resets its back-off on progress
         self._isolate_until = 0  # up to this position, events are handled one per batch
@@ -167,7 +172,8 @@ class LogFollower:
             with conn.transaction():
                 position = tracking.lock_position(conn, self.follower, self.app.name)
                 limit = 1 if position < self._isolate_until else self.batch_size
-                rows = _read_rows(conn, self.app, position, limit)
+                held = self.gate is not None and not self.gate(conn)
+                rows = [] if held else _read_rows(conn, self.app, position, limit)
                 if not rows:
                     tracking.beat(conn, self.follower, self.app.name)
                     passed = 0

@@ -1,6 +1,7 @@
 """GET /healthz (process alive) and GET /readyz (database reachable, every worker that should
 be running is running: projections, policies, the payment expiry sweep, the Kafka relay when
-configured)."""
+configured). /readyz also lists blue/green rebuilds in progress; they never make it fail: the
+serving generation answers meanwhile."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 
 from api.dependencies import RuntimeDep
 from api.errors import PROBLEM_JSON, problem
-from workers.health import expected_workers, worker_states
+from workers.health import expected_workers, rebuilds, worker_states
 
 router = APIRouter(tags=["health"])
 
@@ -31,6 +32,7 @@ def readyz(request: Request, runtime: RuntimeDep) -> Any:
     try:
         with runtime.pool.connection(timeout=2) as conn:
             states = worker_states(conn, expected_workers(runtime.settings))
+            building = [r.as_json() for r in rebuilds(conn)]
     except Exception as exc:  # any failure to reach the database means not ready
         return problem(503, "Not ready", f"database unreachable: {type(exc).__name__}")
     workers = {s.key: s.as_json() for s in states}
@@ -43,10 +45,11 @@ def readyz(request: Request, runtime: RuntimeDep) -> Any:
         "database": "ok",
         "workers": workers,
         "projections": {k: w for k, w in workers.items() if w["kind"] == "projection"},
+        "rebuilds": building,
     }
     if problems:
         response = problem(503, "Not ready", "; ".join(problems))
-        return JSONResponse({**_body(response), "workers": workers}, status_code=503,
+        return JSONResponse({**_body(response), "workers": workers, "rebuilds": building}, status_code=503,
                             media_type=PROBLEM_JSON)
     return JSONResponse(body)
 
