@@ -33,7 +33,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from domain.actor import Actor
+from domain.actor import Actor, Role
 from domain.commerce.order import Order
 from domain.commerce.stock import Stock, stock_id_for
 from domain.commerce.wallet import Wallet, wallet_id_for
@@ -71,8 +71,8 @@ class Marketplace(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         rt = self.runtime
-        self.vendor = Actor(str(uuid.uuid4()), "vendor")
-        self.support = Actor(str(uuid.uuid4()), "support")
+        self.vendor = Actor(str(uuid.uuid4()), Role.VENDOR)
+        self.support = Actor(str(uuid.uuid4()), Role.SUPPORT)
         shop = rt.catalog.register_shop(self.vendor, vendor_id=self.vendor.user_id, details={
             "name": "Corner Store", "description": "", "city": "Pune", "society": "Lakeside",
             "shop_type": "grocery", "tags": [], "opening_hours": OPEN_ALL_WEEK, "images": []}).value
@@ -87,7 +87,7 @@ class Marketplace(RuleBasedStateMachine):
             self.products.append((pid, "S"))
         self.code = f"T{uuid.uuid4().hex[:8]}".upper()
         now = datetime.now(UTC)
-        rt.commerce.create_coupon(Actor(str(uuid.uuid4()), "admin"), {
+        rt.commerce.create_coupon(Actor(str(uuid.uuid4()), Role.ADMIN), {
             "code": self.code, "description": "", "discount_type": "percent", "value": 15,
             "cap": 20000, "min_order": 0, "valid_from": now - timedelta(days=1),
             "valid_until": now + timedelta(days=30), "usage_limit_total": 4, "usage_limit_per_user": 2})
@@ -120,7 +120,7 @@ class Marketplace(RuleBasedStateMachine):
         return stored_order(self.runtime, recent[index % len(recent)])
 
     def customer_of(self, order: Order) -> Actor:
-        return Actor(order.customer_id, "customer")
+        return Actor(order.customer_id, Role.CUSTOMER)
 
     # Customers
 

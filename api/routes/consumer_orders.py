@@ -17,7 +17,7 @@ from api.pagination import PageDep, Paginated
 from api.routes.orders import ORDER, CancelIn, OrderOut, conversation, customer_history
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
-from domain.commerce.order import IssueCategory
+from domain.commerce.order import Action, IssueCategory
 from eventmart.identity import profiles
 from eventmart.locks import advisory_lock
 
@@ -131,7 +131,7 @@ def cancel(order_id: UUID, user: Customer, runtime: RuntimeDep, conn: Connection
 def confirm_modified(
     order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
-    saved = runtime.commerce.advance_order(actor(user), order_id, "confirm_modified")
+    saved = runtime.commerce.advance_order(actor(user), order_id, Action.CONFIRM_MODIFIED)
     return settled(runtime, conn, user, saved, ORDER)
 
 

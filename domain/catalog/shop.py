@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Literal, get_args
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError, NotFoundError
 
-SHOP_TYPES = ("grocery", "pharmacy", "bakery", "restaurant", "dairy", "fruits_vegetables",
-              "meat", "stationery", "electronics", "apparel", "general")
+ShopType = Literal["grocery", "pharmacy", "bakery", "restaurant", "dairy", "fruits_vegetables",
+                   "meat", "stationery", "electronics", "apparel", "general"]
+SHOP_TYPES: tuple[ShopType, ...] = get_args(ShopType)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 

@@ -56,23 +56,42 @@ class IssueCategory(StrEnum):
     OTHER = "other"
 
 
-S = OrderStatus
-TRANSITIONS: dict[str, dict[str, str]] = {
-    S.AWAITING_PAYMENT: {"pay": S.PENDING, "payment_failed": S.PAYMENT_FAILED, "cancel": S.CANCELLED},
-    S.PAYMENT_FAILED: {"pay": S.PENDING, "cancel": S.CANCELLED},
-    S.PENDING: {"accept": S.ACCEPTED, "reject": S.REJECTED, "modify": S.MODIFIED, "cancel": S.CANCELLED},
-    S.MODIFIED: {"confirm_modified": S.ACCEPTED, "modify": S.MODIFIED, "reject": S.REJECTED,
-                 "cancel": S.CANCELLED},
-    S.ACCEPTED: {"pack": S.PACKED, "cancel": S.CANCELLED},
-    S.PACKED: {"dispatch": S.OUT_FOR_DELIVERY, "cancel": S.CANCELLED},
-    S.OUT_FOR_DELIVERY: {"deliver": S.DELIVERED},
+class Action(StrEnum):
+    """What moves an order from one status to the next; stored in StatusChanged as the value."""
+
+    PAY = "pay"
+    PAYMENT_FAILED = "payment_failed"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    MODIFY = "modify"
+    CONFIRM_MODIFIED = "confirm_modified"
+    PACK = "pack"
+    DISPATCH = "dispatch"
+    DELIVER = "deliver"
+    CANCEL = "cancel"
+
+
+# The moves `advance` makes; the others have commands of their own (pay, modify, cancel...).
+ADVANCES = frozenset({Action.ACCEPT, Action.PACK, Action.DISPATCH, Action.DELIVER,
+                      Action.CONFIRM_MODIFIED})
+
+S, A = OrderStatus, Action
+TRANSITIONS: dict[OrderStatus, dict[Action, OrderStatus]] = {
+    S.AWAITING_PAYMENT: {A.PAY: S.PENDING, A.PAYMENT_FAILED: S.PAYMENT_FAILED, A.CANCEL: S.CANCELLED},
+    S.PAYMENT_FAILED: {A.PAY: S.PENDING, A.CANCEL: S.CANCELLED},
+    S.PENDING: {A.ACCEPT: S.ACCEPTED, A.REJECT: S.REJECTED, A.MODIFY: S.MODIFIED, A.CANCEL: S.CANCELLED},
+    S.MODIFIED: {A.CONFIRM_MODIFIED: S.ACCEPTED, A.MODIFY: S.MODIFIED, A.REJECT: S.REJECTED,
+                 A.CANCEL: S.CANCELLED},
+    S.ACCEPTED: {A.PACK: S.PACKED, A.CANCEL: S.CANCELLED},
+    S.PACKED: {A.DISPATCH: S.OUT_FOR_DELIVERY, A.CANCEL: S.CANCELLED},
+    S.OUT_FOR_DELIVERY: {A.DELIVER: S.DELIVERED},
     S.DELIVERED: {},
     S.CANCELLED: {},
     S.REJECTED: {},
 }
-STATES = tuple(s.value for s in OrderStatus)
-PAYMENT_MODES = tuple(m.value for m in PaymentMode)
-ISSUE_CATEGORIES = tuple(c.value for c in IssueCategory)
+STATES = tuple(OrderStatus)
+PAYMENT_MODES = tuple(PaymentMode)
+ISSUE_CATEGORIES = tuple(IssueCategory)
 RETURN_WINDOW = timedelta(days=7)
 # An online order nobody pays stops holding stock after this long (a payment may still come:
 # it takes the stock again, or goes back when the stock is gone).
@@ -221,10 +240,10 @@ class Order(Aggregate):
         self.lines = [dict(line) for line in lines]
         self.currency = currency
         self.amounts = dict(amounts)
-        self.payment_mode = payment_mode
+        self.payment_mode = PaymentMode(payment_mode)
         self.delivery_notes = delivery_notes
         self.address = address
-        self.status = status
+        self.status = OrderStatus(status)
         self.paid = 0
         self.refunded = 0
         self.owed = 0  # due back to the customer and not refunded yet; refunds draw from it
@@ -259,7 +278,7 @@ class Order(Aggregate):
             raise OrderRuleError(f"payment_mode must be one of {', '.join(PAYMENT_MODES)}",
                                  field="payment_mode")
         priced = [{**line, "line_total": line["qty"] * line["unit_price"]} for line in lines]
-        status = "awaiting_payment" if payment_mode == "online" else "pending"
+        status = S.AWAITING_PAYMENT if payment_mode == PaymentMode.ONLINE else S.PENDING
         return cls._create(
             cls.Placed, id=order_id or uuid4(), customer_id=customer_id, shop_id=shop_id,
             lines=priced, currency=currency, amounts=totals(priced, delivery_fee, discount),
@@ -286,7 +305,7 @@ class Order(Aggregate):
         self.owed += amount
         return amount
 
-    def _check(self, action: str) -> str:
+    def _check(self, action: Action) -> OrderStatus:
         allowed = TRANSITIONS[self.status]
         if action not in allowed:
             can = ", ".join(allowed) or "nothing (final state)"
@@ -301,7 +320,7 @@ class Order(Aggregate):
         """Idempotent per payment: the payment policy may deliver the same success twice."""
         if payment_id in self.payment_ids:
             return
-        self._check("pay")
+        self._check(A.PAY)
         if amount != self.total:
             raise OrderRuleError(f"payment of {amount} does not match the total {self.total}")
         self._paid(payment_id=payment_id, amount=amount)
@@ -311,45 +330,45 @@ class Order(Aggregate):
         self.payment_ids.append(payment_id)
         self.paid += amount
         # Online orders wait for payment; wallet orders are paid while already pending.
-        self.status = TRANSITIONS[self.status].get("pay", self.status)
+        self.status = TRANSITIONS[self.status].get(A.PAY, self.status)
 
     def record_payment_failure(self, payment_id: str, reason: str) -> None:
-        if payment_id in self.payment_ids or "payment_failed" not in TRANSITIONS[self.status]:
+        if payment_id in self.payment_ids or A.PAYMENT_FAILED not in TRANSITIONS[self.status]:
             return  # paid meanwhile by another attempt, or already failed: nothing to record
         self._payment_failed(payment_id=payment_id, reason=reason)
 
     @event(PaymentFailed)
     def _payment_failed(self, payment_id: str, reason: str) -> None:
-        self.status = "payment_failed"
+        self.status = S.PAYMENT_FAILED
 
     def mark_wallet_paid(self) -> None:
         """Wallet orders are paid at placement, in the same transaction as the debit."""
-        if self.payment_mode != "wallet" or self.paid:
+        if self.payment_mode != PaymentMode.WALLET or self.paid:
             raise OrderRuleError("only an unpaid wallet order is paid from the wallet")
         self._paid(payment_id=f"wallet:{self.id}", amount=self.total)
 
     # Fulfilment
 
-    def advance(self, action: str, *, by: str, at: datetime, note: str = "") -> None:
-        if action not in ("accept", "pack", "dispatch", "deliver", "confirm_modified"):
-            raise OrderRuleError(f"unknown action {action!r}")
-        if action == "confirm_modified" and self.status != "modified":
+    def advance(self, action: Action, *, by: str, at: datetime, note: str = "") -> None:
+        if action not in ADVANCES:
+            raise OrderRuleError(f"unknown action {str(action)!r}")
+        if action == A.CONFIRM_MODIFIED and self.status != S.MODIFIED:
             raise OrderRuleError("there is no modification to confirm")
         status = self._check(action)
         owed_before = self.owed
         self._status_changed(action=action, status=status, by=by, note=note, at=at)
         if self.owed > owed_before:
             self._owe_online(self.owed - owed_before, "order modified")
-        if action == "deliver" and self.payment_mode == "cash" and not self.paid:
+        if action == A.DELIVER and self.payment_mode == PaymentMode.CASH and not self.paid:
             # Cash changes hands at the door: from now on it is refundable (returns).
             self._paid(payment_id=f"cash:{self.id}", amount=self.total)
 
     @event(StatusChanged)
     def _status_changed(self, action: str, status: str, by: str, note: str, at: datetime) -> None:
-        self.status = status
-        if status == "delivered":
+        self.status = OrderStatus(status)
+        if status == S.DELIVERED:
             self.delivered_at = at
-        if action == "confirm_modified" and self.proposed is not None:
+        if action == A.CONFIRM_MODIFIED and self.proposed is not None:
             before = self.total
             self.lines = self.proposed["lines"]
             self.amounts = self.proposed["amounts"]
@@ -361,7 +380,7 @@ class Order(Aggregate):
         """The vendor changes quantities (0 removes a line) before accepting; the consumer
         must confirm. Only lowering is allowed: the consumer agreed to at most this much. The
         delivery fee agreed at placement stays: a shop's shortage must not cost the customer."""
-        self._check("modify")
+        self._check(A.MODIFY)
         current = {line["item_id"]: line for line in self.lines}
         unknown = set(quantities) - set(current)
         if unknown:
@@ -382,12 +401,12 @@ class Order(Aggregate):
 
     @event(Modified)
     def _modified(self, by: str, lines: list[dict[str, Any]], amounts: dict[str, int], note: str) -> None:
-        self.status = "modified"
+        self.status = S.MODIFIED
         self.proposed = {"lines": lines, "amounts": amounts}
 
     def cancel(self, *, by: str, reason: str, reject: bool = False) -> int:
         """Cancels (or, for the vendor, rejects); returns the amount now due back."""
-        status = self._check("reject" if reject else "cancel")
+        status = self._check(A.REJECT if reject else A.CANCEL)
         due = self.unowed  # a debt already owed (a modification's difference) is not owed twice
         self._cancelled(by=by, reason=reason, status=status, refund_due=due)
         self._owe_online(due, status)
@@ -395,7 +414,7 @@ class Order(Aggregate):
 
     def _owe_online(self, amount: int, reason: str) -> None:
         """Online payments come back through the provider (wallet ones in the same save)."""
-        if amount > 0 and self.payment_mode == "online" and self.payment_ids:
+        if amount > 0 and self.payment_mode == PaymentMode.ONLINE and self.payment_ids:
             self._refund_due(amount=amount, payment_id=self.payment_ids[-1], reason=reason)
 
     @event(RefundDue)
@@ -404,7 +423,7 @@ class Order(Aggregate):
 
     @event(Cancelled)
     def _cancelled(self, by: str, reason: str, status: str, refund_due: int) -> None:
-        self.status = status
+        self.status = OrderStatus(status)
         self._owe(refund_due)  # everything paid and not yet given back
 
     def record_refund(self, amount: int, method: str, reference: str) -> None:
@@ -469,7 +488,7 @@ class Order(Aggregate):
     def request_return(self, *, return_id: str, items: list[dict[str, Any]], reason: str,
                        now: datetime, window: timedelta = RETURN_WINDOW) -> int:
         """Returns the amount that approval would refund."""
-        if self.status != "delivered" or self.delivered_at is None:
+        if self.status != S.DELIVERED or self.delivered_at is None:
             raise OrderRuleError(f"only delivered orders can be returned; this one is {self.status}")
         if now - self.delivered_at > window:
             raise OrderRuleError(f"the return window ({window.days} days after delivery) has closed")
@@ -531,7 +550,7 @@ class Order(Aggregate):
             ret["refund"] = self._owe(ret["amount"] if refund is None else refund)
 
     def rate(self, rating: int, comment: str) -> None:
-        if self.status != "delivered":
+        if self.status != S.DELIVERED:
             raise OrderRuleError(f"only delivered orders can be rated; this one is {self.status}")
         if self.rating is not None:
             raise AlreadyRatedError("this order was already rated")

@@ -5,14 +5,15 @@ a resolved ticket reopens it, because the problem evidently is not solved."""
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, get_args
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import ConflictError, DomainError, NotFoundError
 
-CATEGORIES = ("order", "payment", "wallet", "account", "delivery", "refund", "other")
+TicketCategory = Literal["order", "payment", "wallet", "account", "delivery", "refund", "other"]
+CATEGORIES: tuple[TicketCategory, ...] = get_args(TicketCategory)
 # open: waiting for support; in_progress: support is on it; resolved: support thinks it is done
 # (the customer can reopen by writing); closed: final, no more messages.
 class TicketStatus(StrEnum):

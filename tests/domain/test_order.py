@@ -9,10 +9,12 @@ import pytest
 from domain.commerce.order import (
     STATES,
     TRANSITIONS,
+    Action,
     AlreadyRatedError,
     InvalidTransitionError,
     Order,
     OrderRuleError,
+    OrderStatus,
     ReturnNotFoundError,
 )
 from tests.spec import FIXED_TIME, Stream, given
@@ -77,7 +79,7 @@ def test_the_table_covers_the_whole_lifecycle() -> None:
 
 
 @pytest.mark.parametrize("state,action", LEGAL)
-def test_every_legal_transition(state: str, action: str) -> None:
+def test_every_legal_transition(state: OrderStatus, action: Action) -> None:
     _, history = placed(state)
     order = given(*history).when(ACTIONS[action]).then(
         (EXPECTED_EVENT.get(action, Order.StatusChanged), {})
