@@ -197,7 +197,7 @@ class Marketplace(RuleBasedStateMachine):
     @rule(index=st.integers(0, 50), line=st.integers(0, 3), qty=st.integers(1, 4))
     def request_return(self, index: int, line: int, qty: int) -> None:
         if (order := self.order(index)) is not None:
-            item = order.lines[line % len(order.lines)]["item_id"]
+            item = order.lines[line % len(order.lines)].item_id
             self.attempt(self.runtime.commerce.request_order_return, self.customer_of(order), order.id,
                          [{"item_id": item, "quantity": qty}], "changed my mind")
 
@@ -238,7 +238,7 @@ class Marketplace(RuleBasedStateMachine):
     @rule(index=st.integers(0, 50), line=st.integers(0, 3), qty=st.integers(0, 3))
     def modify(self, index: int, line: int, qty: int) -> None:
         if (order := self.order(index)) is not None:
-            item = order.lines[line % len(order.lines)]["item_id"]
+            item = order.lines[line % len(order.lines)].item_id
             self.attempt(self.runtime.commerce.modify_order, self.vendor, order.id, {item: qty})
 
     @rule(product=st.integers(0, 1), units=st.integers(0, 12))
@@ -315,11 +315,11 @@ class Marketplace(RuleBasedStateMachine):
                 continue
             assert stock.left >= 0 and stock.sold + stock.units_held + stock.left == stock.stocked
             need = {str(o.id): q for o in orders if o.status in LIVE
-                    for q in [sum(line["qty"] for line in o.lines if line["product_id"] == str(pid))] if q}
+                    for q in [sum(line.qty for line in o.lines if line.product_id == str(pid))] if q}
             assert stock.held == need, (stock.held, need)
             restocked = sum(e.qty for e in commerce.events.get(stock.id) if isinstance(e, Stock.Restocked))
-            delivered = sum(line["qty"] for o in orders if o.status == "delivered" for line in o.lines
-                            if line["product_id"] == str(pid))
+            delivered = sum(line.qty for o in orders if o.status == "delivered" for line in o.lines
+                            if line.product_id == str(pid))
             assert stock.sold == delivered - restocked
 
 

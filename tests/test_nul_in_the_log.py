@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from domain.actor import Actor, Role
+from domain.commerce.values import DeliveryAddress
 from domain.support.ticket import SupportTicket
 from eventmart.runtime import Runtime
 from projections import READ_MODELS, tracking
@@ -44,7 +45,7 @@ def poisoned(postgres: str) -> Iterator[Runtime]:
         owner = uuid.UUID(customer.user_id)
         rt.commerce.add_to_my_cart(owner_id=owner, product_id=product_id, sku=f"A{NUL}", qty=1, replace=False)
         order = rt.commerce.confirm_order(owner_id=owner, payment_mode="cash", delivery_notes=f"gate{NUL}2",
-                                          address={"street": f"M{NUL}G Road"}).value
+                                          address=DeliveryAddress.from_data({"street": f"M{NUL}G Road"})).value
         rt.commerce.post_order_message(customer, order.id, f"ring{NUL} twice")
         rt.commerce.cancel_order(customer, order.id, reason=f"changed{NUL}")
         ticket = rt.support.open_ticket(customer, subject=f"hi{NUL}", category="other", order_id=None,

@@ -18,6 +18,7 @@ from api.routes.orders import ORDER, CancelIn, OrderOut, conversation, customer_
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
 from domain.commerce.order import Action, IssueCategory
+from domain.commerce.values import DeliveryAddress
 from eventmart.identity import profiles
 from eventmart.locks import advisory_lock
 
@@ -92,9 +93,7 @@ def confirm(
 ) -> Any:
     address = None
     if body.address_id:
-        row = profiles.get_address(conn, user.id, body.address_id)
-        address = {k: row[k] for k in ("house_number", "street", "landmark", "city", "society",
-                                       "pincode", "label")} | {"id": str(row["id"])}
+        address = DeliveryAddress.from_data(profiles.get_address(conn, user.id, body.address_id))
 
     def execute(claim_id: UUID | None) -> tuple[int, dict[str, Any]]:
         with advisory_lock(conn, wallet_lock(user.id)):  # wallet orders take turns with debits

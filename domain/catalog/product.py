@@ -12,6 +12,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import ConflictError, DomainError, NotFoundError
+from domain.money import Money
 
 MAX_VARIANTS = 50
 
@@ -24,6 +25,10 @@ class Variant:
     name: str
     stock: int | None = None  # None: not tracked
     is_available: bool = True
+
+    @property
+    def money(self) -> Money:
+        return Money(self.price, self.currency)
 
     @property
     def sellable(self) -> bool:

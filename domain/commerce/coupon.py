@@ -6,6 +6,7 @@ limits hold under any concurrency (optimistic concurrency on the coupon)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -33,7 +34,7 @@ def coupon_id(code: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"eventmart:coupon:{code.upper()}")
 
 
-def discount_for(terms: dict[str, Any], subtotal: int) -> int:
+def discount_for(terms: Mapping[str, Any], subtotal: int) -> int:
     """What these terms take off this subtotal; 0 below the minimum. Pure: the cart view, the
     cart summary and order placement all use it."""
     if subtotal < terms["min_order"] or subtotal <= 0:

@@ -14,14 +14,25 @@ Anything else is an InvalidTransitionError naming the current state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.commerce.pricing import unit_prices_paid
+from domain.commerce.values import (
+    AddressData,
+    DeliveryAddress,
+    DiscountData,
+    Line,
+    OrderLine,
+    OrderLineData,
+    ReturnItemData,
+)
 from domain.errors import ConflictError, DomainError, NotFoundError
 
 
@@ -98,6 +109,21 @@ RETURN_WINDOW = timedelta(days=7)
 UNPAID_ORDER_WINDOW = timedelta(minutes=30)
 
 
+@dataclass(frozen=True)
+class Proposal:
+    """A vendor's modification waiting for the customer's confirmation."""
+
+    lines: tuple[OrderLine, ...]
+    amounts: dict[str, int]
+
+
+class ReturnState(TypedDict):
+    items: list[ReturnItemData]
+    amount: int  # paid for these units, when asked
+    state: Literal["requested", "approved", "rejected"]
+    refund: NotRequired[int]  # owed back on approval
+
+
 class OrderNotFoundError(NotFoundError):
     title = "Order not found"
 
@@ -122,8 +148,8 @@ class AlreadyRatedError(ConflictError):
     title = "Already rated"
 
 
-def totals(lines: list[dict[str, Any]], delivery_fee: int, discount: int) -> dict[str, int]:
-    subtotal = sum(line["qty"] * line["unit_price"] for line in lines)
+def totals(lines: Sequence[Line], delivery_fee: int, discount: int) -> dict[str, int]:
+    subtotal = sum(line.qty * line.unit_price for line in lines)
     discount = min(discount, subtotal)
     return {"subtotal": subtotal, "delivery_fee": delivery_fee, "discount": discount,
             "total": subtotal + delivery_fee - discount}
@@ -133,14 +159,14 @@ class Order(Aggregate):
     class Placed(Aggregate.Created):
         customer_id: str
         shop_id: str | None
-        lines: list[dict[str, Any]]
+        lines: list[OrderLineData]
         currency: str
         amounts: dict[str, int]
         payment_mode: str
         delivery_notes: str
-        address: dict[str, Any] | None
+        address: AddressData | None
         status: str
-        discounts: list[dict[str, Any]]  # e.g. {"kind": "coupon", "code", "amount"}
+        discounts: list[DiscountData]
 
     class Paid(Aggregate.Event):
         payment_id: str
@@ -159,7 +185,7 @@ class Order(Aggregate):
 
     class Modified(Aggregate.Event):
         by: str
-        lines: list[dict[str, Any]]
+        lines: list[OrderLineData]
         amounts: dict[str, int]
         note: str
 
@@ -198,7 +224,7 @@ class Order(Aggregate):
 
     class ReturnRequested(Aggregate.Event):
         return_id: str
-        items: list[dict[str, Any]]  # item_id, quantity
+        items: list[ReturnItemData]
         reason: str
         amount: int
 
@@ -225,24 +251,24 @@ class Order(Aggregate):
         self,
         customer_id: str,
         shop_id: str | None,
-        lines: list[dict[str, Any]],
+        lines: list[OrderLineData],
         currency: str,
         amounts: dict[str, int],
         payment_mode: str,
         delivery_notes: str,
-        address: dict[str, Any] | None,
+        address: AddressData | None,
         status: str,
-        discounts: list[dict[str, Any]],
+        discounts: list[DiscountData],
     ) -> None:
-        self.discounts = [dict(d) for d in discounts]
+        self.discounts: list[DiscountData] = [d.copy() for d in discounts]
         self.customer_id = customer_id
         self.shop_id = shop_id
-        self.lines = [dict(line) for line in lines]
+        self.lines = [OrderLine.from_data(line) for line in lines]
         self.currency = currency
         self.amounts = dict(amounts)
         self.payment_mode = PaymentMode(payment_mode)
         self.delivery_notes = delivery_notes
-        self.address = address
+        self.address = DeliveryAddress.from_data(address) if address is not None else None
         self.status = OrderStatus(status)
         self.paid = 0
         self.refunded = 0
@@ -250,11 +276,11 @@ class Order(Aggregate):
         self.returned: dict[str, int] = {}  # order line -> units returned (approved)
         self.payment_ids: list[str] = []
         self.refund_references: set[str] = set()
-        self.proposed: dict[str, Any] | None = None
+        self.proposed: Proposal | None = None
         self.rating: int | None = None
         self.delivered_at: datetime | None = None
         self.issues: dict[str, str] = {}  # issue id -> open | resolved
-        self.returns: dict[str, dict[str, Any]] = {}
+        self.returns: dict[str, ReturnState] = {}
 
     @classmethod
     def place(
@@ -262,27 +288,28 @@ class Order(Aggregate):
         *,
         customer_id: str,
         shop_id: str | None,
-        lines: list[dict[str, Any]],
+        lines: Sequence[OrderLine],
         currency: str,
         delivery_fee: int,
         discount: int,
         payment_mode: str,
         delivery_notes: str = "",
-        address: dict[str, Any] | None = None,
+        address: DeliveryAddress | None = None,
         order_id: UUID | None = None,
-        discounts: list[dict[str, Any]] | None = None,
+        discounts: list[DiscountData] | None = None,
     ) -> Order:
         if not lines:
             raise OrderRuleError("an order needs at least one item")
         if payment_mode not in PAYMENT_MODES:
             raise OrderRuleError(f"payment_mode must be one of {', '.join(PAYMENT_MODES)}",
                                  field="payment_mode")
-        priced = [{**line, "line_total": line["qty"] * line["unit_price"]} for line in lines]
+        priced = [line.with_qty(line.qty) for line in lines]  # line totals from the prices
         status = S.AWAITING_PAYMENT if payment_mode == PaymentMode.ONLINE else S.PENDING
         return cls._create(
             cls.Placed, id=order_id or uuid4(), customer_id=customer_id, shop_id=shop_id,
-            lines=priced, currency=currency, amounts=totals(priced, delivery_fee, discount),
-            payment_mode=payment_mode, delivery_notes=delivery_notes, address=address,
+            lines=[line.as_data() for line in priced], currency=currency,
+            amounts=totals(priced, delivery_fee, discount), payment_mode=payment_mode,
+            delivery_notes=delivery_notes, address=address.as_data() if address else None,
             status=status, discounts=discounts or [],
         )
 
@@ -370,8 +397,8 @@ class Order(Aggregate):
             self.delivered_at = at
         if action == A.CONFIRM_MODIFIED and self.proposed is not None:
             before = self.total
-            self.lines = self.proposed["lines"]
-            self.amounts = self.proposed["amounts"]
+            self.lines = list(self.proposed.lines)
+            self.amounts = dict(self.proposed.amounts)
             self.proposed = None
             if self.paid:
                 self._owe(before - self.total)  # the difference, once
@@ -381,28 +408,29 @@ class Order(Aggregate):
         must confirm. Only lowering is allowed: the consumer agreed to at most this much. The
         delivery fee agreed at placement stays: a shop's shortage must not cost the customer."""
         self._check(A.MODIFY)
-        current = {line["item_id"]: line for line in self.lines}
+        current = {line.item_id: line for line in self.lines}
         unknown = set(quantities) - set(current)
         if unknown:
             raise OrderRuleError(f"no such order lines: {', '.join(sorted(unknown))}")
         lines = []
         for item_id, line in current.items():
-            qty = quantities.get(item_id, line["qty"])
-            if qty < 0 or qty > line["qty"]:
+            qty = quantities.get(item_id, line.qty)
+            if qty < 0 or qty > line.qty:
                 raise OrderRuleError("a modification may only lower quantities", field="quantity")
             if qty:
-                lines.append({**line, "qty": qty, "line_total": qty * line["unit_price"]})
+                lines.append(line.with_qty(qty))
         if not lines:
             raise OrderRuleError("a modification cannot remove every line; reject the order instead")
         if lines == self.lines:
             raise OrderRuleError("the modification changes nothing")
         amounts = totals(lines, self.amounts["delivery_fee"], self.amounts["discount"])
-        self._modified(by=by, lines=lines, amounts=amounts, note=note)
+        self._modified(by=by, lines=[line.as_data() for line in lines], amounts=amounts, note=note)
 
     @event(Modified)
-    def _modified(self, by: str, lines: list[dict[str, Any]], amounts: dict[str, int], note: str) -> None:
+    def _modified(self, by: str, lines: list[OrderLineData], amounts: dict[str, int], note: str) -> None:
         self.status = S.MODIFIED
-        self.proposed = {"lines": lines, "amounts": amounts}
+        self.proposed = Proposal(lines=tuple(OrderLine.from_data(line) for line in lines),
+                                 amounts=amounts)
 
     def cancel(self, *, by: str, reason: str, reject: bool = False) -> int:
         """Cancels (or, for the vendor, rejects); returns the amount now due back."""
@@ -478,14 +506,14 @@ class Order(Aggregate):
 
     def returnable(self) -> dict[str, int]:
         """Per order line, how many may still be returned (open and approved returns count)."""
-        out = {line["item_id"]: line["qty"] for line in self.lines}
+        out = {line.item_id: line.qty for line in self.lines}
         for ret in self.returns.values():
             if ret["state"] != "rejected":
                 for item in ret["items"]:
                     out[item["item_id"]] -= item["quantity"]
         return out
 
-    def request_return(self, *, return_id: str, items: list[dict[str, Any]], reason: str,
+    def request_return(self, *, return_id: str, items: Sequence[Mapping[str, Any]], reason: str,
                        now: datetime, window: timedelta = RETURN_WINDOW) -> int:
         """Returns the amount that approval would refund."""
         if self.status != S.DELIVERED or self.delivered_at is None:
@@ -506,12 +534,13 @@ class Order(Aggregate):
                                      field="items")
         amount = self._paid_for(wanted)
         self._return_requested(return_id=return_id,
-                               items=[{"item_id": i, "quantity": q} for i, q in wanted.items()],
+                               items=[ReturnItemData(item_id=i, quantity=q) for i, q in wanted.items()],
                                reason=reason, amount=amount)
         return amount
 
     @event(ReturnRequested)
-    def _return_requested(self, return_id: str, items: list[dict[str, Any]], reason: str, amount: int) -> None:
+    def _return_requested(self, return_id: str, items: list[ReturnItemData], reason: str,
+                          amount: int) -> None:
         self.returns[return_id] = {"items": items, "amount": amount, "state": "requested"}
 
     def _paid_for(self, units: dict[str, int]) -> int:

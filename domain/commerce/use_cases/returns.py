@@ -57,11 +57,11 @@ class ReturnsAndRefunds(CommerceBase):
         return Saved(order, self.save_all(*changed) if changed else None)
 
     def _restock(self, order: Order, return_id: str) -> list[Aggregate]:
-        lines = {line["item_id"]: line for line in order.lines}
+        lines = {line.item_id: line for line in order.lines}
         changed: list[Aggregate] = []
         for item in order.returns[return_id]["items"]:
             line = lines[item["item_id"]]
-            stock = self._get(stock_id_for(line["product_id"], line["sku"]), Stock)
+            stock = self._get(stock_id_for(line.product_id, line.sku), Stock)
             if stock is not None:
                 stock.restock(f"return:{return_id}:{item['item_id']}", item["quantity"])
                 changed.append(stock)

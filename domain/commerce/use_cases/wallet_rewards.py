@@ -34,7 +34,7 @@ class WalletAndRewards(CommerceBase):
             raise EmptyCartError("add items before applying a coupon")
         coupon = self.coupon(code)
         coupon.check(user_id=str(owner_id), shop_id=cart.shop_id, now=self.clock(),
-                     subtotal=sum(line["qty"] * line["unit_price"] for line in cart.lines.values()))
+                     subtotal=cart.total)
         cart.apply_coupon(coupon.code, pricing_terms(coupon.terms))
         return Saved(cart, self.save_all(cart))
 
