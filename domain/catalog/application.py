@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -123,7 +123,7 @@ class CatalogApplication(EventMartApplication):
         name: str,
         slug: str,
         category: str,
-        variants: list[dict[str, Any]],
+        variants: Sequence[Mapping[str, Any]],
         description: str = "",
         images: list[str] | None = None,
         shop_id: UUID | None = None,
@@ -137,7 +137,7 @@ class CatalogApplication(EventMartApplication):
 
     def add_shop_product(
         self, actor: Actor, shop_id: UUID, *, name: str, category: str, description: str,
-        variants: list[dict[str, Any]], images: list[str],
+        variants: Sequence[Mapping[str, Any]], images: list[str],
     ) -> Saved[Product]:
         self.shop_for(actor, shop_id)
         self.category(category)
@@ -183,7 +183,7 @@ class CatalogApplication(EventMartApplication):
         return Saved(product, self.save_all(product))
 
     @retry_on_conflict
-    def add_variant(self, actor: Actor, product_id: UUID, variant: dict[str, Any]) -> Saved[Product]:
+    def add_variant(self, actor: Actor, product_id: UUID, variant: Mapping[str, Any]) -> Saved[Product]:
         product = self.product_for(actor, product_id)
         product.add_variant(variant)
         return Saved(product, self.save_all(product))

@@ -5,8 +5,9 @@ Every change is an event, so the price history of any variant is in the log.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Self, TypedDict
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
@@ -17,6 +18,17 @@ from domain.money import Money
 MAX_VARIANTS = 50
 
 
+class VariantData(TypedDict):
+    """A variant as Product.Listed and Product.VariantAdded store it."""
+
+    sku: str
+    name: str
+    price: int
+    currency: str
+    stock: int | None
+    is_available: bool
+
+
 @dataclass(frozen=True)
 class Variant:
     sku: str
@@ -25,6 +37,13 @@ class Variant:
     name: str
     stock: int | None = None  # None: not tracked
     is_available: bool = True
+
+    @classmethod
+    def from_data(cls, v: Mapping[str, Any]) -> Self:
+        # Variants stored before names, stock and availability were recorded read as the
+        # SKU's name, untracked and available.
+        return cls(sku=v["sku"], price=v["price"], currency=v["currency"], name=v.get("name", v["sku"]),
+                   stock=v.get("stock"), is_available=v.get("is_available", True))
 
     @property
     def money(self) -> Money:
@@ -47,7 +66,7 @@ class DuplicateSkuError(ConflictError):
     title = "Duplicate SKU"
 
 
-def check_variant(v: dict[str, Any]) -> dict[str, Any]:
+def check_variant(v: Mapping[str, Any]) -> VariantData:
     sku = v.get("sku")
     if not isinstance(sku, str) or not 1 <= len(sku) <= 64:
         raise DomainError("sku must be 1 to 64 characters", field="sku")
@@ -60,8 +79,8 @@ def check_variant(v: dict[str, Any]) -> dict[str, Any]:
     stock = v.get("stock")
     if stock is not None and (not isinstance(stock, int) or stock < 0):
         raise DomainError("stock is a non-negative integer, or null when not tracked", field="stock")
-    return {"sku": sku, "name": v.get("name") or sku, "price": price, "currency": currency,
-            "stock": stock, "is_available": bool(v.get("is_available", True))}
+    return VariantData(sku=sku, name=v.get("name") or sku, price=price, currency=currency,
+                       stock=stock, is_available=bool(v.get("is_available", True)))
 
 
 class Product(Aggregate):
@@ -72,7 +91,7 @@ class Product(Aggregate):
         slug: str
         category: str
         description: str
-        variants: list[dict[str, Any]]
+        variants: list[VariantData]
         images: list[str]
 
         @staticmethod
@@ -85,7 +104,7 @@ class Product(Aggregate):
         price: int
 
     class VariantAdded(Aggregate.Event):
-        variant: dict[str, Any]
+        variant: VariantData
 
     class VariantChanged(Aggregate.Event):
         sku: str
@@ -105,7 +124,7 @@ class Product(Aggregate):
         slug: str,
         category: str,
         description: str,
-        variants: list[dict[str, Any]],
+        variants: list[VariantData],
         images: list[str],
     ) -> None:
         self.shop_id = shop_id
@@ -113,7 +132,7 @@ class Product(Aggregate):
         self.slug = slug
         self.category = category
         self.description = description
-        self.variants: dict[str, dict[str, Any]] = {v["sku"]: dict(v) for v in variants}
+        self.variants: dict[str, Variant] = {v["sku"]: Variant.from_data(v) for v in variants}
         self.images = list(images)
         self.delisted = False
 
@@ -127,7 +146,7 @@ class Product(Aggregate):
         slug: str,
         category: str,
         description: str,
-        variants: list[dict[str, Any]],
+        variants: Sequence[Mapping[str, Any]],
         images: list[str],
     ) -> Product:
         """Lists a product under an id chosen by the caller (the catalog owns its ids)."""
@@ -151,24 +170,22 @@ class Product(Aggregate):
     def variant(self, sku: str) -> Variant:
         self._live()
         try:
-            v = self.variants[sku]
+            return self.variants[sku]
         except KeyError:
             raise UnknownSkuError(f"product {self.id} has no SKU {sku!r}", field="sku") from None
-        return Variant(sku=sku, price=v["price"], currency=v["currency"], name=v.get("name", sku),
-                       stock=v.get("stock"), is_available=v.get("is_available", True))
 
     def change_price(self, sku: str, price: int) -> None:
         self.variant(sku)
         if not isinstance(price, int) or price < 0:
             raise DomainError("price is a non-negative integer in minor units", field="price")
-        if price != self.variants[sku]["price"]:
+        if price != self.variants[sku].price:
             self._price_changed(sku=sku, price=price)
 
     @event(PriceChanged)
     def _price_changed(self, sku: str, price: int) -> None:
-        self.variants[sku]["price"] = price
+        self.variants[sku] = replace(self.variants[sku], price=price)
 
-    def add_variant(self, variant: dict[str, Any]) -> None:
+    def add_variant(self, variant: Mapping[str, Any]) -> None:
         self._live()
         checked = check_variant(variant)
         if checked["sku"] in self.variants:
@@ -178,8 +195,8 @@ class Product(Aggregate):
         self._variant_added(variant=checked)
 
     @event(VariantAdded)
-    def _variant_added(self, variant: dict[str, Any]) -> None:
-        self.variants[variant["sku"]] = dict(variant)
+    def _variant_added(self, variant: VariantData) -> None:
+        self.variants[variant["sku"]] = Variant.from_data(variant)
 
     def change_variant(self, sku: str, changes: dict[str, Any]) -> None:
         """Name and availability; price goes through change_price (its own event). Stock is
@@ -187,7 +204,7 @@ class Product(Aggregate):
         current = self.variant(sku)
         if "stock" in changes:
             raise DomainError("stock is set through Commerce's stock, not the catalog", field="stock")
-        merged = check_variant({**self.variants[sku], **changes})
+        merged = check_variant({**asdict(current), **changes})
         diff: dict[str, Any] = {k: merged[k] for k in ("name", "is_available")
                 if k in changes and merged[k] != getattr(current, k)}
         if diff:
@@ -195,7 +212,7 @@ class Product(Aggregate):
 
     @event(VariantChanged)
     def _variant_changed(self, sku: str, changes: dict[str, Any]) -> None:
-        self.variants[sku].update(changes)
+        self.variants[sku] = replace(self.variants[sku], **changes)
 
     def change_details(self, changes: dict[str, Any]) -> None:
         self._live()
