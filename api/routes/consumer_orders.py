@@ -18,7 +18,7 @@ from api.routes.orders import ORDER, CancelIn, OrderOut, conversation, customer_
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
 from domain.commerce.order import Action, IssueCategory
-from domain.commerce.values import DeliveryAddress
+from domain.commerce.values import DeliveryAddress, ReturnItemData
 from eventmart.identity import profiles
 from eventmart.locks import advisory_lock
 
@@ -175,5 +175,6 @@ def raise_return(
     order_id: UUID, body: ReturnIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.request_order_return(
-        actor(user), order_id, [i.model_dump() for i in body.items], body.reason)
+        actor(user), order_id, [ReturnItemData(item_id=i.item_id, quantity=i.quantity) for i in body.items],
+        body.reason)
     return settled(runtime, conn, user, saved, ORDER)

@@ -11,7 +11,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
-from domain.commerce.values import AppliedCoupon, CartLine
+from domain.commerce.values import AppliedCoupon, CartLine, PricingTerms
 from domain.errors import ConflictError, DomainError, InvalidQuantityError, NotFoundError
 from domain.money import Money
 
@@ -89,7 +89,7 @@ class Cart(Aggregate):
 
     class CouponApplied(Aggregate.Event):
         code: str
-        terms: dict[str, Any]  # as offered when applied; re-checked at confirmation
+        terms: PricingTerms  # as offered when applied; re-checked at confirmation
 
     class CouponRemoved(Aggregate.Event):
         pass
@@ -165,13 +165,13 @@ class Cart(Aggregate):
         if self.lines:
             self._cleared()
 
-    def apply_coupon(self, code: str, terms: dict[str, Any]) -> None:
+    def apply_coupon(self, code: str, terms: PricingTerms) -> None:
         if not self.lines:
             raise EmptyCartError("add items before applying a coupon")
         self._coupon_applied(code=code, terms=terms)
 
     @event(CouponApplied)
-    def _coupon_applied(self, code: str, terms: dict[str, Any]) -> None:
+    def _coupon_applied(self, code: str, terms: PricingTerms) -> None:
         self.coupon = AppliedCoupon(code=code, terms=terms)
 
     def reserve_points(self, points: int) -> None:

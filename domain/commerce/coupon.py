@@ -13,6 +13,7 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.commerce.values import PricingTerms
 from domain.errors import ConflictError, DomainError, NotFoundError
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
@@ -48,9 +49,10 @@ def discount_for(terms: Mapping[str, Any], subtotal: int) -> int:
     return int(min(amount, subtotal))
 
 
-def pricing_terms(terms: dict[str, Any]) -> dict[str, Any]:
+def pricing_terms(terms: Mapping[str, Any]) -> PricingTerms:
     """What a cart needs to price the discount; validity and limits are checked at confirm."""
-    return {k: terms.get(k) for k in ("discount_type", "value", "cap", "min_order")}
+    return PricingTerms(discount_type=terms["discount_type"], value=terms["value"],
+                        cap=terms.get("cap"), min_order=terms["min_order"])
 
 
 def check_terms(terms: dict[str, Any]) -> None:

@@ -14,7 +14,7 @@ Anything else is an InvalidTransitionError naming the current state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -513,7 +513,7 @@ class Order(Aggregate):
                     out[item["item_id"]] -= item["quantity"]
         return out
 
-    def request_return(self, *, return_id: str, items: Sequence[Mapping[str, Any]], reason: str,
+    def request_return(self, *, return_id: str, items: Sequence[ReturnItemData], reason: str,
                        now: datetime, window: timedelta = RETURN_WINDOW) -> int:
         """Returns the amount that approval would refund."""
         if self.status != S.DELIVERED or self.delivered_at is None:

@@ -147,12 +147,21 @@ class ReturnItemData(TypedDict):
     quantity: int
 
 
+class PricingTerms(TypedDict):
+    """What a cart needs of a coupon to price its discount, as Cart.CouponApplied stores it."""
+
+    discount_type: Literal["flat", "percent"]
+    value: int  # paise off, or percent off
+    cap: int | None  # the most a percent discount takes off
+    min_order: int
+
+
 @dataclass(frozen=True)
 class AppliedCoupon:
     """A coupon on a cart, with its terms as offered when applied (re-checked at ordering)."""
 
     code: str
-    terms: Mapping[str, Any]
+    terms: PricingTerms
 
     def as_dict(self) -> dict[str, Any]:
-        return {"code": self.code, "terms": dict(self.terms)}
+        return {"code": self.code, "terms": self.terms.copy()}

@@ -3,7 +3,7 @@ the order owes refunded to the wallet."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -12,13 +12,14 @@ from domain.actor import Actor, Role
 from domain.commerce.order import Order, OrderRuleError, ReturnNotFoundError
 from domain.commerce.stock import Stock, stock_id_for
 from domain.commerce.use_cases.base import CommerceBase
+from domain.commerce.values import ReturnItemData
 from domain.commerce.wallet import Wallet
 from domain.saving import Saved, retry_on_conflict
 
 
 class ReturnsAndRefunds(CommerceBase):
     @retry_on_conflict
-    def request_order_return(self, actor: Actor, order_id: UUID, items: list[dict[str, Any]],
+    def request_order_return(self, actor: Actor, order_id: UUID, items: Sequence[ReturnItemData],
                              reason: str) -> Saved[Order]:
         order = self.authorise(actor, order_id, as_=(Role.CUSTOMER,))
         order.request_return(return_id=str(self.new_id()), items=items, reason=reason,
