@@ -103,8 +103,8 @@ def summary(row: dict[str, Any]) -> dict[str, Any]:
 
 def ticket_out(ticket: SupportTicket) -> dict[str, Any]:
     """A command's answer, from the aggregate itself: no wait for the read model."""
-    messages = [{"id": m["id"], "author_role": m["author_role"], "text": m["text"],
-                 "at": _iso(m["at"])} for m in ticket.messages]
+    messages = [{"id": m.id, "author_role": m.author_role, "text": m.text, "at": _iso(m.at)}
+                for m in ticket.messages]
     return {"id": str(ticket.id), "subject": ticket.subject, "category": ticket.category,
             "order_id": ticket.order_id, "status": ticket.status, "message_count": len(messages),
             "awaiting": "customer" if messages[-1]["author_role"] == "staff" else "support",
