@@ -102,7 +102,7 @@ def evolve_category(row: Row | None, event: Category.Event) -> Row | None:
     return row
 
 
-def _shop_details(row: Row, details: dict[str, Any]) -> Row:
+def _shop_details(row: Row, details: Mapping[str, Any]) -> Row:
     row.update(
         name=details["name"], description=details.get("description", ""),
         city=details["city"], society=details["society"], shop_type=details["shop_type"],

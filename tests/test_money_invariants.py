@@ -36,6 +36,7 @@ from hypothesis.stateful import (
 from domain.actor import Actor, Role
 from domain.commerce.order import Order
 from domain.commerce.stock import Stock, stock_id_for
+from domain.commerce.values import Amounts
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import DomainError
 from eventmart.runtime import Runtime
@@ -329,7 +330,7 @@ def owed_by_history(events: list[Any]) -> tuple[int, int, int, int]:
     what approved returns came to, and what the goods cost after discounts."""
     refunded = debts = returns = paid = 0
     total = goods = 0
-    proposed: dict[str, int] | None = None
+    proposed: Amounts | None = None
     for e in events:
         if isinstance(e, Order.Placed):
             total, goods = e.amounts["total"], e.amounts["subtotal"] - e.amounts["discount"]

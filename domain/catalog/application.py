@@ -78,14 +78,14 @@ class CatalogApplication(EventMartApplication):
             raise ShopNotFoundError(f"shop {shop_id} not found")
         return shop
 
-    def register_shop(self, actor: Actor, *, vendor_id: str, details: dict[str, Any]) -> Saved[Shop]:
+    def register_shop(self, actor: Actor, *, vendor_id: str, details: Mapping[str, Any]) -> Saved[Shop]:
         if not actor.is_admin and vendor_id != actor.user_id:
             raise DomainError("vendors register shops for themselves", field="vendor_id")
         shop = Shop.register(vendor_id, details)
         return Saved(shop, self.save_all(shop))
 
     @retry_on_conflict
-    def change_shop(self, actor: Actor, shop_id: UUID, changes: dict[str, Any]) -> Saved[Shop]:
+    def change_shop(self, actor: Actor, shop_id: UUID, changes: Mapping[str, Any]) -> Saved[Shop]:
         shop = self.shop_for(actor, shop_id)
         shop.change_details(changes)
         return Saved(shop, self.save_all(shop))

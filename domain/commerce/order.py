@@ -26,6 +26,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.commerce.pricing import unit_prices_paid
 from domain.commerce.values import (
     AddressData,
+    Amounts,
     DeliveryAddress,
     DiscountData,
     Line,
@@ -114,7 +115,7 @@ class Proposal:
     """A vendor's modification waiting for the customer's confirmation."""
 
     lines: tuple[OrderLine, ...]
-    amounts: dict[str, int]
+    amounts: Amounts
 
 
 class ReturnState(TypedDict):
@@ -148,11 +149,11 @@ class AlreadyRatedError(ConflictError):
     title = "Already rated"
 
 
-def totals(lines: Sequence[Line], delivery_fee: int, discount: int) -> dict[str, int]:
+def totals(lines: Sequence[Line], delivery_fee: int, discount: int) -> Amounts:
     subtotal = sum(line.qty * line.unit_price for line in lines)
     discount = min(discount, subtotal)
-    return {"subtotal": subtotal, "delivery_fee": delivery_fee, "discount": discount,
-            "total": subtotal + delivery_fee - discount}
+    return Amounts(subtotal=subtotal, delivery_fee=delivery_fee, discount=discount,
+                   total=subtotal + delivery_fee - discount)
 
 
 class Order(Aggregate):
@@ -161,7 +162,7 @@ class Order(Aggregate):
         shop_id: str | None
         lines: list[OrderLineData]
         currency: str
-        amounts: dict[str, int]
+        amounts: Amounts
         payment_mode: str
         delivery_notes: str
         address: AddressData | None
@@ -186,7 +187,7 @@ class Order(Aggregate):
     class Modified(Aggregate.Event):
         by: str
         lines: list[OrderLineData]
-        amounts: dict[str, int]
+        amounts: Amounts
         note: str
 
     class Cancelled(Aggregate.Event):
@@ -253,7 +254,7 @@ class Order(Aggregate):
         shop_id: str | None,
         lines: list[OrderLineData],
         currency: str,
-        amounts: dict[str, int],
+        amounts: Amounts,
         payment_mode: str,
         delivery_notes: str,
         address: AddressData | None,
@@ -265,7 +266,7 @@ class Order(Aggregate):
         self.shop_id = shop_id
         self.lines = [OrderLine.from_data(line) for line in lines]
         self.currency = currency
-        self.amounts = dict(amounts)
+        self.amounts = amounts.copy()
         self.payment_mode = PaymentMode(payment_mode)
         self.delivery_notes = delivery_notes
         self.address = DeliveryAddress.from_data(address) if address is not None else None
@@ -398,7 +399,7 @@ class Order(Aggregate):
         if action == A.CONFIRM_MODIFIED and self.proposed is not None:
             before = self.total
             self.lines = list(self.proposed.lines)
-            self.amounts = dict(self.proposed.amounts)
+            self.amounts = self.proposed.amounts.copy()
             self.proposed = None
             if self.paid:
                 self._owe(before - self.total)  # the difference, once
@@ -427,7 +428,7 @@ class Order(Aggregate):
         self._modified(by=by, lines=[line.as_data() for line in lines], amounts=amounts, note=note)
 
     @event(Modified)
-    def _modified(self, by: str, lines: list[OrderLineData], amounts: dict[str, int], note: str) -> None:
+    def _modified(self, by: str, lines: list[OrderLineData], amounts: Amounts, note: str) -> None:
         self.status = S.MODIFIED
         self.proposed = Proposal(lines=tuple(OrderLine.from_data(line) for line in lines),
                                  amounts=amounts)

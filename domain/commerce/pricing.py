@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
-from domain.commerce.values import Line
+from domain.commerce.values import Amounts, Line, PricingTerms
 
 DELIVERY_FEE = 2_500  # ₹25.00, in paise
 FREE_DELIVERY_FROM = 49_900  # subtotals from ₹499.00 ship free
@@ -17,14 +16,14 @@ def delivery_fee(subtotal: int) -> int:
     return DELIVERY_FEE
 
 
-def amounts(subtotal: int, discount: int = 0) -> dict[str, int]:
+def amounts(subtotal: int, discount: int = 0) -> Amounts:
     discount = max(0, min(discount, subtotal))
     fee = delivery_fee(subtotal)
-    return {"subtotal": subtotal, "discount": discount, "delivery_fee": fee,
-            "total": subtotal - discount + fee}
+    return Amounts(subtotal=subtotal, discount=discount, delivery_fee=fee,
+                   total=subtotal - discount + fee)
 
 
-def discounts(subtotal: int, coupon_terms: Mapping[str, Any] | None, points: int) -> dict[str, int]:
+def discounts(subtotal: int, coupon_terms: PricingTerms | None, points: int) -> dict[str, int]:
     """Coupon first, then points, never below zero. Pure: cart view and orders agree."""
     from domain.commerce.coupon import discount_for
     from domain.commerce.rewards import POINT_VALUE

@@ -92,6 +92,15 @@ class OrderLine:
                              line_total=self.line_total)
 
 
+class Amounts(TypedDict):
+    """What an order (or a cart, priced as an order) costs, in minor units of its currency."""
+
+    subtotal: int  # the lines
+    delivery_fee: int
+    discount: int  # coupon and points together
+    total: int  # subtotal + delivery_fee - discount
+
+
 class AddressData(TypedDict):
     """A delivery address as Order.Placed stores it: a copy of the customer's saved address
     at the time of ordering, so that later edits to the address book do not rewrite history."""

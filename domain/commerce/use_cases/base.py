@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID, uuid4
 
 from domain.actor import Actor, Role
-from domain.catalog.product import Variant
+from domain.catalog.product import Product, Variant
 from domain.commerce.cart import Cart, CartNotFoundError, cart_id_for
 from domain.commerce.coupon import Coupon, CouponRejectedError, coupon_id
 from domain.commerce.order import RETURN_WINDOW, Order, OrderNotFoundError
@@ -21,8 +21,8 @@ from domain.saving import EventMartApplication
 class Catalog(Protocol):
     """What Commerce needs to know from the Catalog: current prices, stock, shops."""
 
-    def current_variant(self, product_id: UUID, sku: str) -> tuple[Any, Variant]: ...
-    def get_product(self, product_id: UUID) -> Any: ...
+    def current_variant(self, product_id: UUID, sku: str) -> tuple[Product, Variant]: ...
+    def get_product(self, product_id: UUID) -> Product: ...
     def shop_is_open(self, shop_id: UUID) -> bool: ...
     def shop_vendor(self, shop_id: UUID) -> str | None: ...
 

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.catalog.product import Variant
+from domain.catalog.product import Product, Variant
 from domain.commerce.order import Order
 from domain.commerce.stock import OutOfStockError, Stock, stock_id_for
 from domain.commerce.use_cases.base import CommerceBase
@@ -48,7 +47,7 @@ class StockKeeping(CommerceBase):
         stock.set_level(units, by=by)
         return Saved(stock, self.save_all(stock))
 
-    def _sellable(self, product_id: UUID, sku: str, qty: int) -> tuple[Any, Variant]:
+    def _sellable(self, product_id: UUID, sku: str, qty: int) -> tuple[Product, Variant]:
         product, variant = self.prices.current_variant(product_id, sku)
         label = f"{product.name} ({variant.name})"
         if not variant.is_available:
