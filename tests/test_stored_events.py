@@ -1,7 +1,11 @@
 """Events stored by earlier code stay readable: rows captured from the event store before the
 domain's value objects and enums came in (tests/fixtures/stored_events.json, written by
 tests/fixtures/capture_stored_events.py) replay, through a real PostgreSQL store and today's
-upcasters, into aggregates equal to those the code of the day made of them."""
+upcasters, into aggregates equal to those the code of the day made of them.
+
+tests/fixtures/stored_snapshots.json was written by the code of commit d7e7b32 (the last
+before the value objects): a product and a cart saved past their snapshot interval, with
+their events, their snapshot and the state they replayed into."""
 
 from __future__ import annotations
 
@@ -11,11 +15,12 @@ from uuid import UUID
 import pytest
 from eventsourcing.domain import Aggregate
 
+from domain.catalog.product import Product, Variant
 from domain.commerce.cart import Cart
 from domain.commerce.order import Order
-from domain.commerce.values import DeliveryAddress, OrderLine
+from domain.commerce.values import AppliedCoupon, CartLine, DeliveryAddress, OrderLine
 from tests.support.runtimes import own_runtime
-from tests.support.stored_events import insert_rows, load_fixture, plain_state
+from tests.support.stored_events import insert_rows, load_fixture, plain_state, stored_event
 
 FIXTURE = load_fixture()
 
@@ -75,3 +80,40 @@ def test_orders_are_stored_in_the_shape_they_always_had(postgres: str) -> None:
         # Then it stores what was stored, to the order of the keys (but for when it happened)
         assert list(now) == list(was) and {**now, "timestamp": None} == {**was, "timestamp": None}
         assert all(list(a) == list(b) for a, b in zip(now["lines"], was["lines"], strict=True))
+
+
+SNAPSHOTS = load_fixture("stored_snapshots.json")
+
+
+def values(aggregate: Aggregate) -> list[tuple[object, type]]:
+    """The values the aggregate holds, each with the type it must have."""
+    if isinstance(aggregate, Cart):
+        assert aggregate.coupon is not None, "the fixture's cart has a coupon"
+        return [*((line, CartLine) for line in aggregate.lines.values()), (aggregate.coupon, AppliedCoupon)]
+    assert isinstance(aggregate, Product)
+    return [(variant, Variant) for variant in aggregate.variants.values()]
+
+
+@pytest.mark.parametrize("application", sorted(SNAPSHOTS))
+def test_yesterdays_snapshots_upcast_and_todays_round_trip(postgres: str, application: str) -> None:
+    """A product and a cart stored past their snapshot interval by the code before value objects
+    (its snapshots hold plain dicts: class_version 1), read by today's code through the
+    upcasters; then snapshotted again by today's code (values through the transcoder)."""
+    captured = SNAPSHOTS[application]
+    with own_runtime(postgres) as runtime:
+        app = runtime.applications[application]
+        assert app.snapshots is not None
+        # Given the events and a snapshot of their first 100, as stored then
+        insert_rows(app, captured["rows"])
+        app.snapshots.recorder.insert_events([stored_event(r) for r in captured["snapshots"]])
+        for aggregate_id, expected in captured["aggregates"].items():
+            # When today's code reads the aggregate from the snapshot on
+            aggregate: Aggregate = app.repository.get(UUID(aggregate_id))
+            # Then it is the aggregate it was, holding values where it held dicts
+            assert plain_state(aggregate) == expected
+            assert all(isinstance(v, kind) for v, kind in values(aggregate)), values(aggregate)
+            # And a snapshot today's code takes reads back the same
+            app.take_snapshot(UUID(aggregate_id))
+            assert plain_state(app.repository.get(UUID(aggregate_id))) == expected
+            latest = app.snapshots.recorder.select_events(UUID(aggregate_id), desc=True, limit=1)
+            assert latest[0].originator_version == aggregate.version

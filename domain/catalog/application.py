@@ -28,6 +28,7 @@ def slugify(text: str) -> str:
 class CatalogApplication(EventMartApplication):
     name = "catalog"
     snapshotting_intervals = {Product: 100, Shop: 100}
+    snapshot_values = {"variant": Variant}
     not_found_errors = {Shop: ShopNotFoundError}
 
     def __init__(self, env: dict[str, str] | None = None, *,

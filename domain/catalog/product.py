@@ -84,6 +84,13 @@ def check_variant(v: Mapping[str, Any]) -> VariantData:
 
 
 class Product(Aggregate):
+    # v2: variants are Variant values; v1 snapshots held dicts.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["variants"] = {sku: Variant.from_data(v) for sku, v in state["variants"].items()}
+
     class Listed(Aggregate.Created):
         class_version = 2
         shop_id: str | None

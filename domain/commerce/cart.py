@@ -57,6 +57,15 @@ def check_quantity(qty: int) -> None:
 
 
 class Cart(Aggregate):
+    # v2: lines and coupon are values (CartLine, AppliedCoupon); v1 snapshots held dicts.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["lines"] = {k: CartLine(**line) for k, line in state["lines"].items()}
+        if state["coupon"] is not None:
+            state["coupon"] = AppliedCoupon(**state["coupon"])
+
     class Opened(Aggregate.Created):
         owner_id: str
         currency: str

@@ -17,7 +17,8 @@ from uuid import UUID
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 
-FIXTURE = Path(__file__).parent.parent / "fixtures" / "stored_events.json"
+FIXTURES = Path(__file__).parent.parent / "fixtures"
+FIXTURE = FIXTURES / "stored_events.json"
 
 # Bookkeeping of the library, not state of ours.
 _SKIPPED = {"_pending_events"}
@@ -59,8 +60,8 @@ def stored_event(data: dict[str, Any]) -> StoredEvent:
                        topic=data["topic"], state=data["state"].encode())
 
 
-def load_fixture() -> dict[str, Any]:
-    with FIXTURE.open() as f:
+def load_fixture(name: str = FIXTURE.name) -> dict[str, Any]:
+    with (FIXTURES / name).open() as f:
         data: dict[str, Any] = json.load(f)
     return data
 
