@@ -3,6 +3,7 @@ against the cart, offers made by vendors and admins."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -49,7 +50,7 @@ class WalletAndRewards(CommerceBase):
         return Saved((cart, ledger), self.save_all(cart, ledger))
 
     @retry_on_conflict
-    def create_coupon(self, actor: Actor, terms: dict[str, Any]) -> Saved[Coupon]:
+    def create_coupon(self, actor: Actor, terms: Mapping[str, Any]) -> Saved[Coupon]:
         if not actor.is_admin:
             shop = terms.get("shop_id")
             if not shop or self.prices.shop_vendor(UUID(shop)) != actor.user_id:
