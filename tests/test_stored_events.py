@@ -15,9 +15,10 @@ from uuid import UUID
 import pytest
 from eventsourcing.domain import Aggregate
 
+from domain.actor import Role
 from domain.catalog.product import Product, Variant
 from domain.commerce.cart import Cart
-from domain.commerce.order import Order
+from domain.commerce.order import Action, Order, OrderStatus, PaymentMode
 from domain.commerce.values import AppliedCoupon, CartLine, DeliveryAddress, OrderLine
 from tests.support.runtimes import own_runtime
 from tests.support.stored_events import insert_rows, load_fixture, plain_state, stored_event
@@ -117,3 +118,20 @@ def test_yesterdays_snapshots_upcast_and_todays_round_trip(postgres: str, applic
             assert plain_state(app.repository.get(UUID(aggregate_id))) == expected
             latest = app.snapshots.recorder.select_events(UUID(aggregate_id), desc=True, limit=1)
             assert latest[0].originator_version == aggregate.version
+
+
+def test_stored_strings_are_enum_values() -> None:
+    """StrEnums replaced strings: every status, action, payment mode and role the fixture's events
+    hold is a value of its enum, so renaming a member's value cannot pass unnoticed."""
+    states = [json.loads(row["state"]) | {"topic": row["topic"]}
+              for row in FIXTURE["applications"]["commerce"]["rows"]
+              if row["topic"].startswith("domain.commerce.order:")]
+    seen: dict[str, set[str]] = {"status": set(), "action": set(), "payment_mode": set(), "by": set()}
+    for state in states:
+        for name, values in seen.items():
+            if name in state:
+                values.add(state[name])
+    assert seen["status"] and seen["status"] <= set(OrderStatus)
+    assert seen["action"] and seen["action"] <= set(Action)
+    assert seen["payment_mode"] == set(PaymentMode)
+    assert seen["by"] and seen["by"] <= set(Role)

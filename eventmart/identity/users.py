@@ -62,7 +62,8 @@ class User:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> User:
-        return cls(**{f.name: row[f.name] for f in fields(cls)} | {"role": Role(row["role"])})
+        # canonical_role: a row written as "consumer" by hand still reads as a customer.
+        return cls(**{f.name: row[f.name] for f in fields(cls)} | {"role": Role(canonical_role(row["role"]))})
 
     def public(self) -> dict[str, Any]:
         return {
