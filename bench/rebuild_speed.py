@@ -18,16 +18,16 @@ from pathlib import Path
 
 import psycopg
 
+from adapters.database import create_database, start_embedded
 from domain.commerce.cart import Cart
 from domain.commerce.order import Action, Order
 from domain.commerce.values import OrderLine
 from domain.commerce.wallet import Wallet
 from domain.money import Money
-from eventmart.database import create_database, start_embedded
 from eventmart.migrations import migrate
-from eventmart.runtime import open_runtime
-from eventmart.settings import Settings
 from projections import READ_MODELS
+from runtime import open_runtime
+from runtime.settings import Settings
 from workers.log_follower import read_log
 from workers.projection import rebuild
 

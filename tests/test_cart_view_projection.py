@@ -11,9 +11,9 @@ import psycopg
 from domain.commerce.cart import Cart
 from domain.money import Money
 from eventmart.migrations import migrate
-from eventmart.runtime import open_runtime
 from projections import cart_view
 from projections.tracking import position_of
+from runtime import open_runtime
 from tests.infra import fresh_database
 from tests.support.cli import eventmart
 from tests.support.settings import make_settings

@@ -39,7 +39,7 @@ from domain.commerce.stock import Stock, stock_id_for
 from domain.commerce.values import Amounts
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import DomainError
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.runtimes import own_runtime
 
 SOAK = bool(os.environ.get("EVENTMART_SOAK"))

@@ -12,8 +12,8 @@ import pytest
 from domain.actor import Actor, Role
 from domain.commerce.values import DeliveryAddress
 from domain.support.ticket import SupportTicket
-from eventmart.runtime import Runtime
 from projections import READ_MODELS, tracking
+from runtime import Runtime
 from tests.support.db import scalar
 from tests.support.runtimes import own_runtime
 from workers.projection import rebuild

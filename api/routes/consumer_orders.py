@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from adapters.locks import advisory_lock
 from api import idempotency
 from api.commands import actor, settled
 from api.dependencies import ConnectionDep, Customer, RuntimeDep
@@ -19,8 +20,7 @@ from api.routes.wallet import wallet_lock
 from api.text import RequestModel
 from domain.commerce.order import Action, IssueCategory
 from domain.commerce.values import DeliveryAddress, ReturnItemData
-from eventmart.identity import profiles
-from eventmart.locks import advisory_lock
+from identity import profiles
 
 router = APIRouter(prefix="/api/v1/consumer", tags=["consumer orders"])
 

@@ -14,8 +14,8 @@ from api.routes.profile import ProfileOut, profile_response
 from api.routes.uploads import ImageRef, check_image_ref
 from api.text import RequestModel
 from domain.errors import ConflictError
-from eventmart.identity import profiles, users
-from eventmart.identity.profiles import Gender, Language, OnboardingOrderError
+from identity import profiles, users
+from identity.profiles import Gender, Language, OnboardingOrderError
 
 router = APIRouter(prefix="/api/v1", tags=["onboarding"])
 

@@ -13,8 +13,8 @@ from api.dependencies import ConnectionDep, Customer, RuntimeDep
 from api.routes.auth import UserOut
 from api.routes.uploads import ImageRef, check_image_ref
 from api.text import RequestModel
-from eventmart.identity import profiles, users
-from eventmart.identity.profiles import Language
+from identity import profiles, users
+from identity.profiles import Language
 
 router = APIRouter(prefix="/api/v1/consumer/profile", tags=["profile"])
 

@@ -13,7 +13,7 @@ from api.routes.catalog import Money, check_price_range
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
 from domain.catalog.shop import ShopNotFoundError, ShopType
 from domain.errors import DomainError
-from eventmart.identity.users import User
+from identity.users import User
 from projections import catalog_search
 from projections.paging import Page
 

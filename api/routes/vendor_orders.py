@@ -17,7 +17,7 @@ from api.routes.consumer_orders import MessageIn, MessagesOut
 from api.routes.orders import ORDER, OrderOut, conversation, orders_page
 from api.text import RequestModel
 from domain.commerce.order import Action, OrderStatus
-from eventmart.identity.users import User
+from identity.users import User
 from projections import catalog_search
 
 router = APIRouter(tags=["vendor: orders"])

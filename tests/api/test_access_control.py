@@ -8,7 +8,7 @@ import uuid
 import pytest
 from fastapi.testclient import TestClient
 
-from eventmart.identity.users import ALL_ROLES
+from identity.users import ALL_ROLES
 from tests.support.problems import assert_problem
 from tests.support.profiles import ADDRESS
 from tests.support.routes import NOT_LISTED, documented, flatten, required_roles
@@ -47,7 +47,7 @@ def test_anonymous_callers_get_401_everywhere_but_public_endpoints(app, anonymou
 
 @pytest.fixture(scope="module")
 def role_clients(app, runtime) -> dict[str, TestClient]:  # type: ignore[no-untyped-def]
-    from eventmart.identity.users import create_user
+    from identity.users import create_user
     clients: dict[str, TestClient] = {}
     for role in ALL_ROLES:
         email = random_email()
