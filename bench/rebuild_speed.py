@@ -20,8 +20,10 @@ import psycopg
 
 from adapters.database import create_database, start_embedded
 from domain.commerce.cart import Cart
-from domain.commerce.order import Order
+from domain.commerce.order import Action, Order
+from domain.commerce.values import OrderLine
 from domain.commerce.wallet import Wallet
+from domain.money import Money
 from eventmart.migrations import migrate
 from projections import READ_MODELS
 from runtime import open_runtime
@@ -30,10 +32,10 @@ from workers.log_follower import read_log
 from workers.projection import rebuild
 
 LINES = [
-    {"item_id": "a", "product_id": str(uuid.uuid4()), "sku": "A", "name": "Tea", "qty": 2,
-     "unit_price": 24900},
-    {"item_id": "b", "product_id": str(uuid.uuid4()), "sku": "B", "name": "Rice", "qty": 1,
-     "unit_price": 64500},
+    OrderLine(item_id="a", product_id=str(uuid.uuid4()), sku="A", name="Tea", qty=2,
+              unit_price=24900, line_total=49800),
+    OrderLine(item_id="b", product_id=str(uuid.uuid4()), sku="B", name="Rice", qty=1,
+              unit_price=64500, line_total=64500),
 ]
 
 
@@ -48,13 +50,14 @@ def fill(rt, events: int) -> int:  # type: ignore[no-untyped-def]
             wallet.credit(1000 + i, kind="load", reference=f"load:{i}")
         cart = Cart(owner_id=owner, currency="INR")
         for i in range(20):
-            cart.add_item(item_id=f"i{i}", product_id=LINES[0]["product_id"], sku=f"S{i}", name="Tea",
-                          qty=1, unit_price=100, currency="INR", shop_id=None, replace=False)
+            cart.add_item(item_id=f"i{i}", product_id=LINES[0].product_id, sku=f"S{i}", name="Tea",
+                          qty=1, price=Money(100, "INR"), shop_id=None, replace=False)
         orders = []
         for _ in range(3):
-            order = Order.place(customer_id=owner, shop_id=str(uuid.uuid4()), lines=LINES, currency="INR",
+            order = Order.place(customer_id=owner, shop_id=str(uuid.uuid4()),
+                                lines=LINES, currency="INR",
                                 delivery_fee=0, discount=0, payment_mode="cash")
-            for action in ("accept", "pack", "dispatch", "deliver"):
+            for action in (Action.ACCEPT, Action.PACK, Action.DISPATCH, Action.DELIVER):
                 order.advance(action, by="vendor", at=now)
             orders.append(order)
         recordings = rt.commerce.save(wallet, cart, *orders)

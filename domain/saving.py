@@ -3,6 +3,7 @@ and optimistic-concurrency retries."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import time
@@ -66,10 +67,26 @@ class SetAsList(Transcoding):
         return set(data)
 
 
+class ValueAsDict(Transcoding):
+    """A frozen dataclass value (a cart line, a variant) in a snapshot, as its fields."""
+
+    def __init__(self, value_type: type[Any], name: str) -> None:
+        self.type = value_type
+        self.name = name
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**data)
+
+
 class EventMartApplication(Application[UUID]):
     # The context's not-found error for each kind of aggregate `get` looks up; other kinds
     # raise the plain NotFoundError.
     not_found_errors: ClassVar[Mapping[type[Aggregate], type[NotFoundError]]] = {}
+    # Values its aggregates hold, by the name their snapshots store them under.
+    snapshot_values: ClassVar[Mapping[str, type[Any]]] = {}
 
     def _get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         """The aggregate of that kind, or None: a missing id and another kind look the same."""
@@ -91,6 +108,8 @@ class EventMartApplication(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(SetAsList())
+        for name, value_type in self.snapshot_values.items():
+            transcoder.register(ValueAsDict(value_type, name))
 
     def log_head(self) -> int | None:
         """The log's last position. Whatever was saved before now is at or below it: the

@@ -8,7 +8,7 @@ Search is PostgreSQL full text (tsvector + GIN) with prefix matching.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -102,7 +102,7 @@ def evolve_category(row: Row | None, event: Category.Event) -> Row | None:
     return row
 
 
-def _shop_details(row: Row, details: dict[str, Any]) -> Row:
+def _shop_details(row: Row, details: Mapping[str, Any]) -> Row:
     row.update(
         name=details["name"], description=details.get("description", ""),
         city=details["city"], society=details["society"], shop_type=details["shop_type"],
@@ -134,7 +134,7 @@ def evolve_shop(row: Row | None, event: Shop.Event) -> Row | None:
     return row
 
 
-def _variant_view(v: dict[str, Any]) -> dict[str, Any]:
+def _variant_view(v: Mapping[str, Any]) -> dict[str, Any]:
     sellable = Variant(sku=v["sku"], price=v["price"], currency=v["currency"], name=v["name"],
                        stock=v.get("stock"), is_available=v.get("is_available", True)).sellable
     return {"sku": v["sku"], "name": v.get("name", v["sku"]), "price": v["price"],

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 
 from domain.commerce.cart import Cart
 from domain.commerce.order import Order
+from domain.commerce.values import OrderLine
 from domain.commerce.wallet import Wallet
+from domain.money import Money
 from eventmart.migrations import migrate
 from projections import cart_view, order_history, wallet_balance, wallet_history
 from projections.read_model import ReadModel
@@ -24,7 +26,8 @@ from tests.support.settings import make_settings
 
 MODELS = [wallet_balance.READ_MODEL, wallet_history.READ_MODEL, cart_view.READ_MODEL, order_history.READ_MODEL]
 TABLES = ["wallet_balance", "wallet_history", "wallet_history_owners", "cart_view", "order_history"]
-LINES: list[dict[str, Any]] = [{"item_id": "a", "product_id": str(uuid.uuid4()), "sku": "A", "name": "Tea", "qty": 2, "unit_price": 100}]
+LINES = [OrderLine(item_id="a", product_id=str(uuid.uuid4()), sku="A", name="Tea", qty=2, unit_price=100,
+                   line_total=200)]
 
 
 @pytest.fixture(scope="module")
@@ -47,8 +50,8 @@ def streams(ops: list[tuple[int, int]]) -> list[list[Any]]:
         elif kind == 1:
             c = Cart(owner_id=owner, currency="INR")
             for i in range(n):
-                c.add_item(item_id=f"i{i % 3}", product_id=LINES[0]["product_id"], sku=f"S{i % 3}", name="Tea",
-                           qty=1, unit_price=100, currency="INR", shop_id=None, replace=False)
+                c.add_item(item_id=f"i{i % 3}", product_id=LINES[0].product_id, sku=f"S{i % 3}", name="Tea",
+                           qty=1, price=Money(100, "INR"), shop_id=None, replace=False)
             agg = c
         else:
             agg = Order.place(customer_id=owner, shop_id=None, lines=LINES, currency="INR", delivery_fee=0,

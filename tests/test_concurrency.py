@@ -50,7 +50,7 @@ def test_a_save_that_lost_the_race_is_retried_on_fresh_state(runtime: Runtime, p
 
     assert prices.calls == 2, "the first attempt must have failed and been retried"
     cart: Cart = runtime.commerce.repository.get(cart_id)
-    assert sorted((line["sku"], line["qty"]) for line in cart.lines.values()) == [
+    assert sorted((line.sku, line.qty) for line in cart.lines.values()) == [
         ("DJ-100", 2), ("DJ-500", 1)
     ]
 
@@ -83,7 +83,7 @@ def test_two_threads_hammering_one_cart_lose_nothing(runtime: Runtime, product) 
         t.join(60)
     assert errors == []
     cart: Cart = runtime.commerce.repository.get(cart_id)
-    assert sorted((line["sku"], line["qty"]) for line in cart.lines.values()) == [
+    assert sorted((line.sku, line.qty) for line in cart.lines.values()) == [
         ("DJ-100", rounds), ("DJ-500", rounds)
     ]
     assert cart.version == 1 + 2 * rounds

@@ -18,7 +18,8 @@ from api.pagination import PageDep, Paginated
 from api.routes.orders import ORDER, CancelIn, OrderOut, conversation, customer_history
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
-from domain.commerce.order import IssueCategory
+from domain.commerce.order import Action, IssueCategory
+from domain.commerce.values import DeliveryAddressRef, ReturnItemData
 from identity import delivery_addresses, profiles
 
 router = APIRouter(prefix="/api/v1/consumer", tags=["consumer orders"])
@@ -94,7 +95,8 @@ def confirm(
 
     def execute(claim_id: UUID | None) -> tuple[int, dict[str, Any]]:
         # The order's event holds a reference to a copy, never the address itself.
-        address = (delivery_addresses.keep(conn, user.id, saved_address, now=runtime.clock())
+        address = (DeliveryAddressRef(delivery_addresses.keep(conn, user.id, saved_address,
+                                                              now=runtime.clock())[delivery_addresses.REF])
                    if saved_address else None)
         with advisory_lock(conn, wallet_lock(user.id)):  # wallet orders take turns with debits
             saved = runtime.commerce.confirm_order(owner_id=user.id, payment_mode=body.payment_mode,
@@ -128,7 +130,7 @@ def cancel(order_id: UUID, user: Customer, runtime: RuntimeDep, conn: Connection
 def confirm_modified(
     order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
-    saved = runtime.commerce.advance_order(actor(user), order_id, "confirm_modified")
+    saved = runtime.commerce.advance_order(actor(user), order_id, Action.CONFIRM_MODIFIED)
     return settled(runtime, conn, user, saved, ORDER)
 
 
@@ -173,5 +175,6 @@ def raise_return(
     order_id: UUID, body: ReturnIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.request_order_return(
-        actor(user), order_id, [i.model_dump() for i in body.items], body.reason)
+        actor(user), order_id, [ReturnItemData(item_id=i.item_id, quantity=i.quantity) for i in body.items],
+        body.reason)
     return settled(runtime, conn, user, saved, ORDER)

@@ -17,6 +17,7 @@ from domain.commerce.use_cases.placement import OrderPlacement, PricesChangedErr
 from domain.commerce.use_cases.returns import ReturnsAndRefunds
 from domain.commerce.use_cases.stock_keeping import ItemUnavailableError, ShopClosedError
 from domain.commerce.use_cases.wallet_rewards import ShopNotFoundForOfferError, WalletAndRewards
+from domain.commerce.values import AppliedCoupon, CartLine
 from domain.commerce.wallet import Wallet
 
 __all__ = [
@@ -42,3 +43,4 @@ class CommerceApplication(
     # CommerceBase (collaborators, shared lookups, `authorise`)
     name = "commerce"
     snapshotting_intervals = {Cart: 100, Wallet: 100, RewardLedger: 100, Coupon: 200}
+    snapshot_values = {"cart_line": CartLine, "applied_coupon": AppliedCoupon}

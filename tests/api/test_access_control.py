@@ -48,7 +48,7 @@ def test_anonymous_callers_get_401_everywhere_but_public_endpoints(app, anonymou
 @pytest.fixture(scope="module")
 def role_clients(app, runtime) -> dict[str, TestClient]:  # type: ignore[no-untyped-def]
     from identity.users import create_user
-    clients = {}
+    clients: dict[str, TestClient] = {}
     for role in ALL_ROLES:
         email = random_email()
         with runtime.pool.connection() as conn:

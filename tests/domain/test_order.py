@@ -9,12 +9,15 @@ import pytest
 from domain.commerce.order import (
     STATES,
     TRANSITIONS,
+    Action,
     AlreadyRatedError,
     InvalidTransitionError,
     Order,
     OrderRuleError,
+    OrderStatus,
     ReturnNotFoundError,
 )
+from domain.commerce.values import OrderLine
 from tests.spec import FIXED_TIME, Stream, given
 
 LINES = [
@@ -77,7 +80,7 @@ def test_the_table_covers_the_whole_lifecycle() -> None:
 
 
 @pytest.mark.parametrize("state,action", LEGAL)
-def test_every_legal_transition(state: str, action: str) -> None:
+def test_every_legal_transition(state: OrderStatus, action: Action) -> None:
     _, history = placed(state)
     order = given(*history).when(ACTIONS[action]).then(
         (EXPECTED_EVENT.get(action, Order.StatusChanged), {})
@@ -161,7 +164,7 @@ def test_modification_only_lowers_and_needs_confirmation() -> None:
         (Order.Modified, {"amounts": {"subtotal": 2000, "delivery_fee": 300, "discount": 0, "total": 2300}}))
     assert order.total == 2800, "nothing changes until the consumer confirms"
     order.advance("confirm_modified", by="customer", at=FIXED_TIME)
-    assert order.total == 2300 and [line["item_id"] for line in order.lines] == ["a"]
+    assert order.total == 2300 and [line.item_id for line in order.lines] == ["a"]
     assert order.status == "accepted"
 
 
@@ -176,11 +179,12 @@ def test_rating_delivered_orders_once() -> None:
 
 
 def test_place_computes_totals_and_initial_state() -> None:
-    order = Order.place(customer_id="c", shop_id="s", lines=[dict(line) for line in LINES],
+    order = Order.place(customer_id="c", shop_id="s", lines=[OrderLine.from_data(line) for line in LINES],
                         currency="INR", delivery_fee=300, discount=100, payment_mode="cash")
     assert order.amounts == {"subtotal": 2500, "delivery_fee": 300, "discount": 100, "total": 2700}
     assert order.status == "pending"
-    assert Order.place(customer_id="c", shop_id="s", lines=LINES, currency="INR", delivery_fee=0,
+    assert Order.place(customer_id="c", shop_id="s", lines=[OrderLine.from_data(line) for line in LINES],
+                       currency="INR", delivery_fee=0,
                        discount=0, payment_mode="online").status == "awaiting_payment"
     with pytest.raises(OrderRuleError):
         Order.place(customer_id="c", shop_id="s", lines=[], currency="INR", delivery_fee=0,

@@ -3,12 +3,12 @@ cart, one per user."""
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from domain.commerce.cart import Cart, cart_id_for
 from domain.commerce.use_cases.base import DEFAULT_CURRENCY
 from domain.commerce.use_cases.stock_keeping import ItemUnavailableError, StockKeeping
+from domain.commerce.values import CartLine
 from domain.errors import StalePriceError
 from domain.saving import Saved, retry_on_conflict
 
@@ -47,8 +47,8 @@ class Carts(StockKeeping):
 
     def _add(self, cart: Cart, *, product_id: UUID, sku: str, qty: int,
              expected_unit_price: int | None, replace: bool) -> str:
-        existing = sum(line["qty"] for line in cart.lines.values()
-                       if line["product_id"] == str(product_id) and line["sku"] == sku)
+        existing = sum(line.qty for line in cart.lines.values()
+                       if line.product_id == str(product_id) and line.sku == sku)
         product, variant = self._sellable(product_id, sku, qty + existing)
         if expected_unit_price is not None and expected_unit_price != variant.price:
             raise StalePriceError(
@@ -58,8 +58,8 @@ class Carts(StockKeeping):
             )
         return cart.add_item(
             item_id=str(self.new_id()), product_id=str(product_id), sku=sku,
-            name=f"{product.name} ({variant.name})", qty=qty, unit_price=variant.price,
-            currency=variant.currency, shop_id=product.shop_id, replace=replace,
+            name=f"{product.name} ({variant.name})", qty=qty, price=variant.money,
+            shop_id=product.shop_id, replace=replace,
         )
 
     def _default_sku(self, product_id: UUID) -> str:
@@ -83,14 +83,14 @@ class Carts(StockKeeping):
         cart = self._own_cart(owner_id)
         line = cart.find_line(ref, sku)
         if qty == 0:
-            cart.remove_item(line["item_id"])
+            cart.remove_item(line.item_id)
         else:
             self._set_qty(cart, line, qty)
         return Saved(cart, self.save_all(cart))
 
-    def _set_qty(self, cart: Cart, line: dict[str, Any], qty: int) -> None:
-        _, variant = self._sellable(UUID(line["product_id"]), line["sku"], qty)
-        cart.change_quantity(line["item_id"], qty, variant.price)
+    def _set_qty(self, cart: Cart, line: CartLine, qty: int) -> None:
+        _, variant = self._sellable(UUID(line.product_id), line.sku, qty)
+        cart.change_quantity(line.item_id, qty, variant.price)
 
     @retry_on_conflict
     def remove_cart_item(self, *, owner_id: UUID, cart_id: UUID, item_id: str) -> Saved[Cart]:
@@ -101,7 +101,7 @@ class Carts(StockKeeping):
     @retry_on_conflict
     def remove_from_my_cart(self, *, owner_id: UUID, ref: str, sku: str | None) -> Saved[Cart]:
         cart = self._own_cart(owner_id)
-        cart.remove_item(cart.find_line(ref, sku)["item_id"])
+        cart.remove_item(cart.find_line(ref, sku).item_id)
         return Saved(cart, self.save_all(cart))
 
     @retry_on_conflict
