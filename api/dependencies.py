@@ -13,7 +13,7 @@ from api.db import DatabaseGate
 from api.errors import NotAuthenticatedError
 from domain.errors import PermissionDeniedError
 from eventmart.identity import sessions
-from eventmart.identity.users import CUSTOMER, SELF_SERVICE_ROLES, User, get_user
+from eventmart.identity.users import CUSTOMER, SELF_SERVICE_ROLES, User
 from eventmart.runtime import Runtime
 from projections import tracking
 from projections.read_model import ReadModel
@@ -54,8 +54,7 @@ def current_user(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> 
     token = credentials(request, runtime)
     if not token:
         raise NotAuthenticatedError()
-    user_id = sessions.user_for_token(conn, token, now=runtime.clock())
-    user = get_user(conn, user_id) if user_id else None
+    user = sessions.user_for_session(conn, token, now=runtime.clock())
     if user is None:
         raise NotAuthenticatedError("session expired or signed out")
     request.state.user = user  # a domain error that saved records its write for this user

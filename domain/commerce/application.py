@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from domain.commerce.cart import Cart
 from domain.commerce.coupon import Coupon
+from domain.commerce.order import Order
 from domain.commerce.rewards import RewardLedger
 from domain.commerce.use_cases.base import DEFAULT_CURRENCY, Catalog
 from domain.commerce.use_cases.carts import Carts
@@ -41,4 +42,6 @@ class CommerceApplication(
 ):  # and, under them all, StockKeeping (what can be sold, what each order holds) and
     # CommerceBase (collaborators, shared lookups, `authorise`)
     name = "commerce"
-    snapshotting_intervals = {Cart: 100, Wallet: 100, RewardLedger: 100, Coupon: 200}
+    # An order's life is a few dozen events, but messages, issues and returns have no bound:
+    # a snapshot keeps its load flat however long the thread grows.
+    snapshotting_intervals = {Cart: 100, Wallet: 100, RewardLedger: 100, Coupon: 200, Order: 50}

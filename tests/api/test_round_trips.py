@@ -1,0 +1,40 @@
+"""Commands in few round trips: each aggregate read once per command, several in one
+statement, the session and the user in one query."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.support.statements import counting_statements
+
+
+def test_a_cart_add_reads_each_aggregate_once_in_one_statement(
+        new_client: Callable[..., TestClient], shop: dict[str, Any]) -> None:
+    customer = new_client()
+    add = {"item_id": shop["tea"]["id"], "quantity": 1}
+    assert customer.post("/api/v1/consumer/cart/add", json=add).status_code == 200
+
+    with counting_statements() as sent:
+        r = customer.post("/api/v1/consumer/cart/add", json=add)
+
+    assert r.status_code == 200, r.text
+    assert [line["qty"] for line in r.json()["items"]] == [2]
+    # The event store's own insert: the library's table lock and notify, then the INSERT.
+    save = [s for s in sent.sent if ("commerce_events" in s or "lock_timeout" in s)
+            and "unnest(%s::uuid[]" not in s]
+    rest = [s for s in sent.sent if s not in save]
+    assert len(rest) == 3, rest
+    assert "JOIN users" in rest[0]  # session and user, one query
+    assert "unnest(%s::uuid[]" in rest[1]  # cart, product, shop and stock, one query
+    assert "user_write_positions" in rest[2]  # read-your-writes
+    assert 1 <= len(save) <= 4, save
+
+
+def test_the_session_is_checked_on_every_request(new_client: Callable[..., TestClient]) -> None:
+    customer = new_client()
+    assert customer.get("/auth/me").status_code == 200
+    assert customer.post("/auth/logout").status_code == 204
+    assert customer.get("/auth/me").status_code == 401
