@@ -46,7 +46,11 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[bool, typer.Option(help="run all workers in this process")] = True,
+    processes: Annotated[int, typer.Option(
+        "--workers", min=1,
+        help="API processes; above 1 the followers run once, in the parent process")] = 1,
+    no_workers: Annotated[bool, typer.Option(
+        "--no-workers", help="run no projections, policies or relay here (run `eventmart worker`)")] = False,
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="create missing tables first")
     ] = True,
@@ -57,18 +61,19 @@ def serve(
     from api.app import create_app
     from eventmart.migrations import migrate as run_migrations
     from eventmart.runtime import open_runtime
+    from eventmart.serving import serve_processes, uvicorn_options
 
     settings, url = _setup()
     if migrate_first:
         run_migrations(settings, url)  # type: ignore[arg-type]
+    if processes > 1:
+        serve_processes(settings, url, host=host, port=port, processes=processes,
+                        followers=not no_workers)
+        return
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
-    app = create_app(runtime, run_workers=workers)
+    app = create_app(runtime, run_workers=not no_workers)
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, server_header=False,
-                    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: we believe
-                    # only the proxies we are told about.
-                    proxy_headers=bool(settings.trusted_proxies),
-                    forwarded_allow_ips=settings.trusted_proxies or "")
+        uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))
     finally:
         runtime.close()
 
