@@ -16,6 +16,7 @@ Row = dict[str, Any]
 class Page:
     count: int
     rows: list[Row]
+    exact: bool = True  # False: `count` is the planner's estimate (a broad listing)
 
 
 def page_of(
