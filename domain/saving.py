@@ -93,6 +93,8 @@ class EventMartApplication(Application[UUID]):
             except AggregateNotFoundError:
                 return None
             return loaded
+        if not isinstance(aggregate_id, UUID):  # an id that came as text: one key for both
+            aggregate_id = UUID(str(aggregate_id))
         key = (self.name, aggregate_id)
         scope = current_scope()
         if scope is not None and key in scope:
@@ -112,8 +114,8 @@ class EventMartApplication(Application[UUID]):
         scope = current_scope()
         if self.aggregate_source is None or scope is None:
             return
-        missing = list({(app.name, i): (app, i) for app, i in wanted
-                        if i is not None and (app.name, i) not in scope}.values())
+        ids = [(app, i if isinstance(i, UUID) else UUID(str(i))) for app, i in wanted if i is not None]
+        missing = list({(app.name, i): (app, i) for app, i in ids if (app.name, i) not in scope}.values())
         if missing:
             scope.update(self.aggregate_source.load(missing))
 
