@@ -19,6 +19,8 @@ from typing import Any
 
 import psycopg
 
+from projections import tracking
+
 FOLLOWER, APPLICATION = "cart_view", "commerce"
 POLL_SECONDS = 0.0005
 GIVE_UP_SECONDS = 10.0
@@ -49,10 +51,16 @@ class LagProbe:
         self.samples: list[float] = []
         self.timeouts = 0
 
-    def _position(self) -> int:
+    def _passed(self, position: int) -> bool:
+        """Whether the follower has passed the event at `position`. With a log read in
+        transaction order (ids not in reading order) tracking has `caught_up`; before it, the
+        position is the last id read."""
+        caught_up = getattr(tracking, "caught_up", None)
+        if caught_up is not None:
+            return bool(caught_up(self.conn, FOLLOWER, APPLICATION, position))
         row = self.conn.execute("SELECT position FROM follower_positions WHERE follower=%s AND application=%s",
                                 (FOLLOWER, APPLICATION)).fetchone()
-        return int(row[0]) if row else 0
+        return bool(row and int(row[0]) >= position)
 
     def sample(self, n: int) -> float | None:
         saved = self.runtime.commerce.add_to_my_cart(
@@ -60,7 +68,7 @@ class LagProbe:
             replace=False)
         committed = time.perf_counter()
         assert saved.position is not None
-        while self._position() < saved.position:
+        while not self._passed(saved.position):
             if time.perf_counter() - committed > GIVE_UP_SECONDS:
                 self.timeouts += 1
                 return None

@@ -23,7 +23,9 @@ def write_section(name: str, report: dict[str, Any], path: Path = LATEST) -> Non
     data["sections"][name] = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
+                    "platform": platform.platform(),
+                    # other work on the machine when the bench ended: figures are only as quiet as it
+                    "load_average_1_5_15": [round(x, 2) for x in os.getloadavg()]},
         **report,
     }
     path.parent.mkdir(parents=True, exist_ok=True)
