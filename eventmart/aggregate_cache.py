@@ -136,9 +136,11 @@ class VersionCheckedCache:
             ).format(i=sql.Literal(index), events=events)
         return sql.SQL(
             "(WITH k AS (SELECT * FROM unnest(%s::uuid[], %s::int[]) AS k(id, v)), "
-            "s AS (SELECT DISTINCT ON (originator_id) originator_id, originator_version, topic, state "
-            "FROM {snapshots} WHERE originator_id IN (SELECT id FROM k WHERE v = 0) "
-            "ORDER BY originator_id, originator_version DESC) "
+            # The latest snapshot of each id, one index probe each (DISTINCT ON would read
+            # every snapshot of a long history).
+            "s AS (SELECT l.* FROM k CROSS JOIN LATERAL (SELECT originator_id, originator_version, "
+            "topic, state FROM {snapshots} WHERE originator_id = k.id "
+            "ORDER BY originator_version DESC LIMIT 1) AS l WHERE k.v = 0) "
             "SELECT {i} AS app, 0 AS kind, originator_id, originator_version, topic, state FROM s "
             "UNION ALL "
             "SELECT {i}, 1, e.originator_id, e.originator_version, e.topic, e.state "
