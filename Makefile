@@ -25,7 +25,7 @@ soak: install
 	EVENTMART_SOAK=1 $(BIN)/pytest tests/test_money_invariants.py tests/test_fuzz.py
 
 # Every figure as a ratio to its baseline in the same run, each bench in its own section of
-# bench/results/latest.json (about 15 minutes; each bench its own throwaway PostgreSQL):
+# bench/results/latest.json (about 20 minutes; each bench its own throwaway PostgreSQL):
 # HTTP at 1 and 2 server processes against a one-statement app, statements per request, lag from
 # commit to read-model row; aggregate load time by history length; catalog search on 100k products.
 bench: install
