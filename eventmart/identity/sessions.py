@@ -62,13 +62,24 @@ def user_for_session(conn: Connection, token: str, *, now: datetime) -> User | N
     """The signed-in user of a live session or access token, in one round trip: every
     authenticated request asks this, so the session and the user are one join, not two
     queries. Nothing is cached, so logout and logout-all take effect on the next request."""
+    found = signed_in(conn, token, now=now, writes_of=())
+    return found[0] if found else None
+
+
+def signed_in(conn: Connection, token: str, *, now: datetime,
+              writes_of: tuple[UUID, ...]) -> tuple[User, set[str]] | None:
+    """`user_for_session`, and in the same statement the logs on which this user, or any of
+    `writes_of` (everyone's writes), has a write recorded for read-your-writes: a read of a
+    view fed by another log has nothing to wait for and skips that check."""
     with conn.cursor(row_factory=dict_row) as cur:
         row = cur.execute(
-            "SELECT u.* FROM sessions s JOIN users u ON u.id = s.user_id "
+            "SELECT u.*, ARRAY(SELECT DISTINCT w.application FROM user_write_positions w "
+            "WHERE w.user_id = u.id OR w.user_id = ANY(%s)) AS wrote_to "
+            "FROM sessions s JOIN users u ON u.id = s.user_id "
             "WHERE s.token_hash=%s AND s.revoked_at IS NULL AND s.expires_at > %s",
-            (_digest(token), now),
+            (list(writes_of), _digest(token), now),
         ).fetchone()
-    return User.from_row(row) if row else None
+    return (User.from_row(row), set(row["wrote_to"])) if row else None
 
 
 @dataclass(frozen=True)

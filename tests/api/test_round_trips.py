@@ -27,7 +27,7 @@ def test_a_cart_add_reads_each_aggregate_once_in_one_statement(
             and "unnest(%s::uuid[]" not in s]
     rest = [s for s in sent.sent if s not in save]
     assert len(rest) == 3, rest
-    assert "JOIN users" in rest[0]  # session and user, one query
+    assert "FROM sessions s JOIN user" in rest[0]  # session and user, one query
     assert "unnest(%s::uuid[]" in rest[1]  # cart, product, shop and stock, one query
     assert "user_write_positions" in rest[2]  # read-your-writes
     assert 1 <= len(save) <= 4, save
@@ -38,3 +38,18 @@ def test_the_session_is_checked_on_every_request(new_client: Callable[..., TestC
     assert customer.get("/auth/me").status_code == 200
     assert customer.post("/auth/logout").status_code == 204
     assert customer.get("/auth/me").status_code == 401
+
+
+def test_a_read_waits_only_for_logs_the_user_wrote_to(
+        new_client: Callable[..., TestClient], shop: dict[str, Any]) -> None:
+    customer = new_client()
+    with counting_statements() as sent:
+        assert customer.get("/api/v1/consumer/cart/view").status_code == 200
+    assert len(sent) == 2, sent.sent  # session+user (and the logs written to), the view
+    assert customer.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]}).status_code == 200
+
+    with counting_statements() as sent:
+        view = customer.get("/api/v1/consumer/cart/view")
+
+    assert [line["qty"] for line in view.json()["items"]] == [1], "the write is seen"
+    assert any("user_write_positions" in s and "max(position)" in s for s in sent.sent), sent.sent
