@@ -56,6 +56,7 @@ from bench.lag import LagProbe, percentiles  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from eventmart.database import start_embedded  # noqa: E402
 from eventmart.settings import get_settings  # noqa: E402
+from projections import tracking  # noqa: E402
 
 API_ROLE, WORKERS_ROLE, BASE_ROLE, PROBE_ROLE = "bench_api", "bench_workers", "bench_baseline", "bench_probe"
 APP_DB, BASE_DB = "eventmart_bench", "baseline_bench"
@@ -214,8 +215,11 @@ def settle(app_url: str, app: Server, probe_cookie: str | None, limit: float) ->
                     "WHERE heartbeat_at > now() - interval '15 seconds'").fetchall():
                 head = conn.execute(f'SELECT coalesce(max(notification_id), 0) FROM "{application}_events"'
                                     ).fetchone()
-                if head and head[0] > position:
-                    lagging[f"{follower}/{application}"] = head[0] - position
+                caught_up = getattr(tracking, "caught_up", None)  # a log read in transaction order
+                behind = (not caught_up(conn, follower, application, head[0]) if caught_up and head
+                          else bool(head and head[0] > position))
+                if head and behind:
+                    lagging[f"{follower}/{application}"] = max(1, head[0] - position)
             if not lagging:
                 break
             time.sleep(0.2)
