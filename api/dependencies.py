@@ -13,11 +13,11 @@ from psycopg import Connection
 from api.db import DatabaseGate
 from api.errors import NotAuthenticatedError
 from domain.errors import PermissionDeniedError
-from eventmart.identity import sessions
-from eventmart.identity.users import CUSTOMER, SELF_SERVICE_ROLES, User
-from eventmart.runtime import Runtime
+from identity import sessions
+from identity.users import CUSTOMER, SELF_SERVICE_ROLES, User
 from projections import tracking
 from projections.read_model import ReadModel
+from runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -35,7 +35,7 @@ from domain.commerce.cart import Cart  # noqa: E402
 from domain.loading import command_scope  # noqa: E402
 from eventmart.aggregate_cache import VersionCheckedCache  # noqa: E402
 from eventmart.migrations import migrate  # noqa: E402
-from eventmart.runtime import open_runtime  # noqa: E402
+from runtime import open_runtime  # noqa: E402
 from tests.infra import fresh_database, postgres_server  # noqa: E402
 from tests.support.settings import make_settings  # noqa: E402
 

@@ -62,7 +62,7 @@ def prepare_tables(url: str) -> None:
 
 def app_from_env() -> FastAPI:
     """One server process's app (uvicorn's factory with --processes N)."""
-    from eventmart.settings import get_settings
+    from runtime.settings import get_settings
 
     return create_app(os.environ["DATABASE_URL"], get_settings().db_pool_size)
 

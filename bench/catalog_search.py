@@ -28,8 +28,8 @@ import psycopg  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from eventmart.demo import seed_demo  # noqa: E402
 from eventmart.migrations import migrate  # noqa: E402
-from eventmart.runtime import open_runtime  # noqa: E402
 from projections import catalog_search as cs  # noqa: E402
+from runtime import open_runtime  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.infra import fresh_database, postgres_server  # noqa: E402
 from workers.projection import projection_follower  # noqa: E402

@@ -51,12 +51,12 @@ import httpx  # noqa: E402
 import psycopg  # noqa: E402
 from psycopg.conninfo import conninfo_to_dict, make_conninfo  # noqa: E402
 
+from adapters.database import start_embedded  # noqa: E402
 from bench.baseline_app import row_key  # noqa: E402
 from bench.lag import LagProbe, percentiles  # noqa: E402
 from bench.results import write_section  # noqa: E402
-from eventmart.database import start_embedded  # noqa: E402
-from eventmart.settings import get_settings  # noqa: E402
 from projections import tracking  # noqa: E402
+from runtime.settings import get_settings  # noqa: E402
 
 API_ROLE, WORKERS_ROLE, BASE_ROLE, PROBE_ROLE = "bench_api", "bench_workers", "bench_baseline", "bench_probe"
 APP_DB, BASE_DB = "eventmart_bench", "baseline_bench"

@@ -39,8 +39,8 @@ def percentiles(ms: list[float]) -> dict[str, Any]:
 
 class LagProbe:
     def __init__(self, probe_url: str, products: list[str]) -> None:
-        from eventmart.runtime import open_runtime
-        from eventmart.settings import get_settings
+        from runtime import open_runtime
+        from runtime.settings import get_settings
 
         self.runtime = open_runtime(get_settings(), database_url=probe_url)
         self.products = [uuid.UUID(p) for p in products]

@@ -22,9 +22,9 @@ import uvicorn  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.logging import configure_logging  # noqa: E402
 from eventmart.migrations import migrate  # noqa: E402
-from eventmart.runtime import open_runtime  # noqa: E402
 from eventmart.serving import serve_processes  # noqa: E402
-from eventmart.settings import get_settings  # noqa: E402
+from runtime import open_runtime  # noqa: E402
+from runtime.settings import get_settings  # noqa: E402
 from workers import start_workers  # noqa: E402
 
 

@@ -12,17 +12,17 @@ from uuid import UUID, uuid4
 from eventsourcing.application import Application
 from psycopg_pool import ConnectionPool
 
+from adapters.database import embedded_database_url, eventsourcing_env
+from adapters.media import LocalMediaStorage, MediaStorage
+from adapters.payment_providers import SandboxProvider
 from domain.catalog.application import CatalogApplication
 from domain.commerce.application import CommerceApplication
 from domain.payments.application import PaymentsApplication
 from domain.support.application import SupportApplication
 from eventmart.aggregate_cache import VersionCheckedCache
-from eventmart.database import embedded_database_url, eventsourcing_env
-from eventmart.identity.otp import SmsSender, sms_sender
-from eventmart.identity.users import Passwords
-from eventmart.media import LocalMediaStorage, MediaStorage
-from eventmart.payment_providers import SandboxProvider
-from eventmart.settings import Settings
+from identity.otp import SmsSender, sms_sender
+from identity.users import Passwords
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -17,14 +17,14 @@ import atexit
 import os
 from typing import Any
 
-from eventmart.settings import Settings, get_settings
+from runtime.settings import Settings, get_settings
 
 
 def api_process() -> Any:
     """The app of one API process (uvicorn's `--factory` target): no followers here."""
     from api.app import create_app
     from api.logging import configure_logging
-    from eventmart.runtime import open_runtime
+    from runtime import open_runtime
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -46,7 +46,7 @@ def serve_processes(settings: Settings, url: str, *, host: str, port: int, proce
     """Blocks until SIGINT/SIGTERM; then the API processes end, then the followers."""
     import uvicorn
 
-    from eventmart.runtime import open_runtime
+    from runtime import open_runtime
     from workers import start_workers
 
     os.environ["DATABASE_URL"] = url  # the spawned API processes read it (embedded or given)

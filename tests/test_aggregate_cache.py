@@ -11,7 +11,7 @@ from domain.commerce.cart import Cart
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.loading import command_scope
 from eventmart.aggregate_cache import VersionCheckedCache
-from eventmart.runtime import Runtime, build_applications
+from runtime import Runtime, build_applications
 
 
 def test_a_change_saved_by_another_process_is_seen_at_the_next_load(

@@ -8,7 +8,7 @@ from typing import Any
 
 from domain.commerce.application import CommerceApplication
 from domain.commerce.cart import Cart
-from eventmart.runtime import Runtime, build_applications
+from runtime import Runtime, build_applications
 
 
 class InterleavingPrices:

@@ -22,7 +22,7 @@ from psycopg import Connection
 from psycopg.rows import dict_row
 
 from domain.errors import AuthenticationError
-from eventmart.identity.users import User
+from identity.users import User
 
 # Tables (sessions, refresh_tokens): eventmart/schema/, applied by `eventmart migrate`.
 
