@@ -24,10 +24,14 @@ test: install
 soak: install
 	EVENTMART_SOAK=1 $(BIN)/pytest tests/test_money_invariants.py tests/test_fuzz.py
 
-# HTTP throughput and latency against a one-statement baseline app, statements per request
-# (a few minutes; its own throwaway PostgreSQL). Prints a table, writes bench/results/latest.json.
+# Every figure as a ratio to its baseline in the same run, each bench in its own section of
+# bench/results/latest.json (about 20 minutes; each bench its own throwaway PostgreSQL):
+# HTTP at 1 and 2 server processes against a one-statement app, statements per request, lag from
+# commit to read-model row; aggregate load time by history length; catalog search on 100k products.
 bench: install
 	$(BIN)/python bench/http_bench.py
+	$(BIN)/python bench/aggregate_load.py
+	$(BIN)/python bench/catalog_search.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -48,7 +48,11 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[bool, typer.Option(help="run all workers in this process")] = True,
+    processes: Annotated[int, typer.Option(
+        "--workers", min=1,
+        help="API processes; above 1 the followers run once, in the parent process")] = 1,
+    no_workers: Annotated[bool, typer.Option(
+        "--no-workers", help="run no projections, policies or relay here (run `eventmart worker`)")] = False,
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="create missing tables first")
     ] = True,
@@ -61,6 +65,7 @@ def serve(
     from api.app import create_app
     from eventmart.migrations import migrate as run_migrations
     from eventmart.migrations import stale_read_models
+    from eventmart.serving import serve_processes, uvicorn_options
     from runtime import open_runtime
     from workers.bluegreen import BackgroundRebuilds
 
@@ -70,15 +75,15 @@ def serve(
     else:
         with psycopg.connect(url, autocommit=True) as conn:  # type: ignore[arg-type]
             stale = stale_read_models(conn)
+    if processes > 1:
+        serve_processes(settings, url, host=host, port=port, processes=processes,
+                        followers=not no_workers, stale=stale)
+        return
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
-    app = create_app(runtime, run_workers=workers)
+    app = create_app(runtime, run_workers=not no_workers)
     background = BackgroundRebuilds(runtime, stale).start()
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, server_header=False,
-                    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: we believe
-                    # only the proxies we are told about.
-                    proxy_headers=bool(settings.trusted_proxies),
-                    forwarded_allow_ips=settings.trusted_proxies or "")
+        uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))
     finally:
         background.stop()
         runtime.close()

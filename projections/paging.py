@@ -16,6 +16,7 @@ Row = dict[str, Any]
 class Page:
     count: int
     rows: list[Row]
+    exact: bool = True  # False: `count` is the planner's estimate (a broad listing)
 
 
 def where(*conditions: tuple[str, Any], always: str = "true") -> tuple[str, list[Any]]:

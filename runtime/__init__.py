@@ -20,6 +20,7 @@ from domain.catalog.application import CatalogApplication
 from domain.commerce.application import CommerceApplication
 from domain.payments.application import PaymentsApplication
 from domain.support.application import SupportApplication
+from eventmart.aggregate_cache import VersionCheckedCache
 from identity.users import Passwords
 from runtime.settings import Settings
 
@@ -82,6 +83,8 @@ def build_applications(
     support = SupportApplication(env, orders=commerce, new_id=new_id)
     for app in (catalog, commerce, payments, support):
         _shorten_reconnect_backoff(app)
+    # One cache for the four: a command's look-ups across contexts share one statement.
+    VersionCheckedCache([catalog, commerce, payments, support]).attach()
     return catalog, commerce, payments, support
 
 

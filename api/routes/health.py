@@ -6,6 +6,7 @@ serving generation answers meanwhile."""
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -19,8 +20,11 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def healthz(request: Request) -> dict[str, Any]:
+    """`process`: which API process answered (`serve --workers N` runs several) and whether
+    the log followers run inside it."""
+    in_process = getattr(request.app.state, "supervisor", None) is not None
+    return {"status": "ok", "process": {"pid": os.getpid(), "workers": in_process}}
 
 
 @router.get(

@@ -160,7 +160,8 @@ def checkout(
 ) -> JSONResponse:
     def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
         saved = runtime.commerce.checkout(owner_id=user.id, cart_id=body.cart_id, order_id=claim_id)
-        remember_write(conn, user, "commerce", saved.position)
+        # The shop's vendor sees the new order too: their next read waits for it.
+        remember_write(conn, user, "commerce", saved.position, concerns=concerned(conn, saved.value))
         order = saved.value
         return 201, {"order_id": str(order.id), "total_amount": order.total,
                      "currency": order.currency, "status": order.status}

@@ -165,6 +165,10 @@ class CatalogApplication(EventMartApplication):
             self.shop_for(actor, UUID(product.shop_id))
         return product
 
+    def peek_product(self, product_id: UUID) -> Product | None:
+        """The product as last cached, unchecked: to guess what a command will need."""
+        return self.peek(product_id, Product)
+
     def current_variant(self, product_id: UUID, sku: str) -> tuple[Product, Variant]:
         product = self.get_product(product_id)
         return product, product.variant(sku)

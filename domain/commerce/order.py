@@ -14,11 +14,11 @@ Anything else is an InvalidTransitionError naming the current state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal, NotRequired, TypedDict
+from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
@@ -38,6 +38,7 @@ from domain.commerce.values import (
     address_from_data,
 )
 from domain.errors import ConflictError, DomainError, NotFoundError
+from domain.snapshots import TypedSnapshot
 
 
 class OrderStatus(StrEnum):
@@ -160,6 +161,11 @@ def totals(lines: Sequence[Line], delivery_fee: int, discount: int) -> Amounts:
 
 
 class Order(Aggregate):
+    # Orders are snapshotted (CommerceApplication): their snapshots restore these as enums.
+    Snapshot = TypedSnapshot
+    snapshot_enums: ClassVar[Mapping[str, type[StrEnum]]] = {
+        "status": OrderStatus, "payment_mode": PaymentMode}
+
     class Placed(Aggregate.Created):
         customer_id: str
         shop_id: str | None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID, uuid4
 
 from domain.actor import Actor, Role
@@ -25,6 +25,7 @@ class Catalog(Protocol):
     def get_product(self, product_id: UUID) -> Product: ...
     def shop_is_open(self, shop_id: UUID) -> bool: ...
     def shop_vendor(self, shop_id: UUID) -> str | None: ...
+    def peek_product(self, product_id: UUID) -> Any: ...
 
 
 DEFAULT_CURRENCY = "INR"

@@ -3,9 +3,11 @@ cart, one per user."""
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import UUID
 
 from domain.commerce.cart import Cart, cart_id_for
+from domain.commerce.stock import stock_id_for
 from domain.commerce.use_cases.base import DEFAULT_CURRENCY
 from domain.commerce.use_cases.stock_keeping import ItemUnavailableError, StockKeeping
 from domain.commerce.values import CartLine
@@ -27,6 +29,7 @@ class Carts(StockKeeping):
         self, *, owner_id: UUID, cart_id: UUID, product_id: UUID, sku: str, qty: int,
         expected_unit_price: int | None = None, replace: bool = False,
     ) -> Saved[tuple[Cart, str]]:
+        self._prefetch_for(cart_id, product_id)
         cart = self.get_cart(cart_id, owner_id)
         item_id = self._add(cart, product_id=product_id, sku=sku, qty=qty,
                             expected_unit_price=expected_unit_price, replace=replace)
@@ -38,6 +41,7 @@ class Carts(StockKeeping):
     ) -> Saved[tuple[Cart, str]]:
         """The Customer Journey's cart: implicit, one per user. Without a SKU, the first
         variant that can be sold now."""
+        self._prefetch_for(cart_id_for(owner_id), product_id)
         cart = self._own_cart(owner_id)
         if sku is None:
             sku = self._default_sku(product_id)
@@ -62,6 +66,17 @@ class Carts(StockKeeping):
             shop_id=product.shop_id, replace=replace,
         )
 
+    def _prefetch_for(self, cart_id: UUID, product_id: UUID) -> None:
+        """The cart, the product, its shop and its variants' stock in one round trip. The
+        shop and the SKUs come from the cached product, so a product seen before costs
+        nothing extra; a new one's shop and stock follow in their own look-ups."""
+        wanted: list[tuple[Any, UUID | None]] = [(self, cart_id), (self.prices, product_id)]
+        known = self.prices.peek_product(product_id)
+        if known is not None:
+            wanted.append((self.prices, UUID(known.shop_id) if known.shop_id else None))
+            wanted += [(self, stock_id_for(product_id, sku)) for sku in known.variants]
+        self.prefetch(wanted)
+
     def _default_sku(self, product_id: UUID) -> str:
         product = self.prices.get_product(product_id)
         for sku in product.variants:
@@ -74,7 +89,9 @@ class Carts(StockKeeping):
     @retry_on_conflict
     def change_cart_item(self, *, owner_id: UUID, cart_id: UUID, item_id: str, qty: int) -> Saved[Cart]:
         cart = self.get_cart(cart_id, owner_id)
-        self._set_qty(cart, cart.line(item_id), qty)
+        line = cart.line(item_id)
+        self._prefetch_for(cart_id, UUID(line.product_id))
+        self._set_qty(cart, line, qty)
         return Saved(cart, self.save_all(cart))
 
     @retry_on_conflict
