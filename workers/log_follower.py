@@ -23,6 +23,7 @@ import eventsourcing.persistence
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import resolve_topic
 from kafka.errors import KafkaError
 from psycopg import Connection, sql
 
@@ -60,10 +61,34 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 class LoggedEvent:
     notification: Notification
     event: Any
-    skipped: bool = False  # an operator's recorded skip: not decoded, not handled
+    # An operator's recorded skip, or an event its follower does not read: not decoded, not
+    # handled (its position is passed all the same).
+    skipped: bool = False
 
 
 Handler = Callable[[Connection, Sequence[LoggedEvent]], None]
+TopicFilter = Callable[[str], bool]
+
+
+def reading(classes: tuple[type, ...]) -> TopicFilter | None:
+    """A filter for a follower that reads only events of these classes (subclasses included):
+    decoding is most of a rebuild's time, and most of a log is other aggregates' events.
+    A topic that does not resolve is read, so that decoding it fails and names it."""
+    if not classes:
+        return None
+    known: dict[str, bool] = {}
+
+    def wants(topic: str) -> bool:
+        found = known.get(topic)
+        if found is None:
+            try:
+                cls = resolve_topic(topic)
+            except Exception:
+                return True
+            found = known[topic] = isinstance(cls, type) and issubclass(cls, classes)
+        return found
+
+    return wants
 
 
 class EventFailed(Exception):
@@ -113,11 +138,11 @@ def _read_rows(conn: Connection, app: Application[UUID], after: int, limit: int)
 
 
 def _decode(app: Application[UUID], notifications: Sequence[Notification],
-            skip: set[int]) -> list[LoggedEvent]:
+            skip: set[int], wants: TopicFilter | None = None) -> list[LoggedEvent]:
     """Decodes up to the first event that cannot be decoded (raised when it comes first)."""
     logged: list[LoggedEvent] = []
     for n in notifications:
-        if n.id in skip:
+        if n.id in skip or (wants is not None and not wants(n.topic)):
             logged.append(LoggedEvent(n, None, skipped=True))
             continue
         try:
@@ -144,6 +169,7 @@ class LogFollower:
         poll_interval: float = 0.5,
         batch_size: int = BATCH_SIZE,
         max_batch_size: int | None = None,
+        wants: TopicFilter | None = None,
     ) -> None:
         self.follower = follower
         self.app = app
@@ -155,6 +181,7 @@ class LogFollower:
         # batch are bounded by it).
         self.max_batch_size = max(batch_size, max_batch_size or batch_size)
         self.limit = batch_size  # the next batch's size
+        self.wants = wants  # None: every event is decoded and handled
         self.stopping = threading.Event()
         self.successes = 0  # committed steps; the Supervisor resets its back-off on progress
         self._isolate_until = 0  # up to this position, events are handled one per batch
@@ -183,7 +210,7 @@ class LogFollower:
                     passed = 0
                 else:
                     skip = tracking.skipped_positions(conn, self.follower, self.app.name, position)
-                    batch = _decode(self.app, rows, skip)
+                    batch = _decode(self.app, rows, skip, self.wants)
                     todo = [e for e in batch if not e.skipped]
                     if todo:
                         self.handle(conn, todo)
