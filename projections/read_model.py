@@ -28,6 +28,9 @@ class ReadModel:
     # The version of its tables and of what it writes in them. Bump it when either changes:
     # `eventmart migrate` then drops the read model and replays its log (read_model_versions).
     version: int = 1
+    # The event classes `apply` reads (subclasses included); the follower does not decode
+    # the others. Empty: every event.
+    reads: tuple[type, ...] = ()
 
 
 # PostgreSQL text, jsonb and tsvector cannot hold U+0000, and the log may: events stored
