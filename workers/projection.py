@@ -11,7 +11,7 @@ from psycopg import Connection, sql
 from eventmart.runtime import Runtime
 from projections import tracking
 from projections.read_model import ReadModel, tolerate_nul
-from workers.log_follower import MAX_BATCH_SIZE, LogFollower, LoggedEvent
+from workers.log_follower import MAX_BATCH_SIZE, LogFollower, LoggedEvent, reading
 
 
 def projection_follower(runtime: Runtime, model: ReadModel) -> LogFollower:
@@ -33,6 +33,7 @@ def projection_follower(runtime: Runtime, model: ReadModel) -> LogFollower:
         poll_interval=runtime.settings.worker_poll_interval_seconds,
         batch_size=runtime.settings.worker_batch_size,
         max_batch_size=MAX_BATCH_SIZE,  # read models only: a rebuild or catch-up grows its batches
+        wants=reading(model.reads),
     )
 
 
