@@ -490,4 +490,5 @@ READ_MODEL = ReadModel(
     apply=apply,
     apply_batch=apply_batch,
     batch_lock=stock_levels.BATCH_LOCK,
+    reads=(Category.Event, Shop.Event, Product.Event),
 )

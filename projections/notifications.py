@@ -297,7 +297,8 @@ def _forget(source: str) -> str:
 
 READ_MODEL = ReadModel(name="notifications", application="commerce", create_sql=CREATE_SQL,
                        drop_sql=_forget("commerce"), apply=apply_commerce,
-                       apply_batch=apply_commerce_batch)
+                       apply_batch=apply_commerce_batch,
+                       reads=(Order.Event, Wallet.Event, RewardLedger.Event, Coupon.Created))
 SUPPORT_READ_MODEL = ReadModel(name="support_notifications", application="support",
                                create_sql=CREATE_SQL, drop_sql=_forget("support"), apply=apply_support,
-                               apply_batch=apply_support_batch)
+                               apply_batch=apply_support_batch, reads=(SupportTicket.Event,))

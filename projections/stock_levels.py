@@ -142,4 +142,5 @@ def level(conn: Connection, product_id: UUID, sku: str) -> Row | None:
 
 READ_MODEL = ReadModel(name="stock_levels", application="commerce", create_sql=CREATE_SQL,
                        drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
-                       batch_lock=BATCH_LOCK)
+                       batch_lock=BATCH_LOCK,
+                       reads=(Stock.Event,))
