@@ -53,7 +53,14 @@ class _TextDumper(StrDumperUnknown):
         return super().dump(obj.replace("\x00", ""))
 
 
+def _dumps_without_nul(obj: Any) -> str:
+    # json.dumps writes a NUL as \u0000, so one search of the text tells whether the slow,
+    # copying walk is needed (a false alarm on a literal "\u0000" only costs that walk).
+    text = json.dumps(obj)
+    return json.dumps(without_nul(obj)) if "\\u0000" in text else text
+
+
 def tolerate_nul(conn: Connection) -> None:
     """Makes `conn` drop NUL characters from every str and JSON value it sends."""
     conn.adapters.register_dumper(str, _TextDumper)
-    set_json_dumps(lambda obj: json.dumps(without_nul(obj)), context=conn)
+    set_json_dumps(_dumps_without_nul, context=conn)
