@@ -58,9 +58,6 @@ class Table:
     def _inputs(self) -> tuple[str, ...]:
         return tuple(i for d in self.derived for i in d.inputs)
 
-    def _values(self, row: Row) -> list[Any]:
-        return [Jsonb(row[c]) if c in self.json else row[c] for c in self.columns + self._inputs]
-
     def upsert(self, conn: Connection, rows: Iterable[Row]) -> None:
         written = (*self.columns, *(d.column for d in self.derived))
         self._insert(conn, rows, sql.SQL("ON CONFLICT ({}) DO UPDATE SET {}").format(
@@ -81,7 +78,11 @@ class Table:
         return out
 
     def _insert(self, conn: Connection, rows: Iterable[Row], on_conflict: sql.Composable) -> None:
-        params = [self._values(r) for r in rows]
+        fields = (*self.columns, *self._inputs)
+        if self.json:
+            params = [[Jsonb(r[c]) if c in self.json else r[c] for c in fields] for r in rows]
+        else:
+            params = [[r[c] for c in fields] for r in rows]
         if not params:
             return
         target = sql.SQL(", ").join(map(sql.Identifier, (*self.columns, *(d.column for d in self.derived))))
