@@ -26,8 +26,10 @@ soak: install
 
 # HTTP throughput and latency against a one-statement baseline app, statements per request
 # (a few minutes; its own throwaway PostgreSQL). Prints a table, writes bench/results/latest.json.
+# Then rebuild speed on 100,000- and 1,000,000-event logs (a few more minutes), added to the same JSON.
 bench: install
 	$(BIN)/python bench/http_bench.py
+	$(BIN)/python -m bench.rebuild_speed
 
 lint: install
 	$(BIN)/ruff check .
