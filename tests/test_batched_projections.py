@@ -118,7 +118,7 @@ def streams(ops: list[tuple[int, int]]) -> list[list[Any]]:
             for i in range(n):
                 ticket.post(message_id=f"m{i + 1}", author_id="staff-1", author_role="staff", text=f"Reply {i}")
             ticket.move("resolved", by="staff-1", note="done")
-            out.append(ticket.collect_events())
+            out.append(list(ticket.collect_events()))
         out.append(agg.collect_events())
     return out
 
