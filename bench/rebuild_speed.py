@@ -38,6 +38,7 @@ from typing import Any
 
 import psycopg
 
+from adapters.database import create_database, start_embedded
 from domain.catalog.category import Category
 from domain.catalog.product import Product
 from domain.catalog.shop import Shop
@@ -45,11 +46,10 @@ from domain.commerce.cart import Cart
 from domain.commerce.order import Order
 from domain.commerce.rewards import RewardLedger
 from domain.commerce.wallet import Wallet
-from eventmart.database import create_database, start_embedded
 from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
-from eventmart.settings import Settings
 from projections import READ_MODELS
+from runtime import Runtime, open_runtime
+from runtime.settings import Settings
 from workers.log_follower import read_log
 from workers.projection import rebuild
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from domain.commerce.wallet import Wallet
 from eventmart.migrations import migrate
-from eventmart.runtime import open_runtime
 from projections import READ_MODELS
+from runtime import open_runtime
 from tests.infra import fresh_database
 from tests.support.cli import EVENTMART
 from tests.support.settings import make_settings

@@ -25,8 +25,8 @@ from domain.commerce.stock import Stock
 from domain.commerce.wallet import Wallet
 from domain.payments.payment import Payment
 from domain.support.ticket import SupportTicket
-from eventmart.runtime import Runtime
 from projections import READ_MODELS, batch
+from runtime import Runtime
 from tests.support.runtimes import own_runtime
 from workers.projection import projection_follower, rebuild
 

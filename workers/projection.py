@@ -8,9 +8,9 @@ from collections.abc import Callable, Sequence
 import psycopg
 from psycopg import Connection, sql
 
-from eventmart.runtime import Runtime
 from projections import tracking
 from projections.read_model import ReadModel, tolerate_nul
+from runtime import Runtime
 from workers.log_follower import MAX_BATCH_SIZE, LogFollower, LoggedEvent, reading
 
 
