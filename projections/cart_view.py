@@ -140,5 +140,5 @@ def find_cart(conn: Connection, cart_id: UUID, owner_id: UUID) -> Doc | None:
 
 READ_MODEL = ReadModel(
     name="cart_view", application="commerce", create_sql=CREATE_SQL, drop_sql=DROP_SQL, apply=apply,
-    apply_batch=apply_batch,
+    apply_batch=apply_batch, reads=(Cart.Event,),
 )

@@ -192,4 +192,5 @@ def unpaid_since(conn: Connection, before: datetime, limit: int = 200) -> list[U
 
 
 READ_MODEL = ReadModel(name="order_history", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       reads=(Order.Event,))

@@ -113,4 +113,5 @@ def find(conn: Connection, ticket_id: UUID) -> tuple[Row | None, list[Row]]:
 
 
 READ_MODEL = ReadModel(name="support_tickets", application="support", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       reads=(SupportTicket.Event,))

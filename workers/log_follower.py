@@ -23,6 +23,7 @@ import eventsourcing.persistence
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import resolve_topic
 from kafka.errors import KafkaError
 from psycopg import Connection, sql
 
@@ -31,6 +32,11 @@ from projections import tracking
 log = logging.getLogger(__name__)
 
 BATCH_SIZE = 500
+# A follower that finds a full batch is behind (a rebuild, a catch-up after downtime): it
+# doubles its batch up to this, since per-batch costs (round trips, the position write,
+# statements per table) then spread over more events; the first batch that is not full
+# (caught up with the head) brings it back to `batch_size`, which keeps live latency low.
+MAX_BATCH_SIZE = 20_000
 # How often one event is tried before its worker stops on it.
 POISON_ATTEMPTS = 3
 # Restart pauses: the first after a failure, doubling to the cap; back to the first after
@@ -55,13 +61,38 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 class LoggedEvent:
     notification: Notification
     event: Any
-    skipped: bool = False  # an operator's recorded skip: not decoded, not handled
+    # An operator's recorded skip, or an event its follower does not read: not decoded, not
+    # handled (its position is passed all the same).
+    skipped: bool = False
 
 
 Handler = Callable[[Connection, Sequence[LoggedEvent]], None]
 # Asked under the position's row lock before each batch: False holds the follower where it is
 # (a read model whose tables are of another version than its code: workers/bluegreen.py).
 Gate = Callable[[Connection], bool]
+
+TopicFilter = Callable[[str], bool]
+
+
+def reading(classes: tuple[type, ...]) -> TopicFilter | None:
+    """A filter for a follower that reads only events of these classes (subclasses included):
+    decoding is most of a rebuild's time, and most of a log is other aggregates' events.
+    A topic that does not resolve is read, so that decoding it fails and names it."""
+    if not classes:
+        return None
+    known: dict[str, bool] = {}
+
+    def wants(topic: str) -> bool:
+        found = known.get(topic)
+        if found is None:
+            try:
+                cls = resolve_topic(topic)
+            except Exception:
+                return True
+            found = known[topic] = isinstance(cls, type) and issubclass(cls, classes)
+        return found
+
+    return wants
 
 
 class EventFailed(Exception):
@@ -111,11 +142,11 @@ def _read_rows(conn: Connection, app: Application[UUID], after: int, limit: int)
 
 
 def _decode(app: Application[UUID], notifications: Sequence[Notification],
-            skip: set[int]) -> list[LoggedEvent]:
+            skip: set[int], wants: TopicFilter | None = None) -> list[LoggedEvent]:
     """Decodes up to the first event that cannot be decoded (raised when it comes first)."""
     logged: list[LoggedEvent] = []
     for n in notifications:
-        if n.id in skip:
+        if n.id in skip or (wants is not None and not wants(n.topic)):
             logged.append(LoggedEvent(n, None, skipped=True))
             continue
         try:
@@ -142,6 +173,8 @@ class LogFollower:
         poll_interval: float = 0.5,
         batch_size: int = BATCH_SIZE,
         gate: Gate | None = None,
+        max_batch_size: int | None = None,
+        wants: TopicFilter | None = None,
     ) -> None:
         self.follower = follower
         self.app = app
@@ -150,6 +183,11 @@ class LogFollower:
         self.poll_interval = poll_interval
         self.batch_size = batch_size
         self.gate = gate
+        # None: every batch is `batch_size` (policies and the relay: their side effects per
+        # batch are bounded by it).
+        self.max_batch_size = max(batch_size, max_batch_size or batch_size)
+        self.limit = batch_size  # the next batch's size
+        self.wants = wants  # None: every event is decoded and handled
         self.stopping = threading.Event()
         self.successes = 0  # committed steps; the Supervisor resets its back-off on progress
         self._isolate_until = 0  # up to this position, events are handled one per batch
@@ -171,7 +209,7 @@ class LogFollower:
         try:
             with conn.transaction():
                 position = tracking.lock_position(conn, self.follower, self.app.name)
-                limit = 1 if position < self._isolate_until else self.batch_size
+                limit = 1 if position < self._isolate_until else self.limit
                 held = self.gate is not None and not self.gate(conn)
                 rows = [] if held else _read_rows(conn, self.app, position, limit)
                 if not rows:
@@ -179,7 +217,7 @@ class LogFollower:
                     passed = 0
                 else:
                     skip = tracking.skipped_positions(conn, self.follower, self.app.name, position)
-                    batch = _decode(self.app, rows, skip)
+                    batch = _decode(self.app, rows, skip, self.wants)
                     todo = [e for e in batch if not e.skipped]
                     if todo:
                         self.handle(conn, todo)
@@ -200,6 +238,8 @@ class LogFollower:
             self._isolate_until = todo[-1].notification.id
             return self.step(conn)
         self.successes += 1
+        if limit > 1:
+            self.limit = min(limit * 2, self.max_batch_size) if passed >= limit else self.batch_size
         return passed
 
     def catch_up(self, conn: Connection) -> int:

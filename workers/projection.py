@@ -9,7 +9,7 @@ from psycopg import Connection, sql
 from projections.read_model import ReadModel, tolerate_nul
 from runtime import Runtime
 from workers import bluegreen
-from workers.log_follower import LogFollower, LoggedEvent
+from workers.log_follower import MAX_BATCH_SIZE, LogFollower, LoggedEvent, reading
 
 
 def projection_follower(runtime: Runtime, model: ReadModel, *, follower: str | None = None) -> LogFollower:
@@ -33,6 +33,8 @@ def projection_follower(runtime: Runtime, model: ReadModel, *, follower: str | N
         poll_interval=runtime.settings.worker_poll_interval_seconds,
         batch_size=runtime.settings.worker_batch_size,
         gate=bluegreen.version_gate(model) if follower is None else None,
+        max_batch_size=MAX_BATCH_SIZE,  # read models only: a rebuild or catch-up grows its batches
+        wants=reading(model.reads),
     )
 
 
