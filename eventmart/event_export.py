@@ -1,0 +1,149 @@
+"""The log for auditors' own tools: `eventmart export-events` (JSON lines, public types,
+flat memory) and `eventmart replay` (one aggregate's events and the state they fold to,
+with the domain's own aggregate classes)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import IO, Any
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import StoredEvent
+from psycopg import Connection, sql
+
+from eventmart.audit_chain import APPLICATIONS, SCAN_ROWS, events_table
+
+try:
+    from domain.event_catalogue import public_type
+except ImportError:  # until the public event catalogue (issue 15 item 2) is merged
+    def public_type(topic: str) -> str:
+        return topic
+
+# What every event carries beside its data: reported as fields of their own.
+ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what the stored events hold besides JSON's own types."""
+    if isinstance(value, UUID | Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
+    if isinstance(value, set | frozenset | tuple):
+        return sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+    raise TypeError(f"not exported: {type(value).__name__}")
+
+
+_encode: Callable[[Any], str] = json.JSONEncoder(
+    default=_plain, separators=(",", ":"), ensure_ascii=False).encode
+
+
+def _type_of(topic: str, cache: dict[str, str]) -> str:
+    name = cache.get(topic)
+    if name is None:
+        name = cache[topic] = public_type(topic)
+    return name
+
+
+def event_json(application: str, position: int, event: Any, topic: str,
+               types: dict[str, str]) -> dict[str, Any]:
+    return {
+        "application": application,
+        "position": position,
+        "aggregate_id": str(event.originator_id),
+        "version": event.originator_version,
+        "type": _type_of(topic, types),
+        "timestamp": _plain(event.timestamp),
+        "data": {k: v for k, v in event.__dict__.items() if k not in ENVELOPE},
+    }
+
+
+_SELECT = ("SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+           "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id")
+
+
+def export(conn: Connection, app: Application[UUID], out: IO[str], *, after: int = 0,
+           until: int | None = None) -> int:
+    """Writes the log's events in (after, until] as JSON lines; returns how many. Reads with
+    a server-side cursor and writes each fetch at once: memory does not grow with the log."""
+    to_domain_event = app.mapper.to_domain_event
+    types: dict[str, str] = {}
+    written = 0
+    with conn.transaction(), conn.cursor(name=f"export_{app.name}") as cur:
+        cur.itersize = SCAN_ROWS
+        cur.execute(sql.SQL(_SELECT).format(events_table(app.name)), (after, until or 2**63 - 1))
+        while rows := cur.fetchmany(SCAN_ROWS):
+            lines = []
+            for position, oid, version, topic, state in rows:
+                event = to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
+                lines.append(_encode(event_json(app.name, position, event, topic, types)))
+            lines.append("")
+            out.write("\n".join(lines))
+            written += len(rows)
+    return written
+
+
+# Replay
+
+
+@dataclass(frozen=True)
+class Replayed:
+    application: str
+    kind: str  # the aggregate's class name
+    version: int
+    events: list[dict[str, Any]]
+    state: dict[str, Any]
+
+
+def find_application(conn: Connection, apps: dict[str, Application[UUID]],
+                     aggregate_id: UUID) -> Application[UUID] | None:
+    """Which log holds this aggregate (ids are UUIDs: at most one does)."""
+    for name in APPLICATIONS:
+        found = conn.execute(sql.SQL("SELECT 1 FROM {} WHERE originator_id = %s LIMIT 1").format(
+            events_table(name)), (aggregate_id,)).fetchone()
+        if found:
+            return apps[name]
+    return None
+
+
+def state_of(aggregate: Any) -> dict[str, Any]:
+    """The aggregate's attributes as JSON values, with its id, version and times."""
+    state = {k: v for k, v in vars(aggregate).items() if not k.startswith("_")}
+    return json.loads(_encode({"id": aggregate.id, "version": aggregate.version,
+                               "created_on": aggregate.created_on,
+                               "modified_on": aggregate.modified_on, **state}))
+
+
+def replay(runtime: Any, aggregate_id: UUID, *, version: int | None = None,
+           as_of: datetime | None = None) -> Replayed | None:
+    """The aggregate's events up to `version` (or the last at or before `as_of`), folded by
+    its own class's event handlers as the repository folds them. None: no such aggregate,
+    or nothing at that version or time."""
+    if as_of is not None and as_of.tzinfo is None:
+        as_of = as_of.replace(tzinfo=UTC)
+    apps: dict[str, Application[UUID]] = runtime.applications
+    with runtime.pool.connection() as conn:
+        app = find_application(conn, apps, aggregate_id)
+        if app is None:
+            return None
+        rows = conn.execute(sql.SQL(
+            "SELECT notification_id, originator_version, topic, state FROM {} "
+            "WHERE originator_id = %s AND originator_version <= %s ORDER BY originator_version"
+        ).format(events_table(app.name)), (aggregate_id, version or 2**31 - 1)).fetchall()
+    types: dict[str, str] = {}
+    aggregate: Any = None
+    events = []
+    for position, v, topic, state in rows:
+        event: Any = app.mapper.to_domain_event(StoredEvent(aggregate_id, v, topic, bytes(state)))
+        if as_of is not None and event.timestamp > as_of:
+            break
+        aggregate = event.mutate(aggregate)
+        events.append(json.loads(_encode(event_json(app.name, position, event, topic, types))))
+    if aggregate is None or (version is not None and aggregate.version != version):
+        return None
+    return Replayed(app.name, type(aggregate).__name__, aggregate.version, events, state_of(aggregate))
