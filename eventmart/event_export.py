@@ -5,6 +5,7 @@ with the domain's own aggregate classes)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,6 +15,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import resolve_topic
 from psycopg import Connection, sql
 
 from eventmart.audit_chain import APPLICATIONS, SCAN_ROWS, events_table
@@ -63,25 +65,69 @@ def event_json(application: str, position: int, event: Any, topic: str,
     }
 
 
-_SELECT = ("SELECT notification_id, originator_id, originator_version, topic, state FROM {} "
+_SELECT = ("SELECT notification_id, originator_id::text, originator_version, topic, "
+           "convert_from(state, 'UTF8') FROM {} "
            "WHERE notification_id > %s AND notification_id <= %s ORDER BY notification_id")
+
+# The library's JSON writes UUIDs, datetimes and Decimals as {"_type_": ..., "_data_": "..."}.
+# Inside a JSON string every quote is escaped, so this can only match such a value.
+_TYPED = re.compile(r'\{"_type_":"(uuid_hex|datetime_iso|decimal_str)","_data_":"([^"\\]*)"\}')
+
+
+def _untyped(match: re.Match[str]) -> str:
+    kind, data = match.group(1), match.group(2)
+    return f'"{UUID(hex=data)}"' if kind == "uuid_hex" else f'"{data}"'
+
+
+class _Exporter:
+    """Turns stored rows into export lines. The stored JSON is rewritten as JSON directly
+    (the typed values above made plain), which is several times faster than decoding domain
+    events and encoding them again; an event whose class has upcasters for its stored
+    version, or with any other typed value, goes through the application's mapper instead.
+    Both give the same line (tested)."""
+
+    def __init__(self, app: Application[UUID]) -> None:
+        self.app = app
+        mapper = app.mapper
+        self.direct = mapper.cipher is None and mapper.compressor is None
+        self.types: dict[str, str] = {}
+        self.class_versions: dict[str, int] = {}
+        self.decoded = 0  # lines that went through the mapper
+
+    def line(self, position: int, oid: str, version: int, topic: str, state: str) -> str:
+        if self.direct and '"_type_"' not in (plain := _TYPED.sub(_untyped, state)):
+            data = json.loads(plain)
+            stored_version = data.pop("class_version", 1)
+            if stored_version >= self._class_version(topic):
+                timestamp = data.pop("timestamp")
+                data.pop("originator_topic", None)
+                return _encode({"application": self.app.name, "position": position,
+                                "aggregate_id": oid, "version": version,
+                                "type": _type_of(topic, self.types), "timestamp": timestamp,
+                                "data": data})
+        self.decoded += 1
+        event = self.app.mapper.to_domain_event(
+            StoredEvent(UUID(oid), version, topic, state.encode()))
+        return _encode(event_json(self.app.name, position, event, topic, self.types))
+
+    def _class_version(self, topic: str) -> int:
+        found = self.class_versions.get(topic)
+        if found is None:
+            found = self.class_versions[topic] = int(getattr(resolve_topic(topic), "class_version", 1))
+        return found
 
 
 def export(conn: Connection, app: Application[UUID], out: IO[str], *, after: int = 0,
            until: int | None = None) -> int:
     """Writes the log's events in (after, until] as JSON lines; returns how many. Reads with
     a server-side cursor and writes each fetch at once: memory does not grow with the log."""
-    to_domain_event = app.mapper.to_domain_event
-    types: dict[str, str] = {}
+    exporter = _Exporter(app)
     written = 0
     with conn.transaction(), conn.cursor(name=f"export_{app.name}") as cur:
         cur.itersize = SCAN_ROWS
         cur.execute(sql.SQL(_SELECT).format(events_table(app.name)), (after, until or 2**63 - 1))
         while rows := cur.fetchmany(SCAN_ROWS):
-            lines = []
-            for position, oid, version, topic, state in rows:
-                event = to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
-                lines.append(_encode(event_json(app.name, position, event, topic, types)))
+            lines = [exporter.line(*row) for row in rows]
             lines.append("")
             out.write("\n".join(lines))
             written += len(rows)

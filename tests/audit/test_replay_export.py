@@ -13,7 +13,7 @@ import psycopg
 from domain.commerce.wallet import Wallet
 from eventmart.event_export import public_type
 from eventmart.runtime import Runtime
-from tests.support.audit import run_eventmart, wallets
+from tests.support.audit import money_history, run_eventmart, wallets
 
 
 def replayed(url: str, tmp: Path, *args: str) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
@@ -76,3 +76,30 @@ def test_export_streams_json_lines_in_position_order_between_positions(own: Runt
 
     everything = run_eventmart(own.database_url, tmp_path, "export-events")
     assert everything.returncode == 0 and len(everything.stdout.splitlines()) == 10
+
+
+def test_the_fast_export_writes_what_decoding_the_domain_events_writes(own: Runtime) -> None:
+    from datetime import UTC, datetime
+
+    from domain.commerce.order import Order
+    from eventmart.event_export import _SELECT, _encode, _Exporter, event_json
+    from eventmart.audit_chain import events_table
+    from eventsourcing.persistence import StoredEvent
+    from psycopg import sql
+
+    money_history(own, customers=2)
+    order = Order.place(customer_id=str(uuid.uuid4()), shop_id=None, currency="INR", delivery_fee=2500,
+                        discount=0, payment_mode="cash", address={"line1": "x", "at": "y"},
+                        lines=[{"item_id": "l1", "product_id": "p", "sku": "S", "name": "Tea {\"_type_\"",
+                                "qty": 1, "unit_price": 100}])
+    order.advance("accept", by="vendor", at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), note="ok")
+    own.commerce.save(order)
+    exporter, types = _Exporter(own.commerce), {}
+    with psycopg.connect(own.database_url, autocommit=True) as conn:
+        rows = conn.execute(sql.SQL(_SELECT).format(events_table("commerce")), (0, 2**62)).fetchall()
+    assert len(rows) > 20
+    for position, oid, version, topic, state in rows:
+        event = own.commerce.mapper.to_domain_event(StoredEvent(uuid.UUID(oid), version, topic, state.encode()))
+        assert exporter.line(position, oid, version, topic, state) == _encode(
+            event_json("commerce", position, event, topic, types))
+    assert exporter.decoded == 0  # every line took the direct way (no upcasters, no sets here)
