@@ -71,8 +71,8 @@ def fill(url: str, mapper: Any, events: int) -> int:
     written = 0
     with psycopg.connect(url, autocommit=True) as conn:
         while written < events:
-            with conn.cursor() as cur, cur.copy(
-                    "COPY commerce_events (originator_id, originator_version, topic, state) FROM STDIN") as copy:
+            copy_in = "COPY commerce_events (originator_id, originator_version, topic, state) FROM STDIN"
+            with conn.cursor() as cur, cur.copy(copy_in) as copy:
                 for _ in range(200):
                     for event in customer_events():
                         stored = mapper.to_stored_event(event)

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/audit", tags=["audit"])
 Auditor = Annotated[User, Depends(RoleGate("auditor", "admin"))]
 Application = Literal["catalog", "commerce", "payments", "support"]
 
-SEAL_EXAMPLE = {
+SEAL_EXAMPLE: dict[str, Any] = {
     "application": "commerce", "seq": 42, "from_position": 41000, "position": 42000,
     "events": 1000, "chain_hash": "9f2c6d1e0b4a7c3f5e8d2a1b6c9e0f3a4d7b2c5e8f1a0d3c6b9e2f5a8d1c4b7e",
     "sealed_at": "2026-11-24T09:30:00.123456+00:00",

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
+from eventsourcing.persistence import StoredEvent
+from psycopg import sql
 
+from domain.commerce.order import Order
 from domain.commerce.wallet import Wallet
-from eventmart.event_export import public_type
+from eventmart.audit_chain import events_table
+from eventmart.event_export import _SELECT, _encode, _Exporter, event_json, public_type
 from eventmart.runtime import Runtime
 from tests.support.audit import money_history, run_eventmart, wallets
 
@@ -79,14 +84,6 @@ def test_export_streams_json_lines_in_position_order_between_positions(own: Runt
 
 
 def test_the_fast_export_writes_what_decoding_the_domain_events_writes(own: Runtime) -> None:
-    from datetime import UTC, datetime
-
-    from domain.commerce.order import Order
-    from eventmart.event_export import _SELECT, _encode, _Exporter, event_json
-    from eventmart.audit_chain import events_table
-    from eventsourcing.persistence import StoredEvent
-    from psycopg import sql
-
     money_history(own, customers=2)
     order = Order.place(customer_id=str(uuid.uuid4()), shop_id=None, currency="INR", delivery_fee=2500,
                         discount=0, payment_mode="cash", address={"line1": "x", "at": "y"},
@@ -94,7 +91,7 @@ def test_the_fast_export_writes_what_decoding_the_domain_events_writes(own: Runt
                                 "qty": 1, "unit_price": 100}])
     order.advance("accept", by="vendor", at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), note="ok")
     own.commerce.save(order)
-    exporter, types = _Exporter(own.commerce), {}
+    exporter, types = _Exporter(own.commerce), dict[str, str]()
     with psycopg.connect(own.database_url, autocommit=True) as conn:
         rows = conn.execute(sql.SQL(_SELECT).format(events_table("commerce")), (0, 2**62)).fetchall()
     assert len(rows) > 20
