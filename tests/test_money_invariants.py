@@ -41,7 +41,7 @@ from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import DomainError
 from eventmart.reconcile import reconcile
 from eventmart.runtime import Runtime
-from tests.support.audit import project_money
+from tests.support.audit_seals import project_money
 from tests.support.runtimes import own_runtime
 
 SOAK = bool(os.environ.get("EVENTMART_SOAK"))

@@ -18,7 +18,7 @@ from api.routes.orders import ORDER, CancelIn, OrderOut, conversation, customer_
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
 from domain.commerce.order import IssueCategory
-from eventmart.identity import profiles
+from eventmart.identity import delivery_addresses, profiles
 from eventmart.locks import advisory_lock
 
 router = APIRouter(prefix="/api/v1/consumer", tags=["consumer orders"])
@@ -90,13 +90,12 @@ def confirm(
     body: ConfirmIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
     key: idempotency.IdempotencyKey = None,
 ) -> Any:
-    address = None
-    if body.address_id:
-        row = profiles.get_address(conn, user.id, body.address_id)
-        address = {k: row[k] for k in ("house_number", "street", "landmark", "city", "society",
-                                       "pincode", "label")} | {"id": str(row["id"])}
+    saved_address = profiles.get_address(conn, user.id, body.address_id) if body.address_id else None
 
     def execute(claim_id: UUID | None) -> tuple[int, dict[str, Any]]:
+        # The order's event holds a reference to a copy, never the address itself.
+        address = (delivery_addresses.keep(conn, user.id, saved_address, now=runtime.clock())
+                   if saved_address else None)
         with advisory_lock(conn, wallet_lock(user.id)):  # wallet orders take turns with debits
             saved = runtime.commerce.confirm_order(owner_id=user.id, payment_mode=body.payment_mode,
                                                    delivery_notes=body.delivery_notes, address=address,

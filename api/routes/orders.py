@@ -24,6 +24,7 @@ from api.errors import ReadModelBehindError
 from api.pagination import PageDep, PageRequest, Paginated
 from api.text import RequestModel
 from domain.commerce.order import Order, OrderNotFoundError
+from eventmart.identity import delivery_addresses
 from eventmart.identity.users import User
 from eventmart.runtime import Runtime
 from projections import catalog_search, order_history
@@ -113,6 +114,7 @@ def order_view(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -
     doc = order_history.find_order(conn, order_id)
     if doc is None or not can_see(conn, user, doc):
         raise OrderNotFoundError(f"order {order_id} not found")
+    delivery_addresses.resolve(conn, [doc])
     return doc
 
 
@@ -130,6 +132,7 @@ def orders_page(runtime: Runtime, conn: Connection, user: User, page: PageReques
     await_read_model(runtime, conn, user, order_history.READ_MODEL)
     found = order_history.list_orders(conn, customer=customer, shops=shops, status=status,
                                       page=page.page, size=page.size)
+    delivery_addresses.resolve(conn, found.rows)
     return page.envelope(found.count, found.rows)
 
 

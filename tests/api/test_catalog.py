@@ -134,7 +134,8 @@ def test_items_variants_stock_and_price_history(vendor: TestClient, anonymous: T
     auditor = staff_client("auditor")
     history = auditor.get(f"/v1/audit/products/{pid}/history").json()
     assert [p["price"] for p in history["prices"] if p["sku"] == "SKU-0"] == [64500, 59900, 61000]
-    assert [e["type"] for e in history["events"]][:2] == ["Product.Listed", "Product.PriceChanged"]
+    assert [e["type"] for e in history["events"]][:2] == ["catalog.product.listed",
+                                                          "catalog.product.price_changed"]
     assert_problem(auditor.get(f"/v1/audit/products/{uuid.uuid4()}/history"), 404)
 
     assert vendor.post(f"/v1/vendor/products/{pid}/delist").status_code == 204

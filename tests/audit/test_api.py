@@ -8,7 +8,7 @@ import psycopg
 from fastapi.testclient import TestClient
 
 from eventmart.runtime import Runtime
-from tests.support.audit import seal, wallets
+from tests.support.audit_seals import seal, wallets
 from tests.support.db import scalar
 from tests.support.waiting import eventually
 

@@ -9,7 +9,7 @@ import psycopg
 
 from eventmart.reconcile import reconcile
 from eventmart.runtime import Runtime
-from tests.support.audit import money_history, project_money, run_eventmart, wallets
+from tests.support.audit_seals import money_history, project_money, run_eventmart, wallets
 
 
 def test_read_models_built_from_the_log_reconcile_with_it(own: Runtime) -> None:

@@ -18,7 +18,7 @@ from domain.commerce.wallet import Wallet
 from eventmart.audit_chain import events_table
 from eventmart.event_export import _SELECT, _encode, _Exporter, event_json, public_type
 from eventmart.runtime import Runtime
-from tests.support.audit import money_history, run_eventmart, wallets
+from tests.support.audit_seals import money_history, run_eventmart, wallets
 
 
 def replayed(url: str, tmp: Path, *args: str) -> tuple[list[dict[str, Any]], dict[str, Any], str]:

@@ -11,7 +11,7 @@ import psycopg
 
 from eventmart import audit_chain
 from eventmart.runtime import Runtime
-from tests.support.audit import run_eventmart, seal, wallets
+from tests.support.audit_seals import run_eventmart, seal, wallets
 from tests.support.db import scalar
 
 # A stored event's amount changed in place, as an intruder with SQL access would.

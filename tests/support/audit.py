@@ -1,91 +1,105 @@
-"""Helpers for the audit tests: writing wallet events, sealing a log, running `eventmart`."""
+"""Auditor reads, and one aggregate of every kind made through the API."""
 
 from __future__ import annotations
 
-import subprocess
 import uuid
-from pathlib import Path
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import psycopg
+import jsonschema_rs
+from fastapi.testclient import TestClient
 
-from domain.commerce.wallet import Wallet
+from domain.catalog.category import category_id
+from domain.commerce.cart import cart_id_for
+from domain.commerce.coupon import coupon_id
+from domain.commerce.rewards import ledger_id_for
+from domain.commerce.stock import stock_id_for
+from domain.commerce.wallet import wallet_id_for
+from domain.event_catalogue import entry_for_public_type, event_json_schema
+from domain.payments.allowance import allowance_id
 from eventmart.runtime import Runtime
-from tests.support.cli import EVENTMART
-from workers.audit_seal import SealFollower
+from tests.support.commerce import fund, user_id
 
 
-def wallets(runtime: Runtime, count: int, *, loads: int = 1) -> list[uuid.UUID]:
-    """`count` new wallets, each loaded `loads` times with 1,000 (1 + loads events each)."""
-    ids = []
-    for _ in range(count):
-        wallet = Wallet(owner_id=str(uuid.uuid4()), currency="INR")
-        for n in range(loads):
-            wallet.credit(1000, kind="load", reference=f"load-{n}")
-        runtime.commerce.save(wallet)
-        ids.append(wallet.id)
-    return ids
+def whole_stream(auditor: TestClient, aggregate_id: str | uuid.UUID, page: int = 100) -> list[dict[str, Any]]:
+    """Every event of the stream, following `next_from_version`."""
+    events: list[dict[str, Any]] = []
+    from_version: int | None = 1
+    while from_version is not None:
+        r = auditor.get(f"/v1/audit/streams/{aggregate_id}/events",
+                        params={"from_version": from_version, "limit": page})
+        assert r.status_code == 200, r.text
+        events += r.json()["events"]
+        from_version = r.json()["next_from_version"]
+    return events
 
 
-def seal(runtime: Runtime, application: str = "commerce", *, every_events: int = 5) -> int:
-    """Runs the application's seal follower until it has chained the whole log, sealing every
-    `every_events` events and the rest at the end; returns the position reached."""
-    follower = SealFollower(runtime, application, every_events=every_events, every_seconds=0)
-    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
-        follower.catch_up(conn)
-        follower.step(conn)  # seals what is left (due at once with every_seconds=0)
-        row = conn.execute("SELECT position FROM follower_positions WHERE follower='audit_seal' "
-                           "AND application=%s", (application,)).fetchone()
-    assert row is not None
-    return int(row[0])
+def whole_log(auditor: TestClient, application: str, after: int, page: int = 100,
+              **filters: Any) -> list[dict[str, Any]]:
+    """The log after `after`, following `next_after` to its end."""
+    events: list[dict[str, Any]] = []
+    cursor: int | None = after
+    while cursor is not None:
+        r = auditor.get("/v1/audit/log", params={"application": application, "after": cursor,
+                                                  "limit": page, **filters})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert [e["position"] for e in body["events"]] == sorted(
+            {e["position"] for e in body["events"]}), "positions in order, once each"
+        assert all(e["position"] > cursor for e in body["events"])
+        events += body["events"]
+        cursor = body["next_after"]
+    return events
 
 
-def run_eventmart(url: str, tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"DATABASE_URL": url, "EVENTMART_DATA_DIR": str(tmp), "PATH": "/usr/bin:/bin",
-           "LOG_LEVEL": "WARNING"}
-    return subprocess.run([*EVENTMART, *args], capture_output=True, text=True, timeout=300, env=env)
+def head(auditor: TestClient, application: str) -> int:
+    r = auditor.get("/v1/audit/log", params={"application": application, "limit": 1,
+                                              "after": 2**62})
+    return int(r.json()["head"])
 
 
-def rows(conn: psycopg.Connection[Any], query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    return conn.execute(query, params).fetchall()
+def assert_public(event: dict[str, Any]) -> None:
+    """The event's data satisfies its catalogued schema; its time is ISO 8601 UTC."""
+    entry = entry_for_public_type(event["type"])
+    assert event["schema_version"] == entry.schema_version
+    jsonschema_rs.validate(event_json_schema(entry), event["data"])
+    assert datetime.fromisoformat(event["timestamp"]).utcoffset() == timedelta(0)
 
 
-def money_history(runtime: Runtime, customers: int = 3) -> list[dict[str, Any]]:
-    """Per customer: a wallet loaded with 100,000, a wallet order of 2 x 15,000 cancelled and
-    refunded to the wallet, and 500 points earned of which 200 were redeemed then restored.
-    Returns each customer's ids."""
-    from domain.commerce.order import Order
-    from domain.commerce.rewards import RewardLedger
-
-    made = []
-    for _ in range(customers):
-        owner = str(uuid.uuid4())
-        wallet = Wallet(owner_id=owner, currency="INR")
-        wallet.credit(100_000, kind="load", reference=f"pay-{uuid.uuid4()}")
-        order = Order.place(customer_id=owner, shop_id=str(uuid.uuid4()), currency="INR",
-                            lines=[{"item_id": "l1", "product_id": str(uuid.uuid4()), "sku": "S",
-                                    "name": "Tea", "qty": 2, "unit_price": 15_000}],
-                            delivery_fee=0, discount=0, payment_mode="wallet")
-        wallet.debit(30_000, kind="order", reference=str(order.id))
-        order.mark_wallet_paid()
-        runtime.commerce.save(wallet, order)
-        due = order.cancel(by="customer", reason="changed my mind")
-        wallet.credit(due, kind="refund", reference=str(order.id))
-        order.record_refund(due, "wallet", f"wallet:{order.id}")
-        ledger = RewardLedger(owner_id=owner)
-        ledger.earn(str(uuid.uuid4()), 500)
-        ledger.reserve(200)
-        ledger.redeem(str(order.id), 200)
-        ledger.restore(str(order.id))
-        runtime.commerce.save(wallet, order, ledger)
-        made.append({"owner": owner, "wallet": wallet.id, "order": order.id, "ledger": ledger.id})
-    return made
-
-
-def project_money(runtime: Runtime) -> None:
-    """Builds wallet_balance, rewards and order_history from the log as it is now."""
-    from projections import READ_MODELS
-    from workers.projection import rebuild
-
-    for name in ("wallet_balance", "rewards", "order_history"):
-        rebuild(runtime, READ_MODELS[name])
+def one_of_each(runtime: Runtime, new_client: Callable[..., TestClient], admin: TestClient,
+                shop: dict[str, Any]) -> dict[str, str]:
+    """Aggregate kind -> the id of one aggregate of that kind, each made the way users do."""
+    customer = new_client()
+    owner = user_id(customer)
+    fund(runtime, customer, 100_000)
+    ledger = runtime.commerce.ledger(owner)
+    ledger.earn(f"seed-{uuid.uuid4()}", 100)
+    runtime.commerce.save(ledger)
+    tea = shop["tea"]
+    assert shop["vendor"].patch(f"/v1/vendor/products/{tea['id']}/variants/SKU-0",
+                                json={"stock": 50}).status_code == 200
+    customer.post("/api/v1/consumer/cart/add", json={"item_id": tea["id"], "quantity": 1})
+    order = customer.post("/api/v1/consumer/order/confirm", json={"payment_mode": "wallet"})
+    assert order.status_code == 201, order.text
+    code = f"A{uuid.uuid4().hex[:8].upper()}"
+    now = datetime.now(UTC)
+    assert admin.post("/v1/admin/offers", json={
+        "code": code, "discount_type": "flat", "value": 500, "min_order": 1000,
+        "valid_from": (now - timedelta(days=1)).isoformat(),
+        "valid_until": (now + timedelta(days=1)).isoformat()}).status_code == 201
+    load = customer.post("/api/v1/consumer/wallet/load", json={"amount": 5000},
+                         headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert load.status_code == 201, load.text
+    ticket = customer.post("/api/v1/consumer/support/ticket", json={
+        "subject": "Late", "category": "delivery", "message": "still waiting"})
+    assert ticket.status_code == 201, ticket.text
+    return {
+        "cart": str(cart_id_for(owner)), "order": order.json()["id"],
+        "wallet": str(wallet_id_for(owner)), "reward_ledger": str(ledger_id_for(owner)),
+        "coupon": str(coupon_id(code)), "stock": str(stock_id_for(tea["id"], "SKU-0")),
+        "category": str(category_id(shop["category"])), "shop": shop["id"], "product": tea["id"],
+        "payment": load.json()["payment_id"],
+        "load_allowance": str(allowance_id(owner, runtime.clock().astimezone(UTC).date())),
+        "ticket": ticket.json()["id"],
+    }
