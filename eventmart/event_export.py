@@ -18,13 +18,8 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import resolve_topic
 from psycopg import Connection, sql
 
+from domain.event_catalogue import entry_for_topic
 from eventmart.audit_chain import APPLICATIONS, SCAN_ROWS, events_table
-
-try:
-    from domain.event_catalogue import public_type
-except ImportError:  # until the public event catalogue (issue 15 item 2) is merged
-    def public_type(topic: str) -> str:
-        return topic
 
 # What every event carries beside its data: reported as fields of their own.
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
@@ -45,21 +40,25 @@ _encode: Callable[[Any], str] = json.JSONEncoder(
     default=_plain, separators=(",", ":"), ensure_ascii=False).encode
 
 
-def _type_of(topic: str, cache: dict[str, str]) -> str:
-    name = cache.get(topic)
-    if name is None:
-        name = cache[topic] = public_type(topic)
-    return name
+def _type_of(topic: str, cache: dict[str, tuple[str, int]]) -> tuple[str, int]:
+    """The public type and schema version of a stored topic (the catalogue's)."""
+    found = cache.get(topic)
+    if found is None:
+        entry = entry_for_topic(topic)
+        found = cache[topic] = (entry.public_type, entry.schema_version)
+    return found
 
 
 def event_json(application: str, position: int, event: Any, topic: str,
-               types: dict[str, str]) -> dict[str, Any]:
+               types: dict[str, tuple[str, int]]) -> dict[str, Any]:
+    public, schema_version = _type_of(topic, types)
     return {
         "application": application,
         "position": position,
         "aggregate_id": str(event.originator_id),
         "version": event.originator_version,
-        "type": _type_of(topic, types),
+        "type": public,
+        "schema_version": schema_version,
         "timestamp": _plain(event.timestamp),
         "data": {k: v for k, v in event.__dict__.items() if k not in ENVELOPE},
     }
@@ -90,7 +89,7 @@ class _Exporter:
         self.app = app
         mapper = app.mapper
         self.direct = mapper.cipher is None and mapper.compressor is None
-        self.types: dict[str, str] = {}
+        self.types: dict[str, tuple[str, int]] = {}
         self.class_versions: dict[str, int] = {}
         self.decoded = 0  # lines that went through the mapper
 
@@ -101,9 +100,10 @@ class _Exporter:
             if stored_version >= self._class_version(topic):
                 timestamp = data.pop("timestamp")
                 data.pop("originator_topic", None)
+                public, schema_version = _type_of(topic, self.types)
                 return _encode({"application": self.app.name, "position": position,
-                                "aggregate_id": oid, "version": version,
-                                "type": _type_of(topic, self.types), "timestamp": timestamp,
+                                "aggregate_id": oid, "version": version, "type": public,
+                                "schema_version": schema_version, "timestamp": timestamp,
                                 "data": data})
         self.decoded += 1
         event = self.app.mapper.to_domain_event(
@@ -181,7 +181,7 @@ def replay(runtime: Any, aggregate_id: UUID, *, version: int | None = None,
             "SELECT notification_id, originator_version, topic, state FROM {} "
             "WHERE originator_id = %s AND originator_version <= %s ORDER BY originator_version"
         ).format(events_table(app.name)), (aggregate_id, version or 2**31 - 1)).fetchall()
-    types: dict[str, str] = {}
+    types: dict[str, tuple[str, int]] = {}
     aggregate: Any = None
     events = []
     for position, v, topic, state in rows:

@@ -15,8 +15,9 @@ from psycopg import sql
 
 from domain.commerce.order import Order
 from domain.commerce.wallet import Wallet
+from domain.event_catalogue import entry_for_topic, public_type
 from eventmart.audit_chain import events_table
-from eventmart.event_export import _SELECT, _encode, _Exporter, event_json, public_type
+from eventmart.event_export import _SELECT, _encode, _Exporter, event_json
 from eventmart.runtime import Runtime
 from tests.support.audit_seals import money_history, run_eventmart, wallets
 
@@ -78,6 +79,8 @@ def test_export_streams_json_lines_in_position_order_between_positions(own: Runt
     credited = [e for e in lines if "amount" in e["data"]]
     assert credited and all(e["data"]["amount"] == 1000 and e["data"]["kind"] == "load" for e in credited)
     assert all(e["timestamp"].endswith("+00:00") for e in lines)
+    assert {e["schema_version"] for e in lines} == {
+        entry_for_topic("domain.commerce.wallet:Wallet.Credited").schema_version}
 
     everything = run_eventmart(own.database_url, tmp_path, "export-events")
     assert everything.returncode == 0 and len(everything.stdout.splitlines()) == 10
@@ -91,7 +94,7 @@ def test_the_fast_export_writes_what_decoding_the_domain_events_writes(own: Runt
                                 "qty": 1, "unit_price": 100}])
     order.advance("accept", by="vendor", at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), note="ok")
     own.commerce.save(order)
-    exporter, types = _Exporter(own.commerce), dict[str, str]()
+    exporter, types = _Exporter(own.commerce), dict[str, tuple[str, int]]()
     with psycopg.connect(own.database_url, autocommit=True) as conn:
         rows = conn.execute(sql.SQL(_SELECT).format(events_table("commerce")), (0, 2**62)).fetchall()
     assert len(rows) > 20
