@@ -13,6 +13,7 @@ from eventmart import audit_chain
 from eventmart.runtime import Runtime
 from tests.support.audit_seals import run_eventmart, seal, wallets
 from tests.support.db import scalar
+from workers.audit_seal import SealFollower
 
 # A stored event's amount changed in place, as an intruder with SQL access would.
 ALTER_AMOUNT = ("UPDATE commerce_events SET state = convert_to(replace(convert_from(state, 'UTF8'), "
@@ -39,6 +40,20 @@ def test_the_follower_seals_every_n_events_and_the_rest_when_due(own: Runtime) -
         assert len(audit_chain.seals(conn, "commerce")) == 3
         result = audit_chain.verify(conn, "commerce", audit_chain.iter_seals(conn, "commerce"))
     assert result.ok and result.verified_up_to == head and result.events == 12
+
+
+def test_events_wait_for_the_next_seal_until_t_seconds_have_passed(own: Runtime) -> None:
+    wallets(own, 6, loads=1)  # 12 events
+    patient = SealFollower(own, "commerce", every_events=5, every_seconds=3600)
+    with psycopg.connect(own.database_url, autocommit=True) as conn:
+        patient.catch_up(conn)
+        patient.step(conn)
+        assert [s.events for s in audit_chain.seals(conn, "commerce")] == [5, 5]
+        pending = scalar(conn, "SELECT pending_digests FROM audit_chain_heads WHERE application='commerce'")
+        assert len(pending) == 2 * audit_chain.DIGEST_BYTES  # chained, not sealed yet
+    seal(own, every_events=5)  # every_seconds=0: due at once
+    with psycopg.connect(own.database_url, autocommit=True) as conn:
+        assert [s.events for s in audit_chain.seals(conn, "commerce")] == [5, 5, 2]
 
 
 def test_three_sealers_at_once_chain_each_event_once(own: Runtime) -> None:
