@@ -7,6 +7,7 @@ running worker; only the seals come from the `audit_seal` follower."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -182,6 +183,9 @@ def export_events(
         with psycopg.connect(url, autocommit=True) as conn:
             for name in _applications(application):
                 export(conn, apps[name], sys.stdout, after=after, until=until)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        # What Python's docs advise: nothing more may reach the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         for a in apps.values():
             a.close()

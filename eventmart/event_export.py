@@ -125,7 +125,8 @@ def export(conn: Connection, app: Application[UUID], out: IO[str], *, after: int
     written = 0
     with conn.transaction(), conn.cursor(name=f"export_{app.name}") as cur:
         cur.itersize = SCAN_ROWS
-        cur.execute(sql.SQL(_SELECT).format(events_table(app.name)), (after, until or 2**63 - 1))
+        cur.execute(sql.SQL(_SELECT).format(events_table(app.name)),
+                    (after, 2**63 - 1 if until is None else until))
         while rows := cur.fetchmany(SCAN_ROWS):
             lines = [exporter.line(*row) for row in rows]
             lines.append("")

@@ -52,7 +52,7 @@ class SealsOut(BaseModel):
     next_after: int | None = Field(description="pass as `after` for the next page; null: no more")
 
 
-@router.get("/seals", response_model=SealsOut, response_model_exclude_none=False,
+@router.get("/seals", response_model=SealsOut,
             summary="The tamper-evidence seals of one log, in order")
 def list_seals(
     user: Auditor, conn: ConnectionDep,
