@@ -73,17 +73,22 @@ _SELECT = ("SELECT notification_id, originator_id::text, originator_version, top
 _TYPED = re.compile(r'\{"_type_":"(uuid_hex|datetime_iso|decimal_str)","_data_":"([^"\\]*)"\}')
 
 
+# How the library writes every event's state: its time first, then a created event's topic.
+_TIME_HEAD = '{"timestamp":{"_type_":"datetime_iso","_data_":"'
+_TOPIC_HEAD = ',"originator_topic":"'
+
+
 def _untyped(match: re.Match[str]) -> str:
     kind, data = match.group(1), match.group(2)
     return f'"{UUID(hex=data)}"' if kind == "uuid_hex" else f'"{data}"'
 
 
 class _Exporter:
-    """Turns stored rows into export lines. The stored JSON is rewritten as JSON directly
-    (the typed values above made plain), which is several times faster than decoding domain
-    events and encoding them again; an event whose class has upcasters for its stored
-    version, or with any other typed value, goes through the application's mapper instead.
-    Both give the same line (tested)."""
+    """Turns stored rows into export lines, the cheapest way that gives the same line as
+    decoding the domain event and encoding it (tested): the stored text cut and joined; else
+    parsed as plain JSON (typed values made plain) and written again; else, for an event
+    stored in an older shape (upcasters) or with other typed values, the application's
+    mapper."""
 
     def __init__(self, app: Application[UUID]) -> None:
         self.app = app
@@ -91,9 +96,12 @@ class _Exporter:
         self.direct = mapper.cipher is None and mapper.compressor is None
         self.types: dict[str, tuple[str, int]] = {}
         self.class_versions: dict[str, int] = {}
+        self.spliced = 0  # lines cut and joined from the stored text
         self.decoded = 0  # lines that went through the mapper
 
     def line(self, position: int, oid: str, version: int, topic: str, state: str) -> str:
+        if self.direct and (spliced := self._spliced(position, oid, version, topic, state)):
+            return spliced
         if self.direct and '"_type_"' not in (plain := _TYPED.sub(_untyped, state)):
             data = json.loads(plain)
             stored_version = data.pop("class_version", 1)
@@ -109,6 +117,29 @@ class _Exporter:
         event = self.app.mapper.to_domain_event(
             StoredEvent(UUID(oid), version, topic, state.encode()))
         return _encode(event_json(self.app.name, position, event, topic, self.types))
+
+    def _spliced(self, position: int, oid: str, version: int, topic: str, state: str) -> str | None:
+        """The line cut and joined from the stored text, not parsed at all: the stored JSON
+        is compact and starts with the event's time (and a created event's topic), the rest
+        is its data. None when it does not look like that, or holds a class version."""
+        if not state.startswith(_TIME_HEAD):
+            return None
+        end = state.find('"}', len(_TIME_HEAD))
+        timestamp, rest = state[len(_TIME_HEAD):end], end + 2
+        if state.startswith(_TOPIC_HEAD, rest):
+            rest = state.index('"', rest + len(_TOPIC_HEAD)) + 1
+        body = state[rest:]
+        if '"_type_"' in body:
+            body = _TYPED.sub(_untyped, body)
+            if '"_type_"' in body:
+                return None
+        if '"class_version":' in body:
+            return None
+        public, schema_version = _type_of(topic, self.types)
+        self.spliced += 1
+        return (f'{{"application":"{self.app.name}","position":{position},"aggregate_id":"{oid}",'
+                f'"version":{version},"type":"{public}","schema_version":{schema_version},'
+                f'"timestamp":"{timestamp}","data":{{{body[1:] if body[0] == "," else body}}}')
 
     def _class_version(self, topic: str) -> int:
         found = self.class_versions.get(topic)
