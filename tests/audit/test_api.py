@@ -54,5 +54,9 @@ def test_only_auditors_and_admins_see_seals_and_reconciliation(
         assert new_client("customer").get(path).status_code == 403
         assert staff_client("support").get(path).status_code == 403
         assert staff_client("admin").get(path).status_code == 200
+    report = staff_client("auditor").get("/v1/audit/reconcile").json()
+    assert set(report) == {"ok", "positions", "events", "drifts", "totals"}
+    assert set(report["totals"]) == {"wallets", "rewards", "orders"}
+    assert set(report["positions"]) == {"wallet_balance", "rewards", "order_history"}
     bad = staff_client("auditor").get("/v1/audit/seals", params={"application": "identity"})
     assert bad.status_code == 400 and bad.headers["content-type"] == "application/problem+json"
