@@ -45,7 +45,7 @@ from api.routes import (
 )
 from api.routes import metrics as metrics_route
 from api.text import check_parameters
-from eventmart.runtime import Runtime
+from runtime import Runtime
 
 SPARE_THREADS = 8
 

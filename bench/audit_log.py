@@ -20,14 +20,14 @@ from pathlib import Path
 import psycopg
 from eventsourcing.utils import get_topic
 
+from adapters.database import create_database, start_embedded
 from bench.rebuild_speed import fill
 from domain.commerce.cart import Cart
 from domain.commerce.wallet import Wallet
-from eventmart.database import create_database, start_embedded
 from eventmart.migrations import migrate
-from eventmart.runtime import open_runtime
-from eventmart.settings import Settings
 from projections import event_log
+from runtime import open_runtime
+from runtime.settings import Settings
 from workers.log_follower import read_log
 
 

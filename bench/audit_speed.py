@@ -88,8 +88,8 @@ def measure(name: str, url: str, until: int | None) -> dict[str, Any]:
     from eventmart import audit_chain
     from eventmart.event_export import export
     from eventmart.reconcile import reconcile
-    from eventmart.runtime import open_runtime
-    from eventmart.settings import Settings
+    from runtime import open_runtime
+    from runtime.settings import Settings
     from workers.audit_seal import SealFollower
 
     settings = Settings(database_url=url, kafka_bootstrap_servers=None,  # type: ignore[call-arg]
@@ -158,11 +158,11 @@ def main() -> None:
         print(json.dumps(measure(args.measure, args.url, args.until)))
         return
 
-    from eventmart.database import create_database, start_embedded
+    from adapters.database import create_database, start_embedded
     from eventmart.migrations import migrate
-    from eventmart.runtime import open_runtime
-    from eventmart.settings import Settings
     from projections import READ_MODELS
+    from runtime import open_runtime
+    from runtime.settings import Settings
     from workers.projection import rebuild
 
     data = Path(tempfile.mkdtemp(prefix="eventmart-bench-"))

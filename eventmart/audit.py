@@ -111,7 +111,7 @@ def reconcile(
 
     from eventmart.cli import _setup
     from eventmart.reconcile import reconcile as run
-    from eventmart.runtime import build_applications
+    from runtime import build_applications
 
     settings, url = _setup()
     apps = build_applications(settings, url)
@@ -141,7 +141,7 @@ def replay(
     """Print an aggregate's events (public types) and the state they fold to, with the domain's
     own aggregate classes: all of them, up to --version N, or as of --as-of T."""
     from eventmart.event_export import replay as run
-    from eventmart.runtime import open_runtime
+    from runtime import open_runtime
 
     if version is not None and as_of is not None:
         raise typer.BadParameter("give --version or --as-of, not both")
@@ -175,7 +175,7 @@ def export_events(
 
     from eventmart.cli import _setup
     from eventmart.event_export import export
-    from eventmart.runtime import build_applications
+    from runtime import build_applications
 
     settings, url = _setup()
     apps = {a.name: a for a in build_applications(settings, url)}

@@ -8,14 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from eventmart.settings import Settings, get_settings
+from runtime.settings import Settings, get_settings
 
 cli = typer.Typer(help="EventMart: event-sourced marketplace backend.", no_args_is_help=True)
 
 
 def _setup() -> tuple[Settings, str]:
     from api.logging import configure_logging
-    from eventmart.runtime import resolve_database_url
+    from runtime import resolve_database_url
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -56,7 +56,7 @@ def serve(
 
     from api.app import create_app
     from eventmart.migrations import migrate as run_migrations
-    from eventmart.runtime import open_runtime
+    from runtime import open_runtime
 
     settings, url = _setup()
     if migrate_first:
@@ -85,7 +85,7 @@ def worker(
         help="whose log --skip means, when NAME follows several (kafka_relay)")] = None,
 ) -> None:
     """Run chosen workers (projections, policies, payment_expiry, kafka_relay) until SIGINT/SIGTERM."""
-    from eventmart.runtime import open_runtime
+    from runtime import open_runtime
     from workers import build_followers
     from workers.log_follower import Supervisor
 
@@ -209,8 +209,8 @@ def rebuild(name: str) -> None:
         TimeRemainingColumn,
     )
 
-    from eventmart.runtime import open_runtime
     from projections import READ_MODELS, tracking
+    from runtime import open_runtime
     from workers.log_follower import EventFailed
     from workers.projection import rebuild as run
     from workers.projection import replayed
@@ -261,7 +261,7 @@ def seed_demo(
     """Create a realistic demo marketplace (idempotent): cities, shops, items, users, offers."""
     from eventmart.demo import DEMO_PASSWORD
     from eventmart.demo import seed_demo as run
-    from eventmart.runtime import open_runtime
+    from runtime import open_runtime
 
     settings, url = _setup()
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
@@ -294,8 +294,8 @@ def users_create(
     import psycopg
 
     from domain.errors import DomainError
-    from eventmart.identity import otp, users
-    from eventmart.runtime import utcnow
+    from identity import otp, users
+    from runtime import utcnow
 
     if users.canonical_role(role) not in users.ALL_ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(sorted(users.ALL_ROLES))}")

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from domain.commerce.wallet import Wallet
 from domain.event_catalogue import topics_for
-from eventmart.runtime import Runtime
 from projections.event_log import LogEntry, read_log
+from runtime import Runtime
 from tests.support.runtimes import own_runtime
 
 TYPES = ["commerce.wallet.opened", "commerce.wallet.credited", "commerce.wallet.debited"]

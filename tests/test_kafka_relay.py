@@ -13,8 +13,8 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
 from projections.tracking import position_of
+from runtime import Runtime, open_runtime
 from tests.infra import KafkaBroker, fresh_database
 from tests.support.db import scalar
 from tests.support.settings import make_settings

@@ -40,7 +40,7 @@ from domain.commerce.stock import Stock, stock_id_for
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import DomainError
 from eventmart.reconcile import reconcile
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.audit_seals import project_money
 from tests.support.runtimes import own_runtime
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventmart.runtime import Runtime
 from projections import READ_MODELS
+from runtime import Runtime
 from workers.audit_seal import FOLLOWER as AUDIT_SEAL
 from workers.audit_seal import seal_followers
 from workers.kafka_relay import FOLLOWER as KAFKA_RELAY

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from psycopg import Connection
 
 from eventmart import audit_chain
-from eventmart.runtime import Runtime
 from projections import tracking
+from runtime import Runtime
 from workers.log_follower import LogFollower, LoggedEvent
 
 FOLLOWER = "audit_seal"

@@ -10,8 +10,8 @@ from typing import Any
 
 from psycopg import Connection, sql
 
-from eventmart.settings import Settings
 from projections import READ_MODELS
+from runtime.settings import Settings
 from workers.audit_seal import FOLLOWER as AUDIT_SEAL
 from workers.kafka_relay import FOLLOWER as KAFKA_RELAY
 from workers.policies import PAYMENT_EXPIRY, POLICIES

@@ -34,7 +34,7 @@ from kafka.errors import TopicAlreadyExistsError
 from psycopg import Connection
 
 from domain.event_catalogue import entry_for_topic, public_data, to_json_value
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from workers.log_follower import LogFollower, LoggedEvent
 
 log = logging.getLogger(__name__)

@@ -28,9 +28,9 @@ from domain.event_catalogue import (
     public_type,
     to_json_value,
 )
-from eventmart.identity.users import User
-from eventmart.runtime import Runtime
+from identity.users import User
 from projections import event_log
+from runtime import Runtime
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 

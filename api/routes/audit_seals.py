@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
 from eventmart import audit_chain
-from eventmart.identity.users import User
 from eventmart.reconcile import reconcile as run_reconcile
+from identity.users import User
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 

@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from adapters.locks import advisory_lock
 from api import idempotency
 from api.commands import actor, settled
 from api.dependencies import ConnectionDep, Customer, RuntimeDep
@@ -18,8 +19,7 @@ from api.routes.orders import ORDER, CancelIn, OrderOut, conversation, customer_
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
 from domain.commerce.order import IssueCategory
-from eventmart.identity import delivery_addresses, profiles
-from eventmart.locks import advisory_lock
+from identity import delivery_addresses, profiles
 
 router = APIRouter(prefix="/api/v1/consumer", tags=["consumer orders"])
 

@@ -24,10 +24,10 @@ from api.errors import ReadModelBehindError
 from api.pagination import PageDep, PageRequest, Paginated
 from api.text import RequestModel
 from domain.commerce.order import Order, OrderNotFoundError
-from eventmart.identity import delivery_addresses
-from eventmart.identity.users import User
-from eventmart.runtime import Runtime
+from identity import delivery_addresses
+from identity.users import User
 from projections import catalog_search, order_history
+from runtime import Runtime
 
 router = APIRouter(tags=["orders"])
 

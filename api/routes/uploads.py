@@ -10,8 +10,8 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import RoleGate, RuntimeDep
 from domain.errors import DomainError, NotFoundError
-from eventmart.identity.users import User
-from eventmart.runtime import Runtime
+from identity.users import User
+from runtime import Runtime
 
 router = APIRouter(tags=["uploads"])
 

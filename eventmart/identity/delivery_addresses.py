@@ -19,7 +19,7 @@ from uuid import UUID, uuid4
 from psycopg import Connection
 from psycopg.rows import dict_row
 
-from eventmart.identity.profiles import ADDRESS_FIELDS
+from identity.profiles import ADDRESS_FIELDS
 
 REF = "delivery_address"
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 
 from domain.commerce.wallet import wallet_id_for
 from domain.event_catalogue import all_entries
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.audit import assert_public, head, one_of_each, whole_log, whole_stream
 from tests.support.commerce import fund, user_id
 from tests.support.problems import assert_problem

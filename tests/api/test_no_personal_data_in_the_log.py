@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from psycopg import sql
 
 from domain.event_catalogue import entry_for_topic
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.commerce import fund, user_id
 from tests.support.users import PASSWORD, random_email, random_phone
 

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.runtimes import own_runtime
 
 

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import psycopg
 from fastapi.testclient import TestClient
 
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.audit_seals import seal, wallets
 from tests.support.db import scalar
 from tests.support.waiting import eventually

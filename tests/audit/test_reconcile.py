@@ -8,7 +8,7 @@ from pathlib import Path
 import psycopg
 
 from eventmart.reconcile import reconcile
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.audit_seals import money_history, project_money, run_eventmart, wallets
 
 

@@ -18,7 +18,7 @@ from domain.commerce.wallet import Wallet
 from domain.event_catalogue import entry_for_topic, public_type
 from eventmart.audit_chain import events_table
 from eventmart.event_export import _SELECT, _encode, _Exporter, event_json
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.audit_seals import money_history, run_eventmart, wallets
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import psycopg
 
 from eventmart import audit_chain
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.audit_seals import run_eventmart, seal, wallets
 from tests.support.db import scalar
 from workers.audit_seal import SealFollower

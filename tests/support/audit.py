@@ -18,7 +18,7 @@ from domain.commerce.stock import stock_id_for
 from domain.commerce.wallet import wallet_id_for
 from domain.event_catalogue import entry_for_public_type, event_json_schema
 from domain.payments.allowance import allowance_id
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.commerce import fund, user_id
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 
 from domain.commerce.wallet import Wallet
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.cli import EVENTMART
 from workers.audit_seal import SealFollower
 
