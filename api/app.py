@@ -18,6 +18,7 @@ from api.routes import (
     admin_support,
     assistant,
     audit,
+    audit_seals,
     auth,
     carts,
     catalog,
@@ -98,7 +99,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,
                    privacy_settings, uploads, catalog, shops, wishlist, carts, consumer_cart,
                    orders, consumer_orders, payments, wallet, rewards, offers, vendor,
-                   vendor_orders, admin_catalog, audit, support, admin_support,
+                   vendor_orders, admin_catalog, audit, audit_seals, support, admin_support,
                    notifications, assistant, metrics_route):
         router = module.router
         app.include_router(router, dependencies=[Depends(check_parameters)])

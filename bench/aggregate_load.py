@@ -9,7 +9,7 @@ Three ways to load, each timed `--runs` times (p50, p95):
 
 - `repository`: the library's `repository.get` (latest snapshot, then the events after it:
   two statements), what an application without the cache does;
-- `cold cache`: the version-checked cache (eventmart/aggregate_cache.py) with nothing cached:
+- `cold cache`: the version-checked cache (adapters/aggregate_cache.py) with nothing cached:
   one statement for the snapshot and the events after it;
 - `warm cache`: the cache holding the aggregate: one statement that finds no newer event.
 
@@ -30,10 +30,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from adapters.aggregate_cache import VersionCheckedCache  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from domain.commerce.cart import Cart  # noqa: E402
 from domain.loading import command_scope  # noqa: E402
-from eventmart.aggregate_cache import VersionCheckedCache  # noqa: E402
 from eventmart.migrations import migrate  # noqa: E402
 from runtime import open_runtime  # noqa: E402
 from tests.infra import fresh_database, postgres_server  # noqa: E402

@@ -2,7 +2,7 @@
 interface of a version-checked cache that loads several aggregates in one statement.
 
 Pure: the cache itself (SQL over the event and snapshot tables) lives outside the domain
-(eventmart/aggregate_cache.py) and is handed to the applications as an `AggregateSource`.
+(adapters/aggregate_cache.py) and is handed to the applications as an `AggregateSource`.
 
 A command attempt (one try of a `retry_on_conflict` command) has a scope: every aggregate it
 loads is checked against the store once, then served from the scope for the rest of the

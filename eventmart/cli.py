@@ -354,5 +354,10 @@ def users_create(
     typer.echo(f"created {user.role} {user.id} {user.email or ''} {user.phone or ''}".rstrip())
 
 
+from eventmart.audit import register as _register_audit  # noqa: E402
+
+_register_audit(cli)
+
+
 def main() -> None:
     cli()

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import Application
 from psycopg_pool import ConnectionPool
 
+from adapters.aggregate_cache import VersionCheckedCache
 from adapters.database import embedded_database_url, eventsourcing_env
 from adapters.media import LocalMediaStorage, MediaStorage
 from adapters.payment_providers import SandboxProvider
@@ -20,7 +21,6 @@ from domain.catalog.application import CatalogApplication
 from domain.commerce.application import CommerceApplication
 from domain.payments.application import PaymentsApplication
 from domain.support.application import SupportApplication
-from eventmart.aggregate_cache import VersionCheckedCache
 from identity.users import Passwords
 from runtime.settings import Settings
 

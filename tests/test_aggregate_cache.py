@@ -7,11 +7,11 @@ import uuid
 from dataclasses import replace
 from typing import Any
 
+from adapters.aggregate_cache import VersionCheckedCache
 from domain.catalog.product import Product
 from domain.commerce.cart import Cart
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.loading import command_scope
-from eventmart.aggregate_cache import VersionCheckedCache
 from runtime import Runtime, build_applications
 
 

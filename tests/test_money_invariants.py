@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import psycopg
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -39,7 +40,9 @@ from domain.commerce.stock import Stock, stock_id_for
 from domain.commerce.values import Amounts
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import DomainError
+from projections.reconcile import reconcile
 from runtime import Runtime
+from tests.support.audit_seals import project_money
 from tests.support.runtimes import own_runtime
 
 SOAK = bool(os.environ.get("EVENTMART_SOAK"))
@@ -355,3 +358,10 @@ def owed_by_history(events: list[Any]) -> tuple[int, int, int, int]:
 def test_money_and_stock_invariants_hold_over_random_interleavings(quiet_runtime: Runtime) -> None:
     Marketplace.runtime = quiet_runtime
     run_state_machine_as_test(Marketplace, settings=PROFILE)
+    # Read models built from everything those interleavings wrote agree with the log, and
+    # money is conserved across all wallets and orders (issue 15: reconciliation).
+    project_money(quiet_runtime)
+    with psycopg.connect(quiet_runtime.database_url, autocommit=True) as conn:
+        report = reconcile(conn, quiet_runtime.commerce.mapper)
+    assert report.ok, list(report.lines())
+    assert report.orders.orders > 0 and report.wallets.loads > 0

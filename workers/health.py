@@ -13,6 +13,7 @@ from psycopg import Connection, sql
 
 from projections import READ_MODELS
 from runtime.settings import Settings
+from workers.audit_seal import FOLLOWER as AUDIT_SEAL
 from workers.bluegreen import is_generation_follower
 from workers.kafka_relay import FOLLOWER as KAFKA_RELAY
 from workers.policies import PAYMENT_EXPIRY, POLICIES
@@ -29,6 +30,7 @@ def expected_workers(settings: Settings) -> list[tuple[str, str]]:
     expected = [(m.name, m.application) for m in READ_MODELS.values()]
     expected += list(POLICIES.items())
     expected.append((PAYMENT_EXPIRY, "payments"))
+    expected += [(AUDIT_SEAL, app) for app in APPLICATIONS]
     if settings.kafka_bootstrap_servers:
         expected += [(KAFKA_RELAY, app) for app in APPLICATIONS]
     return expected
@@ -40,7 +42,7 @@ def logs_followed(follower: str) -> list[str]:
         return [READ_MODELS[follower].application]
     if follower in POLICIES:
         return [POLICIES[follower]]
-    return list(APPLICATIONS) if follower == KAFKA_RELAY else []
+    return list(APPLICATIONS) if follower in (KAFKA_RELAY, AUDIT_SEAL) else []
 
 
 def kind_of(follower: str) -> str:
@@ -50,6 +52,8 @@ def kind_of(follower: str) -> str:
         return "policy"
     if follower == PAYMENT_EXPIRY:
         return "sweep"
+    if follower == AUDIT_SEAL:
+        return "seal"
     return "relay" if follower == KAFKA_RELAY else "other"
 
 
@@ -74,7 +78,8 @@ class WorkerState:
 
     @property
     def key(self) -> str:
-        return f"{self.follower}/{self.application}" if self.kind == "relay" else self.follower
+        per_log = self.kind in ("relay", "seal")
+        return f"{self.follower}/{self.application}" if per_log else self.follower
 
     @property
     def lag(self) -> int | None:
