@@ -18,6 +18,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+import workers.projection
 from api.app import create_app
 from domain.commerce.cart import Cart
 from domain.commerce.wallet import Wallet
@@ -146,8 +147,11 @@ class Writer(threading.Thread):
             self.saves += 1
 
 
-def test_a_reader_under_write_load_never_sees_the_rebuild(fresh: tuple[str, Runtime]) -> None:
+def test_a_reader_under_write_load_never_sees_the_rebuild(
+        fresh: tuple[str, Runtime], monkeypatch: pytest.MonkeyPatch) -> None:
     url, runtime = fresh
+    # Batches that stay small (a rebuild's would grow to 20,000): many swaps of reader and replay.
+    monkeypatch.setattr(workers.projection, "MAX_BATCH_SIZE", 25)
     # Given a wallet_balance served by its live worker, under a steady stream of writes,
     wallets = open_wallets(runtime, 400)
     runtime.settings.worker_batch_size = 25  # many batches, so reads interleave with the replay
