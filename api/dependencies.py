@@ -12,6 +12,7 @@ from psycopg import Connection
 
 from api.db import DatabaseGate
 from api.errors import NotAuthenticatedError
+from domain.actor import Role
 from domain.errors import PermissionDeniedError
 from identity import sessions
 from identity.users import CUSTOMER, SELF_SERVICE_ROLES, User
@@ -80,7 +81,7 @@ class RoleGate:
     """Lets through signed-in users whose role is one of `roles`; others get 403.
     The access-control test reads `roles` off every route, so keep gates declarative."""
 
-    def __init__(self, *roles: str) -> None:
+    def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
 
     def __call__(self, user: CurrentUser) -> User:

@@ -16,6 +16,7 @@ from psycopg import Connection
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
+from domain.actor import Role
 from domain.catalog.product import Product, ProductNotFoundError
 from domain.errors import DomainError, NotFoundError
 from domain.event_catalogue import (
@@ -34,7 +35,7 @@ from runtime import Runtime
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
-Auditor = Annotated[User, Depends(RoleGate("auditor", "admin"))]
+Auditor = Annotated[User, Depends(RoleGate(Role.AUDITOR, Role.ADMIN))]
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 

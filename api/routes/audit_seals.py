@@ -12,13 +12,14 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
+from domain.actor import Role
 from identity.users import User
 from projections import audit_chain
 from projections.reconcile import reconcile as run_reconcile
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
-Auditor = Annotated[User, Depends(RoleGate("auditor", "admin"))]
+Auditor = Annotated[User, Depends(RoleGate(Role.AUDITOR, Role.ADMIN))]
 Application = Literal["catalog", "commerce", "payments", "support"]
 
 SEAL_EXAMPLE: dict[str, Any] = {

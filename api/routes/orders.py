@@ -16,6 +16,7 @@ from api.dependencies import ConnectionDep, Customer, RoleGate, RuntimeDep, awai
 from api.errors import ReadModelBehindError
 from api.pagination import PageDep, PageRequest, Paginated
 from api.text import RequestModel
+from domain.actor import Role
 from domain.commerce.order import Order, OrderNotFoundError
 from identity import delivery_addresses
 from identity.users import User
@@ -24,7 +25,7 @@ from runtime import Runtime
 
 router = APIRouter(tags=["orders"])
 
-Reader = Annotated[User, Depends(RoleGate("customer", "vendor", "support", "admin", "auditor"))]
+Reader = Annotated[User, Depends(RoleGate(Role.CUSTOMER, Role.VENDOR, Role.SUPPORT, Role.ADMIN, Role.AUDITOR))]
 
 
 class CheckoutIn(RequestModel):

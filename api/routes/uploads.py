@@ -9,6 +9,7 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from api.dependencies import RoleGate, RuntimeDep
+from domain.actor import Role
 from domain.errors import DomainError, NotFoundError
 from identity.users import User
 from runtime import Runtime
@@ -17,7 +18,7 @@ router = APIRouter(tags=["uploads"])
 
 # Profile photos and product images. Not auditors: they change nothing (support and admin
 # staff have no image to upload but admins act for vendors).
-Uploader = Annotated[User, Depends(RoleGate("admin", "customer", "vendor"))]
+Uploader = Annotated[User, Depends(RoleGate(Role.ADMIN, Role.CUSTOMER, Role.VENDOR))]
 
 IMAGE_REF_PATTERN = r"^(https://[^\s]{1,2000}|/media/[A-Za-z0-9_-]{20,64}\.(png|jpg|webp))$"
 ImageRef = Annotated[

@@ -16,14 +16,15 @@ from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
 from api.routes.orders import ORDER, OrderOut, conversation, orders_page
 from api.text import RequestModel
+from domain.actor import Role
 from domain.commerce.order import Action, OrderStatus
 from identity.users import User
 from projections import catalog_search
 
 router = APIRouter(tags=["vendor: orders"])
 
-Vendor = Annotated[User, Depends(RoleGate("vendor", "admin"))]
-Staff = Annotated[User, Depends(RoleGate("support", "admin"))]
+Vendor = Annotated[User, Depends(RoleGate(Role.VENDOR, Role.ADMIN))]
+Staff = Annotated[User, Depends(RoleGate(Role.SUPPORT, Role.ADMIN))]
 Status = Annotated[OrderStatus | None, Query(description="only orders in this state")]
 
 

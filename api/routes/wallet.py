@@ -23,6 +23,7 @@ from api.dependencies import ConnectionDep, Customer, RoleGate, RuntimeDep, awai
 from api.pagination import PageDep, Paginated
 from api.routes.payments import ProviderFailedError
 from api.text import RequestModel
+from domain.actor import Role
 from domain.commerce.wallet import wallet_id_for
 from domain.payments.application import WALLET_LOAD, LoadLimits
 from domain.payments.payment import ProviderError
@@ -32,7 +33,7 @@ from projections import wallet_balance, wallet_history
 router = APIRouter(prefix="/api/v1/consumer/wallet", tags=["wallet"])
 
 Amount = Annotated[int, Field(strict=True, gt=0, le=10**9, description="minor units (paise)")]
-Refunder = Annotated[User, Depends(RoleGate("customer", "support", "admin"))]
+Refunder = Annotated[User, Depends(RoleGate(Role.CUSTOMER, Role.SUPPORT, Role.ADMIN))]
 
 
 class WalletOut(BaseModel):
