@@ -14,7 +14,7 @@ from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
 from domain.commerce.order import Action, Order
-from domain.commerce.values import DeliveryAddress, OrderLine
+from domain.commerce.values import DeliveryAddress, DeliveryAddressRef, OrderLine
 from domain.commerce.wallet import Wallet
 from domain.event_catalogue import entry_for_topic, public_type
 from projections.audit_chain import events_table
@@ -62,6 +62,22 @@ def test_replay_shows_the_events_and_the_state_at_a_version_or_a_time(own: Runti
     assert too_far.returncode == 1
     both = run_eventmart(url, tmp_path, "replay", str(wallet.id), "--version", "2", "--as-of", "2026-01-01")
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_replay_of_an_order_shows_its_lines_address_and_status_as_json(own: Runtime, tmp_path: Path) -> None:
+    # Given an order, whose state holds value objects (lines, an address reference) and enums,
+    order = Order.place(customer_id=str(uuid.uuid4()), shop_id=None, currency="INR", delivery_fee=0,
+                        discount=0, payment_mode="cash", address=DeliveryAddressRef("copy-1"),
+                        lines=[OrderLine(item_id="l1", product_id="p", sku="S", name="Tea", qty=2,
+                                         unit_price=100, line_total=200)])
+    order.advance(Action.ACCEPT, by="vendor", at=datetime.now(UTC))
+    own.commerce.save(order)
+    # When it is replayed, then its state is plain JSON: lines and address as their fields.
+    events, state, _ = replayed(own.database_url, tmp_path, str(order.id))
+    assert [e["type"] for e in events] == ["commerce.order.placed", "commerce.order.status_changed"]
+    assert state["lines"] == [{"item_id": "l1", "product_id": "p", "sku": "S", "name": "Tea", "qty": 2,
+                               "unit_price": 100, "line_total": 200}]
+    assert state["address"] == {"copy_id": "copy-1"} and state["status"] == "accepted"
 
 
 def test_export_streams_json_lines_in_position_order_between_positions(own: Runtime, tmp_path: Path) -> None:
