@@ -18,6 +18,7 @@ from api.routes import (
     admin_support,
     assistant,
     audit,
+    audit_seals,
     auth,
     carts,
     catalog,
@@ -44,7 +45,8 @@ from api.routes import (
 )
 from api.routes import metrics as metrics_route
 from api.text import check_parameters
-from eventmart.runtime import Runtime
+from runtime import Runtime
+from workers import start_workers
 
 SPARE_THREADS = 8
 
@@ -67,8 +69,6 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
             runtime.settings.db_pool_size + SPARE_THREADS)
         supervisor = None
         if run_workers:
-            from workers import start_workers
-
             supervisor = start_workers(runtime)
         app.state.supervisor = supervisor
         try:
@@ -99,7 +99,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     for module in (health, auth, otp, sessions, onboarding, profile, addresses,
                    privacy_settings, uploads, catalog, shops, wishlist, carts, consumer_cart,
                    orders, consumer_orders, payments, wallet, rewards, offers, vendor,
-                   vendor_orders, admin_catalog, audit, support, admin_support,
+                   vendor_orders, admin_catalog, audit, audit_seals, support, admin_support,
                    notifications, assistant, metrics_route):
         router = module.router
         app.include_router(router, dependencies=[Depends(check_parameters)])

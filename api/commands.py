@@ -18,9 +18,9 @@ from psycopg import Connection
 from api.dependencies import await_read_model, remember_write
 from domain.actor import Actor
 from domain.saving import Saved
-from eventmart.identity.users import User
-from eventmart.runtime import Runtime
+from identity.users import User
 from projections.read_model import ReadModel
+from runtime import Runtime
 
 V = TypeVar("V")
 R = TypeVar("R")

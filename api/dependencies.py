@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field, fields
 from typing import Annotated
 from uuid import UUID
 
@@ -11,12 +12,13 @@ from psycopg import Connection
 
 from api.db import DatabaseGate
 from api.errors import NotAuthenticatedError
+from domain.actor import Role
 from domain.errors import PermissionDeniedError
-from eventmart.identity import sessions
-from eventmart.identity.users import CUSTOMER, SELF_SERVICE_ROLES, User, get_user
-from eventmart.runtime import Runtime
+from identity import sessions
+from identity.users import CUSTOMER, SELF_SERVICE_ROLES, User
 from projections import tracking
 from projections.read_model import ReadModel
+from runtime import Runtime
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -50,14 +52,24 @@ def credentials(request: Request, runtime: Runtime) -> str | None:
     return request.cookies.get(runtime.settings.session_cookie_name)
 
 
+@dataclass(frozen=True)
+class SignedInUser(User):
+    """The user of this request, with the logs on which they (or everyone) had a write
+    recorded when the request began, plus those this request records (`remember_write`):
+    a view of any other log has no write of theirs to wait for."""
+
+    wrote_to: set[str] = field(default_factory=set, compare=False, repr=False)
+
+
 def current_user(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> User:
     token = credentials(request, runtime)
     if not token:
         raise NotAuthenticatedError()
-    user_id = sessions.user_for_token(conn, token, now=runtime.clock())
-    user = get_user(conn, user_id) if user_id else None
-    if user is None:
+    found = sessions.signed_in(conn, token, now=runtime.clock(), writes_of=(tracking.EVERYONE,))
+    if found is None:
         raise NotAuthenticatedError("session expired or signed out")
+    user = SignedInUser(**{f.name: getattr(found[0], f.name) for f in fields(User)},
+                        wrote_to=found[1])
     request.state.user = user  # a domain error that saved records its write for this user
     return user
 
@@ -69,7 +81,7 @@ class RoleGate:
     """Lets through signed-in users whose role is one of `roles`; others get 403.
     The access-control test reads `roles` off every route, so keep gates declarative."""
 
-    def __init__(self, *roles: str) -> None:
+    def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
 
     def __call__(self, user: CurrentUser) -> User:
@@ -97,6 +109,8 @@ def remember_write(conn: Connection, user: User, application: str, position: int
     read waits for it too."""
     if position is None:
         return
+    if isinstance(user, SignedInUser):
+        user.wrote_to.add(application)  # a read later in this request waits for it
     others = {UUID(str(u)) for u in concerns if u}
     for user_id in sorted({user.id, *others}):  # one lock order, whatever the caller
         tracking.record_write(conn, user_id, application, position)
@@ -104,6 +118,8 @@ def remember_write(conn: Connection, user: User, application: str, position: int
 
 def await_read_model(runtime: Runtime, conn: Connection, user: User, model: ReadModel) -> None:
     """Read-your-writes: wait (bounded) until `model` has this user's last write."""
+    if isinstance(user, SignedInUser) and model.application not in user.wrote_to:
+        return  # no write of theirs (nor everyone's) on that log: nothing to wait for
     tracking.wait_for_user_writes(
         conn, user.id, model.name, model.application,
         runtime.settings.read_your_writes_timeout_seconds,

@@ -32,9 +32,12 @@ from fastapi import Header
 from fastapi.responses import JSONResponse
 from psycopg import Connection
 from psycopg.types.json import Jsonb
+from pydantic import BaseModel
 
+from adapters.idempotency_store import KEEP_FOR
 from domain.errors import ConflictError, DomainError
-from eventmart.idempotency_store import KEEP_FOR
+from identity.users import User
+from runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,20 @@ def require(key: str | None) -> str:
 
 def fingerprint_of(body: dict[str, Any]) -> bytes:
     return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).digest()
+
+
+Execute = Callable[[UUID], tuple[int, dict[str, Any]]]
+
+
+def keyed(
+    conn: Connection, runtime: Runtime, user: User, *, endpoint: str, key: str | None,
+    body: BaseModel, execute: Execute,
+) -> JSONResponse:
+    """A keyed command as routes run it: the key required, the body as sent, the lease
+    from the settings."""
+    return run_once(conn, user_id=user.id, endpoint=endpoint, key=require(key),
+                    body=body.model_dump(mode="json"), now=runtime.clock(), execute=execute,
+                    lease_seconds=runtime.settings.idempotency_lease_seconds)
 
 
 def run_once(

@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.asgi import HttpMiddleware
+
 MULTIPART_OVERHEAD = 64 * 1024  # boundaries and part headers around the file itself
 
 
@@ -20,16 +22,13 @@ def too_large(limit: int) -> HTTPException:
     return HTTPException(413, f"the request body is larger than {limit} bytes")
 
 
-class BodyLimitMiddleware:
+class BodyLimitMiddleware(HttpMiddleware):
     def __init__(self, app: ASGIApp, max_body: int, max_upload: int) -> None:
-        self.app = app
+        super().__init__(app)
         self.max_body = max_body
         self.max_upload = max_upload + MULTIPART_OVERHEAD
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = dict(scope["headers"])
         multipart = headers.get(b"content-type", b"").startswith(b"multipart/")
         limit = self.max_upload if multipart else self.max_body
@@ -63,18 +62,15 @@ async def _no_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
-class SecurityHeadersMiddleware:
+class SecurityHeadersMiddleware(HttpMiddleware):
     """nosniff everywhere; HTML pages (docs, the sandbox checkout) may not be framed, so their
     buttons cannot be clickjacked; HSTS in prod, where the API is served over HTTPS."""
 
     def __init__(self, app: ASGIApp, hsts: bool) -> None:
-        self.app = app
+        super().__init__(app)
         self.hsts = hsts
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
 
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

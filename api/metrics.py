@@ -13,9 +13,10 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
-from eventmart.runtime import Runtime
+from api.asgi import HttpMiddleware
+from runtime import Runtime
 from workers.health import expected_workers, worker_states
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -100,17 +101,11 @@ def render(registry: CollectorRegistry) -> bytes:
     return generate_latest(registry)
 
 
-class MetricsMiddleware:
+class MetricsMiddleware(HttpMiddleware):
     """Counts and times every HTTP request under its route template (never the raw path:
     ids would make a series per request)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         status = 500
 

@@ -31,7 +31,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from api.dependencies import RoleGate, client_ip, current_user, get_connection, get_runtime
-from eventmart.identity.users import ALL_ROLES
+from identity.users import ALL_ROLES
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}

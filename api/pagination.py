@@ -6,13 +6,16 @@ from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Query, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 T = TypeVar("T")
 
 
 class Paginated(BaseModel, Generic[T]):
     count: int
+    count_exact: bool = Field(default=True, description=(
+        "false: `count` is an estimate, because more than 10,000 match (broad product "
+        "listings); pages still follow `next` to the end"))
     next: str | None
     previous: str | None
     results: list[T]
@@ -24,11 +27,12 @@ class PageRequest:
     size: int
     request: Request
 
-    def envelope(self, count: int, results: list[Any]) -> dict[str, Any]:
+    def envelope(self, count: int, results: list[Any], *, exact: bool = True) -> dict[str, Any]:
         last = max(1, -(-count // self.size))
         url = self.request.url
         return {
             "count": count,
+            "count_exact": exact,
             "next": str(url.include_query_params(page=self.page + 1)) if self.page < last else None,
             "previous": (str(url.include_query_params(page=min(self.page - 1, last)))
                          if self.page > 1 else None),

@@ -11,7 +11,7 @@ connection. Paths:
 - raw INSERT: one autocommit single-row INSERT of a 200-byte payload (the baseline);
 - library save / our save: `app.save(wallet)` of one new event on an in-memory aggregate,
   through the eventsourcing library's recorder (LOCK TABLE + NOTIFY in each transaction) and
-  through ours (eventmart/recorder.py);
+  through ours (adapters/recorder.py);
 - debit_wallet, add_cart_item: the commands (load, decide, save), with the library's
   recorder (before) and ours (after).
 
@@ -45,9 +45,9 @@ sys.path.insert(0, str(ROOT))
 import psycopg  # noqa: E402
 
 from adapters.database import create_database, eventsourcing_env, start_embedded  # noqa: E402
+from adapters.recorder import LockFreeApplicationRecorder  # noqa: E402
 from domain.commerce.application import CommerceApplication  # noqa: E402
 from eventmart.migrations import migrate  # noqa: E402
-from eventmart.recorder import LockFreeApplicationRecorder  # noqa: E402
 from projections import tracking  # noqa: E402
 from runtime import Runtime, open_runtime  # noqa: E402
 from tests.support.settings import make_settings  # noqa: E402

@@ -1,6 +1,6 @@
 """The floor for `make bench`: FastAPI + uvicorn + psycopg pool doing the least work possible.
 
-    DATABASE_URL=... .venv/bin/python bench/baseline_app.py --port 8001
+    DATABASE_URL=... .venv/bin/python bench/baseline_app.py --port 8001 [--processes 2]
 
 Same server settings as `eventmart serve` (uvicorn.run with log_config=None, access_log=False),
 the same pool (psycopg_pool, min 2, max DB_POOL_SIZE, autocommit) and the same thread-pool limit
@@ -17,17 +17,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import anyio.to_thread
+import psycopg
 import uvicorn
 from fastapi import FastAPI, HTTPException
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.baseline_app` importable
 
 ROWS = 1000
 
@@ -41,6 +46,27 @@ class InsertIn(BaseModel):
     data: dict[str, Any] = Field(default_factory=dict)
 
 
+def prepare_tables(url: str) -> None:
+    """Once, before any server process starts (several creating them at once would race)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_rows (key uuid PRIMARY KEY, value jsonb NOT NULL)")
+        conn.execute("CREATE TABLE IF NOT EXISTS bench_writes (id bigserial PRIMARY KEY, "
+                     "key uuid NOT NULL, data jsonb NOT NULL, "
+                     "created_at timestamptz NOT NULL DEFAULT now())")
+        with conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO bench_rows (key, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                [(row_key(i), Jsonb({"balance": i * 100, "currency": "INR"})) for i in range(ROWS)],
+            )
+
+
+def app_from_env() -> FastAPI:
+    """One server process's app (uvicorn's factory with --processes N)."""
+    from runtime.settings import get_settings
+
+    return create_app(os.environ["DATABASE_URL"], get_settings().db_pool_size)
+
+
 def create_app(url: str, pool_size: int) -> FastAPI:
     pool = ConnectionPool(url, min_size=2, max_size=pool_size, kwargs={"autocommit": True},
                           open=False, name="baseline")
@@ -49,16 +75,6 @@ def create_app(url: str, pool_size: int) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         anyio.to_thread.current_default_thread_limiter().total_tokens = pool_size
         pool.open()
-        with pool.connection() as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS bench_rows (key uuid PRIMARY KEY, value jsonb NOT NULL)")
-            conn.execute("CREATE TABLE IF NOT EXISTS bench_writes (id bigserial PRIMARY KEY, "
-                         "key uuid NOT NULL, data jsonb NOT NULL, "
-                         "created_at timestamptz NOT NULL DEFAULT now())")
-            with conn.cursor() as cur:
-                cur.executemany(
-                    "INSERT INTO bench_rows (key, value) VALUES (%s, %s) ON CONFLICT DO NOTHING",
-                    [(row_key(i), Jsonb({"balance": i * 100, "currency": "INR"})) for i in range(ROWS)],
-                )
         try:
             yield
         finally:
@@ -91,13 +107,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--processes", type=int, default=1)
     args = parser.parse_args()
-    from eventmart.settings import get_settings
-
-    settings = get_settings()  # DB_POOL_SIZE as our app reads it
-    url = os.environ["DATABASE_URL"]
-    app = create_app(url, settings.db_pool_size)
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+    prepare_tables(os.environ["DATABASE_URL"])
+    # DB_POOL_SIZE as our app reads it, per process, like `eventmart serve --workers N`.
+    uvicorn.run("bench.baseline_app:app_from_env", factory=True, workers=args.processes,
+                host=args.host, port=args.port, log_config=None, access_log=False)
 
 
 if __name__ == "__main__":

@@ -17,8 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from eventmart.migrations import migrate  # noqa: E402
-from eventmart.runtime import open_runtime  # noqa: E402
 from projections import cart_view  # noqa: E402
+from runtime import open_runtime  # noqa: E402
 from tests.conftest import make_settings  # noqa: E402
 from tests.infra import fresh_database, postgres_server  # noqa: E402
 from workers.projection import rebuild  # noqa: E402

@@ -2,7 +2,10 @@
 the workers connect as another PostgreSQL role, so pg_stat_statements can tell the statements of
 requests (DATABASE_URL's role) from the projections' and policies' (BENCH_WORKERS_URL's role).
 
-    DATABASE_URL=... BENCH_WORKERS_URL=... .venv/bin/python bench/serve_app.py --port 8000
+    DATABASE_URL=... BENCH_WORKERS_URL=... .venv/bin/python bench/serve_app.py --port 8000 [--processes 2]
+
+`--processes N` (N > 1) is `eventmart serve --workers N`: N API processes, the workers once in
+this (the parent) process.
 """
 
 from __future__ import annotations
@@ -19,8 +22,9 @@ import uvicorn  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.logging import configure_logging  # noqa: E402
 from eventmart.migrations import migrate  # noqa: E402
-from eventmart.runtime import open_runtime  # noqa: E402
-from eventmart.settings import get_settings  # noqa: E402
+from eventmart.serving import serve_processes  # noqa: E402
+from runtime import open_runtime  # noqa: E402
+from runtime.settings import get_settings  # noqa: E402
 from workers import start_workers  # noqa: E402
 
 
@@ -28,12 +32,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--processes", type=int, default=1)
     args = parser.parse_args()
     settings = get_settings()
     configure_logging(settings.log_level)
     api_url = os.environ["DATABASE_URL"]
     workers_url = os.environ.get("BENCH_WORKERS_URL", api_url)
     migrate(settings, api_url)
+    if args.processes > 1:
+        serve_processes(settings, api_url, host=args.host, port=args.port, processes=args.processes,
+                        followers=True, followers_url=workers_url)
+        return
     runtime = open_runtime(settings, database_url=api_url)
     worker_runtime = open_runtime(settings, database_url=workers_url)
     app = create_app(runtime, run_workers=False)

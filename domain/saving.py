@@ -3,10 +3,12 @@ and optimistic-concurrency retries."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
 from uuid import UUID
@@ -16,6 +18,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from domain.errors import ConcurrencyError, NotFoundError
+from domain.loading import AggregateSource, Key, command_scope, current_scope
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -38,11 +41,16 @@ def retry_on_conflict(command: Callable[P, T]) -> Callable[P, T]:
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        with command_scope() as scope:
+            return _attempts(scope, *args, **kwargs)
+
+    def _attempts(scope: dict[Key, Aggregate | None], *args: P.args, **kwargs: P.kwargs) -> T:
         for attempt in range(CONFLICT_RETRIES):
             started = time.monotonic()
             try:
                 return command(*args, **kwargs)
             except IntegrityError:
+                scope.clear()  # what this attempt loaded is stale: the retry checks again
                 # Random back-off, in units of the command's own duration: writers in
                 # lock-step would otherwise keep colliding, and the same one keep losing. A
                 # fixed scale is too short on a busy machine, where a command takes longer.
@@ -66,17 +74,73 @@ class SetAsList(Transcoding):
         return set(data)
 
 
+class ValueAsDict(Transcoding):
+    """A frozen dataclass value (a cart line, a variant) in a snapshot, as its fields."""
+
+    def __init__(self, value_type: type[Any], name: str) -> None:
+        self.type = value_type
+        self.name = name
+
+    def encode(self, obj: Any) -> dict[str, Any]:
+        return {f.name: getattr(obj, f.name) for f in dataclasses.fields(obj)}
+
+    def decode(self, data: dict[str, Any]) -> Any:
+        return self.type(**data)
+
+
 class EventMartApplication(Application[UUID]):
     # The context's not-found error for each kind of aggregate `get` looks up; other kinds
     # raise the plain NotFoundError.
     not_found_errors: ClassVar[Mapping[type[Aggregate], type[NotFoundError]]] = {}
+    # Values its aggregates hold, by the name their snapshots store them under.
+    snapshot_values: ClassVar[Mapping[str, type[Any]]] = {}
+    # Set by the runtime: loads through a version-checked cache, several per statement.
+    # None (tests of an application alone): the library's repository, two statements a load.
+    aggregate_source: AggregateSource | None = None
 
     def _get(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         """The aggregate of that kind, or None: a missing id and another kind look the same."""
-        try:
-            found: Aggregate = self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
+        found = self._load(aggregate_id)
+        return found if isinstance(found, kind) else None
+
+    def _load(self, aggregate_id: UUID) -> Aggregate | None:
+        if self.aggregate_source is None:
+            try:
+                loaded: Aggregate = self.repository.get(aggregate_id)
+            except AggregateNotFoundError:
+                return None
+            return loaded
+        if not isinstance(aggregate_id, UUID):  # an id that came as text: one key for both
+            aggregate_id = UUID(str(aggregate_id))
+        key = (self.name, aggregate_id)
+        scope = current_scope()
+        if scope is not None and key in scope:
+            shared = scope[key]
+        else:
+            found = self.aggregate_source.load([(self, aggregate_id)])
+            if scope is not None:
+                scope.update(found)
+            shared = found.get(key)
+        # A command changes what it gets: never the copy the cache and the scope share.
+        return deepcopy(shared) if shared is not None else None
+
+    def prefetch(self, wanted: Iterable[tuple[Any, UUID | None]]) -> None:
+        """Loads, in one statement, the (application, id) pairs the current command will
+        ask for; later `_get`s in the same attempt cost nothing. Outside a command, or
+        without a cache, it does nothing."""
+        scope = current_scope()
+        if self.aggregate_source is None or scope is None:
+            return
+        ids = [(app, i if isinstance(i, UUID) else UUID(str(i))) for app, i in wanted if i is not None]
+        missing = list({(app.name, i): (app, i) for app, i in ids if (app.name, i) not in scope}.values())
+        if missing:
+            scope.update(self.aggregate_source.load(missing))
+
+    def peek(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        """The cached aggregate, unchecked (see AggregateSource.peek): for guessing only."""
+        if self.aggregate_source is None:
             return None
+        found = self.aggregate_source.peek(self.name, aggregate_id)
         return found if isinstance(found, kind) else None
 
     def get(self, aggregate_id: UUID, kind: type[A]) -> A:
@@ -91,6 +155,8 @@ class EventMartApplication(Application[UUID]):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         transcoder.register(SetAsList())
+        for name, value_type in self.snapshot_values.items():
+            transcoder.register(ValueAsDict(value_type, name))
 
     def log_head(self) -> int | None:
         """The log's last position. Whatever was saved before now is at or below it: the
@@ -100,4 +166,10 @@ class EventMartApplication(Application[UUID]):
     def save_all(self, *aggregates: Aggregate) -> int | None:
         """Saves atomically; returns the log position of the last new event."""
         recordings = self.save(*aggregates)
+        if self.aggregate_source is not None:
+            saved = [deepcopy(a) for a in aggregates]
+            self.aggregate_source.remember(self.name, saved)
+            scope = current_scope()
+            if scope is not None:
+                scope.update({(self.name, a.id): a for a in saved})
         return recordings[-1].notification.id if recordings else None

@@ -8,14 +8,14 @@ from typing import Annotated, Any
 
 import typer
 
-from eventmart.settings import Settings, get_settings
+from runtime.settings import Settings, get_settings
 
 cli = typer.Typer(help="EventMart: event-sourced marketplace backend.", no_args_is_help=True)
 
 
 def _setup() -> tuple[Settings, str]:
     from api.logging import configure_logging
-    from eventmart.runtime import resolve_database_url
+    from runtime import resolve_database_url
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
@@ -25,9 +25,11 @@ def _setup() -> tuple[Settings, str]:
 @cli.command()
 def migrate() -> None:
     """Create the event stores, apply the numbered schema migrations not yet applied, create
-    read models and rebuild those whose version changed. Idempotent."""
+    read models and rebuild those whose version changed (blue/green: the old generation serves
+    until the new one has caught up). Idempotent."""
     from eventmart.migrations import MigrationError
     from eventmart.migrations import migrate as run
+    from projections import READ_MODELS
 
     settings, url = _setup()
     try:
@@ -38,7 +40,7 @@ def migrate() -> None:
     for name in done.applied:
         typer.echo(f"applied {name}")
     for name in done.rebuilt:
-        typer.echo(f"rebuilt read model {name}")
+        typer.echo(f"rebuilt read model {name} (blue/green, version {READ_MODELS[name].version})")
     typer.echo("migrated")
 
 
@@ -46,30 +48,44 @@ def migrate() -> None:
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
-    workers: Annotated[bool, typer.Option(help="run all workers in this process")] = True,
+    processes: Annotated[int, typer.Option(
+        "--workers", min=1,
+        help="API processes; above 1 the followers run once, in the parent process")] = 1,
+    no_workers: Annotated[bool, typer.Option(
+        "--no-workers", help="run no projections, policies or relay here (run `eventmart worker`)")] = False,
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="create missing tables first")
     ] = True,
 ) -> None:
-    """Migrate, then serve the API (with all workers in-process unless --no-workers)."""
+    """Migrate, then serve the API (with all workers in-process unless --no-workers). Read
+    models whose version changed are rebuilt blue/green in the background meanwhile."""
+    import psycopg
     import uvicorn
 
     from api.app import create_app
     from eventmart.migrations import migrate as run_migrations
-    from eventmart.runtime import open_runtime
+    from eventmart.migrations import stale_read_models
+    from eventmart.serving import serve_processes, uvicorn_options
+    from runtime import open_runtime
+    from workers.bluegreen import BackgroundRebuilds
 
     settings, url = _setup()
     if migrate_first:
-        run_migrations(settings, url)  # type: ignore[arg-type]
+        stale = run_migrations(settings, url, rebuild_stale=False).stale  # type: ignore[arg-type]
+    else:
+        with psycopg.connect(url, autocommit=True) as conn:  # type: ignore[arg-type]
+            stale = stale_read_models(conn)
+    if processes > 1:
+        serve_processes(settings, url, host=host, port=port, processes=processes,
+                        followers=not no_workers, stale=stale)
+        return
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
-    app = create_app(runtime, run_workers=workers)
+    app = create_app(runtime, run_workers=not no_workers)
+    background = BackgroundRebuilds(runtime, stale).start()
     try:
-        uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, server_header=False,
-                    # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: we believe
-                    # only the proxies we are told about.
-                    proxy_headers=bool(settings.trusted_proxies),
-                    forwarded_allow_ips=settings.trusted_proxies or "")
+        uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))
     finally:
+        background.stop()
         runtime.close()
 
 
@@ -85,7 +101,7 @@ def worker(
         help="whose log --skip means, when NAME follows several (kafka_relay)")] = None,
 ) -> None:
     """Run chosen workers (projections, policies, payment_expiry, kafka_relay) until SIGINT/SIGTERM."""
-    from eventmart.runtime import open_runtime
+    from runtime import open_runtime
     from workers import build_followers
     from workers.log_follower import Supervisor
 
@@ -150,11 +166,12 @@ def status() -> None:
 
     from eventmart.migrations import recorded_versions, schema_version
     from projections import READ_MODELS, tracking
-    from workers.health import expected_workers, worker_states
+    from workers.health import expected_workers, rebuilds, worker_states
 
     settings, url = _setup()
     with psycopg.connect(url, autocommit=True) as conn:
         states = worker_states(conn, expected_workers(settings), everything=True)  # type: ignore[arg-type]
+        building = rebuilds(conn)
         skips = tracking.skips(conn)
         schema = schema_version(conn)
         versions = recorded_versions(conn) if schema >= 2 else {}
@@ -181,8 +198,16 @@ def status() -> None:
     typer.echo("read models (version in the code, version of the tables):")
     for model in READ_MODELS.values():
         tables = versions.get(model.name)
-        note = "" if tables == model.version else "  (migrate rebuilds it)"
+        note = ("" if (tables or 1) == model.version else "  (migrate rebuilds it)"
+                if (tables or 1) < model.version else "  (newer tables: this code's worker holds still)")
         typer.echo(f"  {model.name:<22} version {model.version} tables {tables or '-'}{note}")
+    if building:
+        typer.echo("rebuilds in progress (the serving generation answers meanwhile):")
+    for r in building:
+        since = r.started_at.isoformat(timespec="seconds") if r.started_at else "?"
+        state = "running" if r.running else f"INTERRUPTED (eventmart rebuild {r.read_model} starts it again)"
+        typer.echo(f"  {r.read_model:<22} generation {r.generation} (version {r.version}) beside "
+                   f"generation {r.serving}: position {r.position}/{r.head} since {since}, {state}")
     if skips:
         typer.echo("skipped events:")
         for k in skips:
@@ -195,8 +220,10 @@ def status() -> None:
 
 @cli.command()
 def rebuild(name: str) -> None:
-    """Drop a read model (or `all`) and rebuild it from its log (safe while workers run),
-    with a progress bar; recorded skips are passed over."""
+    """Rebuild a read model (or `all`) blue/green from its log, with a progress bar: a new
+    generation replays the log beside the serving one and takes over in one transaction once
+    caught up (safe while workers and readers run); recorded skips are passed over. Refused
+    while another process rebuilds the same read model."""
     import time
 
     import psycopg
@@ -209,10 +236,11 @@ def rebuild(name: str) -> None:
         TimeRemainingColumn,
     )
 
-    from eventmart.runtime import open_runtime
-    from projections import READ_MODELS, tracking
+    from projections import READ_MODELS
+    from runtime import open_runtime
+    from workers.bluegreen import RebuildRunning
+    from workers.bluegreen import rebuild as run
     from workers.log_follower import EventFailed
-    from workers.projection import rebuild as run
     from workers.projection import replayed
 
     names = list(READ_MODELS) if name == "all" else [name]
@@ -237,19 +265,24 @@ def rebuild(name: str) -> None:
                                rate=position / max(time.monotonic() - started, 1e-6))
 
                 try:
-                    run(runtime, model, progress=show)
+                    done = run(runtime, model, progress=show)
                 except EventFailed as failed:
                     typer.echo(f"error: rebuild stopped: {failed}\nto pass over it: eventmart worker "
-                               f"{current} --skip {failed.position} --reason '...', then rebuild again",
-                               err=True)
+                               f"{current} --skip {failed.position} --reason '...', then rebuild again "
+                               f"(the serving generation is untouched)", err=True)
+                    raise typer.Exit(1) from None
+                except (RebuildRunning, LookupError) as refused:
+                    typer.echo(f"error: {refused}", err=True)
                     raise typer.Exit(1) from None
             seconds = time.monotonic() - started
+            assert done is not None  # only a stopped or an up-to-date upgrade does nothing
             with psycopg.connect(url, autocommit=True) as conn:
-                position = tracking.position_of(conn, model.name, model.application)
-                count = replayed(conn, model.application, position)
-            # The true count: live workers of the same model may have applied some batches.
-            typer.echo(f"rebuilt {current}: {count} events (log position {position}) in {seconds:.1f}s, "
-                       f"{count / max(seconds, 1e-6):,.0f} events/s")
+                # The events of the log up to where the new generation took over (the log has
+                # gaps: not the position itself).
+                count = replayed(conn, model.application, done.position)
+            typer.echo(f"rebuilt {current}: {count} events (log position {done.position}) in "
+                       f"{seconds:.1f}s, {count / max(seconds, 1e-6):,.0f} events/s, "
+                       f"generation {done.generation} serves")
     finally:
         runtime.close()
 
@@ -261,7 +294,7 @@ def seed_demo(
     """Create a realistic demo marketplace (idempotent): cities, shops, items, users, offers."""
     from eventmart.demo import DEMO_PASSWORD
     from eventmart.demo import seed_demo as run
-    from eventmart.runtime import open_runtime
+    from runtime import open_runtime
 
     settings, url = _setup()
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
@@ -294,8 +327,8 @@ def users_create(
     import psycopg
 
     from domain.errors import DomainError
-    from eventmart.identity import otp, users
-    from eventmart.runtime import utcnow
+    from identity import otp, users
+    from runtime import utcnow
 
     if users.canonical_role(role) not in users.ALL_ROLES:
         raise typer.BadParameter(f"role must be one of {', '.join(sorted(users.ALL_ROLES))}")
@@ -319,6 +352,11 @@ def users_create(
         typer.echo(f"error: {e.detail}", err=True)
         raise typer.Exit(1) from None
     typer.echo(f"created {user.role} {user.id} {user.email or ''} {user.phone or ''}".rstrip())
+
+
+from eventmart.audit import register as _register_audit  # noqa: E402
+
+_register_audit(cli)
 
 
 def main() -> None:

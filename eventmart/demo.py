@@ -23,7 +23,7 @@ from domain.catalog.product import Product
 from domain.catalog.shop import Shop, check_details
 from domain.commerce.application import CommerceApplication
 from domain.commerce.coupon import Coupon, coupon_id
-from eventmart.identity import users
+from identity import users
 
 log = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def _user(conn: Connection, passwords: users.Passwords, role: str, n: int) -> st
     found = users.find_by_email(conn, email)
     if found:
         return str(found[0].id)
-    from eventmart.runtime import utcnow
+    from runtime import utcnow
 
     user = users.create_user(conn, role=role, email=email, password_hash=passwords.hash(DEMO_PASSWORD),
                              now=utcnow())

@@ -6,9 +6,11 @@ Three kinds of table, three ways:
   files in eventmart/schema/, each applied once, in order, in its own transaction, and
   recorded in `schema_migrations` with its checksum;
 - read models: created if missing; one whose `ReadModel.version` differs from the version
-  recorded in `read_model_versions` is dropped and replayed from the start of its log.
+  recorded in `read_model_versions` is rebuilt blue/green (workers/bluegreen.py): its next
+  generation replays the log beside the serving one and takes over when caught up.
 
-Everything runs under one advisory lock. Other processes run with CREATE_TABLE=n: concurrent
+Everything but those rebuilds runs under one advisory lock (a rebuild has a lock of its own;
+`serve` runs them in the background). Other processes run with CREATE_TABLE=n: concurrent
 CREATE TABLE IF NOT EXISTS races.
 """
 
@@ -24,12 +26,12 @@ from pathlib import Path
 import psycopg
 from psycopg import Connection
 
-from eventmart.runtime import build_applications, open_runtime
-from eventmart.settings import Settings
 from projections import READ_MODELS, tracking
 from projections.read_model import ReadModel
+from runtime import build_applications, open_runtime
+from runtime.settings import Settings
+from workers import bluegreen
 from workers.policies import PAYMENT_EXPIRY, POLICIES
-from workers.projection import rebuild
 
 log = logging.getLogger(__name__)
 
@@ -72,10 +74,12 @@ class Migration:
 
 @dataclass
 class Migrated:
-    """What one `migrate` did: migrations applied and read models rebuilt (names)."""
+    """What one `migrate` did: migrations applied, read models whose serving tables are of
+    another version than the code (stale), and those of them it rebuilt and swapped in."""
 
     applied: list[str] = field(default_factory=list)
     rebuilt: list[str] = field(default_factory=list)
+    stale: list[ReadModel] = field(default_factory=list)
 
 
 def load_migrations(directory: Path = SCHEMA_DIR) -> list[Migration]:
@@ -97,7 +101,11 @@ def migrate(
     settings: Settings, database_url: str, *,
     read_models: Mapping[str, ReadModel] = READ_MODELS,
     schema_dir: Path = SCHEMA_DIR,
+    rebuild_stale: bool = True,
 ) -> Migrated:
+    """With `rebuild_stale` (the `migrate` command), rebuilds the stale read models before it
+    returns, after releasing the migration lock; `serve` passes False and rebuilds them in the
+    background (bluegreen.BackgroundRebuilds). Either way the old generation serves meanwhile."""
     migrations = load_migrations(schema_dir)
     done = Migrated()
     with psycopg.connect(database_url, autocommit=True) as conn:
@@ -107,16 +115,16 @@ def migrate(
                 app.close()
             done.applied = _apply_migrations(conn, migrations)
             with conn.transaction():
-                stale = _create_read_models(conn, read_models)
+                done.stale = _create_read_models(conn, read_models)
                 for policy, app_name in POLICIES.items():
                     tracking.ensure_follower(conn, policy, app_name)
                 tracking.ensure_follower(conn, PAYMENT_EXPIRY, "payments")  # its heartbeat
                 for app_name in FOLLOWED_APPLICATIONS:
                     tracking.ensure_follower(conn, "kafka_relay", app_name)
-            if stale:
-                done.rebuilt = _rebuild(conn, settings, database_url, stale)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+    if done.stale and rebuild_stale:
+        done.rebuilt = _rebuild(settings, database_url, done.stale)
     return done
 
 
@@ -165,15 +173,36 @@ def recorded_versions(conn: Connection) -> dict[str, int]:
     return {str(name): int(version) for name, version in rows}
 
 
+def stale_read_models(conn: Connection, read_models: Mapping[str, ReadModel] = READ_MODELS) -> list[ReadModel]:
+    """Read models whose serving tables are of an older version than the code's."""
+    recorded = recorded_versions(conn) if schema_version(conn) >= 2 else {}
+    return [m for m in read_models.values() if _is_stale(m, recorded.get(m.name, 1))]
+
+
+def _is_stale(model: ReadModel, recorded: int) -> bool:
+    """Older tables are rebuilt. Newer ones were swapped in by newer code, which this process
+    does not undo: its live worker of that model holds still (bluegreen.version_gate), and
+    `eventmart rebuild NAME` is the way to go back deliberately."""
+    if recorded > model.version:
+        log.warning("read model %s: the serving tables are of version %d, newer than this code's %d; "
+                    "this process's worker for it holds still", model.name, recorded, model.version)
+    return recorded < model.version
+
+
 def _create_read_models(conn: Connection, read_models: Mapping[str, ReadModel]) -> list[ReadModel]:
     """Creates missing read models and registers their followers; returns those whose
-    recorded version is not the code's."""
+    recorded version is not the code's. A read model seen for the first time (no follower yet)
+    has just had its tables created by this code: its version is recorded as it is."""
     recorded = recorded_versions(conn)
     stale = []
     for model in read_models.values():
         conn.execute(model.create_sql)
+        new = conn.execute("SELECT 1 FROM follower_positions WHERE follower = %s AND application = %s",
+                           (model.name, model.application)).fetchone() is None
         tracking.ensure_follower(conn, model.name, model.application)
-        if recorded.get(model.name, 1) != model.version:
+        if new and model.name not in recorded:
+            _record_version(conn, model)
+        elif _is_stale(model, recorded.get(model.name, 1)):
             stale.append(model)
         elif model.name not in recorded:
             _record_version(conn, model)
@@ -188,16 +217,22 @@ def _record_version(conn: Connection, model: ReadModel) -> None:
     )
 
 
-def _rebuild(conn: Connection, settings: Settings, database_url: str, stale: list[ReadModel]) -> list[str]:
-    """Drops, recreates and replays each stale read model, then records its version: a
-    rebuild that fails leaves the old version recorded, so the next migrate tries again."""
+def _rebuild(settings: Settings, database_url: str, stale: list[ReadModel]) -> list[str]:
+    """Rebuilds each stale read model blue/green and returns those this call swapped in. One
+    that another process is rebuilding is waited for, then found up to date. A rebuild that
+    fails leaves the old generation serving and its version recorded: the next migrate (or
+    `eventmart rebuild NAME`) tries again."""
     runtime = open_runtime(settings, database_url=database_url)
+    swapped = []
     try:
         for model in stale:
-            log.info("rebuilding read model %s: version %s in the code", model.name, model.version)
-            count = rebuild(runtime, model)
-            _record_version(conn, model)
-            log.info("rebuilt %s (version %s) from %s events", model.name, model.version, count)
+            log.info("rebuilding read model %s blue/green: version %s in the code", model.name,
+                     model.version)
+            done = bluegreen.rebuild(runtime, model, wait=True, only_if_stale=True)
+            if done is not None:
+                swapped.append(model.name)
+                log.info("read model %s: generation %d (version %s) serves, %d events replayed",
+                         model.name, done.generation, model.version, done.applied)
     finally:
         runtime.close()
-    return [model.name for model in stale]
+    return swapped

@@ -1,7 +1,11 @@
 """One batch of events, one round trip each way: the rows the batch touches are loaded in one
 query (`= ANY`, locked), folded in memory with the read model's pure `evolve`, and written
-back in one pipelined statement, inside the follower's transaction (exactly-once is kept).
+back in one statement, inside the follower's transaction (exactly-once is kept).
 A document changed by many events of the batch is written once.
+
+Writes of a few rows are one pipelined INSERT; from `COPY_FROM` rows on (a rebuild or a
+catch-up, where batches are large) the rows are COPYed into a temporary table and moved
+with one INSERT ... SELECT: per-row statements cost the server far more than COPY.
 """
 
 from __future__ import annotations
@@ -16,6 +20,19 @@ from psycopg.types.json import Jsonb
 
 Row = dict[str, Any]
 
+# Rows from which a write goes through COPY (below: one pipelined INSERT).
+COPY_FROM = 200
+
+
+@dataclass(frozen=True)
+class Derived:
+    """A column PostgreSQL computes from text fields of the row (a tsvector): `expression`
+    has one `{}` per field in `inputs`, which the row carries but the table does not."""
+
+    column: str
+    expression: str
+    inputs: tuple[str, ...]
+
 
 @dataclass(frozen=True)
 class Table:
@@ -25,6 +42,7 @@ class Table:
     key: str
     columns: tuple[str, ...]
     json: frozenset[str] = field(default_factory=frozenset)
+    derived: tuple[Derived, ...] = ()
 
     def load(self, conn: Connection, keys: Iterable[Any]) -> dict[Any, Row]:
         wanted = list(set(keys))
@@ -36,28 +54,86 @@ class Table:
                     sql.Identifier(self.name), sql.Identifier(self.key)), (wanted,)).fetchall()
         return {row[self.key]: row for row in rows}
 
-    def _values(self, row: Row) -> list[Any]:
-        return [Jsonb(row[c]) if c in self.json else row[c] for c in self.columns]
+    @property
+    def _inputs(self) -> tuple[str, ...]:
+        return tuple(i for d in self.derived for i in d.inputs)
 
     def upsert(self, conn: Connection, rows: Iterable[Row]) -> None:
+        written = (*self.columns, *(d.column for d in self.derived))
         self._insert(conn, rows, sql.SQL("ON CONFLICT ({}) DO UPDATE SET {}").format(
             sql.Identifier(self.key),
             sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-                               for c in self.columns if c != self.key)))
+                               for c in written if c != self.key)))
 
     def insert_new(self, conn: Connection, rows: Iterable[Row]) -> None:
         """Append-only lines (histories): a line already there stays as it is."""
         self._insert(conn, rows, sql.SQL("ON CONFLICT DO NOTHING"))
 
+    def _derived_sql(self, inputs: Sequence[sql.Composable]) -> list[sql.Composable]:
+        out: list[sql.Composable] = []
+        at = 0
+        for d in self.derived:
+            out.append(sql.SQL(d.expression).format(*inputs[at:at + len(d.inputs)]))
+            at += len(d.inputs)
+        return out
+
     def _insert(self, conn: Connection, rows: Iterable[Row], on_conflict: sql.Composable) -> None:
-        params = [self._values(r) for r in rows]
+        fields = (*self.columns, *self._inputs)
+        if self.json:
+            params = [[Jsonb(r[c]) if c in self.json else r[c] for c in fields] for r in rows]
+        else:
+            params = [[r[c] for c in fields] for r in rows]
         if not params:
             return
+        target = sql.SQL(", ").join(map(sql.Identifier, (*self.columns, *(d.column for d in self.derived))))
+        if len(params) >= COPY_FROM:
+            self._copy_insert(conn, params, target, on_conflict)
+            return
+        placeholders = [sql.Placeholder()] * len(self.columns)
+        values = sql.SQL(", ").join(
+            [*placeholders, *self._derived_sql([sql.Placeholder()] * len(self._inputs))])
         query = sql.SQL("INSERT INTO {} ({}) VALUES ({}) {}").format(
-            sql.Identifier(self.name), sql.SQL(", ").join(map(sql.Identifier, self.columns)),
-            sql.SQL(", ").join(sql.Placeholder() * len(self.columns)), on_conflict)
+            sql.Identifier(self.name), target, values, on_conflict)
         with conn.cursor() as cur:
             cur.executemany(query, params)
+
+    def _copy_insert(self, conn: Connection, params: list[list[Any]], target: sql.Composable,
+                     on_conflict: sql.Composable) -> None:
+        # Dropped at commit: a rebuild may change the table's columns between two batches.
+        temp = sql.Identifier(f"batch_{self.name}")
+        inputs = [sql.Identifier(f"_in_{i}") for i in range(len(self._inputs))]
+        conn.execute(sql.SQL(
+            "CREATE TEMP TABLE {} ON COMMIT DROP AS SELECT {} FROM {} WITH NO DATA").format(
+            temp, sql.SQL(", ").join([*map(sql.Identifier, self.columns),
+                                      *(sql.SQL("NULL::text AS {}").format(i) for i in inputs)]),
+            sql.Identifier(self.name)))
+        with conn.cursor() as cur:
+            with cur.copy(sql.SQL("COPY {} FROM STDIN").format(temp)) as copy:
+                for p in params:
+                    copy.write_row(p)
+            cur.execute(sql.SQL("INSERT INTO {} ({}) SELECT {} FROM {} {}; DROP TABLE {}").format(
+                sql.Identifier(self.name), target,
+                sql.SQL(", ").join([*map(sql.Identifier, self.columns), *self._derived_sql(inputs)]),
+                temp, on_conflict, temp))
+
+
+def evolve_all(
+    states: dict[Any, Any],
+    events: Iterable[Any],
+    evolve: Callable[[Any, Any], Any],
+    key_of: Callable[[Any], Any] = lambda event: event.originator_id,
+) -> dict[Any, Any]:
+    """Pure: applies the events in order to `states` (changed in place); returns the last
+    event that changed each key."""
+    last: dict[Any, Any] = {}
+    for event in events:
+        key = key_of(event)
+        new = evolve(states.get(key), event)
+        if new is not None:
+            states[key] = new
+            last[key] = event
+    return last
+
 
 def fold(
     conn: Connection,
@@ -76,11 +152,6 @@ def fold(
     if not mine:
         return {}
     states = {k: state_of(r) for k, r in table.load(conn, (e.originator_id for e in mine)).items()}
-    changed: dict[Any, Row] = {}
-    for event in mine:
-        new = evolve(states.get(event.originator_id), event)
-        if new is not None:
-            states[event.originator_id] = new
-            changed[event.originator_id] = row_of(new, event)
-    table.upsert(conn, changed.values())
-    return {k: states[k] for k in changed}
+    last = evolve_all(states, mine, evolve)
+    table.upsert(conn, [row_of(states[k], e) for k, e in last.items()])
+    return {k: states[k] for k in last}

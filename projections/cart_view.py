@@ -98,8 +98,8 @@ def summary(cart: Cart) -> Doc:
         "id": str(cart.id),
         "owner_id": cart.owner_id,
         "currency": cart.currency,
-        "items": [dict(line) for line in cart.lines.values()],
-        "coupon": dict(cart.coupon) if cart.coupon else None,
+        "items": [line.as_dict() for line in cart.lines.values()],
+        "coupon": cart.coupon.as_dict() if cart.coupon else None,
         "points": cart.points,
         "created_at": cart.created_on.isoformat(),
         "updated_at": cart.modified_on.isoformat(),
@@ -140,5 +140,5 @@ def find_cart(conn: Connection, cart_id: UUID, owner_id: UUID) -> Doc | None:
 
 READ_MODEL = ReadModel(
     name="cart_view", application="commerce", create_sql=CREATE_SQL, drop_sql=DROP_SQL, apply=apply,
-    apply_batch=apply_batch,
+    apply_batch=apply_batch, reads=(Cart.Event,),
 )

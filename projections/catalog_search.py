@@ -8,19 +8,19 @@ Search is PostgreSQL full text (tsvector + GIN) with prefix matching.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from psycopg import Connection, sql
+from psycopg import Connection
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from domain.catalog.category import Category
 from domain.catalog.product import Product, Variant
 from domain.catalog.shop import Shop
 from projections import stock_levels
+from projections.batch import Derived, Table, evolve_all
 from projections.paging import Page, Row, page_of
 from projections.read_model import ReadModel
 
@@ -102,7 +102,7 @@ def evolve_category(row: Row | None, event: Category.Event) -> Row | None:
     return row
 
 
-def _shop_details(row: Row, details: dict[str, Any]) -> Row:
+def _shop_details(row: Row, details: Mapping[str, Any]) -> Row:
     row.update(
         name=details["name"], description=details.get("description", ""),
         city=details["city"], society=details["society"], shop_type=details["shop_type"],
@@ -134,7 +134,7 @@ def evolve_shop(row: Row | None, event: Shop.Event) -> Row | None:
     return row
 
 
-def _variant_view(v: dict[str, Any]) -> dict[str, Any]:
+def _variant_view(v: Mapping[str, Any]) -> dict[str, Any]:
     sellable = Variant(sku=v["sku"], price=v["price"], currency=v["currency"], name=v["name"],
                        stock=v.get("stock"), is_available=v.get("is_available", True)).sellable
     return {"sku": v["sku"], "name": v.get("name", v["sku"]), "price": v["price"],
@@ -181,101 +181,104 @@ def evolve_product(row: Row | None, event: Product.Event) -> Row | None:
     return _with_prices(row)
 
 
-# SQL around the pure functions.
+# SQL around the pure functions: a whole batch at once (projections/batch.py).
 
-def _load(conn: Connection, table: str, key: str, value: Any) -> Row | None:
-    with conn.cursor(row_factory=dict_row) as cur:
-        return cur.execute(
-            sql.SQL("SELECT * FROM {} WHERE {} = %s FOR UPDATE").format(
-                sql.Identifier(table), sql.Identifier(key)),
-            (value,),
-        ).fetchone()
+# Weight A: the name; weight B: the words around it (category, description, tags, place).
+SEARCH = Derived("search", "setweight(to_tsvector('simple', {}), 'A') || "
+                           "setweight(to_tsvector('simple', {}), 'B')", ("search_a", "search_b"))
+CATEGORIES = Table("catalog_categories", "slug",
+                   ("slug", "name", "description", "featured", "removed", "created_at", "updated_at"))
+# Category ids are uuid5 of the slug; the row is keyed by slug, which the Created event
+# carries. Later events name only the id, so keep a small map from id to slug.
+CATEGORY_IDS = Table("catalog_category_ids", "category_id", ("category_id", "slug"))
+SHOPS = Table("catalog_shops", "shop_id",
+              ("shop_id", "vendor_id", "name", "description", "city", "society", "shop_type", "tags",
+               "opening_hours", "images", "is_open", "rating_sum", "rating_count", "rating",
+               "created_at", "updated_at"), json=frozenset({"opening_hours", "images"}), derived=(SEARCH,))
+PRODUCTS = Table("catalog_products", "product_id",
+                 ("product_id", "shop_id", "category", "name", "slug", "description", "variants", "images",
+                  "currency", "min_price", "max_price", "available", "delisted", "shop_rating",
+                  "created_at", "updated_at"), json=frozenset({"variants", "images"}), derived=(SEARCH,))
 
 
-def _upsert(conn: Connection, table: str, key: str, row: Row, search: tuple[str, str]) -> None:
-    row = {k: v for k, v in row.items() if k != "search"}
-    cols = list(row)
-    values = [Jsonb(row[c]) if c in ("variants", "images", "opening_hours") else row[c] for c in cols]
-    conn.execute(
-        sql.SQL(
-            "INSERT INTO {table} ({cols}, search) VALUES ({vals}, "
-            "setweight(to_tsvector('simple', %s), 'A') || setweight(to_tsvector('simple', %s), 'B')) "
-            "ON CONFLICT ({key}) DO UPDATE SET {sets}, search = EXCLUDED.search"
-        ).format(
-            table=sql.Identifier(table),
-            cols=sql.SQL(", ").join(map(sql.Identifier, cols)),
-            vals=sql.SQL(", ").join(sql.Placeholder() * len(cols)),
-            key=sql.Identifier(key),
-            sets=sql.SQL(", ").join(
-                sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c)) for c in cols if c != key
-            ),
-        ),
-        (*values, *search),
-    )
+def _searchable_shop(row: Row) -> Row:
+    words = " ".join([row["shop_type"], *row["tags"], row["society"], row["city"]])
+    return {**row, "search_a": row["name"], "search_b": f"{words} {row['description']}"}
+
+
+def _searchable_product(row: Row) -> Row:
+    return {**row, "search_a": row["name"], "search_b": f"{row['category']} {row['description']}"}
+
+
+def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
+    """Categories, then shops (whose ratings their products copy), then products: each table
+    is read once and written once per batch."""
+    _categories(conn, [e for e in events if isinstance(e, Category.Event)])
+    _shops(conn, [e for e in events if isinstance(e, Shop.Event)])
+    _products(conn, [e for e in events if isinstance(e, Product.Event)])
 
 
 def apply(conn: Connection, event: Any) -> None:
-    if isinstance(event, Category.Event):
-        _apply_category(conn, event)
-    elif isinstance(event, Shop.Event):
-        old = _load(conn, "catalog_shops", "shop_id", event.originator_id)
-        new = evolve_shop(old, event)
-        if new is None:
-            return
-        words = " ".join([new["shop_type"], *new["tags"], new["society"], new["city"]])
-        _upsert(conn, "catalog_shops", "shop_id", new, (new["name"], f"{words} {new['description']}"))
-        if old is None or old["rating"] != new["rating"]:
-            conn.execute("UPDATE catalog_products SET shop_rating = %s WHERE shop_id = %s",
-                         (new["rating"], event.originator_id))
-    elif isinstance(event, Product.Event):
-        old = _load(conn, "catalog_products", "product_id", event.originator_id)
-        new = evolve_product(old, event)
-        if new is None:
-            return
-        new["variants"] = stock_levels.overlay(new["variants"],
-                                               stock_levels.levels_of(conn, event.originator_id))
-        _with_prices(new)
-        if old is None and new["shop_id"] is not None:
-            shop = conn.execute("SELECT rating FROM catalog_shops WHERE shop_id = %s",
-                                (new["shop_id"],)).fetchone()
-            new["shop_rating"] = shop[0] if shop else None
-        _upsert(conn, "catalog_products", "product_id", new,
-                (new["name"], f"{new['category']} {new['description']}"))
+    apply_batch(conn, [event])
 
 
-# Category ids are uuid5 of the slug; the row is keyed by slug, which the Created event
-# carries. Later events name only the id, so keep a small map from id to slug.
+def _categories(conn: Connection, events: list[Category.Event]) -> None:
+    if not events:
+        return
+    created = {e.originator_id: e.slug for e in events if isinstance(e, Category.Created)}
+    CATEGORY_IDS.insert_new(conn, [{"category_id": k, "slug": v} for k, v in created.items()])
+    slugs = {**created, **{k: r["slug"] for k, r in CATEGORY_IDS.load(
+        conn, (e.originator_id for e in events if e.originator_id not in created)).items()}}
+    known = [e for e in events if e.originator_id in slugs]
+    rows = CATEGORIES.load(conn, (slugs[e.originator_id] for e in known))
+    last = evolve_all(rows, known, evolve_category, key_of=lambda e: slugs[e.originator_id])
+    CATEGORIES.upsert(conn, [rows[k] for k in last])
+
+
+def _shops(conn: Connection, events: list[Shop.Event]) -> None:
+    if not events:
+        return
+    old = SHOPS.load(conn, (e.originator_id for e in events))
+    rows = dict(old)
+    last = evolve_all(rows, events, evolve_shop)
+    SHOPS.upsert(conn, [_searchable_shop(rows[k]) for k in last])
+    rated = [(rows[k]["rating"], k) for k in last if k not in old or old[k]["rating"] != rows[k]["rating"]]
+    if rated:
+        with conn.cursor() as cur:
+            cur.executemany("UPDATE catalog_products SET shop_rating = %s WHERE shop_id = %s", rated)
+
+
+def _products(conn: Connection, events: list[Product.Event]) -> None:
+    if not events:
+        return
+    old = PRODUCTS.load(conn, (e.originator_id for e in events))
+    rows = dict(old)
+    last = evolve_all(rows, events, evolve_product)
+    if not last:
+        return
+    levels = stock_levels.levels_by_product(conn, list(last))
+    new_shops = {rows[k]["shop_id"] for k in last if k not in old and rows[k]["shop_id"] is not None}
+    ratings = shop_ratings(conn, new_shops)
+    for k in last:
+        row = rows[k]
+        row["variants"] = stock_levels.overlay(row["variants"], levels.get(k, {}))
+        _with_prices(row)
+        if k not in old and row["shop_id"] is not None:
+            row["shop_rating"] = ratings.get(row["shop_id"])
+    PRODUCTS.upsert(conn, [_searchable_product(rows[k]) for k in last])
+
+
+def shop_ratings(conn: Connection, shop_ids: Iterable[UUID]) -> dict[UUID, Any]:
+    ids = list(shop_ids)
+    if not ids:
+        return {}
+    return dict(conn.execute("SELECT shop_id, rating FROM catalog_shops WHERE shop_id = ANY(%s)",
+                             (ids,)).fetchall())
+
+
 _CATEGORY_SLUG_SQL = """
 CREATE TABLE IF NOT EXISTS catalog_category_ids (category_id uuid PRIMARY KEY, slug text NOT NULL)
 """
-
-
-def _apply_category(conn: Connection, event: Category.Event) -> None:
-    if isinstance(event, Category.Created):
-        conn.execute(
-            "INSERT INTO catalog_category_ids (category_id, slug) VALUES (%s, %s) "
-            "ON CONFLICT DO NOTHING", (event.originator_id, event.slug))
-        slug = event.slug
-    else:
-        found = conn.execute("SELECT slug FROM catalog_category_ids WHERE category_id = %s",
-                             (event.originator_id,)).fetchone()
-        if found is None:
-            return
-        slug = found[0]
-    new = evolve_category(_load(conn, "catalog_categories", "slug", slug), event)
-    if new is None:
-        return
-    cols = list(new)
-    conn.execute(
-        sql.SQL("INSERT INTO catalog_categories ({}) VALUES ({}) ON CONFLICT (slug) DO UPDATE SET {}")
-        .format(
-            sql.SQL(", ").join(map(sql.Identifier, cols)),
-            sql.SQL(", ").join(sql.Placeholder() * len(cols)),
-            sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-                               for c in cols if c != "slug"),
-        ),
-        [new[c] for c in cols],
-    )
 
 
 # Queries.
@@ -358,8 +361,36 @@ def search_products(conn: Connection, f: ProductFilters, *, page: int, size: int
             rank = ", ts_rank(search, to_tsquery('simple', %s)) AS rank"
             select_params = (tsq,)
             order = "rank DESC, product_id"
-    return page_of(conn, PRODUCT_COLUMNS + rank, f"FROM catalog_products WHERE {' AND '.join(where)}",
-                 params, order, page, size, select_params)
+    return page_with_bounded_count(conn, PRODUCT_COLUMNS + rank,
+                                   f"FROM catalog_products WHERE {' AND '.join(where)}",
+                                   params, order, page, size, select_params)
+
+
+# Counted exactly up to here; past it the planner's estimate. Counting every match of a broad
+# listing (all 100k products newest first, a wide price range) cost 40-50 ms, most of such a
+# request, for a figure no shopper reads exactly; counting at most 10,001 costs a few ms.
+COUNT_EXACT_UP_TO = 10_000
+
+
+def page_with_bounded_count(
+    conn: Connection, select: str, from_where: str, params: list[Any], order: str, page: int,
+    size: int, select_params: tuple[Any, ...] = (),
+) -> Page:
+    """One page and how many match: exact up to COUNT_EXACT_UP_TO, else an estimate (`exact`
+    False), at least the bound, from the planner's statistics."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        counted = cur.execute(
+            f"SELECT count(*) AS n FROM (SELECT 1 {from_where} LIMIT %s) AS bounded",
+            [*params, COUNT_EXACT_UP_TO + 1]).fetchone()
+        count = int(counted["n"]) if counted else 0
+        exact = count <= COUNT_EXACT_UP_TO
+        if not exact:
+            plan = cur.execute(f"EXPLAIN (FORMAT JSON) SELECT 1 {from_where}", params).fetchone()
+            estimate = int(plan["QUERY PLAN"][0]["Plan"]["Plan Rows"]) if plan else 0
+            count = max(count, estimate)
+        rows = cur.execute(f"SELECT {select} {from_where} ORDER BY {order} LIMIT %s OFFSET %s",
+                           [*select_params, *params, size, (page - 1) * size]).fetchall()
+    return Page(count, rows, exact)
 
 
 def find_product(conn: Connection, product_id: UUID) -> Row | None:
@@ -485,5 +516,7 @@ READ_MODEL = ReadModel(
     create_sql=CREATE_SQL + ";" + _CATEGORY_SLUG_SQL,
     drop_sql=DROP_SQL + ", catalog_category_ids",
     apply=apply,
+    apply_batch=apply_batch,
     batch_lock=stock_levels.BATCH_LOCK,
+    reads=(Category.Event, Shop.Event, Product.Event),
 )

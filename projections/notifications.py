@@ -12,6 +12,7 @@ Whether a notification was read is not derived from events: it lives in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
@@ -24,6 +25,7 @@ from domain.commerce.order import Order
 from domain.commerce.rewards import RewardLedger
 from domain.commerce.wallet import Wallet
 from domain.support.ticket import SupportTicket
+from projections.batch import Table
 from projections.paging import Page
 from projections.read_model import ReadModel
 
@@ -170,59 +172,75 @@ def notification_id(source: str, event: Any, index: int) -> UUID:
                                 f"{event.originator_version}:{index}")
 
 
-def _owner(conn: Connection, source: str, aggregate_id: UUID) -> tuple[UUID, str] | None:
-    row = conn.execute("SELECT owner_id, label FROM notification_owners WHERE source = %s AND "
-                       "aggregate_id = %s", (source, aggregate_id)).fetchone()
-    return (row[0], row[1]) if row else None
+OWNERS = Table("notification_owners", "aggregate_id", ("source", "aggregate_id", "owner_id", "label"))
+NOTIFICATIONS = Table("notifications", "id", ("id", "source", "user_id", "kind", "title", "body", "link", "at"))
 
 
-def _remember(conn: Connection, source: str, aggregate_id: UUID, owner: str, label: str = "") -> None:
-    conn.execute("INSERT INTO notification_owners VALUES (%s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                 (source, aggregate_id, UUID(owner), label))
+def _owners(conn: Connection, source: str, opened: dict[UUID, tuple[UUID, str]],
+            others: set[UUID]) -> dict[UUID, tuple[UUID, str]]:
+    """Remembers the aggregates opened in this batch; returns those and the known owners of
+    `others`, by aggregate."""
+    OWNERS.insert_new(conn, [{"source": source, "aggregate_id": a, "owner_id": o, "label": label}
+                             for a, (o, label) in opened.items()])
+    wanted = list(others - opened.keys())
+    found = conn.execute("SELECT aggregate_id, owner_id, label FROM notification_owners "
+                         "WHERE source = %s AND aggregate_id = ANY(%s)", (source, wanted)).fetchall() \
+        if wanted else []
+    return {**opened, **{a: (o, label) for a, o, label in found}}
 
 
-def _insert(conn: Connection, source: str, event: Any, user_id: UUID | None,
-            notices: list[Notice]) -> None:
-    for i, n in enumerate(notices):
-        conn.execute(
-            "INSERT INTO notifications (id, source, user_id, kind, title, body, link, at) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-            (notification_id(source, event, i), source, user_id, n["kind"], n["title"], n["body"],
-             n["link"], event.timestamp))
+def _rows(source: str, event: Any, user_id: UUID | None, notices: list[Notice]) -> list[dict[str, Any]]:
+    return [{"id": notification_id(source, event, i), "source": source, "user_id": user_id, "kind": n["kind"],
+             "title": n["title"], "body": n["body"], "link": n["link"], "at": event.timestamp}
+            for i, n in enumerate(notices)]
+
+
+def apply_commerce_batch(conn: Connection, events: Sequence[Any]) -> None:
+    opened: dict[UUID, tuple[UUID, str]] = {}
+    for e in events:
+        if isinstance(e, Order.Placed):
+            opened.setdefault(e.originator_id, (UUID(e.customer_id), f"order #{str(e.originator_id)[:8]}"))
+        elif isinstance(e, Wallet.Opened | RewardLedger.Opened):
+            opened.setdefault(e.originator_id, (UUID(e.owner_id), ""))
+    told = [e for e in events if isinstance(e, Order.Event | Wallet.Event | RewardLedger.Event)]
+    owners = _owners(conn, "commerce", opened, {e.originator_id for e in told})
+    rows: list[dict[str, Any]] = []
+    for e in events:
+        if isinstance(e, Coupon.Created):
+            rows += _rows("commerce", e, None, [offer_notice(e)])
+        elif isinstance(e, Order.Event | Wallet.Event | RewardLedger.Event) and e.originator_id in owners:
+            owner, label = owners[e.originator_id]
+            if isinstance(e, Order.Event):
+                notices = order_notices(e, label)
+            elif isinstance(e, Wallet.Event):
+                notices = wallet_notices(e)
+            else:
+                notices = reward_notices(e)
+            rows += _rows("commerce", e, owner, notices)
+    NOTIFICATIONS.insert_new(conn, rows)
+
+
+def apply_support_batch(conn: Connection, events: Sequence[Any]) -> None:
+    mine = [e for e in events if isinstance(e, SupportTicket.Event)]
+    opened: dict[UUID, tuple[UUID, str]] = {}
+    for e in mine:
+        if isinstance(e, SupportTicket.Opened):
+            opened.setdefault(e.originator_id, (UUID(e.customer_id), e.subject))
+    owners = _owners(conn, "support", opened, {e.originator_id for e in mine})
+    rows: list[dict[str, Any]] = []
+    for e in mine:
+        if not isinstance(e, SupportTicket.Opened) and e.originator_id in owners:
+            owner, subject = owners[e.originator_id]
+            rows += _rows("support", e, owner, ticket_notices(e, owner, subject))
+    NOTIFICATIONS.insert_new(conn, rows)
 
 
 def apply_commerce(conn: Connection, event: Any) -> None:
-    if isinstance(event, Order.Placed | Wallet.Opened | RewardLedger.Opened):
-        _remember(conn, "commerce", event.originator_id,
-                  event.customer_id if isinstance(event, Order.Placed) else event.owner_id,
-                  f"order #{str(event.originator_id)[:8]}" if isinstance(event, Order.Placed) else "")
-    if isinstance(event, Coupon.Created):
-        _insert(conn, "commerce", event, None, [offer_notice(event)])
-        return
-    if not isinstance(event, Order.Event | Wallet.Event | RewardLedger.Event):
-        return
-    found = _owner(conn, "commerce", event.originator_id)
-    if found is None:
-        return
-    owner, label = found
-    if isinstance(event, Order.Event):
-        notices = order_notices(event, label)
-    elif isinstance(event, Wallet.Event):
-        notices = wallet_notices(event)
-    else:
-        notices = reward_notices(event)
-    _insert(conn, "commerce", event, owner, notices)
+    apply_commerce_batch(conn, [event])
 
 
 def apply_support(conn: Connection, event: Any) -> None:
-    if isinstance(event, SupportTicket.Opened):
-        _remember(conn, "support", event.originator_id, event.customer_id, event.subject)
-        return
-    if not isinstance(event, SupportTicket.Event):
-        return
-    found = _owner(conn, "support", event.originator_id)
-    if found is not None:
-        _insert(conn, "support", event, found[0], ticket_notices(event, found[0], found[1]))
+    apply_support_batch(conn, [event])
 
 
 def _visible(unread_only: bool) -> str:
@@ -278,6 +296,9 @@ def _forget(source: str) -> str:
 
 
 READ_MODEL = ReadModel(name="notifications", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=_forget("commerce"), apply=apply_commerce)
+                       drop_sql=_forget("commerce"), apply=apply_commerce,
+                       apply_batch=apply_commerce_batch,
+                       reads=(Order.Event, Wallet.Event, RewardLedger.Event, Coupon.Created))
 SUPPORT_READ_MODEL = ReadModel(name="support_notifications", application="support",
-                               create_sql=CREATE_SQL, drop_sql=_forget("support"), apply=apply_support)
+                               create_sql=CREATE_SQL, drop_sql=_forget("support"), apply=apply_support,
+                               apply_batch=apply_support_batch, reads=(SupportTicket.Event,))

@@ -89,4 +89,5 @@ def find(conn: Connection, coupon_id: UUID) -> dict[str, Any] | None:
 
 
 READ_MODEL = ReadModel(name="offers", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       reads=(Coupon.Event,))

@@ -13,7 +13,7 @@ from psycopg import Connection
 from domain.commerce.order import Order
 from projections import catalog_search
 from projections.batch import Table, fold
-from projections.paging import Page, page_of
+from projections.paging import Page, page_of, where
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -177,19 +177,9 @@ def list_orders(
     conn: Connection, *, customer: UUID | None = None, shops: list[UUID] | None = None,
     status: str | None = None, page: int, size: int,
 ) -> Page:
-    where: list[str] = ["true"]
-    params: list[Any] = []
-    if customer is not None:
-        where.append("o.customer_id = %s")
-        params.append(customer)
-    if shops is not None:
-        where.append("o.shop_id = ANY(%s)")
-        params.append(shops)
-    if status:
-        where.append("o.status = %s")
-        params.append(status)
-    clause = " AND ".join(where)
-    found = page_of(conn, "o.doc", f"FROM order_history o WHERE {clause}", params,
+    clause, params = where(("o.customer_id = %s", customer), ("o.shop_id = ANY(%s)", shops),
+                           ("o.status = %s", status or None))
+    found = page_of(conn, "o.doc", f"FROM order_history o {clause}", params,
                     "o.created_at DESC, o.order_id", page, size)
     return Page(found.count, _with_shop_names(conn, [r["doc"] for r in found.rows]))
 
@@ -202,4 +192,5 @@ def unpaid_since(conn: Connection, before: datetime, limit: int = 200) -> list[U
 
 
 READ_MODEL = ReadModel(name="order_history", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       reads=(Order.Event,))

@@ -16,6 +16,15 @@ Row = dict[str, Any]
 class Page:
     count: int
     rows: list[Row]
+    exact: bool = True  # False: `count` is the planner's estimate (a broad listing)
+
+
+def where(*conditions: tuple[str, Any], always: str = "true") -> tuple[str, list[Any]]:
+    """`WHERE` and its parameters from (condition with one %s, value) pairs; a pair whose
+    value is None (the filter was not asked for) is left out."""
+    chosen = [(sql, value) for sql, value in conditions if value is not None]
+    clause = " AND ".join([always, *(sql for sql, _ in chosen)])
+    return f"WHERE {clause}", [value for _, value in chosen]
 
 
 def page_of(

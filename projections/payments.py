@@ -87,4 +87,5 @@ def overdue(conn: Connection, now: datetime, limit: int = 200) -> list[UUID]:
 
 
 READ_MODEL = ReadModel(name="payment_view", application="payments", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       reads=(Payment.Event,))

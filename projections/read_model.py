@@ -28,6 +28,9 @@ class ReadModel:
     # The version of its tables and of what it writes in them. Bump it when either changes:
     # `eventmart migrate` then drops the read model and replays its log (read_model_versions).
     version: int = 1
+    # The event classes `apply` reads (subclasses included); the follower does not decode
+    # the others. Empty: every event.
+    reads: tuple[type, ...] = ()
 
 
 # PostgreSQL text, jsonb and tsvector cannot hold U+0000, and the log may: events stored
@@ -50,7 +53,14 @@ class _TextDumper(StrDumperUnknown):
         return super().dump(obj.replace("\x00", ""))
 
 
+def _dumps_without_nul(obj: Any) -> str:
+    # json.dumps writes a NUL as \u0000, so one search of the text tells whether the slow,
+    # copying walk is needed (a false alarm on a literal "\u0000" only costs that walk).
+    text = json.dumps(obj)
+    return json.dumps(without_nul(obj)) if "\\u0000" in text else text
+
+
 def tolerate_nul(conn: Connection) -> None:
     """Makes `conn` drop NUL characters from every str and JSON value it sends."""
     conn.adapters.register_dumper(str, _TextDumper)
-    set_json_dumps(lambda obj: json.dumps(without_nul(obj)), context=conn)
+    set_json_dumps(_dumps_without_nul, context=conn)

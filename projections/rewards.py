@@ -106,4 +106,5 @@ def find(conn: Connection, owner_id: UUID, history: int = 20) -> tuple[Row | Non
 
 
 READ_MODEL = ReadModel(name="rewards", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       reads=(RewardLedger.Event,))

@@ -10,6 +10,7 @@ advisory lock per batch (`BATCH_LOCK`), so neither can overwrite the other's new
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -18,6 +19,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from domain.commerce.stock import Stock
+from projections.batch import Table, evolve_all
 from projections.read_model import ReadModel
 
 BATCH_LOCK = 0x57_0C_4B  # shared with catalog_search
@@ -82,40 +84,54 @@ def overlay(variants: list[dict[str, Any]], levels: dict[str, Row]) -> list[dict
     return out
 
 
-def levels_of(conn: Connection, product_id: UUID) -> dict[str, Row]:
+def levels_by_product(conn: Connection, product_ids: list[UUID]) -> dict[UUID, dict[str, Row]]:
+    """The levels of these products' variants, by product and SKU (one query)."""
+    if not product_ids:
+        return {}
     with conn.cursor(row_factory=dict_row) as cur:
-        rows = cur.execute("SELECT sku, tracked, units_left FROM stock_levels WHERE product_id = %s",
-                           (product_id,)).fetchall()
-    return {r["sku"]: r for r in rows}
+        rows = cur.execute("SELECT product_id, sku, tracked, units_left FROM stock_levels "
+                           "WHERE product_id = ANY(%s)", (product_ids,)).fetchall()
+    out: dict[UUID, dict[str, Row]] = {}
+    for r in rows:
+        out.setdefault(r["product_id"], {})[r["sku"]] = r
+    return out
+
+
+TABLE = Table("stock_levels", "stock_id", ("stock_id", "product_id", "sku", "tracked", "units_left",
+                                           "units_held", "units_sold", "version", "updated_at"))
+
+
+def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
+    """Levels are folded and written once per batch; then the product rows whose figures
+    buyers see changed are patched, each once."""
+    mine = [e for e in events if isinstance(e, Stock.Event)]
+    if not mine:
+        return
+    old = TABLE.load(conn, (e.originator_id for e in mine))
+    rows = dict(old)
+    last = evolve_all(rows, mine, evolve)
+    TABLE.upsert(conn, [rows[k] for k in last])
+    seen: dict[UUID, dict[str, Row]] = {}
+    for k in last:
+        row, before = rows[k], old.get(k)
+        if before is None or (before["tracked"], before["units_left"]) != (row["tracked"], row["units_left"]):
+            seen.setdefault(row["product_id"], {})[row["sku"]] = row
+    if not seen:
+        return
+    # A product the catalog has not written yet gets the overlay when the catalog writes it.
+    found = conn.execute("SELECT product_id, variants FROM catalog_products WHERE product_id = ANY(%s) "
+                         "FOR UPDATE", (list(seen),)).fetchall()
+    patches = []
+    for product_id, variants in found:
+        variants = overlay(variants, seen[product_id])
+        patches.append((Jsonb(variants), any(v["in_stock"] for v in variants), product_id))
+    with conn.cursor() as cur:
+        cur.executemany("UPDATE catalog_products SET variants = %s, available = %s WHERE product_id = %s",
+                        patches)
 
 
 def apply(conn: Connection, event: Any) -> None:
-    if not isinstance(event, Stock.Event):
-        return
-    with conn.cursor(row_factory=dict_row) as cur:
-        old = cur.execute("SELECT * FROM stock_levels WHERE stock_id = %s FOR UPDATE",
-                          (event.originator_id,)).fetchone()
-    row = evolve(old, event)
-    if row is None:
-        return
-    conn.execute(
-        "INSERT INTO stock_levels (stock_id, product_id, sku, tracked, units_left, units_held, "
-        "units_sold, version, updated_at) VALUES (%(stock_id)s, %(product_id)s, %(sku)s, %(tracked)s, "
-        "%(units_left)s, %(units_held)s, %(units_sold)s, %(version)s, %(updated_at)s) "
-        "ON CONFLICT (stock_id) DO UPDATE SET tracked = EXCLUDED.tracked, "
-        "units_left = EXCLUDED.units_left, units_held = EXCLUDED.units_held, "
-        "units_sold = EXCLUDED.units_sold, version = EXCLUDED.version, updated_at = EXCLUDED.updated_at",
-        row)
-    if old is not None and (old["tracked"], old["units_left"]) == (row["tracked"], row["units_left"]):
-        return  # what buyers see did not change
-    found = conn.execute("SELECT variants FROM catalog_products WHERE product_id = %s FOR UPDATE",
-                         (row["product_id"],)).fetchone()
-    if found is None:
-        return  # the catalog projection applies the overlay when it writes the row
-    variants = overlay(found[0], {row["sku"]: row})
-    conn.execute(
-        "UPDATE catalog_products SET variants = %s, available = %s WHERE product_id = %s",
-        (Jsonb(variants), any(v["in_stock"] for v in variants), row["product_id"]))
+    apply_batch(conn, [event])
 
 
 def level(conn: Connection, product_id: UUID, sku: str) -> Row | None:
@@ -125,4 +141,6 @@ def level(conn: Connection, product_id: UUID, sku: str) -> Row | None:
 
 
 READ_MODEL = ReadModel(name="stock_levels", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, batch_lock=BATCH_LOCK)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       batch_lock=BATCH_LOCK,
+                       reads=(Stock.Event,))

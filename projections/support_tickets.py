@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from domain.support.ticket import SupportTicket
 from projections.batch import Table, fold
-from projections.paging import Page, page_of
+from projections.paging import Page, page_of, where
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -99,15 +99,7 @@ def page(conn: Connection, *, customer_id: UUID | None = None, status: str | Non
          page: int, size: int) -> Page:
     """A customer's tickets newest first; with no customer, the support queue: the longest
     waiting first."""
-    where: list[str] = []
-    params: list[Any] = []
-    if customer_id is not None:
-        where.append("customer_id = %s")
-        params.append(customer_id)
-    if status is not None:
-        where.append("status = %s")
-        params.append(status)
-    clause = f"WHERE {' AND '.join(where)}" if where else ""
+    clause, params = where(("customer_id = %s", customer_id), ("status = %s", status))
     order = "created_at DESC" if customer_id is not None else "updated_at ASC"
     return page_of(conn, "*", f"FROM support_tickets {clause}", params, f"{order}, ticket_id", page, size)
 
@@ -121,4 +113,5 @@ def find(conn: Connection, ticket_id: UUID) -> tuple[Row | None, list[Row]]:
 
 
 READ_MODEL = ReadModel(name="support_tickets", application="support", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       reads=(SupportTicket.Event,))

@@ -40,7 +40,7 @@ def lock_position(conn: Connection, follower: str, application: str) -> int:
 
 def lock_cursor(conn: Connection, follower: str, application: str) -> tuple[int, int]:
     """`lock_position`, returning where the follower is in its log's reading order: the
-    (transaction id, notification id) of the last event it passed (eventmart/recorder.py)."""
+    (transaction id, notification id) of the last event it passed (adapters/recorder.py)."""
     row = conn.execute(
         "SELECT position_xid::text, position FROM follower_positions "
         "WHERE follower=%s AND application=%s FOR UPDATE",
@@ -197,6 +197,15 @@ def position_of(conn: Connection, follower: str, application: str) -> int:
         (follower, application),
     ).fetchone()
     return int(row[0]) if row else 0
+
+
+def cursor_of(conn: Connection, follower: str, application: str) -> tuple[int, int]:
+    """Where the follower is in its log's reading order: (transaction id, notification id)."""
+    row = conn.execute(
+        "SELECT position_xid::text, position FROM follower_positions WHERE follower=%s AND application=%s",
+        (follower, application),
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def record_write(conn: Connection, user_id: object, application: str, position: int) -> None:

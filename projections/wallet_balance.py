@@ -62,4 +62,5 @@ def find(conn: Connection, owner_id: UUID) -> Row | None:
 
 
 READ_MODEL = ReadModel(name="wallet_balance", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       reads=(Wallet.Event,))

@@ -73,4 +73,5 @@ def page(conn: Connection, owner_id: UUID, *, page: int, size: int) -> Page:
 
 
 READ_MODEL = ReadModel(name="wallet_history", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch)
+                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       reads=(Wallet.Event,))

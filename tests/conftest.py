@@ -8,10 +8,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from eventmart.identity.users import create_user
 from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
-from eventmart.settings import Settings
+from identity.users import create_user
+from runtime import Runtime, open_runtime
+from runtime.settings import Settings
 from tests.infra import fresh_database, kafka_broker, postgres_server
 from tests.support.clock import Clock
 from tests.support.settings import make_settings

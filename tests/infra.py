@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from eventmart.database import create_database, start_embedded
+from adapters.database import create_database, start_embedded
 
 
 def free_port() -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from eventmart.assistant import classify, search_terms
+from projections.assistant import classify, search_terms
 
 
 @pytest.mark.parametrize(("text", "intent"), [

@@ -9,10 +9,11 @@ from typing import Any, cast
 import psycopg
 
 from domain.commerce.cart import Cart
+from domain.money import Money
 from eventmart.migrations import migrate
-from eventmart.runtime import open_runtime
 from projections import cart_view
 from projections.tracking import position_of
+from runtime import open_runtime
 from tests.infra import fresh_database
 from tests.support.cli import eventmart
 from tests.support.settings import make_settings
@@ -46,7 +47,7 @@ def test_killed_worker_resumes_and_matches_a_rebuild(postgres: str) -> None:
                 cart = Cart(owner_id=str(uuid.uuid4()), currency="INR")
                 for sku in ("A", "B"):
                     cart.add_item(item_id=str(uuid.uuid4()), product_id="p", sku=sku, name=sku,
-                                  qty=1 + n % 5, unit_price=1000 + n, currency="INR")
+                                  qty=1 + n % 5, price=Money(1000 + n, "INR"))
                 cart.remove_item(next(iter(cart.lines)))
                 carts.append(cart)
             for i in range(0, CARTS, 100):
@@ -89,10 +90,8 @@ def test_killed_worker_resumes_and_matches_a_rebuild(postgres: str) -> None:
 
 def test_evolve_matches_the_aggregate_summary() -> None:
     cart = Cart(owner_id=str(uuid.uuid4()), currency="INR")
-    cart.add_item(item_id="a", product_id="p", sku="A", name="A", qty=2, unit_price=150,
-                  currency="INR")
-    cart.add_item(item_id="b", product_id="p", sku="B", name="B", qty=1, unit_price=99,
-                  currency="INR")
+    cart.add_item(item_id="a", product_id="p", sku="A", name="A", qty=2, price=Money(150, "INR"))
+    cart.add_item(item_id="b", product_id="p", sku="B", name="B", qty=1, price=Money(99, "INR"))
     cart.change_quantity("a", 3, 160)
     cart.remove_item("b")
     doc = None

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from eventmart.migrations import migrate
-from eventmart.runtime import open_runtime
+from runtime import open_runtime
 from tests.infra import own_postgres_server, start_postgres, stop_postgres
 from tests.support.settings import make_settings
 from tests.support.users import PASSWORD

@@ -32,8 +32,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.openapi import flatten
-from eventmart.identity.users import ALL_ROLES, create_user
-from eventmart.runtime import Runtime
+from identity.users import ALL_ROLES, create_user
+from runtime import Runtime
 from tests.support.routes import required_roles
 from tests.support.users import PASSWORD, random_email
 

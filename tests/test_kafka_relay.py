@@ -6,14 +6,15 @@ import json
 import logging
 import uuid
 from collections import Counter
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
 from kafka import KafkaConsumer, TopicPartition
 
 from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
 from projections.tracking import position_of
+from runtime import Runtime, open_runtime
 from tests.infra import KafkaBroker, fresh_database
 from tests.support.db import scalar
 from tests.support.settings import make_settings
@@ -58,11 +59,18 @@ def test_cart_events_are_published_in_order_with_headers(runtime: Runtime, kafka
 
     bodies = [json.loads(r.value) for r in mine]
     assert [b["version"] for b in bodies] == [1, 2, 3]
-    assert [b["type"].rsplit(".", 1)[-1] for b in bodies] == ["Opened", "ItemAdded", "ItemRemoved"]
+    assert [b["type"] for b in bodies] == [
+        "commerce.cart.opened", "commerce.cart.item_added", "commerce.cart.item_removed"]
+    assert [b["schema_version"] for b in bodies] == [1, 2, 1]
     assert bodies[1]["data"]["qty"] == 3 and bodies[1]["data"]["unit_price"] == 19950
+    assert bodies[0]["data"]["owner_id"] == str(owner)
+    assert datetime.fromisoformat(bodies[0]["timestamp"]).utcoffset() == timedelta(0)
     assert len({r.partition for r in mine}) == 1, "one aggregate, one partition, one order"
-    headers = dict(mine[0].headers)
-    assert headers["version"] == b"1" and int(headers["position"]) == bodies[0]["position"]
+    headers = dict(mine[1].headers)
+    assert headers["event_type"] == b"commerce.cart.item_added"
+    assert headers["schema_version"] == b"2"
+    assert headers["version"] == b"2" and int(headers["position"]) == bodies[1]["position"]
+    assert not any(b"domain." in r.value or b"domain." in v for r in mine for _, v in r.headers)
 
 
 def _consume_all(

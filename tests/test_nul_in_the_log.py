@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.actor import Actor
+from domain.actor import Actor, Role
+from domain.commerce.values import DeliveryAddress
 from domain.support.ticket import SupportTicket
-from eventmart.runtime import Runtime
 from projections import READ_MODELS, tracking
+from runtime import Runtime
 from tests.support.db import scalar
 from tests.support.runtimes import own_runtime
 from workers.projection import rebuild
@@ -25,8 +26,8 @@ ALL_WEEK = {d: [["00:00", "23:59"]] for d in ("mon", "tue", "wed", "thu", "fri",
 def poisoned(postgres: str) -> Iterator[Runtime]:
     """A database of its own whose logs hold NUL in every kind of text a read model stores."""
     with own_runtime(postgres) as rt:
-        admin, vendor = Actor(str(uuid.uuid4()), "admin"), Actor(str(uuid.uuid4()), "vendor")
-        customer = Actor(str(uuid.uuid4()), "customer")
+        admin, vendor = Actor(str(uuid.uuid4()), Role.ADMIN), Actor(str(uuid.uuid4()), Role.VENDOR)
+        customer = Actor(str(uuid.uuid4()), Role.CUSTOMER)
         rt.catalog.create_category(slug="nul", name=f"Nu{NUL}ll", description=f"d{NUL}")
         shop = rt.catalog.register_shop(vendor, vendor_id=vendor.user_id, details={
             "name": f"Shop{NUL}", "description": f"best{NUL}", "city": f"Pu{NUL}ne", "society": "S",
@@ -44,12 +45,12 @@ def poisoned(postgres: str) -> Iterator[Runtime]:
         owner = uuid.UUID(customer.user_id)
         rt.commerce.add_to_my_cart(owner_id=owner, product_id=product_id, sku=f"A{NUL}", qty=1, replace=False)
         order = rt.commerce.confirm_order(owner_id=owner, payment_mode="cash", delivery_notes=f"gate{NUL}2",
-                                          address={"street": f"M{NUL}G Road"}).value
+                                          address=DeliveryAddress.from_data({"street": f"M{NUL}G Road"})).value
         rt.commerce.post_order_message(customer, order.id, f"ring{NUL} twice")
         rt.commerce.cancel_order(customer, order.id, reason=f"changed{NUL}")
         ticket = rt.support.open_ticket(customer, subject=f"hi{NUL}", category="other", order_id=None,
                                         text=f"help{NUL}").value
-        rt.support.post_message(Actor(str(uuid.uuid4()), "support"), ticket.id, f"on{NUL} it")
+        rt.support.post_message(Actor(str(uuid.uuid4()), Role.SUPPORT), ticket.id, f"on{NUL} it")
         yield rt
 
 

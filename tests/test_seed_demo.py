@@ -8,8 +8,8 @@ import psycopg
 
 from eventmart.demo import seed_demo
 from eventmart.migrations import migrate
-from eventmart.runtime import open_runtime
 from projections import catalog_search, offers
+from runtime import open_runtime
 from tests.infra import fresh_database
 from tests.support.settings import make_settings
 from workers.projection import projection_follower

@@ -12,8 +12,8 @@ import psycopg
 
 from domain.commerce.wallet import InsufficientFundsError, Wallet
 from eventmart.migrations import migrate
-from eventmart.runtime import open_runtime
 from projections.tracking import position_of
+from runtime import open_runtime
 from tests.infra import fresh_database
 from tests.support.cli import eventmart
 from tests.support.settings import make_settings

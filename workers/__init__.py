@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from eventmart.runtime import Runtime
 from projections import READ_MODELS
+from runtime import Runtime
+from workers.audit_seal import FOLLOWER as AUDIT_SEAL
+from workers.audit_seal import seal_followers
 from workers.kafka_relay import FOLLOWER as KAFKA_RELAY
 from workers.kafka_relay import relay_follower
 from workers.log_follower import LogFollower, Supervisor
@@ -15,7 +17,7 @@ from workers.projection import projection_follower
 
 
 def worker_names(runtime: Runtime) -> list[str]:
-    names = [*READ_MODELS, *POLICIES, PAYMENT_EXPIRY]
+    names = [*READ_MODELS, *POLICIES, PAYMENT_EXPIRY, AUDIT_SEAL]
     if runtime.settings.kafka_bootstrap_servers:
         names.append(KAFKA_RELAY)
     return names
@@ -32,8 +34,10 @@ def build_followers(runtime: Runtime, names: Sequence[str]) -> list[LogFollower]
             followers.append(FACTORIES[name](runtime))
         elif name == KAFKA_RELAY:
             followers.extend(relay_follower(runtime, app) for app in runtime.applications)
+        elif name == AUDIT_SEAL:
+            followers.extend(seal_followers(runtime))
         else:
-            known = ", ".join([*READ_MODELS, *FACTORIES, KAFKA_RELAY, "all"])
+            known = ", ".join([*READ_MODELS, *FACTORIES, KAFKA_RELAY, AUDIT_SEAL, "all"])
             raise ValueError(f"unknown worker {name!r}; known: {known}")
     return followers
 

@@ -1,5 +1,6 @@
 """Which workers should be running, and how each is doing: one query for /readyz and
-`eventmart status` alike (positions, lag, heartbeats, last errors, poison events, rebuilds)."""
+`eventmart status` alike (positions, lag, heartbeats, last errors, poison events); and the
+blue/green rebuilds in progress, which never make a process unready."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from psycopg import Connection, sql
 
 from projections import READ_MODELS
 from runtime.settings import Settings
+from workers.audit_seal import FOLLOWER as AUDIT_SEAL
+from workers.bluegreen import is_generation_follower
 from workers.kafka_relay import FOLLOWER as KAFKA_RELAY
 from workers.policies import PAYMENT_EXPIRY, POLICIES
 
@@ -27,6 +30,7 @@ def expected_workers(settings: Settings) -> list[tuple[str, str]]:
     expected = [(m.name, m.application) for m in READ_MODELS.values()]
     expected += list(POLICIES.items())
     expected.append((PAYMENT_EXPIRY, "payments"))
+    expected += [(AUDIT_SEAL, app) for app in APPLICATIONS]
     if settings.kafka_bootstrap_servers:
         expected += [(KAFKA_RELAY, app) for app in APPLICATIONS]
     return expected
@@ -38,7 +42,7 @@ def logs_followed(follower: str) -> list[str]:
         return [READ_MODELS[follower].application]
     if follower in POLICIES:
         return [POLICIES[follower]]
-    return list(APPLICATIONS) if follower == KAFKA_RELAY else []
+    return list(APPLICATIONS) if follower in (KAFKA_RELAY, AUDIT_SEAL) else []
 
 
 def kind_of(follower: str) -> str:
@@ -48,6 +52,8 @@ def kind_of(follower: str) -> str:
         return "policy"
     if follower == PAYMENT_EXPIRY:
         return "sweep"
+    if follower == AUDIT_SEAL:
+        return "seal"
     return "relay" if follower == KAFKA_RELAY else "other"
 
 
@@ -66,7 +72,7 @@ class WorkerState:
     poison: dict[str, Any] | None = None
     rebuilding_since: datetime | None = None
     # Some event sorts after the follower's position: ids are not reading order
-    # (eventmart/recorder.py), so a follower that passed every event can sit below the head.
+    # (adapters/recorder.py), so a follower that passed every event can sit below the head.
     behind: bool = False
 
     @property
@@ -75,7 +81,8 @@ class WorkerState:
 
     @property
     def key(self) -> str:
-        return f"{self.follower}/{self.application}" if self.kind == "relay" else self.follower
+        per_log = self.kind in ("relay", "seal")
+        return f"{self.follower}/{self.application}" if per_log else self.follower
 
     @property
     def lag(self) -> int | None:
@@ -146,6 +153,8 @@ def worker_states(conn: Connection, expected: Sequence[tuple[str, str]],
     states: dict[tuple[str, str], WorkerState] = {}
     for (follower, app, position, head, age, beat, error, error_at, poison,
          rebuilding, behind) in conn.execute(_query(APPLICATIONS)).fetchall():
+        if is_generation_follower(follower):
+            continue  # a rebuild's: see rebuilds()
         if (follower, app) in want or everything:
             states[(follower, app)] = WorkerState(
                 follower, app, (follower, app) in want, True, int(position), int(head), age, beat,
@@ -154,3 +163,49 @@ def worker_states(conn: Connection, expected: Sequence[tuple[str, str]],
         if (follower, app) not in states:
             states[(follower, app)] = WorkerState(follower, app, True, registered=False)
     return list(states.values())
+
+
+@dataclass(frozen=True)
+class RebuildState:
+    """A blue/green rebuild in progress: the generation being built beside the serving one."""
+
+    read_model: str
+    application: str
+    generation: int
+    serving: int  # the generation that serves meanwhile
+    version: int  # the code version it is built for
+    position: int
+    head: int
+    started_at: datetime | None
+    running: bool  # False: its process is gone; the next rebuild drops it and starts again
+
+    def as_json(self) -> dict[str, Any]:
+        return {"read_model": self.read_model, "application": self.application,
+                "generation": self.generation, "serving_generation": self.serving,
+                "version": self.version, "position": self.position, "head": self.head,
+                "started_at": self.started_at.isoformat() if self.started_at else None,
+                "state": "running" if self.running else "interrupted"}
+
+
+def rebuilds(conn: Connection) -> list[RebuildState]:
+    """The generations being built (or left unfinished by a process that died)."""
+    if conn.execute("SELECT to_regclass('read_model_generations')").fetchone() == (None,):
+        return []  # a database migrated by older code
+    heads = sql.SQL(" UNION ALL ").join(
+        sql.SQL("SELECT {}::text, (SELECT coalesce(max(notification_id), 0) FROM {})").format(
+            sql.Literal(app), sql.Identifier(f"{app}_events"))
+        for app in APPLICATIONS
+    )
+    rows = conn.execute(sql.SQL(
+        "WITH heads(application, head) AS ({}) "
+        "SELECT g.read_model, f.application, g.building, g.live, g.building_version, "
+        "coalesce(f.position, 0), coalesce(h.head, 0), g.building_started_at, "
+        "EXISTS (SELECT 1 FROM pg_stat_activity a WHERE a.pid = f.rebuild_pid "
+        "        AND a.backend_start <= f.rebuild_started_at) "
+        "FROM read_model_generations g "
+        "LEFT JOIN follower_positions f ON f.follower = g.read_model || '@g' || g.building "
+        "LEFT JOIN heads h ON h.application = f.application "
+        "WHERE g.building IS NOT NULL ORDER BY g.read_model").format(heads)).fetchall()
+    return [RebuildState(str(name), str(app or ""), int(generation), int(serving), int(version or 0),
+                         int(position), int(head), started, bool(running))
+            for name, app, generation, serving, version, position, head, started, running in rows]

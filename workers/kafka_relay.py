@@ -33,13 +33,13 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 from psycopg import Connection
 
-from eventmart.runtime import Runtime
+from domain.event_catalogue import entry_for_topic, public_data, to_json_value
+from runtime import Runtime
 from workers.log_follower import LogFollower, LoggedEvent
 
 log = logging.getLogger(__name__)
 
 FOLLOWER = "kafka_relay"
-_ENVELOPE_FIELDS = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 # One producer batch per partition holds up to BATCH_BYTES; a chunk of a relay batch
 # carries at most CHUNK_BYTES (estimated), so its records for any one partition fit one.
@@ -53,14 +53,20 @@ def topic_for(app_name: str) -> str:
 
 
 def message(logged: LoggedEvent) -> dict[str, Any]:
+    """The public form: the catalogue's type (never a class path, which changes when code
+    moves), ids as strings, times ISO 8601 UTC, money in minor units. An event type missing
+    from the catalogue fails the batch (the worker stops on that event and names it) rather
+    than leak a class path; tests/domain/test_event_catalogue.py keeps the catalogue whole."""
     event = logged.event
+    entry = entry_for_topic(logged.notification.topic)
     return {
         "aggregate_id": str(event.originator_id),
         "version": event.originator_version,
-        "type": logged.notification.topic,
+        "type": entry.public_type,
+        "schema_version": entry.schema_version,
         "position": logged.notification.id,
-        "timestamp": event.timestamp.isoformat(),
-        "data": {k: v for k, v in event.__dict__.items() if k not in _ENVELOPE_FIELDS},
+        "timestamp": to_json_value(event.timestamp),
+        "data": public_data(event),
     }
 
 
@@ -73,7 +79,8 @@ def record(logged: LoggedEvent) -> Record:
         body["aggregate_id"].encode(),
         json.dumps(body, default=str, separators=(",", ":")).encode(),
         [
-            ("event_type", logged.notification.topic.encode()),
+            ("event_type", body["type"].encode()),
+            ("schema_version", str(body["schema_version"]).encode()),
             ("version", str(body["version"]).encode()),
             ("position", str(body["position"]).encode()),
         ],

@@ -23,6 +23,7 @@ import eventsourcing.persistence
 import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import resolve_topic
 from kafka.errors import KafkaError
 from psycopg import Connection, sql
 
@@ -37,6 +38,11 @@ PENDING_FIRST_RETRY = 0.001
 # events, so reads do not wait for them (_read_rows); reserved: a session that appends must
 # not use it.
 FOLLOWER_APPLICATION = "eventmart-follower"
+# A follower that finds a full batch is behind (a rebuild, a catch-up after downtime): it
+# doubles its batch up to this, since per-batch costs (round trips, the position write,
+# statements per table) then spread over more events; the first batch that is not full
+# (caught up with the head) brings it back to `batch_size`, which keeps live latency low.
+MAX_BATCH_SIZE = 20_000
 # How often one event is tried before its worker stops on it.
 POISON_ATTEMPTS = 3
 # Restart pauses: the first after a failure, doubling to the cap; back to the first after
@@ -61,10 +67,38 @@ TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
 class LoggedEvent:
     notification: Notification
     event: Any
-    skipped: bool = False  # an operator's recorded skip: not decoded, not handled
+    # An operator's recorded skip, or an event its follower does not read: not decoded, not
+    # handled (its position is passed all the same).
+    skipped: bool = False
 
 
 Handler = Callable[[Connection, Sequence[LoggedEvent]], None]
+# Asked under the position's row lock before each batch: False holds the follower where it is
+# (a read model whose tables are of another version than its code: workers/bluegreen.py).
+Gate = Callable[[Connection], bool]
+
+TopicFilter = Callable[[str], bool]
+
+
+def reading(classes: tuple[type, ...]) -> TopicFilter | None:
+    """A filter for a follower that reads only events of these classes (subclasses included):
+    decoding is most of a rebuild's time, and most of a log is other aggregates' events.
+    A topic that does not resolve is read, so that decoding it fails and names it."""
+    if not classes:
+        return None
+    known: dict[str, bool] = {}
+
+    def wants(topic: str) -> bool:
+        found = known.get(topic)
+        if found is None:
+            try:
+                cls = resolve_topic(topic)
+            except Exception:
+                return True
+            found = known[topic] = isinstance(cls, type) and issubclass(cls, classes)
+        return found
+
+    return wants
 
 
 class EventFailed(Exception):
@@ -113,7 +147,7 @@ def _read_rows(conn: Connection, app: Application[UUID], after: Cursor,
                limit: int) -> tuple[list[LogRow], bool]:
     """The next events after the cursor that every follower will ever see in this order:
     by (transaction id, id), only below the oldest transaction still running, so an event
-    committed late sorts after everything read before it (eventmart/recorder.py). Also
+    committed late sorts after everything read before it (adapters/recorder.py). Also
     whether a committed event waits behind a transaction still running (then it is worth
     looking again soon). One statement, one snapshot.
 
@@ -155,11 +189,11 @@ def _read_rows(conn: Connection, app: Application[UUID], after: Cursor,
 
 
 def _decode(app: Application[UUID], notifications: Sequence[Notification],
-            skip: set[int]) -> list[LoggedEvent]:
+            skip: set[int], wants: TopicFilter | None = None) -> list[LoggedEvent]:
     """Decodes up to the first event that cannot be decoded (raised when it comes first)."""
     logged: list[LoggedEvent] = []
     for n in notifications:
-        if n.id in skip:
+        if n.id in skip or (wants is not None and not wants(n.topic)):
             logged.append(LoggedEvent(n, None, skipped=True))
             continue
         try:
@@ -211,6 +245,9 @@ class LogFollower:
         database_url: str,
         poll_interval: float = 0.5,
         batch_size: int = BATCH_SIZE,
+        gate: Gate | None = None,
+        max_batch_size: int | None = None,
+        wants: TopicFilter | None = None,
     ) -> None:
         self.follower = follower
         self.app = app
@@ -218,6 +255,12 @@ class LogFollower:
         self.database_url = database_url
         self.poll_interval = poll_interval
         self.batch_size = batch_size
+        self.gate = gate
+        # None: every batch is `batch_size` (policies and the relay: their side effects per
+        # batch are bounded by it).
+        self.max_batch_size = max(batch_size, max_batch_size or batch_size)
+        self.limit = batch_size  # the next batch's size
+        self.wants = wants  # None: every event is decoded and handled
         self.stopping = threading.Event()
         self.successes = 0  # committed steps; the Supervisor resets its back-off on progress
         self._isolate_until: Cursor = (0, 0)  # up to here, events are handled one per batch
@@ -241,15 +284,16 @@ class LogFollower:
         try:
             with conn.transaction():
                 cursor = tracking.lock_cursor(conn, self.follower, self.app.name)
-                limit = 1 if cursor < self._isolate_until else self.batch_size
-                rows, self.pending = _read_rows(conn, self.app, cursor, limit)
+                limit = 1 if cursor < self._isolate_until else self.limit
+                held = self.gate is not None and not self.gate(conn)
+                rows, self.pending = ([], False) if held else _read_rows(conn, self.app, cursor, limit)
                 if not rows:
                     tracking.beat(conn, self.follower, self.app.name)
                     passed = 0
                 else:
                     skip = tracking.skipped_among(conn, self.follower, self.app.name,
                                                   [r.id for r in rows])
-                    batch = _decode(self.app, rows, skip)
+                    batch = _decode(self.app, rows, skip, self.wants)
                     todo = [e for e in batch if not e.skipped]
                     if todo:
                         self.handle(conn, todo)
@@ -272,6 +316,8 @@ class LogFollower:
             self._isolate_until = (_transaction_of(last), last.id)
             return self.step(conn)
         self.successes += 1
+        if limit > 1:
+            self.limit = min(limit * 2, self.max_batch_size) if passed >= limit else self.batch_size
         return passed
 
     def catch_up(self, conn: Connection) -> int:
@@ -281,7 +327,7 @@ class LogFollower:
         return total
 
     def run(self) -> None:
-        """Runs until stop(). A NOTIFY (one per burst of appends, eventmart/recorder.py)
+        """Runs until stop(). A NOTIFY (one per burst of appends, adapters/recorder.py)
         wakes it at once; polling covers a LISTEN connection that stalls silently
         (eventsourcing issue #305) and appends from processes that send none. While a
         committed event waits behind a running transaction, it looks again after 1 ms,

@@ -16,13 +16,13 @@ from uuid import UUID
 import psycopg
 from psycopg import Connection
 
+from adapters import idempotency_store
 from domain.commerce.order import UNPAID_ORDER_WINDOW, Order
 from domain.payments.application import WALLET_LOAD
 from domain.payments.payment import Payment
-from eventmart import idempotency_store
-from eventmart.runtime import Runtime
 from projections import order_history, tracking
 from projections import payments as payment_view
+from runtime import Runtime
 from workers.log_follower import LogFollower, LoggedEvent
 
 log = logging.getLogger(__name__)

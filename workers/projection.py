@@ -1,20 +1,20 @@
-"""Runs a read model: applies each logged event to its tables; drops and rebuilds it."""
+"""Runs a read model: applies each logged event to its tables; rebuilds it blue/green."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 
-import psycopg
 from psycopg import Connection, sql
 
-from projections import tracking
 from projections.read_model import ReadModel, tolerate_nul
 from runtime import Runtime
-from workers.log_follower import LogFollower, LoggedEvent, connect_follower
+from workers import bluegreen
+from workers.log_follower import MAX_BATCH_SIZE, LogFollower, LoggedEvent, reading
 
 
-def projection_follower(runtime: Runtime, model: ReadModel) -> LogFollower:
+def projection_follower(runtime: Runtime, model: ReadModel, *, follower: str | None = None) -> LogFollower:
+    """The live follower of `model` (held while its tables are of another version than the
+    code: bluegreen.version_gate), or, with `follower`, the one that writes a new generation."""
     def handle(conn: Connection, batch: Sequence[LoggedEvent]) -> None:
         tolerate_nul(conn)
         if model.batch_lock is not None:
@@ -26,12 +26,15 @@ def projection_follower(runtime: Runtime, model: ReadModel) -> LogFollower:
             model.apply(conn, logged.event)
 
     return LogFollower(
-        follower=model.name,
+        follower=follower or model.name,
         app=runtime.applications[model.application],
         handle=handle,
         database_url=runtime.database_url,
         poll_interval=runtime.settings.worker_poll_interval_seconds,
         batch_size=runtime.settings.worker_batch_size,
+        gate=bluegreen.version_gate(model) if follower is None else None,
+        max_batch_size=MAX_BATCH_SIZE,  # read models only: a rebuild or catch-up grows its batches
+        wants=reading(model.reads),
     )
 
 
@@ -39,38 +42,18 @@ Progress = Callable[[int, int], None]  # (position reached, log head)
 
 
 def rebuild(runtime: Runtime, model: ReadModel, progress: Progress | None = None) -> int:
-    """Drops the read model and replays the whole log into it, passing over the events
-    operators recorded skips for. Safe while workers run: they wait on the position row
-    lock taken here. `eventmart status` shows it while it runs. An event it cannot apply
-    raises EventFailed, naming it. Returns the events this call applied (live workers of the
-    same read model may take some batches: `replayed` gives the true count); `progress` is
+    """Rebuilds the read model blue/green (workers/bluegreen.py): a new generation replays the
+    whole log beside the serving one, passing over the events operators recorded skips for, and
+    takes over once caught up. Safe while workers run. Refused (bluegreen.RebuildRunning) while
+    another process rebuilds it. An event it cannot apply raises EventFailed, naming it, and
+    the serving generation stays. Returns the events the new generation applied; `progress` is
     told the position and the log head after every batch."""
-    follower = projection_follower(runtime, model)
-    with connect_follower(runtime.database_url) as conn:
-        with conn.transaction():
-            tracking.lock_position(conn, model.name, model.application)
-            conn.execute(model.drop_sql)
-            conn.execute(model.create_sql)
-            tracking.start_rebuild(conn, model.name, model.application)
-        try:
-            if progress is None:
-                return follower.catch_up(conn)
-            head = log_head(conn, model.application)
-            total = 0
-            while n := follower.step(conn):
-                total += n
-                head = max(head, log_head(conn, model.application))
-                progress(tracking.position_of(conn, model.name, model.application), head)
-            return total
-        finally:
-            with contextlib.suppress(psycopg.Error):  # a lost connection ends the mark too
-                tracking.end_rebuild(conn, model.name, model.application)
+    done = bluegreen.rebuild(runtime, model, progress)
+    return done.applied if done is not None else 0
 
 
 def log_head(conn: Connection, application: str) -> int:
-    row = conn.execute(sql.SQL("SELECT coalesce(max(notification_id), 0) FROM {}").format(
-        sql.Identifier(f"{application}_events"))).fetchone()
-    return int(row[0]) if row else 0
+    return bluegreen.log_head(conn, application)
 
 
 def replayed(conn: Connection, application: str, position: int) -> int:

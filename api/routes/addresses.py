@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, Customer, RuntimeDep
 from api.text import RequestModel
-from eventmart.identity import profiles
+from identity import profiles
 
 router = APIRouter(prefix="/api/v1/consumer", tags=["addresses"])
 

@@ -17,12 +17,13 @@ from api.routes.catalog import CategoryDetail
 from api.routes.catalog_views import ShopOut, shop_out
 from api.routes.vendor import CATALOG
 from api.text import RequestModel
-from eventmart.identity.users import User
+from domain.actor import Role
+from identity.users import User
 from projections import catalog_search
 
 router = APIRouter(prefix="/v1/admin", tags=["admin: catalog"])
 
-Admin = Annotated[User, Depends(RoleGate("admin"))]
+Admin = Annotated[User, Depends(RoleGate(Role.ADMIN))]
 
 
 class CategoryIn(RequestModel):

@@ -14,13 +14,14 @@ from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_mod
 from api.pagination import PageDep, Paginated
 from api.routes.support import TICKET, ReplyIn, TicketOut, TicketSummary, summary, ticket_view
 from api.text import RequestModel
+from domain.actor import Role
 from domain.support.ticket import TicketStatus
-from eventmart.identity.users import User
+from identity.users import User
 from projections import support_tickets
 
 router = APIRouter(prefix="/v1/admin/support/tickets", tags=["support (staff)"])
 
-Staff = Annotated[User, Depends(RoleGate("support", "admin"))]
+Staff = Annotated[User, Depends(RoleGate(Role.SUPPORT, Role.ADMIN))]
 
 
 class StaffTicketSummary(TicketSummary):

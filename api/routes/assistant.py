@@ -9,8 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, await_read_model
 from api.text import RequestModel
-from eventmart import assistant
-from projections import offers, order_history, rewards, support_tickets, wallet_balance
+from projections import assistant, offers, order_history, rewards, support_tickets, wallet_balance
 
 router = APIRouter(prefix="/api/v1/agent", tags=["assistant"])
 

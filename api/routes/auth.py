@@ -6,12 +6,14 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response, status
+from psycopg import Connection
 from pydantic import BaseModel, EmailStr, Field
 
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, client_ip, credentials
 from api.errors import NotAuthenticatedError
 from api.text import RequestModel
-from eventmart.identity import login_throttle, sessions, users
+from identity import login_throttle, sessions, users
+from runtime import Runtime
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -117,12 +119,21 @@ def me(user: CurrentUser) -> dict[str, Any]:
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT,
              summary="End this session and clear its cookie")
 def logout(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> Response:
+    return sign_out(request, runtime, conn)
+
+
+def sign_out(request: Request, runtime: Runtime, conn: Connection) -> Response:
+    """Both URL families' logout: ends the presented session or token family."""
     token = credentials(request, runtime)
     if token:
         sessions.end_session(conn, token, now=runtime.clock())
     response = Response(status_code=status.HTTP_204_NO_CONTENT)
+    clear_cookie(response, runtime)
+    return response
+
+
+def clear_cookie(response: Response, runtime: Runtime) -> None:
     response.delete_cookie(
         runtime.settings.session_cookie_name, path="/", httponly=True, samesite="lax",
         secure=not runtime.settings.is_dev,
     )
-    return response

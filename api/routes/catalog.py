@@ -75,7 +75,7 @@ def products(
                                             max_price=max_price, available=available,
                                             ordering=ordering)
     found = catalog_search.search_products(conn, filters, page=page.page, size=page.size)
-    return page.envelope(found.count, [product_out(r) for r in found.rows])
+    return page.envelope(found.count, [product_out(r) for r in found.rows], exact=found.exact)
 
 
 @router.get("/products/{product_id}/", response_model=ProductOut,

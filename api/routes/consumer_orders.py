@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from adapters.locks import advisory_lock
 from api import idempotency
 from api.commands import actor, settled
 from api.dependencies import ConnectionDep, Customer, RuntimeDep
@@ -17,9 +18,9 @@ from api.pagination import PageDep, Paginated
 from api.routes.orders import ORDER, CancelIn, OrderOut, conversation, customer_history
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
-from domain.commerce.order import IssueCategory
-from eventmart.identity import profiles
-from eventmart.locks import advisory_lock
+from domain.commerce.order import Action, IssueCategory
+from domain.commerce.values import DeliveryAddressRef, ReturnItemData
+from identity import delivery_addresses, profiles
 
 router = APIRouter(prefix="/api/v1/consumer", tags=["consumer orders"])
 
@@ -90,13 +91,13 @@ def confirm(
     body: ConfirmIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
     key: idempotency.IdempotencyKey = None,
 ) -> Any:
-    address = None
-    if body.address_id:
-        row = profiles.get_address(conn, user.id, body.address_id)
-        address = {k: row[k] for k in ("house_number", "street", "landmark", "city", "society",
-                                       "pincode", "label")} | {"id": str(row["id"])}
+    saved_address = profiles.get_address(conn, user.id, body.address_id) if body.address_id else None
 
     def execute(claim_id: UUID | None) -> tuple[int, dict[str, Any]]:
+        # The order's event holds a reference to a copy, never the address itself.
+        address = (DeliveryAddressRef(delivery_addresses.keep(conn, user.id, saved_address,
+                                                              now=runtime.clock())[delivery_addresses.REF])
+                   if saved_address else None)
         with advisory_lock(conn, wallet_lock(user.id)):  # wallet orders take turns with debits
             saved = runtime.commerce.confirm_order(owner_id=user.id, payment_mode=body.payment_mode,
                                                    delivery_notes=body.delivery_notes, address=address,
@@ -106,10 +107,8 @@ def confirm(
     if key is None:
         status, out = execute(None)
         return JSONResponse(out, status_code=status)
-    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/order/confirm",
-                                key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute,
-                                lease_seconds=runtime.settings.idempotency_lease_seconds)
+    return idempotency.keyed(conn, runtime, user, endpoint="POST /api/v1/consumer/order/confirm",
+                             key=key, body=body, execute=execute)
 
 
 @router.get("/order/history", response_model=Paginated[OrderOut],
@@ -131,7 +130,7 @@ def cancel(order_id: UUID, user: Customer, runtime: RuntimeDep, conn: Connection
 def confirm_modified(
     order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
-    saved = runtime.commerce.advance_order(actor(user), order_id, "confirm_modified")
+    saved = runtime.commerce.advance_order(actor(user), order_id, Action.CONFIRM_MODIFIED)
     return settled(runtime, conn, user, saved, ORDER)
 
 
@@ -176,5 +175,6 @@ def raise_return(
     order_id: UUID, body: ReturnIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
 ) -> dict[str, Any]:
     saved = runtime.commerce.request_order_return(
-        actor(user), order_id, [i.model_dump() for i in body.items], body.reason)
+        actor(user), order_id, [ReturnItemData(item_id=i.item_id, quantity=i.quantity) for i in body.items],
+        body.reason)
     return settled(runtime, conn, user, saved, ORDER)

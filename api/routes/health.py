@@ -1,10 +1,12 @@
 """GET /healthz (process alive) and GET /readyz (database reachable, every worker that should
 be running is running: projections, policies, the payment expiry sweep, the Kafka relay when
-configured)."""
+configured). /readyz also lists blue/green rebuilds in progress; they never make it fail: the
+serving generation answers meanwhile."""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,14 +14,17 @@ from fastapi.responses import JSONResponse
 
 from api.dependencies import RuntimeDep
 from api.errors import PROBLEM_JSON, problem
-from workers.health import expected_workers, worker_states
+from workers.health import expected_workers, rebuilds, worker_states
 
 router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")
-def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+def healthz(request: Request) -> dict[str, Any]:
+    """`process`: which API process answered (`serve --workers N` runs several) and whether
+    the log followers run inside it."""
+    in_process = getattr(request.app.state, "supervisor", None) is not None
+    return {"status": "ok", "process": {"pid": os.getpid(), "workers": in_process}}
 
 
 @router.get(
@@ -31,6 +36,7 @@ def readyz(request: Request, runtime: RuntimeDep) -> Any:
     try:
         with runtime.pool.connection(timeout=2) as conn:
             states = worker_states(conn, expected_workers(runtime.settings))
+            building = [r.as_json() for r in rebuilds(conn)]
     except Exception as exc:  # any failure to reach the database means not ready
         return problem(503, "Not ready", f"database unreachable: {type(exc).__name__}")
     workers = {s.key: s.as_json() for s in states}
@@ -43,10 +49,11 @@ def readyz(request: Request, runtime: RuntimeDep) -> Any:
         "database": "ok",
         "workers": workers,
         "projections": {k: w for k, w in workers.items() if w["kind"] == "projection"},
+        "rebuilds": building,
     }
     if problems:
         response = problem(503, "Not ready", "; ".join(problems))
-        return JSONResponse({**_body(response), "workers": workers}, status_code=503,
+        return JSONResponse({**_body(response), "workers": workers, "rebuilds": building}, status_code=503,
                             media_type=PROBLEM_JSON)
     return JSONResponse(body)
 

@@ -19,14 +19,15 @@ from api.dependencies import (
     RuntimeDep,
 )
 from api.text import RequestModel
+from domain.actor import Role
 from domain.commerce.coupon import Coupon
-from eventmart.identity.users import User
+from identity.users import User
 from projections import offers, tracking
 
 router = APIRouter(tags=["offers"])
 
-Admin = Annotated[User, Depends(RoleGate("admin"))]
-Vendor = Annotated[User, Depends(RoleGate("vendor", "admin"))]
+Admin = Annotated[User, Depends(RoleGate(Role.ADMIN))]
+Vendor = Annotated[User, Depends(RoleGate(Role.VENDOR, Role.ADMIN))]
 
 
 class OfferIn(RequestModel):

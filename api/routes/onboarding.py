@@ -14,8 +14,8 @@ from api.routes.profile import ProfileOut, profile_response
 from api.routes.uploads import ImageRef, check_image_ref
 from api.text import RequestModel
 from domain.errors import ConflictError
-from eventmart.identity import profiles, users
-from eventmart.identity.profiles import GENDERS, LANGUAGES, OnboardingOrderError
+from identity import profiles, users
+from identity.profiles import Gender, Language, OnboardingOrderError
 
 router = APIRouter(prefix="/api/v1", tags=["onboarding"])
 
@@ -36,9 +36,9 @@ class BasicOnboarding(RequestModel):
 class ConsumerOnboarding(RequestModel):
     flat_number: str = Field(min_length=1, max_length=32)
     profile_photo: ImageRef | None = None
-    gender: Literal[GENDERS] | None = None  # type: ignore[valid-type]
+    gender: Gender | None = None
     birth_date: date | None = None
-    preferred_language: Literal[LANGUAGES] = "en"  # type: ignore[valid-type]
+    preferred_language: Language = "en"
 
     model_config = {"json_schema_extra": {"examples": [{
         "flat_number": "B-1204", "profile_photo": "https://example.com/asha.jpg",

@@ -12,25 +12,20 @@ from pydantic import BaseModel, Field
 
 from api import idempotency
 from api.commands import Settlement, actor, settled
-from api.dependencies import (
-    ConnectionDep,
-    Customer,
-    RoleGate,
-    RuntimeDep,
-    await_read_model,
-    remember_write,
-)
+from api.dependencies import ConnectionDep, Customer, RoleGate, RuntimeDep, await_read_model, remember_write
 from api.errors import ReadModelBehindError
 from api.pagination import PageDep, PageRequest, Paginated
 from api.text import RequestModel
+from domain.actor import Role
 from domain.commerce.order import Order, OrderNotFoundError
-from eventmart.identity.users import User
-from eventmart.runtime import Runtime
+from identity import delivery_addresses
+from identity.users import User
 from projections import catalog_search, order_history
+from runtime import Runtime
 
 router = APIRouter(tags=["orders"])
 
-Reader = Annotated[User, Depends(RoleGate("customer", "vendor", "support", "admin", "auditor"))]
+Reader = Annotated[User, Depends(RoleGate(Role.CUSTOMER, Role.VENDOR, Role.SUPPORT, Role.ADMIN, Role.AUDITOR))]
 
 
 class CheckoutIn(RequestModel):
@@ -113,6 +108,7 @@ def order_view(runtime: Runtime, conn: Connection, user: User, order_id: UUID) -
     doc = order_history.find_order(conn, order_id)
     if doc is None or not can_see(conn, user, doc):
         raise OrderNotFoundError(f"order {order_id} not found")
+    delivery_addresses.resolve(conn, [doc])
     return doc
 
 
@@ -130,6 +126,7 @@ def orders_page(runtime: Runtime, conn: Connection, user: User, page: PageReques
     await_read_model(runtime, conn, user, order_history.READ_MODEL)
     found = order_history.list_orders(conn, customer=customer, shops=shops, status=status,
                                       page=page.page, size=page.size)
+    delivery_addresses.resolve(conn, found.rows)
     return page.envelope(found.count, found.rows)
 
 
@@ -164,15 +161,14 @@ def checkout(
 ) -> JSONResponse:
     def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
         saved = runtime.commerce.checkout(owner_id=user.id, cart_id=body.cart_id, order_id=claim_id)
-        remember_write(conn, user, "commerce", saved.position)
+        # The shop's vendor sees the new order too: their next read waits for it.
+        remember_write(conn, user, "commerce", saved.position, concerns=concerned(conn, saved.value))
         order = saved.value
         return 201, {"order_id": str(order.id), "total_amount": order.total,
                      "currency": order.currency, "status": order.status}
 
-    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /v1/checkouts",
-                                key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute,
-                                lease_seconds=runtime.settings.idempotency_lease_seconds)
+    return idempotency.keyed(conn, runtime, user, endpoint="POST /v1/checkouts",
+                             key=key, body=body, execute=execute)
 
 
 @router.get("/v1/orders", response_model=Paginated[OrderOut], summary="Your orders, newest first")

@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.dependencies import ConnectionDep, RuntimeDep, client_ip
 from api.routes.auth import UserOut
 from api.text import RequestModel
-from eventmart.identity import otp, sessions, users
+from identity import otp, sessions, users
 
 router = APIRouter(prefix="/api/v1", tags=["phone sign-in"])
 

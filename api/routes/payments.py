@@ -16,16 +16,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
+from adapters import payment_providers
 from api import idempotency
 from api.commands import actor
 from api.dependencies import ConnectionDep, CurrentUser, Customer, RuntimeDep, await_read_model, remember_write
 from api.text import RequestModel
 from domain.errors import AuthenticationError, DomainError, UpstreamError
 from domain.payments.payment import PaymentNotFoundError, PaymentStateError, ProviderError
-from eventmart import payment_providers
-from eventmart.runtime import Runtime
 from projections import payments as payment_view
 from projections import tracking
+from runtime import Runtime
 
 router = APIRouter(tags=["payments"])
 
@@ -99,10 +99,8 @@ def create_payment(
                                     "amount": p.amount, "currency": p.currency, "refunded": 0,
                                     "checkout_url": p.checkout_url, "expires_at": p.expires_at})
 
-    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /v1/payments",
-                                key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute,
-                                lease_seconds=runtime.settings.idempotency_lease_seconds)
+    return idempotency.keyed(conn, runtime, user, endpoint="POST /v1/payments",
+                             key=key, body=body, execute=execute)
 
 
 @router.get("/v1/payments/{payment_id}", response_model=PaymentOut, summary="A payment's status")

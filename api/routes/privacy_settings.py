@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from api.dependencies import ConnectionDep, Customer, RuntimeDep
 from api.text import RequestModel
-from eventmart.identity import users
+from identity import users
 
 router = APIRouter(prefix="/api/v1/consumer/settings", tags=["settings"])
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -13,8 +13,8 @@ from api.dependencies import ConnectionDep, Customer, RuntimeDep
 from api.routes.auth import UserOut
 from api.routes.uploads import ImageRef, check_image_ref
 from api.text import RequestModel
-from eventmart.identity import profiles, users
-from eventmart.identity.profiles import LANGUAGES
+from identity import profiles, users
+from identity.profiles import Language
 
 router = APIRouter(prefix="/api/v1/consumer/profile", tags=["profile"])
 
@@ -37,7 +37,7 @@ class ProfileOut(BaseModel):
 
 class ProfileEdit(RequestModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
-    preferred_language: Literal[LANGUAGES] | None = None  # type: ignore[valid-type]
+    preferred_language: Language | None = None
     flat_number: str | None = Field(default=None, min_length=1, max_length=32)
     avatar: ImageRef | None = None
 

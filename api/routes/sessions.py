@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Request, Response, status
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, credentials
+from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep
+from api.routes.auth import clear_cookie, sign_out
 from api.routes.otp import Tokens, token_response
 from api.text import RequestModel
-from eventmart.identity import sessions, users
-from eventmart.runtime import Runtime
+from identity import sessions, users
 
 router = APIRouter(prefix="/api/v1", tags=["sessions"])
 
@@ -25,13 +25,6 @@ class RefreshIn(RequestModel):
 
 class LoggedOutEverywhere(BaseModel):
     revoked_sessions: int
-
-
-def clear_cookie(response: Response, runtime: Runtime) -> None:
-    response.delete_cookie(
-        runtime.settings.session_cookie_name, path="/", httponly=True, samesite="lax",
-        secure=not runtime.settings.is_dev,
-    )
 
 
 @router.post("/token/refresh", response_model=Tokens,
@@ -51,12 +44,7 @@ def refresh(body: RefreshIn, runtime: RuntimeDep, conn: ConnectionDep) -> dict[s
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT,
              summary="Sign out this device: ends its session or token family")
 def logout(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> Response:
-    token = credentials(request, runtime)
-    if token:
-        sessions.end_session(conn, token, now=runtime.clock())
-    response = Response(status_code=status.HTTP_204_NO_CONTENT)
-    clear_cookie(response, runtime)
-    return response
+    return sign_out(request, runtime, conn)
 
 
 @router.post("/logout-all", response_model=LoggedOutEverywhere,

@@ -11,9 +11,9 @@ from api.dependencies import ConnectionDep, Customer
 from api.pagination import PageDep, Paginated
 from api.routes.catalog import Money, check_price_range
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
-from domain.catalog.shop import SHOP_TYPES, ShopNotFoundError
+from domain.catalog.shop import ShopNotFoundError, ShopType
 from domain.errors import DomainError
-from eventmart.identity.users import User
+from identity.users import User
 from projections import catalog_search
 from projections.paging import Page
 
@@ -48,7 +48,7 @@ def nearby_shops(
     city: Place = None,
     society: Place = None,
     status: Literal["open", "closed"] | None = None,
-    type: Annotated[Literal[SHOP_TYPES] | None, Query(description="shop type")] = None,  # type: ignore[valid-type]  # noqa: A002
+    type: Annotated[ShopType | None, Query(description="shop type")] = None,  # noqa: A002
     tags: Annotated[str | None, Query(max_length=200, description="comma-separated; all must match")] = None,
 ) -> dict[str, Any]:
     filters = catalog_search.ShopFilters(

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from fastapi import APIRouter
@@ -16,7 +16,7 @@ from api.commands import Settlement, actor, from_value, settled
 from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
 from api.pagination import PageDep, Paginated
 from api.text import RequestModel
-from domain.support.ticket import CATEGORIES, MAX_TEXT, SupportTicket, TicketNotFoundError, TicketStatus
+from domain.support.ticket import MAX_TEXT, SupportTicket, TicketCategory, TicketNotFoundError, TicketStatus
 from projections import support_tickets
 
 router = APIRouter(tags=["support"])
@@ -42,7 +42,7 @@ FAQ = [
 
 class TicketIn(RequestModel):
     subject: str = Field(min_length=1, max_length=200)
-    category: Literal[CATEGORIES] = "other"  # type: ignore[valid-type]
+    category: TicketCategory = "other"
     message: str = Field(min_length=1, max_length=MAX_TEXT)
     order_id: UUID | None = Field(default=None, description="one of your orders, if it is about one")
 
@@ -103,8 +103,8 @@ def summary(row: dict[str, Any]) -> dict[str, Any]:
 
 def ticket_out(ticket: SupportTicket) -> dict[str, Any]:
     """A command's answer, from the aggregate itself: no wait for the read model."""
-    messages = [{"id": m["id"], "author_role": m["author_role"], "text": m["text"],
-                 "at": _iso(m["at"])} for m in ticket.messages]
+    messages = [{"id": m.id, "author_role": m.author_role, "text": m.text, "at": _iso(m.at)}
+                for m in ticket.messages]
     return {"id": str(ticket.id), "subject": ticket.subject, "category": ticket.category,
             "order_id": ticket.order_id, "status": ticket.status, "message_count": len(messages),
             "awaiting": "customer" if messages[-1]["author_role"] == "staff" else "support",

@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile, status
+from fastapi import APIRouter, Depends, File, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from api.dependencies import CurrentUser, RuntimeDep
+from api.dependencies import RoleGate, RuntimeDep
+from domain.actor import Role
 from domain.errors import DomainError, NotFoundError
-from eventmart.runtime import Runtime
+from identity.users import User
+from runtime import Runtime
 
 router = APIRouter(tags=["uploads"])
+
+# Profile photos and product images. Not auditors: they change nothing (support and admin
+# staff have no image to upload but admins act for vendors).
+Uploader = Annotated[User, Depends(RoleGate(Role.ADMIN, Role.CUSTOMER, Role.VENDOR))]
 
 IMAGE_REF_PATTERN = r"^(https://[^\s]{1,2000}|/media/[A-Za-z0-9_-]{20,64}\.(png|jpg|webp))$"
 ImageRef = Annotated[
@@ -39,7 +45,7 @@ def check_image_ref(runtime: Runtime, ref: str | None) -> None:
 @router.post("/api/v1/uploads/images", status_code=status.HTTP_201_CREATED,
              response_model=Uploaded, summary="Upload a PNG, JPEG or WebP image (max 2 MiB)")
 def upload_image(
-    file: Annotated[UploadFile, File(description="the image")], user: CurrentUser,
+    file: Annotated[UploadFile, File(description="the image")], user: Uploader,
     runtime: RuntimeDep,
 ) -> dict[str, object]:
     data = file.file.read(runtime.settings.max_upload_bytes + 1)

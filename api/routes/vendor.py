@@ -18,15 +18,16 @@ from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
 from api.pagination import PageDep, Paginated
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
 from api.text import RequestModel
+from domain.actor import Role
 from domain.catalog.product import ProductNotFoundError
 from domain.catalog.shop import SHOP_TYPES, ShopNotFoundError
-from eventmart.identity.users import User
-from eventmart.runtime import Runtime
+from identity.users import User
 from projections import catalog_search, stock_levels
+from runtime import Runtime
 
 router = APIRouter(prefix="/v1/vendor", tags=["vendor: shops and items"])
 
-Manager = Annotated[User, Depends(RoleGate("vendor", "admin"))]
+Manager = Annotated[User, Depends(RoleGate(Role.VENDOR, Role.ADMIN))]
 Name = Field(min_length=1, max_length=120)
 Images: Any = Field(default_factory=list, max_length=10, description="image URLs (see uploads)")
 

@@ -3,6 +3,7 @@ order at /v1/admin/orders."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -15,14 +16,15 @@ from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
 from api.routes.orders import ORDER, OrderOut, conversation, orders_page
 from api.text import RequestModel
-from domain.commerce.order import OrderStatus
-from eventmart.identity.users import User
+from domain.actor import Role
+from domain.commerce.order import Action, OrderStatus
+from identity.users import User
 from projections import catalog_search
 
 router = APIRouter(tags=["vendor: orders"])
 
-Vendor = Annotated[User, Depends(RoleGate("vendor", "admin"))]
-Staff = Annotated[User, Depends(RoleGate("support", "admin"))]
+Vendor = Annotated[User, Depends(RoleGate(Role.VENDOR, Role.ADMIN))]
+Staff = Annotated[User, Depends(RoleGate(Role.SUPPORT, Role.ADMIN))]
 Status = Annotated[OrderStatus | None, Query(description="only orders in this state")]
 
 
@@ -61,7 +63,7 @@ def shop_orders(
     return orders_page(runtime, conn, user, page, shops=shops, status=status)
 
 
-def _advance(action: str):  # type: ignore[no-untyped-def]
+def _advance(action: Action) -> Callable[..., dict[str, Any]]:
     def endpoint(order_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep,
                  body: NoteIn | None = None) -> dict[str, Any]:
         saved = runtime.commerce.advance_order(actor(user), order_id, action, (body or NoteIn()).note)
@@ -72,10 +74,10 @@ def _advance(action: str):  # type: ignore[no-untyped-def]
 
 
 for _action, _path, _summary in [
-    ("accept", "accept", "Accept the order"),
-    ("pack", "packed", "Mark packed"),
-    ("dispatch", "out-for-delivery", "Mark out for delivery"),
-    ("deliver", "delivered", "Mark delivered"),
+    (Action.ACCEPT, "accept", "Accept the order"),
+    (Action.PACK, "packed", "Mark packed"),
+    (Action.DISPATCH, "out-for-delivery", "Mark out for delivery"),
+    (Action.DELIVER, "delivered", "Mark delivered"),
 ]:
     router.add_api_route(f"/v1/vendor/orders/{{order_id}}/{_path}", _advance(_action), methods=["POST"],
                          response_model=OrderOut, summary=_summary)

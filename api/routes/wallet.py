@@ -16,30 +16,24 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
+from adapters.locks import advisory_lock
 from api import idempotency
 from api.commands import actor
-from api.dependencies import (
-    ConnectionDep,
-    Customer,
-    RoleGate,
-    RuntimeDep,
-    await_read_model,
-    remember_write,
-)
+from api.dependencies import ConnectionDep, Customer, RoleGate, RuntimeDep, await_read_model, remember_write
 from api.pagination import PageDep, Paginated
 from api.routes.payments import ProviderFailedError
 from api.text import RequestModel
+from domain.actor import Role
 from domain.commerce.wallet import wallet_id_for
 from domain.payments.application import WALLET_LOAD, LoadLimits
 from domain.payments.payment import ProviderError
-from eventmart.identity.users import User
-from eventmart.locks import advisory_lock
+from identity.users import User
 from projections import wallet_balance, wallet_history
 
 router = APIRouter(prefix="/api/v1/consumer/wallet", tags=["wallet"])
 
 Amount = Annotated[int, Field(strict=True, gt=0, le=10**9, description="minor units (paise)")]
-Refunder = Annotated[User, Depends(RoleGate("customer", "support", "admin"))]
+Refunder = Annotated[User, Depends(RoleGate(Role.CUSTOMER, Role.SUPPORT, Role.ADMIN))]
 
 
 class WalletOut(BaseModel):
@@ -132,10 +126,8 @@ def load(body: LoadIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
                      "qr_url": f"{settings.public_base_url}/v1/payments/{p.id}/qr.png",
                      "expires_at": p.expires_at.isoformat()}
 
-    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/wallet/load",
-                                key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute,
-                                lease_seconds=runtime.settings.idempotency_lease_seconds)
+    return idempotency.keyed(conn, runtime, user, endpoint="POST /api/v1/consumer/wallet/load",
+                             key=key, body=body, execute=execute)
 
 
 @router.post("/debit", response_model=WalletOut,
@@ -152,10 +144,8 @@ def debit(body: DebitIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDe
         assert done is not None
         return 200, wallet_state(done["balance_after"], wallet.currency, done["at"])
 
-    return idempotency.run_once(conn, user_id=user.id, endpoint="POST /api/v1/consumer/wallet/debit",
-                                key=idempotency.require(key), body=body.model_dump(mode="json"),
-                                now=runtime.clock(), execute=execute,
-                                lease_seconds=runtime.settings.idempotency_lease_seconds)
+    return idempotency.keyed(conn, runtime, user, endpoint="POST /api/v1/consumer/wallet/debit",
+                             key=key, body=body, execute=execute)
 
 
 @router.post("/refund", response_model=WalletOut,

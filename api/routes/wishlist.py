@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.dependencies import ConnectionDep, Customer, RuntimeDep
 from api.routes.catalog_views import ProductOut, product_out
 from api.text import RequestModel
-from eventmart import wishlist
+from identity import wishlist
 from projections import catalog_search
 
 router = APIRouter(prefix="/api/v1/consumer/wishlist", tags=["wishlist"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -28,6 +28,7 @@ def slugify(text: str) -> str:
 class CatalogApplication(EventMartApplication):
     name = "catalog"
     snapshotting_intervals = {Product: 100, Shop: 100}
+    snapshot_values = {"variant": Variant}
     not_found_errors = {Shop: ShopNotFoundError}
 
     def __init__(self, env: dict[str, str] | None = None, *,
@@ -78,14 +79,14 @@ class CatalogApplication(EventMartApplication):
             raise ShopNotFoundError(f"shop {shop_id} not found")
         return shop
 
-    def register_shop(self, actor: Actor, *, vendor_id: str, details: dict[str, Any]) -> Saved[Shop]:
+    def register_shop(self, actor: Actor, *, vendor_id: str, details: Mapping[str, Any]) -> Saved[Shop]:
         if not actor.is_admin and vendor_id != actor.user_id:
             raise DomainError("vendors register shops for themselves", field="vendor_id")
         shop = Shop.register(vendor_id, details)
         return Saved(shop, self.save_all(shop))
 
     @retry_on_conflict
-    def change_shop(self, actor: Actor, shop_id: UUID, changes: dict[str, Any]) -> Saved[Shop]:
+    def change_shop(self, actor: Actor, shop_id: UUID, changes: Mapping[str, Any]) -> Saved[Shop]:
         shop = self.shop_for(actor, shop_id)
         shop.change_details(changes)
         return Saved(shop, self.save_all(shop))
@@ -123,7 +124,7 @@ class CatalogApplication(EventMartApplication):
         name: str,
         slug: str,
         category: str,
-        variants: list[dict[str, Any]],
+        variants: Sequence[Mapping[str, Any]],
         description: str = "",
         images: list[str] | None = None,
         shop_id: UUID | None = None,
@@ -137,7 +138,7 @@ class CatalogApplication(EventMartApplication):
 
     def add_shop_product(
         self, actor: Actor, shop_id: UUID, *, name: str, category: str, description: str,
-        variants: list[dict[str, Any]], images: list[str],
+        variants: Sequence[Mapping[str, Any]], images: list[str],
     ) -> Saved[Product]:
         self.shop_for(actor, shop_id)
         self.category(category)
@@ -164,6 +165,10 @@ class CatalogApplication(EventMartApplication):
             self.shop_for(actor, UUID(product.shop_id))
         return product
 
+    def peek_product(self, product_id: UUID) -> Product | None:
+        """The product as last cached, unchecked: to guess what a command will need."""
+        return self.peek(product_id, Product)
+
     def current_variant(self, product_id: UUID, sku: str) -> tuple[Product, Variant]:
         product = self.get_product(product_id)
         return product, product.variant(sku)
@@ -183,7 +188,7 @@ class CatalogApplication(EventMartApplication):
         return Saved(product, self.save_all(product))
 
     @retry_on_conflict
-    def add_variant(self, actor: Actor, product_id: UUID, variant: dict[str, Any]) -> Saved[Product]:
+    def add_variant(self, actor: Actor, product_id: UUID, variant: Mapping[str, Any]) -> Saved[Product]:
         product = self.product_for(actor, product_id)
         product.add_variant(variant)
         return Saved(product, self.save_all(product))

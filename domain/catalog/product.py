@@ -5,15 +5,28 @@ Every change is an event, so the price history of any variant is in the log.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, replace
+from typing import Any, Self, TypedDict
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import ConflictError, DomainError, NotFoundError
+from domain.money import Money
 
 MAX_VARIANTS = 50
+
+
+class VariantData(TypedDict):
+    """A variant as Product.Listed and Product.VariantAdded store it."""
+
+    sku: str
+    name: str
+    price: int
+    currency: str
+    stock: int | None
+    is_available: bool
 
 
 @dataclass(frozen=True)
@@ -24,6 +37,17 @@ class Variant:
     name: str
     stock: int | None = None  # None: not tracked
     is_available: bool = True
+
+    @classmethod
+    def from_data(cls, v: Mapping[str, Any]) -> Self:
+        # Variants stored before names, stock and availability were recorded read as the
+        # SKU's name, untracked and available.
+        return cls(sku=v["sku"], price=v["price"], currency=v["currency"], name=v.get("name", v["sku"]),
+                   stock=v.get("stock"), is_available=v.get("is_available", True))
+
+    @property
+    def money(self) -> Money:
+        return Money(self.price, self.currency)
 
     @property
     def sellable(self) -> bool:
@@ -42,7 +66,7 @@ class DuplicateSkuError(ConflictError):
     title = "Duplicate SKU"
 
 
-def check_variant(v: dict[str, Any]) -> dict[str, Any]:
+def check_variant(v: Mapping[str, Any]) -> VariantData:
     sku = v.get("sku")
     if not isinstance(sku, str) or not 1 <= len(sku) <= 64:
         raise DomainError("sku must be 1 to 64 characters", field="sku")
@@ -55,11 +79,18 @@ def check_variant(v: dict[str, Any]) -> dict[str, Any]:
     stock = v.get("stock")
     if stock is not None and (not isinstance(stock, int) or stock < 0):
         raise DomainError("stock is a non-negative integer, or null when not tracked", field="stock")
-    return {"sku": sku, "name": v.get("name") or sku, "price": price, "currency": currency,
-            "stock": stock, "is_available": bool(v.get("is_available", True))}
+    return VariantData(sku=sku, name=v.get("name") or sku, price=price, currency=currency,
+                       stock=stock, is_available=bool(v.get("is_available", True)))
 
 
 class Product(Aggregate):
+    # v2: variants are Variant values; v1 snapshots held dicts.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["variants"] = {sku: Variant.from_data(v) for sku, v in state["variants"].items()}
+
     class Listed(Aggregate.Created):
         class_version = 2
         shop_id: str | None
@@ -67,7 +98,7 @@ class Product(Aggregate):
         slug: str
         category: str
         description: str
-        variants: list[dict[str, Any]]
+        variants: list[VariantData]
         images: list[str]
 
         @staticmethod
@@ -80,7 +111,7 @@ class Product(Aggregate):
         price: int
 
     class VariantAdded(Aggregate.Event):
-        variant: dict[str, Any]
+        variant: VariantData
 
     class VariantChanged(Aggregate.Event):
         sku: str
@@ -100,7 +131,7 @@ class Product(Aggregate):
         slug: str,
         category: str,
         description: str,
-        variants: list[dict[str, Any]],
+        variants: list[VariantData],
         images: list[str],
     ) -> None:
         self.shop_id = shop_id
@@ -108,7 +139,7 @@ class Product(Aggregate):
         self.slug = slug
         self.category = category
         self.description = description
-        self.variants: dict[str, dict[str, Any]] = {v["sku"]: dict(v) for v in variants}
+        self.variants: dict[str, Variant] = {v["sku"]: Variant.from_data(v) for v in variants}
         self.images = list(images)
         self.delisted = False
 
@@ -122,7 +153,7 @@ class Product(Aggregate):
         slug: str,
         category: str,
         description: str,
-        variants: list[dict[str, Any]],
+        variants: Sequence[Mapping[str, Any]],
         images: list[str],
     ) -> Product:
         """Lists a product under an id chosen by the caller (the catalog owns its ids)."""
@@ -146,24 +177,22 @@ class Product(Aggregate):
     def variant(self, sku: str) -> Variant:
         self._live()
         try:
-            v = self.variants[sku]
+            return self.variants[sku]
         except KeyError:
             raise UnknownSkuError(f"product {self.id} has no SKU {sku!r}", field="sku") from None
-        return Variant(sku=sku, price=v["price"], currency=v["currency"], name=v.get("name", sku),
-                       stock=v.get("stock"), is_available=v.get("is_available", True))
 
     def change_price(self, sku: str, price: int) -> None:
         self.variant(sku)
         if not isinstance(price, int) or price < 0:
             raise DomainError("price is a non-negative integer in minor units", field="price")
-        if price != self.variants[sku]["price"]:
+        if price != self.variants[sku].price:
             self._price_changed(sku=sku, price=price)
 
     @event(PriceChanged)
     def _price_changed(self, sku: str, price: int) -> None:
-        self.variants[sku]["price"] = price
+        self.variants[sku] = replace(self.variants[sku], price=price)
 
-    def add_variant(self, variant: dict[str, Any]) -> None:
+    def add_variant(self, variant: Mapping[str, Any]) -> None:
         self._live()
         checked = check_variant(variant)
         if checked["sku"] in self.variants:
@@ -173,8 +202,8 @@ class Product(Aggregate):
         self._variant_added(variant=checked)
 
     @event(VariantAdded)
-    def _variant_added(self, variant: dict[str, Any]) -> None:
-        self.variants[variant["sku"]] = dict(variant)
+    def _variant_added(self, variant: VariantData) -> None:
+        self.variants[variant["sku"]] = Variant.from_data(variant)
 
     def change_variant(self, sku: str, changes: dict[str, Any]) -> None:
         """Name and availability; price goes through change_price (its own event). Stock is
@@ -182,7 +211,7 @@ class Product(Aggregate):
         current = self.variant(sku)
         if "stock" in changes:
             raise DomainError("stock is set through Commerce's stock, not the catalog", field="stock")
-        merged = check_variant({**self.variants[sku], **changes})
+        merged = check_variant({**asdict(current), **changes})
         diff: dict[str, Any] = {k: merged[k] for k in ("name", "is_available")
                 if k in changes and merged[k] != getattr(current, k)}
         if diff:
@@ -190,7 +219,7 @@ class Product(Aggregate):
 
     @event(VariantChanged)
     def _variant_changed(self, sku: str, changes: dict[str, Any]) -> None:
-        self.variants[sku].update(changes)
+        self.variants[sku] = replace(self.variants[sku], **changes)
 
     def change_details(self, changes: dict[str, Any]) -> None:
         self._live()

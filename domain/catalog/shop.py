@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal, TypedDict, cast, get_args
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError, NotFoundError
 
-SHOP_TYPES = ("grocery", "pharmacy", "bakery", "restaurant", "dairy", "fruits_vegetables",
-              "meat", "stationery", "electronics", "apparel", "general")
+ShopType = Literal["grocery", "pharmacy", "bakery", "restaurant", "dairy", "fruits_vegetables",
+                   "meat", "stationery", "electronics", "apparel", "general"]
+SHOP_TYPES: tuple[ShopType, ...] = get_args(ShopType)
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
@@ -31,19 +33,34 @@ def check_opening_hours(hours: dict[str, list[list[str]]]) -> None:
                 )
 
 
-def check_details(details: dict[str, Any]) -> None:
+class ShopDetails(TypedDict):
+    """What a shop says about itself, as Shop.Registered and Shop.DetailsChanged store it."""
+
+    name: str
+    description: str
+    city: str
+    society: str
+    shop_type: ShopType
+    tags: list[str]
+    opening_hours: dict[str, list[list[str]]]  # day -> [open, close] spans, "HH:MM"
+    images: list[str]
+
+
+def check_details(details: Mapping[str, Any]) -> ShopDetails:
+    """The details, if valid (a vendor's input or a change merged into the current ones)."""
     if details["shop_type"] not in SHOP_TYPES:
         raise DomainError(f"shop_type must be one of {', '.join(SHOP_TYPES)}", field="shop_type")
     check_opening_hours(details["opening_hours"])
+    return cast(ShopDetails, dict(details))
 
 
 class Shop(Aggregate):
     class Registered(Aggregate.Created):
         vendor_id: str
-        details: dict[str, Any]
+        details: ShopDetails
 
     class DetailsChanged(Aggregate.Event):
-        details: dict[str, Any]
+        details: ShopDetails
 
     class StatusChanged(Aggregate.Event):
         is_open: bool
@@ -53,27 +70,25 @@ class Shop(Aggregate):
         rating: int
 
     @event(Registered)
-    def __init__(self, vendor_id: str, details: dict[str, Any]) -> None:
+    def __init__(self, vendor_id: str, details: ShopDetails) -> None:
         self.vendor_id = vendor_id
-        self.details = dict(details)
+        self.details = details.copy()
         self.is_open = False
         self.rating_sum = 0
         self.rating_count = 0
         self.rated_orders: set[str] = set()
 
     @classmethod
-    def register(cls, vendor_id: str, details: dict[str, Any]) -> Shop:
-        check_details(details)
-        return cls(vendor_id=vendor_id, details=details)
+    def register(cls, vendor_id: str, details: Mapping[str, Any]) -> Shop:
+        return cls(vendor_id=vendor_id, details=check_details(details))
 
-    def change_details(self, changes: dict[str, Any]) -> None:
-        details = {**self.details, **changes}
-        check_details(details)
+    def change_details(self, changes: Mapping[str, Any]) -> None:
+        details = check_details({**self.details, **changes})
         if details != self.details:
             self._details_changed(details=details)
 
     @event(DetailsChanged)
-    def _details_changed(self, details: dict[str, Any]) -> None:
+    def _details_changed(self, details: ShopDetails) -> None:
         self.details = details
 
     def set_open(self, is_open: bool) -> None:

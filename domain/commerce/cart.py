@@ -11,7 +11,9 @@ from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.commerce.values import AppliedCoupon, CartLine, PricingTerms
 from domain.errors import ConflictError, DomainError, InvalidQuantityError, NotFoundError
+from domain.money import Money
 
 MAX_QTY_PER_LINE = 99
 MAX_LINES = 100
@@ -55,6 +57,15 @@ def check_quantity(qty: int) -> None:
 
 
 class Cart(Aggregate):
+    # v2: lines and coupon are values (CartLine, AppliedCoupon); v1 snapshots held dicts.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        state["lines"] = {k: CartLine(**line) for k, line in state["lines"].items()}
+        if state["coupon"] is not None:
+            state["coupon"] = AppliedCoupon(**state["coupon"])
+
     class Opened(Aggregate.Created):
         owner_id: str
         currency: str
@@ -87,7 +98,7 @@ class Cart(Aggregate):
 
     class CouponApplied(Aggregate.Event):
         code: str
-        terms: dict[str, Any]  # as offered when applied; re-checked at confirmation
+        terms: PricingTerms  # as offered when applied; re-checked at confirmation
 
     class CouponRemoved(Aggregate.Event):
         pass
@@ -103,8 +114,8 @@ class Cart(Aggregate):
     def __init__(self, owner_id: str, currency: str) -> None:
         self.owner_id = owner_id
         self.currency = currency
-        self.lines: dict[str, dict[str, Any]] = {}
-        self.coupon: dict[str, Any] | None = None
+        self.lines: dict[str, CartLine] = {}
+        self.coupon: AppliedCoupon | None = None
         self.points = 0
 
     # Commands: check the rules, then record what happened.
@@ -117,8 +128,7 @@ class Cart(Aggregate):
         sku: str,
         name: str,
         qty: int,
-        unit_price: int,
-        currency: str,
+        price: Money,
         shop_id: str | None = None,
         replace: bool = False,
     ) -> str:
@@ -133,27 +143,27 @@ class Cart(Aggregate):
                     "your cart holds items from another shop; send replace=true to empty it first"
                 )
             self._cleared()
-        if currency != self.currency:
+        if price.currency != self.currency:
             raise CurrencyMismatchError(
-                f"cart is in {self.currency}, product is priced in {currency}", field="sku"
+                f"cart is in {self.currency}, product is priced in {price.currency}", field="sku"
             )
         existing = self._line_for(product_id, sku)
         if existing is not None:
-            new_qty = existing["qty"] + qty
+            new_qty = existing.qty + qty
             check_quantity(new_qty)
-            self._quantity_changed(item_id=existing["item_id"], qty=new_qty, unit_price=unit_price)
-            return str(existing["item_id"])
+            self._quantity_changed(item_id=existing.item_id, qty=new_qty, unit_price=price.amount)
+            return existing.item_id
         if len(self.lines) >= MAX_LINES:
             raise CartFullError(f"a cart holds at most {MAX_LINES} different items")
         self._item_added(item_id=item_id, product_id=product_id, shop_id=shop_id, sku=sku, name=name,
-                         qty=qty, unit_price=unit_price)
+                         qty=qty, unit_price=price.amount)
         return item_id
 
     def change_quantity(self, item_id: str, qty: int, unit_price: int) -> None:
         self.line(item_id)
         check_quantity(qty)
         line = self.lines[item_id]
-        if line["qty"] != qty or line["unit_price"] != unit_price:
+        if line.qty != qty or line.unit_price != unit_price:
             self._quantity_changed(item_id=item_id, qty=qty, unit_price=unit_price)
 
     def remove_item(self, item_id: str) -> None:
@@ -164,14 +174,14 @@ class Cart(Aggregate):
         if self.lines:
             self._cleared()
 
-    def apply_coupon(self, code: str, terms: dict[str, Any]) -> None:
+    def apply_coupon(self, code: str, terms: PricingTerms) -> None:
         if not self.lines:
             raise EmptyCartError("add items before applying a coupon")
         self._coupon_applied(code=code, terms=terms)
 
     @event(CouponApplied)
-    def _coupon_applied(self, code: str, terms: dict[str, Any]) -> None:
-        self.coupon = {"code": code, "terms": terms}
+    def _coupon_applied(self, code: str, terms: PricingTerms) -> None:
+        self.coupon = AppliedCoupon(code=code, terms=terms)
 
     def reserve_points(self, points: int) -> None:
         if points and not self.lines:
@@ -183,28 +193,28 @@ class Cart(Aggregate):
     def _points_reserved(self, points: int) -> None:
         self.points = points
 
-    def check_out(self) -> list[dict[str, Any]]:
+    def check_out(self) -> list[CartLine]:
         """The lines to order; the cart empties (in the same save as the order)."""
         if not self.lines:
             raise EmptyCartError("the cart is empty")
-        lines = [dict(line) for line in self.lines.values()]
+        lines = list(self.lines.values())
         self._cleared()
         return lines
 
     # Queries.
 
-    def line(self, item_id: str) -> dict[str, Any]:
+    def line(self, item_id: str) -> CartLine:
         try:
             return self.lines[item_id]
         except KeyError:
             raise CartItemNotFoundError(f"cart has no item {item_id}", field="item_id") from None
 
-    def find_line(self, ref: str, sku: str | None = None) -> dict[str, Any]:
+    def find_line(self, ref: str, sku: str | None = None) -> CartLine:
         """A line by its own id, or by product id (and SKU when the product has several lines)."""
         if ref in self.lines:
             return self.lines[ref]
-        matches = [line for line in self.lines.values() if line["product_id"] == ref
-                   and (sku is None or line["sku"] == sku)]
+        matches = [line for line in self.lines.values() if line.product_id == ref
+                   and (sku is None or line.sku == sku)]
         if len(matches) > 1:
             raise DomainError("the cart holds several variants of this item; pass sku", field="sku")
         if not matches:
@@ -213,17 +223,17 @@ class Cart(Aggregate):
 
     @property
     def shop_id(self) -> str | None:
-        return next(iter(self.lines.values()))["shop_id"] if self.lines else None
+        return next(iter(self.lines.values())).shop_id if self.lines else None
 
-    def _line_for(self, product_id: str, sku: str) -> dict[str, Any] | None:
+    def _line_for(self, product_id: str, sku: str) -> CartLine | None:
         for line in self.lines.values():
-            if line["product_id"] == product_id and line["sku"] == sku:
+            if line.product_id == product_id and line.sku == sku:
                 return line
         return None
 
     @property
     def total(self) -> int:
-        return sum(line["qty"] * line["unit_price"] for line in self.lines.values())
+        return sum(line.total for line in self.lines.values())
 
     # Event handlers: only state changes, no rules (they also run on replay).
 
@@ -232,20 +242,12 @@ class Cart(Aggregate):
         self, item_id: str, product_id: str, shop_id: str | None, sku: str, name: str, qty: int,
         unit_price: int,
     ) -> None:
-        self.lines[item_id] = {
-            "item_id": item_id,
-            "product_id": product_id,
-            "shop_id": shop_id,
-            "sku": sku,
-            "name": name,
-            "qty": qty,
-            "unit_price": unit_price,
-        }
+        self.lines[item_id] = CartLine(item_id=item_id, product_id=product_id, shop_id=shop_id,
+                                       sku=sku, name=name, qty=qty, unit_price=unit_price)
 
     @event(ItemQuantityChanged)
     def _quantity_changed(self, item_id: str, qty: int, unit_price: int) -> None:
-        self.lines[item_id]["qty"] = qty
-        self.lines[item_id]["unit_price"] = unit_price
+        self.lines[item_id] = self.lines[item_id].repriced(qty, unit_price)
 
     @event(ItemRemoved)
     def _item_removed(self, item_id: str) -> None:

@@ -6,12 +6,14 @@ limits hold under any concurrency (optimistic concurrency on the coupon)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal, NotRequired, TypedDict, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from domain.commerce.values import PricingTerms
 from domain.errors import ConflictError, DomainError, NotFoundError
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
@@ -33,7 +35,24 @@ def coupon_id(code: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"eventmart:coupon:{code.upper()}")
 
 
-def discount_for(terms: dict[str, Any], subtotal: int) -> int:
+class CouponTerms(TypedDict):
+    """An offer as Coupon.Created stores it. Amounts in paise; `value` is paise off (flat) or
+    percent off (percent, at most `cap` paise)."""
+
+    code: str
+    description: str
+    discount_type: Literal["flat", "percent"]
+    value: int
+    cap: int | None
+    min_order: int
+    valid_from: datetime
+    valid_until: datetime
+    usage_limit_total: int | None
+    usage_limit_per_user: int | None
+    shop_id: NotRequired[str | None]  # a shop's own offer; none: the marketplace's
+
+
+def discount_for(terms: Mapping[str, Any], subtotal: int) -> int:
     """What these terms take off this subtotal; 0 below the minimum. Pure: the cart view, the
     cart summary and order placement all use it."""
     if subtotal < terms["min_order"] or subtotal <= 0:
@@ -47,12 +66,14 @@ def discount_for(terms: dict[str, Any], subtotal: int) -> int:
     return int(min(amount, subtotal))
 
 
-def pricing_terms(terms: dict[str, Any]) -> dict[str, Any]:
+def pricing_terms(terms: Mapping[str, Any]) -> PricingTerms:
     """What a cart needs to price the discount; validity and limits are checked at confirm."""
-    return {k: terms.get(k) for k in ("discount_type", "value", "cap", "min_order")}
+    return PricingTerms(discount_type=terms["discount_type"], value=terms["value"],
+                        cap=terms.get("cap"), min_order=terms["min_order"])
 
 
-def check_terms(terms: dict[str, Any]) -> None:
+def check_terms(terms: Mapping[str, Any]) -> CouponTerms:
+    """The terms, if valid."""
     if not CODE.match(terms["code"]):
         raise DomainError("code: 3-32 of A-Z, 0-9, - and _", field="code")
     if terms["discount_type"] not in ("flat", "percent"):
@@ -66,11 +87,12 @@ def check_terms(terms: dict[str, Any]) -> None:
     for limit in ("usage_limit_total", "usage_limit_per_user"):
         if terms.get(limit) is not None and terms[limit] < 1:
             raise DomainError(f"{limit} must be at least 1", field=limit)
+    return cast(CouponTerms, dict(terms))
 
 
 class Coupon(Aggregate):
     class Created(Aggregate.Created):
-        terms: dict[str, Any]
+        terms: CouponTerms
         created_by: str
 
     class Redeemed(Aggregate.Event):
@@ -86,20 +108,19 @@ class Coupon(Aggregate):
         by: str
 
     @staticmethod
-    def create_id(terms: dict[str, Any], created_by: str) -> UUID:
+    def create_id(terms: CouponTerms, created_by: str) -> UUID:
         return coupon_id(terms["code"])
 
     @event(Created)
-    def __init__(self, terms: dict[str, Any], created_by: str) -> None:
-        self.terms = dict(terms)
+    def __init__(self, terms: CouponTerms, created_by: str) -> None:
+        self.terms = terms.copy()
         self.created_by = created_by
         self.active = True
         self.uses: dict[str, str] = {}  # order id -> user id
 
     @classmethod
-    def create(cls, terms: dict[str, Any], created_by: str) -> Coupon:
-        check_terms(terms)
-        return cls(terms=terms, created_by=created_by)
+    def create(cls, terms: Mapping[str, Any], created_by: str) -> Coupon:
+        return cls(terms=check_terms(terms), created_by=created_by)
 
     @property
     def code(self) -> str:
@@ -119,10 +140,10 @@ class Coupon(Aggregate):
         if subtotal < t["min_order"]:
             raise CouponRejectedError(f"{self.code} needs an order of at least {t['min_order']}",
                                       field="code")
-        if t.get("usage_limit_total") is not None and len(self.uses) >= t["usage_limit_total"]:
+        if (total := t.get("usage_limit_total")) is not None and len(self.uses) >= total:
             raise CouponRejectedError(f"{self.code} has been used up", field="code")
         mine = sum(1 for user in self.uses.values() if user == user_id)
-        if t.get("usage_limit_per_user") is not None and mine >= t["usage_limit_per_user"]:
+        if (per_user := t.get("usage_limit_per_user")) is not None and mine >= per_user:
             raise CouponRejectedError(f"you have used {self.code} as often as allowed", field="code")
         return discount_for(t, subtotal)
 

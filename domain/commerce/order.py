@@ -14,15 +14,31 @@ Anything else is an InvalidTransitionError naming the current state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar, Literal, NotRequired, TypedDict
 from uuid import UUID, uuid4
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.commerce.pricing import unit_prices_paid
+from domain.commerce.values import (
+    AddressData,
+    AddressRefData,
+    Amounts,
+    DeliveryAddress,
+    DeliveryAddressRef,
+    DiscountData,
+    Line,
+    OrderLine,
+    OrderLineData,
+    ReturnItemData,
+    address_from_data,
+)
 from domain.errors import ConflictError, DomainError, NotFoundError
+from domain.snapshots import TypedSnapshot
 
 
 class OrderStatus(StrEnum):
@@ -56,27 +72,61 @@ class IssueCategory(StrEnum):
     OTHER = "other"
 
 
-S = OrderStatus
-TRANSITIONS: dict[str, dict[str, str]] = {
-    S.AWAITING_PAYMENT: {"pay": S.PENDING, "payment_failed": S.PAYMENT_FAILED, "cancel": S.CANCELLED},
-    S.PAYMENT_FAILED: {"pay": S.PENDING, "cancel": S.CANCELLED},
-    S.PENDING: {"accept": S.ACCEPTED, "reject": S.REJECTED, "modify": S.MODIFIED, "cancel": S.CANCELLED},
-    S.MODIFIED: {"confirm_modified": S.ACCEPTED, "modify": S.MODIFIED, "reject": S.REJECTED,
-                 "cancel": S.CANCELLED},
-    S.ACCEPTED: {"pack": S.PACKED, "cancel": S.CANCELLED},
-    S.PACKED: {"dispatch": S.OUT_FOR_DELIVERY, "cancel": S.CANCELLED},
-    S.OUT_FOR_DELIVERY: {"deliver": S.DELIVERED},
+class Action(StrEnum):
+    """What moves an order from one status to the next; stored in StatusChanged as the value."""
+
+    PAY = "pay"
+    PAYMENT_FAILED = "payment_failed"
+    ACCEPT = "accept"
+    REJECT = "reject"
+    MODIFY = "modify"
+    CONFIRM_MODIFIED = "confirm_modified"
+    PACK = "pack"
+    DISPATCH = "dispatch"
+    DELIVER = "deliver"
+    CANCEL = "cancel"
+
+
+# The moves `advance` makes; the others have commands of their own (pay, modify, cancel...).
+ADVANCES = frozenset({Action.ACCEPT, Action.PACK, Action.DISPATCH, Action.DELIVER,
+                      Action.CONFIRM_MODIFIED})
+
+S, A = OrderStatus, Action
+TRANSITIONS: dict[OrderStatus, dict[Action, OrderStatus]] = {
+    S.AWAITING_PAYMENT: {A.PAY: S.PENDING, A.PAYMENT_FAILED: S.PAYMENT_FAILED, A.CANCEL: S.CANCELLED},
+    S.PAYMENT_FAILED: {A.PAY: S.PENDING, A.CANCEL: S.CANCELLED},
+    S.PENDING: {A.ACCEPT: S.ACCEPTED, A.REJECT: S.REJECTED, A.MODIFY: S.MODIFIED, A.CANCEL: S.CANCELLED},
+    S.MODIFIED: {A.CONFIRM_MODIFIED: S.ACCEPTED, A.MODIFY: S.MODIFIED, A.REJECT: S.REJECTED,
+                 A.CANCEL: S.CANCELLED},
+    S.ACCEPTED: {A.PACK: S.PACKED, A.CANCEL: S.CANCELLED},
+    S.PACKED: {A.DISPATCH: S.OUT_FOR_DELIVERY, A.CANCEL: S.CANCELLED},
+    S.OUT_FOR_DELIVERY: {A.DELIVER: S.DELIVERED},
     S.DELIVERED: {},
     S.CANCELLED: {},
     S.REJECTED: {},
 }
-STATES = tuple(s.value for s in OrderStatus)
-PAYMENT_MODES = tuple(m.value for m in PaymentMode)
-ISSUE_CATEGORIES = tuple(c.value for c in IssueCategory)
+STATES = tuple(OrderStatus)
+PAYMENT_MODES = tuple(PaymentMode)
+ISSUE_CATEGORIES = tuple(IssueCategory)
 RETURN_WINDOW = timedelta(days=7)
 # An online order nobody pays stops holding stock after this long (a payment may still come:
 # it takes the stock again, or goes back when the stock is gone).
 UNPAID_ORDER_WINDOW = timedelta(minutes=30)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A vendor's modification waiting for the customer's confirmation."""
+
+    lines: tuple[OrderLine, ...]
+    amounts: Amounts
+
+
+class ReturnState(TypedDict):
+    items: list[ReturnItemData]
+    amount: int  # paid for these units, when asked
+    state: Literal["requested", "approved", "rejected"]
+    refund: NotRequired[int]  # owed back on approval
 
 
 class OrderNotFoundError(NotFoundError):
@@ -103,25 +153,30 @@ class AlreadyRatedError(ConflictError):
     title = "Already rated"
 
 
-def totals(lines: list[dict[str, Any]], delivery_fee: int, discount: int) -> dict[str, int]:
-    subtotal = sum(line["qty"] * line["unit_price"] for line in lines)
+def totals(lines: Sequence[Line], delivery_fee: int, discount: int) -> Amounts:
+    subtotal = sum(line.qty * line.unit_price for line in lines)
     discount = min(discount, subtotal)
-    return {"subtotal": subtotal, "delivery_fee": delivery_fee, "discount": discount,
-            "total": subtotal + delivery_fee - discount}
+    return Amounts(subtotal=subtotal, delivery_fee=delivery_fee, discount=discount,
+                   total=subtotal + delivery_fee - discount)
 
 
 class Order(Aggregate):
+    # Orders are snapshotted (CommerceApplication): their snapshots restore these as enums.
+    Snapshot = TypedSnapshot
+    snapshot_enums: ClassVar[Mapping[str, type[StrEnum]]] = {
+        "status": OrderStatus, "payment_mode": PaymentMode}
+
     class Placed(Aggregate.Created):
         customer_id: str
         shop_id: str | None
-        lines: list[dict[str, Any]]
+        lines: list[OrderLineData]
         currency: str
-        amounts: dict[str, int]
+        amounts: Amounts
         payment_mode: str
         delivery_notes: str
-        address: dict[str, Any] | None
+        address: AddressData | AddressRefData | None
         status: str
-        discounts: list[dict[str, Any]]  # e.g. {"kind": "coupon", "code", "amount"}
+        discounts: list[DiscountData]
 
     class Paid(Aggregate.Event):
         payment_id: str
@@ -140,8 +195,8 @@ class Order(Aggregate):
 
     class Modified(Aggregate.Event):
         by: str
-        lines: list[dict[str, Any]]
-        amounts: dict[str, int]
+        lines: list[OrderLineData]
+        amounts: Amounts
         note: str
 
     class Cancelled(Aggregate.Event):
@@ -179,7 +234,7 @@ class Order(Aggregate):
 
     class ReturnRequested(Aggregate.Event):
         return_id: str
-        items: list[dict[str, Any]]  # item_id, quantity
+        items: list[ReturnItemData]
         reason: str
         amount: int
 
@@ -206,36 +261,36 @@ class Order(Aggregate):
         self,
         customer_id: str,
         shop_id: str | None,
-        lines: list[dict[str, Any]],
+        lines: list[OrderLineData],
         currency: str,
-        amounts: dict[str, int],
+        amounts: Amounts,
         payment_mode: str,
         delivery_notes: str,
-        address: dict[str, Any] | None,
+        address: AddressData | AddressRefData | None,
         status: str,
-        discounts: list[dict[str, Any]],
+        discounts: list[DiscountData],
     ) -> None:
-        self.discounts = [dict(d) for d in discounts]
+        self.discounts: list[DiscountData] = [d.copy() for d in discounts]
         self.customer_id = customer_id
         self.shop_id = shop_id
-        self.lines = [dict(line) for line in lines]
+        self.lines = [OrderLine.from_data(line) for line in lines]
         self.currency = currency
-        self.amounts = dict(amounts)
-        self.payment_mode = payment_mode
+        self.amounts = amounts.copy()
+        self.payment_mode = PaymentMode(payment_mode)
         self.delivery_notes = delivery_notes
-        self.address = address
-        self.status = status
+        self.address = address_from_data(address) if address is not None else None
+        self.status = OrderStatus(status)
         self.paid = 0
         self.refunded = 0
         self.owed = 0  # due back to the customer and not refunded yet; refunds draw from it
         self.returned: dict[str, int] = {}  # order line -> units returned (approved)
         self.payment_ids: list[str] = []
         self.refund_references: set[str] = set()
-        self.proposed: dict[str, Any] | None = None
+        self.proposed: Proposal | None = None
         self.rating: int | None = None
         self.delivered_at: datetime | None = None
         self.issues: dict[str, str] = {}  # issue id -> open | resolved
-        self.returns: dict[str, dict[str, Any]] = {}
+        self.returns: dict[str, ReturnState] = {}
 
     @classmethod
     def place(
@@ -243,27 +298,28 @@ class Order(Aggregate):
         *,
         customer_id: str,
         shop_id: str | None,
-        lines: list[dict[str, Any]],
+        lines: Sequence[OrderLine],
         currency: str,
         delivery_fee: int,
         discount: int,
         payment_mode: str,
         delivery_notes: str = "",
-        address: dict[str, Any] | None = None,
+        address: DeliveryAddress | DeliveryAddressRef | None = None,
         order_id: UUID | None = None,
-        discounts: list[dict[str, Any]] | None = None,
+        discounts: list[DiscountData] | None = None,
     ) -> Order:
         if not lines:
             raise OrderRuleError("an order needs at least one item")
         if payment_mode not in PAYMENT_MODES:
             raise OrderRuleError(f"payment_mode must be one of {', '.join(PAYMENT_MODES)}",
                                  field="payment_mode")
-        priced = [{**line, "line_total": line["qty"] * line["unit_price"]} for line in lines]
-        status = "awaiting_payment" if payment_mode == "online" else "pending"
+        priced = [line.with_qty(line.qty) for line in lines]  # line totals from the prices
+        status = S.AWAITING_PAYMENT if payment_mode == PaymentMode.ONLINE else S.PENDING
         return cls._create(
             cls.Placed, id=order_id or uuid4(), customer_id=customer_id, shop_id=shop_id,
-            lines=priced, currency=currency, amounts=totals(priced, delivery_fee, discount),
-            payment_mode=payment_mode, delivery_notes=delivery_notes, address=address,
+            lines=[line.as_data() for line in priced], currency=currency,
+            amounts=totals(priced, delivery_fee, discount), payment_mode=payment_mode,
+            delivery_notes=delivery_notes, address=address.as_data() if address else None,
             status=status, discounts=discounts or [],
         )
 
@@ -286,7 +342,7 @@ class Order(Aggregate):
         self.owed += amount
         return amount
 
-    def _check(self, action: str) -> str:
+    def _check(self, action: Action) -> OrderStatus:
         allowed = TRANSITIONS[self.status]
         if action not in allowed:
             can = ", ".join(allowed) or "nothing (final state)"
@@ -301,7 +357,7 @@ class Order(Aggregate):
         """Idempotent per payment: the payment policy may deliver the same success twice."""
         if payment_id in self.payment_ids:
             return
-        self._check("pay")
+        self._check(A.PAY)
         if amount != self.total:
             raise OrderRuleError(f"payment of {amount} does not match the total {self.total}")
         self._paid(payment_id=payment_id, amount=amount)
@@ -311,48 +367,48 @@ class Order(Aggregate):
         self.payment_ids.append(payment_id)
         self.paid += amount
         # Online orders wait for payment; wallet orders are paid while already pending.
-        self.status = TRANSITIONS[self.status].get("pay", self.status)
+        self.status = TRANSITIONS[self.status].get(A.PAY, self.status)
 
     def record_payment_failure(self, payment_id: str, reason: str) -> None:
-        if payment_id in self.payment_ids or "payment_failed" not in TRANSITIONS[self.status]:
+        if payment_id in self.payment_ids or A.PAYMENT_FAILED not in TRANSITIONS[self.status]:
             return  # paid meanwhile by another attempt, or already failed: nothing to record
         self._payment_failed(payment_id=payment_id, reason=reason)
 
     @event(PaymentFailed)
     def _payment_failed(self, payment_id: str, reason: str) -> None:
-        self.status = "payment_failed"
+        self.status = S.PAYMENT_FAILED
 
     def mark_wallet_paid(self) -> None:
         """Wallet orders are paid at placement, in the same transaction as the debit."""
-        if self.payment_mode != "wallet" or self.paid:
+        if self.payment_mode != PaymentMode.WALLET or self.paid:
             raise OrderRuleError("only an unpaid wallet order is paid from the wallet")
         self._paid(payment_id=f"wallet:{self.id}", amount=self.total)
 
     # Fulfilment
 
-    def advance(self, action: str, *, by: str, at: datetime, note: str = "") -> None:
-        if action not in ("accept", "pack", "dispatch", "deliver", "confirm_modified"):
-            raise OrderRuleError(f"unknown action {action!r}")
-        if action == "confirm_modified" and self.status != "modified":
+    def advance(self, action: Action, *, by: str, at: datetime, note: str = "") -> None:
+        if action not in ADVANCES:
+            raise OrderRuleError(f"unknown action {str(action)!r}")
+        if action == A.CONFIRM_MODIFIED and self.status != S.MODIFIED:
             raise OrderRuleError("there is no modification to confirm")
         status = self._check(action)
         owed_before = self.owed
         self._status_changed(action=action, status=status, by=by, note=note, at=at)
         if self.owed > owed_before:
             self._owe_online(self.owed - owed_before, "order modified")
-        if action == "deliver" and self.payment_mode == "cash" and not self.paid:
+        if action == A.DELIVER and self.payment_mode == PaymentMode.CASH and not self.paid:
             # Cash changes hands at the door: from now on it is refundable (returns).
             self._paid(payment_id=f"cash:{self.id}", amount=self.total)
 
     @event(StatusChanged)
     def _status_changed(self, action: str, status: str, by: str, note: str, at: datetime) -> None:
-        self.status = status
-        if status == "delivered":
+        self.status = OrderStatus(status)
+        if status == S.DELIVERED:
             self.delivered_at = at
-        if action == "confirm_modified" and self.proposed is not None:
+        if action == A.CONFIRM_MODIFIED and self.proposed is not None:
             before = self.total
-            self.lines = self.proposed["lines"]
-            self.amounts = self.proposed["amounts"]
+            self.lines = list(self.proposed.lines)
+            self.amounts = self.proposed.amounts.copy()
             self.proposed = None
             if self.paid:
                 self._owe(before - self.total)  # the difference, once
@@ -361,33 +417,34 @@ class Order(Aggregate):
         """The vendor changes quantities (0 removes a line) before accepting; the consumer
         must confirm. Only lowering is allowed: the consumer agreed to at most this much. The
         delivery fee agreed at placement stays: a shop's shortage must not cost the customer."""
-        self._check("modify")
-        current = {line["item_id"]: line for line in self.lines}
+        self._check(A.MODIFY)
+        current = {line.item_id: line for line in self.lines}
         unknown = set(quantities) - set(current)
         if unknown:
             raise OrderRuleError(f"no such order lines: {', '.join(sorted(unknown))}")
         lines = []
         for item_id, line in current.items():
-            qty = quantities.get(item_id, line["qty"])
-            if qty < 0 or qty > line["qty"]:
+            qty = quantities.get(item_id, line.qty)
+            if qty < 0 or qty > line.qty:
                 raise OrderRuleError("a modification may only lower quantities", field="quantity")
             if qty:
-                lines.append({**line, "qty": qty, "line_total": qty * line["unit_price"]})
+                lines.append(line.with_qty(qty))
         if not lines:
             raise OrderRuleError("a modification cannot remove every line; reject the order instead")
         if lines == self.lines:
             raise OrderRuleError("the modification changes nothing")
         amounts = totals(lines, self.amounts["delivery_fee"], self.amounts["discount"])
-        self._modified(by=by, lines=lines, amounts=amounts, note=note)
+        self._modified(by=by, lines=[line.as_data() for line in lines], amounts=amounts, note=note)
 
     @event(Modified)
-    def _modified(self, by: str, lines: list[dict[str, Any]], amounts: dict[str, int], note: str) -> None:
-        self.status = "modified"
-        self.proposed = {"lines": lines, "amounts": amounts}
+    def _modified(self, by: str, lines: list[OrderLineData], amounts: Amounts, note: str) -> None:
+        self.status = S.MODIFIED
+        self.proposed = Proposal(lines=tuple(OrderLine.from_data(line) for line in lines),
+                                 amounts=amounts)
 
     def cancel(self, *, by: str, reason: str, reject: bool = False) -> int:
         """Cancels (or, for the vendor, rejects); returns the amount now due back."""
-        status = self._check("reject" if reject else "cancel")
+        status = self._check(A.REJECT if reject else A.CANCEL)
         due = self.unowed  # a debt already owed (a modification's difference) is not owed twice
         self._cancelled(by=by, reason=reason, status=status, refund_due=due)
         self._owe_online(due, status)
@@ -395,7 +452,7 @@ class Order(Aggregate):
 
     def _owe_online(self, amount: int, reason: str) -> None:
         """Online payments come back through the provider (wallet ones in the same save)."""
-        if amount > 0 and self.payment_mode == "online" and self.payment_ids:
+        if amount > 0 and self.payment_mode == PaymentMode.ONLINE and self.payment_ids:
             self._refund_due(amount=amount, payment_id=self.payment_ids[-1], reason=reason)
 
     @event(RefundDue)
@@ -404,7 +461,7 @@ class Order(Aggregate):
 
     @event(Cancelled)
     def _cancelled(self, by: str, reason: str, status: str, refund_due: int) -> None:
-        self.status = status
+        self.status = OrderStatus(status)
         self._owe(refund_due)  # everything paid and not yet given back
 
     def record_refund(self, amount: int, method: str, reference: str) -> None:
@@ -459,17 +516,17 @@ class Order(Aggregate):
 
     def returnable(self) -> dict[str, int]:
         """Per order line, how many may still be returned (open and approved returns count)."""
-        out = {line["item_id"]: line["qty"] for line in self.lines}
+        out = {line.item_id: line.qty for line in self.lines}
         for ret in self.returns.values():
             if ret["state"] != "rejected":
                 for item in ret["items"]:
                     out[item["item_id"]] -= item["quantity"]
         return out
 
-    def request_return(self, *, return_id: str, items: list[dict[str, Any]], reason: str,
+    def request_return(self, *, return_id: str, items: Sequence[ReturnItemData], reason: str,
                        now: datetime, window: timedelta = RETURN_WINDOW) -> int:
         """Returns the amount that approval would refund."""
-        if self.status != "delivered" or self.delivered_at is None:
+        if self.status != S.DELIVERED or self.delivered_at is None:
             raise OrderRuleError(f"only delivered orders can be returned; this one is {self.status}")
         if now - self.delivered_at > window:
             raise OrderRuleError(f"the return window ({window.days} days after delivery) has closed")
@@ -487,12 +544,13 @@ class Order(Aggregate):
                                      field="items")
         amount = self._paid_for(wanted)
         self._return_requested(return_id=return_id,
-                               items=[{"item_id": i, "quantity": q} for i, q in wanted.items()],
+                               items=[ReturnItemData(item_id=i, quantity=q) for i, q in wanted.items()],
                                reason=reason, amount=amount)
         return amount
 
     @event(ReturnRequested)
-    def _return_requested(self, return_id: str, items: list[dict[str, Any]], reason: str, amount: int) -> None:
+    def _return_requested(self, return_id: str, items: list[ReturnItemData], reason: str,
+                          amount: int) -> None:
         self.returns[return_id] = {"items": items, "amount": amount, "state": "requested"}
 
     def _paid_for(self, units: dict[str, int]) -> int:
@@ -531,7 +589,7 @@ class Order(Aggregate):
             ret["refund"] = self._owe(ret["amount"] if refund is None else refund)
 
     def rate(self, rating: int, comment: str) -> None:
-        if self.status != "delivered":
+        if self.status != S.DELIVERED:
             raise OrderRuleError(f"only delivered orders can be rated; this one is {self.status}")
         if self.rating is not None:
             raise AlreadyRatedError("this order was already rated")

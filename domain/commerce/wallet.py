@@ -7,7 +7,7 @@ without arithmetic, and an auditor can check one against the other.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import TypedDict
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -16,6 +16,11 @@ from domain.errors import DomainError
 
 CREDIT_KINDS = ("load", "refund", "adjustment")
 DEBIT_KINDS = ("debit", "order", "adjustment")
+
+
+class KeyedDebit(TypedDict):
+    balance_after: int
+    at: datetime | None  # the debit event's time
 
 
 class InsufficientFundsError(DomainError):
@@ -71,9 +76,9 @@ class Wallet(Aggregate):
         if kind == "load":
             self.loads.add(reference)
 
-    def keyed_debit(self, key: str) -> dict[str, Any] | None:
-        """What the debit made under this idempotency claim did: `balance_after`, `at`."""
-        found: dict[str, Any] | None = self.__dict__.get("debit_keys", {}).get(key)
+    def keyed_debit(self, key: str) -> KeyedDebit | None:
+        """What the debit made under this idempotency claim did."""
+        found: KeyedDebit | None = self.__dict__.get("debit_keys", {}).get(key)
         return found
 
     def debit(self, amount: int, *, kind: str, reference: str, key: str | None = None) -> None:
@@ -97,5 +102,5 @@ class Wallet(Aggregate):
         self.balance = balance_after
         if key is not None:
             # Set lazily: wallets snapshotted before keyed debits have no such attribute.
-            self.__dict__.setdefault("debit_keys", {})[key] = {
-                "balance_after": balance_after, "at": timestamp}
+            self.__dict__.setdefault("debit_keys", {})[key] = KeyedDebit(
+                balance_after=balance_after, at=timestamp)

@@ -42,6 +42,9 @@ class PaymentProvider(Protocol):
 
 class PaymentsApplication(EventMartApplication):
     name = "payments"
+    # A payment sees a webhook per provider retry and a refund per request: unbounded, so
+    # loads go through a snapshot. An allowance takes an event per load of its day.
+    snapshotting_intervals = {Payment: 25, LoadAllowance: 25}
     not_found_errors = {Payment: PaymentNotFoundError}
 
     def __init__(self, env: dict[str, str] | None = None, *, provider: PaymentProvider | None = None,

@@ -4,7 +4,7 @@ commerce table lock (DESIGN.md: every insert locks its application's events tabl
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Protocol
 from uuid import UUID, uuid4
 
 from domain.actor import Actor
@@ -13,7 +13,7 @@ from domain.support.ticket import SupportTicket, TicketNotFoundError
 
 
 class Orders(Protocol):
-    def order_for(self, actor: Actor, order_id: UUID) -> Any:
+    def order_for(self, actor: Actor, order_id: UUID) -> object:
         """The order if this actor may see it; else raises a not-found error."""
 
 

@@ -4,15 +4,29 @@ a resolved ticket reopens it, because the problem evidently is not solved."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Literal, get_args
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import ConflictError, DomainError, NotFoundError
 
-CATEGORIES = ("order", "payment", "wallet", "account", "delivery", "refund", "other")
+TicketCategory = Literal["order", "payment", "wallet", "account", "delivery", "refund", "other"]
+CATEGORIES: tuple[TicketCategory, ...] = get_args(TicketCategory)
+
+
+@dataclass(frozen=True)
+class TicketMessage:
+    id: str
+    author_id: str
+    author_role: str  # customer or staff
+    text: str
+    at: datetime | None  # the time of its event; set as soon as the event applies
+
+
 # open: waiting for support; in_progress: support is on it; resolved: support thinks it is done
 # (the customer can reopen by writing); closed: final, no more messages.
 class TicketStatus(StrEnum):
@@ -63,7 +77,7 @@ class SupportTicket(Aggregate):
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, SupportTicket)
-            aggregate.messages[0]["at"] = self.timestamp
+            aggregate.messages[0] = replace(aggregate.messages[0], at=self.timestamp)
 
     class MessagePosted(Aggregate.Event):
         message_id: str
@@ -73,9 +87,9 @@ class SupportTicket(Aggregate):
 
         def apply(self, aggregate: Aggregate) -> None:
             assert isinstance(aggregate, SupportTicket)
-            aggregate.messages.append({"id": self.message_id, "author_id": self.author_id,
-                                       "author_role": self.author_role, "text": self.text,
-                                       "at": self.timestamp})
+            aggregate.messages.append(TicketMessage(
+                id=self.message_id, author_id=self.author_id, author_role=self.author_role,
+                text=self.text, at=self.timestamp))
 
     class StatusChanged(Aggregate.Event):
         status: str
@@ -90,8 +104,8 @@ class SupportTicket(Aggregate):
         self.category = category
         self.order_id = order_id
         self.status = "open"
-        self.messages: list[dict[str, Any]] = [
-            {"id": message_id, "author_id": customer_id, "author_role": "customer", "text": text}]
+        self.messages: list[TicketMessage] = [TicketMessage(
+            id=message_id, author_id=customer_id, author_role="customer", text=text, at=None)]
 
     @classmethod
     def open(cls, *, ticket_id: UUID, customer_id: str, subject: str, category: str,

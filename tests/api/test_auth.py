@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from eventmart.identity import sessions
+from identity import sessions
 from tests.support.problems import assert_problem
 from tests.support.users import PASSWORD, random_email
 

@@ -134,7 +134,8 @@ def test_items_variants_stock_and_price_history(vendor: TestClient, anonymous: T
     auditor = staff_client("auditor")
     history = auditor.get(f"/v1/audit/products/{pid}/history").json()
     assert [p["price"] for p in history["prices"] if p["sku"] == "SKU-0"] == [64500, 59900, 61000]
-    assert [e["type"] for e in history["events"]][:2] == ["Product.Listed", "Product.PriceChanged"]
+    assert [e["type"] for e in history["events"]][:2] == ["catalog.product.listed",
+                                                          "catalog.product.price_changed"]
     assert_problem(auditor.get(f"/v1/audit/products/{uuid.uuid4()}/history"), 404)
 
     assert vendor.post(f"/v1/vendor/products/{pid}/delist").status_code == 204
@@ -198,6 +199,25 @@ def test_product_search_pagination(anonymous: TestClient, stocked: dict[str, Any
     assert anonymous.get(second["previous"]).json() == first
     beyond = anonymous.get("/v1/products/", params={**params, "page": 9}).json()
     assert beyond["results"] == [] and beyond["count"] == 3
+
+
+def test_a_broad_listing_estimates_its_count_and_says_so(
+        anonymous: TestClient, stocked: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    params = {"category": stocked["category"], "ordering": "price", "page_size": 1}
+    exact = anonymous.get("/v1/products/", params=params).json()
+    assert (exact["count"], exact["count_exact"]) == (3, True)
+
+    monkeypatch.setattr(catalog_search, "COUNT_EXACT_UP_TO", 2)  # as if 10,000 were exceeded
+    broad = anonymous.get("/v1/products/", params=params).json()
+
+    assert broad["count_exact"] is False
+    assert broad["count"] >= 3, "an estimate is never below what was counted"
+    pages = [broad]
+    while pages[-1]["next"] and len(pages) < 10:
+        pages.append(anonymous.get(pages[-1]["next"]).json())
+    assert [names(p) for p in pages][:3] == [names(exact)] + [
+        names(anonymous.get("/v1/products/", params={**params, "page": n}).json()) for n in (2, 3)]
+    assert sum(len(p["results"]) for p in pages) == 3, "following next reaches every match"
 
 
 @pytest.mark.parametrize("params,status", [

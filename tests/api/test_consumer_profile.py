@@ -8,7 +8,7 @@ from datetime import date, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
-from eventmart.identity import profiles
+from identity import profiles
 from tests.support.problems import assert_problem
 from tests.support.profiles import ADDRESS, BASIC, CONSUMER
 

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 from fastapi.testclient import TestClient
 
 from tests.support.problems import assert_problem
@@ -7,7 +9,9 @@ from tests.support.waiting import eventually
 
 
 def test_healthz(anonymous: TestClient) -> None:
-    assert anonymous.get("/healthz").json() == {"status": "ok"}
+    body = anonymous.get("/healthz").json()
+    assert body["status"] == "ok"
+    assert body["process"]["pid"] == os.getpid()
 
 
 def test_readyz_reports_projections(anonymous: TestClient) -> None:

@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from starlette.routing import Route
 
-from eventmart.identity.users import ALL_ROLES
+from identity.users import ALL_ROLES
 from tests.support.routes import flatten, required_roles
 
 STAFF_ONLY = {"admin", "support", "auditor"}  # `eventmart users create` makes these

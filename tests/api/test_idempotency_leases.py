@@ -17,12 +17,12 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from adapters import idempotency_store
 from api import idempotency
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.payments.application import WALLET_LOAD, LoadLimits
 from domain.payments.payment import Payment
-from eventmart import idempotency_store
-from eventmart.runtime import Runtime
+from runtime import Runtime
 from tests.support.clock import Clock
 from tests.support.commerce import balance, cart_with, fund
 from tests.support.problems import assert_problem

@@ -7,8 +7,8 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from eventmart.identity.otp import LoggingSmsSender, NoSmsSender, sms_sender
-from eventmart.settings import Settings
+from adapters.sms import LoggingSmsSender, NoSmsSender, sms_sender
+from runtime.settings import Settings
 from tests.support.users import random_phone
 
 
@@ -36,6 +36,6 @@ def test_prod_needs_an_sms_sender_chosen(tmp_path) -> None:  # type: ignore[no-u
 def test_senders_by_name() -> None:
     assert isinstance(sms_sender(None), LoggingSmsSender)
     assert isinstance(sms_sender("none"), NoSmsSender)
-    assert isinstance(sms_sender("eventmart.identity.otp:NoSmsSender"), NoSmsSender)
+    assert isinstance(sms_sender("adapters.sms:NoSmsSender"), NoSmsSender)
     with pytest.raises(ValueError):
         sms_sender("nonsense")

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from eventmart.identity.users import ALL_ROLES
+from identity.users import ALL_ROLES
 from tests.support.routes import NOT_LISTED, documented
 
 PROBLEM = {"$ref": "#/components/schemas/Problem"}

@@ -6,8 +6,8 @@ from typing import Any
 import psycopg
 from fastapi.testclient import TestClient
 
+from adapters import payment_providers
 from domain.payments.payment import ProviderError
-from eventmart import payment_providers
 from tests.support.commerce import RETURN, new_order, pay, webhook
 from tests.support.problems import assert_problem
 from tests.support.waiting import eventually

@@ -18,7 +18,7 @@ from api.app import create_app
 from api.db import DatabaseGate
 from api.dependencies import ConnectionDep
 from api.logging import RequestIdFilter
-from eventmart.runtime import Runtime, open_runtime
+from runtime import Runtime, open_runtime
 from tests.support.settings import make_settings
 from tests.support.users import PASSWORD
 

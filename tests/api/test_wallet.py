@@ -49,6 +49,9 @@ def test_load_through_the_provider(new_client, runtime, anonymous) -> None:  # t
     eventually(lambda: wallet(client)["balance"] == 50000)
     # The provider telling us twice credits once.
     webhook(anonymous, runtime, load["payment_id"])
+    # The credit is the payment policy's write, not the customer's: the history projection
+    # (another follower than the balance's) shows it eventually, with no read-your-writes wait.
+    eventually(lambda: client.get("/api/v1/consumer/wallet/history").json()["count"] >= 1)
     history = client.get("/api/v1/consumer/wallet/history").json()
     assert [(h["type"], h["amount"], h["balance_after"]) for h in history["results"]] == [("load", 50000, 50000)]
     assert history["results"][0]["reference"] == load["payment_id"]

@@ -15,10 +15,10 @@ import psycopg
 from fastapi.testclient import TestClient
 from psycopg import sql
 
-from eventmart.runtime import Runtime
 from projections import cart_view, support_tickets, tracking
 from projections import payments as payment_view
 from projections.read_model import ReadModel
+from runtime import Runtime
 from tests.support.commerce import RETURN, cart_with, checkout, new_order, pay
 from tests.support.problems import assert_problem
 from workers.log_follower import events_table

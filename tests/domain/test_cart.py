@@ -15,6 +15,7 @@ from domain.commerce.cart import (
     cart_id_for,
 )
 from domain.errors import DomainError, InvalidQuantityError
+from domain.money import Money
 from tests.spec import Stream, given
 
 OWNER = str(uuid4())
@@ -33,7 +34,7 @@ def line(item_id: str = "i1", qty: int = 1, price: int = 19950, sku: str = "DJ-1
 def add(cart: Cart, qty: int = 1, sku: str = "DJ-100", currency: str = "INR", item_id: str = "new",
         shop_id: str = "shop-1", replace: bool = False):  # type: ignore[no-untyped-def]
     return cart.add_item(item_id=item_id, product_id="p1", sku=sku, name="Tea", qty=qty,
-                         unit_price=19950, currency=currency, shop_id=shop_id, replace=replace)
+                         price=Money(19950, currency), shop_id=shop_id, replace=replace)
 
 
 def test_cart_id_is_fixed_per_owner() -> None:
@@ -155,8 +156,8 @@ def test_lines_are_found_by_line_id_or_product_id() -> None:
     history += [s.event(Cart.ItemAdded, **line(item_id="i1", sku="A")),
                 s.event(Cart.ItemAdded, **line(item_id="i2", sku="B"))]
     cart = given(*history).when(lambda c: None).then_nothing()
-    assert cart.find_line("i2")["sku"] == "B"
-    assert cart.find_line("p1", "A")["item_id"] == "i1"
+    assert cart.find_line("i2").sku == "B"
+    assert cart.find_line("p1", "A").item_id == "i1"
     with pytest.raises(DomainError):
         cart.find_line("p1")
     with pytest.raises(CartItemNotFoundError):

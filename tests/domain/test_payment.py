@@ -75,3 +75,22 @@ def test_aggregates_with_sets_can_be_snapshotted() -> None:
     app.save(wallet)
     app.take_snapshot(wallet.id)
     assert app.repository.get(wallet.id).loads == {"p1"}
+
+
+def test_a_payment_survives_its_snapshot() -> None:
+    from domain.payments.application import PaymentsApplication
+    from domain.saving import EventMartApplication
+
+    assert PaymentsApplication.snapshotting_intervals[Payment] > 0
+    app = EventMartApplication(env={"PERSISTENCE_MODULE": "eventsourcing.popo", "IS_SNAPSHOTTING_ENABLED": "y"})
+    _, history = created()
+    app.save(*history)
+    payment: Payment | None = None
+    for e in history:
+        payment = e.mutate(payment)
+    assert payment is not None
+    payment.succeed("evt-1")
+    payment.refund(2000, reference="r", request_id="q", settles_order=True)
+    app.save(payment)
+    app.take_snapshot(payment.id)
+    assert vars(app.repository.get(payment.id)) == vars(payment)

@@ -27,8 +27,8 @@ def test_staff_replies_and_the_conversation_keeps_its_times() -> None:
     ticket = given(*opened()).when(
         lambda t: t.post(message_id="m2", author_id="s1", author_role="staff", text="  On it  ")).then(
         (SupportTicket.MessagePosted, {"author_role": "staff", "text": "On it"}))
-    assert [m["text"] for m in ticket.messages] == ["Where is it?", "On it"]
-    assert all(m["at"] is not None for m in ticket.messages)
+    assert [m.text for m in ticket.messages] == ["Where is it?", "On it"]
+    assert all(m.at is not None for m in ticket.messages)
 
 
 def test_a_customer_message_reopens_a_resolved_ticket() -> None:

@@ -16,7 +16,7 @@ from eventsourcing.application import Application
 from eventsourcing.domain import Aggregate
 from psycopg import Connection
 
-from eventmart.recorder import LockFreeApplicationRecorder
+from adapters.recorder import LockFreeApplicationRecorder
 from projections import tracking
 from workers.log_follower import LogFollower, LoggedEvent
 

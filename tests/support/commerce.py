@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from fastapi.testclient import TestClient
 
-from eventmart import payment_providers
-from eventmart.runtime import Runtime
+from adapters import payment_providers
+from runtime import Runtime
 
 RETURN = "https://shop.example.com/orders/done"
 

@@ -10,10 +10,11 @@ from fastapi.routing import APIRoute
 from api.dependencies import RoleGate, current_user
 from api.openapi import dependency_calls, flatten
 
-__all__ = ["NOT_LISTED", "documented", "flatten", "required_roles"]
+__all__ = ["NOT_LISTED", "documented", "documented_code", "flatten", "required_roles"]
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 ROW = re.compile(r"^\| `(GET|POST|PATCH|PUT|DELETE) ([^`]+)` \| ([^|]+?) \|")
+CODE = re.compile(r"^\| `(GET|POST|PATCH|PUT|DELETE) ([^`]+)` \| [^|]+? \| `([a-z_]+\.py)` \|")
 NOT_LISTED = {"/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc"}
 
 
@@ -23,6 +24,15 @@ def documented() -> dict[tuple[str, str], str]:
     for line in README.read_text().splitlines():
         if m := ROW.match(line):
             rows[(m.group(1), m.group(2))] = m.group(3).strip()
+    return rows
+
+
+def documented_code() -> dict[tuple[str, str], str]:
+    """(method, path) -> the api/routes module the README's table says serves it."""
+    rows = {}
+    for line in README.read_text().splitlines():
+        if m := CODE.match(line):
+            rows[(m.group(1), m.group(2))] = m.group(3)
     return rows
 
 

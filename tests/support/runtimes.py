@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from eventmart.migrations import migrate
-from eventmart.runtime import Runtime, open_runtime
+from runtime import Runtime, open_runtime
 from tests.infra import fresh_database
 from tests.support.settings import make_settings
 

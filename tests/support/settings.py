@@ -3,7 +3,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from eventmart.settings import Settings
+from runtime.settings import Settings
 
 
 def make_settings(database_url: str, **overrides: object) -> Settings:

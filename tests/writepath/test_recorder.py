@@ -1,4 +1,4 @@
-"""The recorder (eventmart/recorder.py): an events table of the library's shape migrates in
+"""The recorder (adapters/recorder.py): an events table of the library's shape migrates in
 place, followers carry on from where they were, and appends wake followers by a NOTIFY sent
 after the commit."""
 
@@ -11,7 +11,7 @@ import psycopg
 from eventsourcing.application import Application
 
 from adapters.database import eventsourcing_env
-from eventmart.recorder import LockFreeApplicationRecorder
+from adapters.recorder import LockFreeApplicationRecorder
 from projections import tracking
 from runtime import Runtime
 from tests.infra import fresh_database

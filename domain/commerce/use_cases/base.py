@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 from uuid import UUID, uuid4
 
-from domain.actor import Actor
-from domain.catalog.product import Variant
+from domain.actor import Actor, Role
+from domain.catalog.product import Product, Variant
 from domain.commerce.cart import Cart, CartNotFoundError, cart_id_for
 from domain.commerce.coupon import Coupon, CouponRejectedError, coupon_id
 from domain.commerce.order import RETURN_WINDOW, Order, OrderNotFoundError
@@ -21,10 +21,11 @@ from domain.saving import EventMartApplication
 class Catalog(Protocol):
     """What Commerce needs to know from the Catalog: current prices, stock, shops."""
 
-    def current_variant(self, product_id: UUID, sku: str) -> tuple[Any, Variant]: ...
-    def get_product(self, product_id: UUID) -> Any: ...
+    def current_variant(self, product_id: UUID, sku: str) -> tuple[Product, Variant]: ...
+    def get_product(self, product_id: UUID) -> Product: ...
     def shop_is_open(self, shop_id: UUID) -> bool: ...
     def shop_vendor(self, shop_id: UUID) -> str | None: ...
+    def peek_product(self, product_id: UUID) -> Any: ...
 
 
 DEFAULT_CURRENCY = "INR"
@@ -77,13 +78,13 @@ class CommerceBase(EventMartApplication):
         return found
 
     def authorise(self, actor: Actor, order_id: UUID, *,
-                  as_: Iterable[str] | None = None) -> Order:
+                  as_: Iterable[Role] | None = None) -> Order:
         """The order, if this actor may act on it; else the one not-found error, whether the
         order is missing or not theirs (no hint that it exists).
 
         Who sees an order: its customer, its shop's vendor, support and admin. `as_` narrows
-        that to capacities: "customer" (the order's own customer), or a role ("vendor": the
-        shop's vendor, "support", "admin", "auditor"); None: anyone who sees it."""
+        that to capacities: CUSTOMER (the order's own customer), or another role (VENDOR: the
+        shop's vendor, SUPPORT, ADMIN, AUDITOR); None: anyone who sees it."""
         order = self.get(order_id, Order)
         if not self._sees(actor, order) or (
                 as_ is not None and not any(self._acts_as(actor, order, c) for c in as_)):
@@ -93,13 +94,13 @@ class CommerceBase(EventMartApplication):
     def _sees(self, actor: Actor, order: Order) -> bool:
         if actor.is_staff:
             return True
-        if actor.role == "vendor":
+        if actor.role == Role.VENDOR:
             return bool(order.shop_id) and self.prices.shop_vendor(UUID(order.shop_id)) == actor.user_id
         return order.customer_id == actor.user_id
 
     @staticmethod
-    def _acts_as(actor: Actor, order: Order, capacity: str) -> bool:
-        if capacity == "customer":
+    def _acts_as(actor: Actor, order: Order, capacity: Role) -> bool:
+        if capacity == Role.CUSTOMER:
             return order.customer_id == actor.user_id
         return actor.role == capacity
 

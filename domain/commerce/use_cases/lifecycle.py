@@ -7,8 +7,8 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.actor import Actor
-from domain.commerce.order import Order
+from domain.actor import Actor, Role
+from domain.commerce.order import Action, Order
 from domain.commerce.use_cases.returns import ReturnsAndRefunds
 from domain.commerce.use_cases.stock_keeping import StockKeeping
 from domain.saving import Saved, retry_on_conflict
@@ -18,7 +18,7 @@ class OrderLifecycle(ReturnsAndRefunds, StockKeeping):
     @retry_on_conflict
     def cancel_order(self, actor: Actor, order_id: UUID, *, reason: str,
                      reject: bool = False) -> Saved[Order]:
-        order = self.authorise(actor, order_id, as_=("vendor", "admin") if reject else None)
+        order = self.authorise(actor, order_id, as_=(Role.VENDOR, Role.ADMIN) if reject else None)
         order.cancel(by=actor.role, reason=reason, reject=reject)
         return Saved(order, self.save_all(order, *self._refund_to_wallet(order, f"{order.status}:{order.id}"),
                                           *self._give_back_discounts(order),
@@ -39,16 +39,16 @@ class OrderLifecycle(ReturnsAndRefunds, StockKeeping):
         return changed
 
     @retry_on_conflict
-    def advance_order(self, actor: Actor, order_id: UUID, action: str, note: str = "") -> Saved[Order]:
+    def advance_order(self, actor: Actor, order_id: UUID, action: Action, note: str = "") -> Saved[Order]:
         # The customer confirms a modification; the shop and staff make every other move.
-        order = self.authorise(actor, order_id, as_=("customer",) if action == "confirm_modified"
-                               else ("vendor", "support", "admin", "auditor"))
+        order = self.authorise(actor, order_id, as_=(Role.CUSTOMER,) if action == Action.CONFIRM_MODIFIED
+                               else (Role.VENDOR, Role.SUPPORT, Role.ADMIN, Role.AUDITOR))
         order.advance(action, by=actor.role, note=note, at=self.clock())
         changed: list[Aggregate] = [order]
-        if action == "confirm_modified":
+        if action == Action.CONFIRM_MODIFIED:
             changed += self._refund_to_wallet(order, f"modified:{order.id}:{order.version}")
             changed += self._release_unneeded(order, "order modified")
-        if action == "deliver":
+        if action == Action.DELIVER:
             changed += self._sell(order)
             ledger = self.ledger(UUID(order.customer_id))
             goods = order.amounts["subtotal"] - order.amounts["discount"]
@@ -59,13 +59,13 @@ class OrderLifecycle(ReturnsAndRefunds, StockKeeping):
     @retry_on_conflict
     def modify_order(self, actor: Actor, order_id: UUID, quantities: dict[str, int],
                      note: str = "") -> Saved[Order]:
-        order = self.authorise(actor, order_id, as_=("vendor", "admin"))
+        order = self.authorise(actor, order_id, as_=(Role.VENDOR, Role.ADMIN))
         order.modify(by=actor.role, quantities=quantities, note=note)
         return Saved(order, self.save_all(order))
 
     @retry_on_conflict
     def rate_order(self, actor: Actor, order_id: UUID, rating: int, comment: str) -> Saved[Order]:
-        order = self.authorise(actor, order_id, as_=("customer",))
+        order = self.authorise(actor, order_id, as_=(Role.CUSTOMER,))
         order.rate(rating, comment)
         return Saved(order, self.save_all(order))
 
@@ -79,7 +79,7 @@ class OrderLifecycle(ReturnsAndRefunds, StockKeeping):
     @retry_on_conflict
     def raise_order_issue(self, actor: Actor, order_id: UUID, category: str,
                           description: str) -> Saved[Order]:
-        order = self.authorise(actor, order_id, as_=("customer",))
+        order = self.authorise(actor, order_id, as_=(Role.CUSTOMER,))
         order.raise_issue(issue_id=str(self.new_id()), category=category, description=description)
         return Saved(order, self.save_all(order))
 

@@ -7,7 +7,7 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.actor import Actor
+from domain.actor import Actor, Role
 from domain.commerce.order import InvalidTransitionError, Order, OrderRuleError
 from domain.commerce.stock import OutOfStockError
 from domain.commerce.use_cases.stock_keeping import StockKeeping
@@ -21,7 +21,7 @@ class OrderNotPayableError(ConflictError):
 
 class PaymentCallbacks(StockKeeping):
     def payable_order(self, actor: Actor, order_id: UUID) -> Order:
-        order = self.authorise(actor, order_id, as_=("customer",))
+        order = self.authorise(actor, order_id, as_=(Role.CUSTOMER,))
         if order.status not in ("awaiting_payment", "payment_failed"):
             raise OrderNotPayableError(f"order is {order.status}; only orders awaiting payment are paid")
         if order.status == "payment_failed":

@@ -3,7 +3,6 @@ its units reserved, and the order placed, all in one save."""
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -13,6 +12,7 @@ from domain.commerce.cart import Cart
 from domain.commerce.order import Order
 from domain.commerce.rewards import POINT_VALUE
 from domain.commerce.use_cases.stock_keeping import StockKeeping
+from domain.commerce.values import CartLine, DeliveryAddress, DeliveryAddressRef, DiscountData
 from domain.errors import ConflictError
 from domain.saving import Saved, retry_on_conflict
 
@@ -35,7 +35,7 @@ class OrderPlacement(StockKeeping):
     @retry_on_conflict
     def confirm_order(
         self, *, owner_id: UUID, payment_mode: str, delivery_notes: str,
-        address: dict[str, Any] | None, order_id: UUID | None = None,
+        address: DeliveryAddress | DeliveryAddressRef | None, order_id: UUID | None = None,
     ) -> Saved[Order]:
         """Customer Journey: cash or wallet. Order, cart and wallet change in one save. With
         an `order_id` (an idempotency claim's), once: an order already placed under it is
@@ -63,24 +63,24 @@ class OrderPlacement(StockKeeping):
         return order
 
     def _place(self, cart: Cart, *, payment_mode: str, delivery_notes: str = "",
-               address: dict[str, Any] | None = None,
+               address: DeliveryAddress | DeliveryAddressRef | None = None,
                order_id: UUID | None = None) -> tuple[Order, list[Aggregate]]:
         """The order for this cart, with its coupon and points redeemed. Returns the other
         aggregates it changed, to be saved with it (all or nothing)."""
         shop_id = cart.shop_id
-        code = cart.coupon["code"] if cart.coupon else None
+        code = cart.coupon.code if cart.coupon else None
         points = cart.points
         lines = self._priced_lines(cart)
-        subtotal = sum(line["qty"] * line["unit_price"] for line in lines)
+        subtotal = sum(line.total for line in lines)
         order_id = order_id or self.new_id()
         changed: list[Aggregate] = []
-        discounts: list[dict[str, Any]] = []
+        discounts: list[DiscountData] = []
         coupon_amount = 0
         if code:
             coupon = self.coupon(code)
             coupon_amount = coupon.redeem(user_id=cart.owner_id, shop_id=shop_id, order_id=str(order_id),
                                           subtotal=subtotal, now=self.clock())
-            discounts.append({"kind": "coupon", "code": code, "amount": coupon_amount})
+            discounts.append(DiscountData(kind="coupon", code=code, amount=coupon_amount))
             changed.append(coupon)
         points_amount = 0
         if points:
@@ -88,34 +88,33 @@ class OrderPlacement(StockKeeping):
             used = -(-points_amount // POINT_VALUE)  # only the points the discount needs
             ledger = self.ledger(UUID(cart.owner_id))
             ledger.redeem(str(order_id), used)
-            discounts.append({"kind": "points", "points": used, "amount": points_amount})
+            discounts.append(DiscountData(kind="points", points=used, amount=points_amount))
             changed.append(ledger)
         changed += self._reserve(order_id, lines)
         order = Order.place(
             customer_id=cart.owner_id, shop_id=shop_id,
-            lines=[{k: line[k] for k in ("item_id", "product_id", "sku", "name", "qty", "unit_price")}
-                   for line in lines],
+            lines=[line.ordered() for line in lines],
             currency=cart.currency, delivery_fee=pricing.delivery_fee(subtotal),
             discount=coupon_amount + points_amount, payment_mode=payment_mode,
             delivery_notes=delivery_notes, address=address, order_id=order_id, discounts=discounts,
         )
         return order, changed
 
-    def _priced_lines(self, cart: Cart) -> list[dict[str, Any]]:
+    def _priced_lines(self, cart: Cart) -> list[CartLine]:
         """The cart's lines re-checked against the catalog now: availability, stock, open
         shop and price. A changed price re-prices the cart and asks the shopper to look again."""
         lines = cart.check_out()
         changed = []
         for line in lines:
-            _, variant = self._sellable(UUID(line["product_id"]), line["sku"], line["qty"])
-            if variant.price != line["unit_price"]:
+            _, variant = self._sellable(UUID(line.product_id), line.sku, line.qty)
+            if variant.price != line.unit_price:
                 changed.append((line, variant.price))
         if changed:
             fresh = self.get(cart.id, Cart)
             for line, price in changed:
-                fresh.change_quantity(line["item_id"], line["qty"], price)
+                fresh.change_quantity(line.item_id, line.qty, price)
             position = self.save_all(fresh)
-            names = ", ".join(f"{line['name']} now {price}" for line, price in changed)
+            names = ", ".join(f"{line.name} now {price}" for line, price in changed)
             raise PricesChangedError(f"prices changed since you added them ({names}); the cart "
                                      "shows the new prices, check out again to accept them",
                                      saved=(self.name, position))

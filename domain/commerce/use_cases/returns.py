@@ -3,24 +3,25 @@ the order owes refunded to the wallet."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.actor import Actor
+from domain.actor import Actor, Role
 from domain.commerce.order import Order, OrderRuleError, ReturnNotFoundError
 from domain.commerce.stock import Stock, stock_id_for
 from domain.commerce.use_cases.base import CommerceBase
+from domain.commerce.values import ReturnItemData
 from domain.commerce.wallet import Wallet
 from domain.saving import Saved, retry_on_conflict
 
 
 class ReturnsAndRefunds(CommerceBase):
     @retry_on_conflict
-    def request_order_return(self, actor: Actor, order_id: UUID, items: list[dict[str, Any]],
+    def request_order_return(self, actor: Actor, order_id: UUID, items: Sequence[ReturnItemData],
                              reason: str) -> Saved[Order]:
-        order = self.authorise(actor, order_id, as_=("customer",))
+        order = self.authorise(actor, order_id, as_=(Role.CUSTOMER,))
         order.request_return(return_id=str(self.new_id()), items=items, reason=reason,
                              now=self.clock(), window=self.return_window)
         return Saved(order, self.save_all(order))
@@ -47,7 +48,7 @@ class ReturnsAndRefunds(CommerceBase):
     def restock_return(self, actor: Actor, order_id: UUID, return_id: str) -> Saved[Order]:
         """The vendor has the returned goods back and can sell them again: an approved return's
         units go back on sale, once."""
-        order = self.authorise(actor, order_id, as_=("vendor", "admin"))
+        order = self.authorise(actor, order_id, as_=(Role.VENDOR, Role.ADMIN))
         ret = order.returns.get(return_id)
         if ret is None:
             raise ReturnNotFoundError(f"no return {return_id} on this order")
@@ -57,11 +58,11 @@ class ReturnsAndRefunds(CommerceBase):
         return Saved(order, self.save_all(*changed) if changed else None)
 
     def _restock(self, order: Order, return_id: str) -> list[Aggregate]:
-        lines = {line["item_id"]: line for line in order.lines}
+        lines = {line.item_id: line for line in order.lines}
         changed: list[Aggregate] = []
         for item in order.returns[return_id]["items"]:
             line = lines[item["item_id"]]
-            stock = self._get(stock_id_for(line["product_id"], line["sku"]), Stock)
+            stock = self._get(stock_id_for(line.product_id, line.sku), Stock)
             if stock is not None:
                 stock.restock(f"return:{return_id}:{item['item_id']}", item["quantity"])
                 changed.append(stock)
@@ -73,7 +74,7 @@ class ReturnsAndRefunds(CommerceBase):
         """Only money that reached the order and has not gone back, of a cancelled, rejected
         or returned order. Customers: wallet-paid orders. Staff also cash ones, with a reason.
         Online payments go back through the provider, never here: no double refunds."""
-        order = self.authorise(actor, order_id, as_=("customer", "support", "admin"))
+        order = self.authorise(actor, order_id, as_=(Role.CUSTOMER, Role.SUPPORT, Role.ADMIN))
         allowed_modes = ("wallet", "cash") if actor.is_staff else ("wallet",)
         if order.payment_mode not in allowed_modes:
             how = "through the provider" if order.payment_mode == "online" else "by support"

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from domain.catalog.product import Variant
+from domain.catalog.product import Product, Variant
 from domain.commerce.order import Order
 from domain.commerce.stock import OutOfStockError, Stock, stock_id_for
 from domain.commerce.use_cases.base import CommerceBase
+from domain.commerce.values import Line
 from domain.errors import ConflictError
 from domain.saving import Saved, retry_on_conflict
 
@@ -46,7 +47,7 @@ class StockKeeping(CommerceBase):
         stock.set_level(units, by=by)
         return Saved(stock, self.save_all(stock))
 
-    def _sellable(self, product_id: UUID, sku: str, qty: int) -> tuple[Any, Variant]:
+    def _sellable(self, product_id: UUID, sku: str, qty: int) -> tuple[Product, Variant]:
         product, variant = self.prices.current_variant(product_id, sku)
         label = f"{product.name} ({variant.name})"
         if not variant.is_available:
@@ -59,12 +60,12 @@ class StockKeeping(CommerceBase):
             raise ShopClosedError(f"the shop selling {product.name} is closed now")
         return product, variant
 
-    def _reserve(self, order_id: UUID, lines: list[dict[str, Any]]) -> list[Aggregate]:
+    def _reserve(self, order_id: UUID, lines: Sequence[Line]) -> list[Aggregate]:
         """Holds every line's units for the order, in the order's save; all or nothing."""
         wanted: dict[tuple[str, str], int] = {}
         for line in lines:
-            key = (line["product_id"], line["sku"])
-            wanted[key] = wanted.get(key, 0) + line["qty"]
+            key = (line.product_id, line.sku)
+            wanted[key] = wanted.get(key, 0) + line.qty
         changed: list[Aggregate] = []
         for (product_id, sku), qty in wanted.items():
             product, variant = self.prices.current_variant(UUID(product_id), sku)
@@ -80,7 +81,7 @@ class StockKeeping(CommerceBase):
 
     def _held(self, order: Order) -> list[Stock]:
         stocks = []
-        for key in {(line["product_id"], line["sku"]) for line in order.lines}:
+        for key in {(line.product_id, line.sku) for line in order.lines}:
             stock = self._get(stock_id_for(*key), Stock)
             if stock is not None and str(order.id) in stock.held:
                 stocks.append(stock)
@@ -97,8 +98,8 @@ class StockKeeping(CommerceBase):
         """After a lowered quantity, the order keeps only what its lines still need."""
         changed: list[Aggregate] = []
         for stock in self._held(order):
-            need = sum(line["qty"] for line in order.lines
-                       if (line["product_id"], line["sku"]) == (stock.product_id, stock.sku))
+            need = sum(line.qty for line in order.lines
+                       if (line.product_id, line.sku) == (stock.product_id, stock.sku))
             extra = stock.held[str(order.id)] - need
             if extra > 0:
                 stock.release(str(order.id), extra, reason)

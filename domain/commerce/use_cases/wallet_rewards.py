@@ -3,6 +3,7 @@ against the cart, offers made by vendors and admins."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 from uuid import UUID
 
@@ -34,7 +35,7 @@ class WalletAndRewards(CommerceBase):
             raise EmptyCartError("add items before applying a coupon")
         coupon = self.coupon(code)
         coupon.check(user_id=str(owner_id), shop_id=cart.shop_id, now=self.clock(),
-                     subtotal=sum(line["qty"] * line["unit_price"] for line in cart.lines.values()))
+                     subtotal=cart.total)
         cart.apply_coupon(coupon.code, pricing_terms(coupon.terms))
         return Saved(cart, self.save_all(cart))
 
@@ -49,7 +50,7 @@ class WalletAndRewards(CommerceBase):
         return Saved((cart, ledger), self.save_all(cart, ledger))
 
     @retry_on_conflict
-    def create_coupon(self, actor: Actor, terms: dict[str, Any]) -> Saved[Coupon]:
+    def create_coupon(self, actor: Actor, terms: Mapping[str, Any]) -> Saved[Coupon]:
         if not actor.is_admin:
             shop = terms.get("shop_id")
             if not shop or self.prices.shop_vendor(UUID(shop)) != actor.user_id:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal, get_args
 from uuid import UUID, uuid4
 
 from psycopg import Connection
@@ -11,9 +11,11 @@ from psycopg.rows import dict_row
 
 from domain.errors import ConflictError, DomainError, NotFoundError
 
-GENDERS = ("female", "male", "non_binary", "other", "prefer_not_to_say")
+Gender = Literal["female", "male", "non_binary", "other", "prefer_not_to_say"]
+GENDERS: tuple[Gender, ...] = get_args(Gender)
 # ISO 639-1 codes of the languages the apps are translated into.
-LANGUAGES = ("en", "hi", "bn", "te", "mr", "ta", "ur", "gu", "kn", "ml", "or", "pa", "as")
+Language = Literal["en", "hi", "bn", "te", "mr", "ta", "ur", "gu", "kn", "ml", "or", "pa", "as"]
+LANGUAGES: tuple[Language, ...] = get_args(Language)
 MAX_ADDRESSES = 20
 
 # Tables (consumer_profiles, consumer_addresses): eventmart/schema/, applied by `eventmart migrate`.

@@ -12,16 +12,17 @@ from uuid import UUID, uuid4
 from eventsourcing.application import Application
 from psycopg_pool import ConnectionPool
 
+from adapters.aggregate_cache import VersionCheckedCache
+from adapters.database import embedded_database_url, eventsourcing_env
+from adapters.media import LocalMediaStorage, MediaStorage
+from adapters.payment_providers import SandboxProvider
+from adapters.sms import SmsSender, sms_sender
 from domain.catalog.application import CatalogApplication
 from domain.commerce.application import CommerceApplication
 from domain.payments.application import PaymentsApplication
 from domain.support.application import SupportApplication
-from eventmart.database import embedded_database_url, eventsourcing_env
-from eventmart.identity.otp import SmsSender, sms_sender
-from eventmart.identity.users import Passwords
-from eventmart.media import LocalMediaStorage, MediaStorage
-from eventmart.payment_providers import SandboxProvider
-from eventmart.settings import Settings
+from identity.users import Passwords
+from runtime.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +83,8 @@ def build_applications(
     support = SupportApplication(env, orders=commerce, new_id=new_id)
     for app in (catalog, commerce, payments, support):
         _shorten_reconnect_backoff(app)
+    # One cache for the four: a command's look-ups across contexts share one statement.
+    VersionCheckedCache([catalog, commerce, payments, support]).attach()
     return catalog, commerce, payments, support
 
 

@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from eventmart.recorder import RECORDER_TOPIC
+from adapters.recorder import RECORDER_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ def eventsourcing_env(url: str, *, pool_size: int, max_overflow: int, create_tab
     params: dict[str, Any] = conninfo_to_dict(url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
-        # Appends without the library's table lock (eventmart/recorder.py).
+        # Appends without the library's table lock (adapters/recorder.py).
         "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
         "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),
         "POSTGRES_HOST": str(params.get("host") or "127.0.0.1"),

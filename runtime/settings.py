@@ -44,6 +44,10 @@ class Settings(BaseSettings):
     read_your_writes_timeout_seconds: float = 2.0
     worker_poll_interval_seconds: float = 0.5
     worker_batch_size: int = 500
+    # The audit-seal follower seals each log every this many events, or this long after the
+    # last seal when events are waiting (README, Auditing).
+    audit_seal_every_events: int = Field(default=1000, ge=1, le=100_000)
+    audit_seal_every_seconds: float = Field(default=60.0, ge=0)
     # Lower in tests only: argon2's memory cost is the point of using it.
     password_hash_memory_kib: int = 65536
     otp_sends_per_ip_per_hour: int = 20

@@ -19,8 +19,10 @@ from datetime import datetime, timedelta
 from uuid import UUID, uuid4
 
 from psycopg import Connection
+from psycopg.rows import dict_row
 
 from domain.errors import AuthenticationError
+from identity.users import User
 
 # Tables (sessions, refresh_tokens): eventmart/schema/, applied by `eventmart migrate`.
 
@@ -54,6 +56,30 @@ def user_for_token(conn: Connection, token: str, *, now: datetime) -> UUID | Non
         (_digest(token), now),
     ).fetchone()
     return row[0] if row else None
+
+
+def user_for_session(conn: Connection, token: str, *, now: datetime) -> User | None:
+    """The signed-in user of a live session or access token, in one round trip: every
+    authenticated request asks this, so the session and the user are one join, not two
+    queries. Nothing is cached, so logout and logout-all take effect on the next request."""
+    found = signed_in(conn, token, now=now, writes_of=())
+    return found[0] if found else None
+
+
+def signed_in(conn: Connection, token: str, *, now: datetime,
+              writes_of: tuple[UUID, ...]) -> tuple[User, set[str]] | None:
+    """`user_for_session`, and in the same statement the logs on which this user, or any of
+    `writes_of` (everyone's writes), has a write recorded for read-your-writes: a read of a
+    view fed by another log has nothing to wait for and skips that check."""
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            "SELECT u.*, ARRAY(SELECT DISTINCT w.application FROM user_write_positions w "
+            "WHERE w.user_id = u.id OR w.user_id = ANY(%s)) AS wrote_to "
+            "FROM sessions s JOIN users u ON u.id = s.user_id "
+            "WHERE s.token_hash=%s AND s.revoked_at IS NULL AND s.expires_at > %s",
+            (list(writes_of), _digest(token), now),
+        ).fetchone()
+    return (User.from_row(row), set(row["wrote_to"])) if row else None
 
 
 @dataclass(frozen=True)

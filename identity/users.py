@@ -15,17 +15,19 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from psycopg import Connection, errors
 from psycopg.rows import dict_row
 
+from domain.actor import Role
 from domain.errors import ConflictError, DomainError, RateLimitedError
 
-CUSTOMER = "customer"  # the Customer Journey seed says "consumer": same role
-SELF_SERVICE_ROLES = frozenset({CUSTOMER, "vendor"})
-STAFF_ROLES = frozenset({"admin", "support", "auditor"})
-ALL_ROLES = SELF_SERVICE_ROLES | STAFF_ROLES
+CUSTOMER = Role.CUSTOMER  # the Customer Journey seed says "consumer": same role
+SELF_SERVICE_ROLES = frozenset({Role.CUSTOMER, Role.VENDOR})
+STAFF_ROLES = frozenset({Role.ADMIN, Role.SUPPORT, Role.AUDITOR})
+ALL_ROLES = frozenset(Role)
 
 # Tables (users): eventmart/schema/, applied by `eventmart migrate`.
 
 
 def canonical_role(role: str) -> str:
+    """The role a name stands for; a name that is no role stays as it is (callers check)."""
     return CUSTOMER if role == "consumer" else role
 
 
@@ -46,7 +48,7 @@ class User:
     id: UUID
     email: str | None
     phone: str | None
-    role: str
+    role: Role
     created_at: datetime
     updated_at: datetime
     name: str | None = None
@@ -60,7 +62,8 @@ class User:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> User:
-        return cls(**{f.name: row[f.name] for f in fields(cls)})
+        # canonical_role: a row written as "consumer" by hand still reads as a customer.
+        return cls(**{f.name: row[f.name] for f in fields(cls)} | {"role": Role(canonical_role(row["role"]))})
 
     def public(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,130 @@
+"""Aggregate load time as its history grows, for `make bench`.
+
+    .venv/bin/python bench/aggregate_load.py [--sizes 10,1000,100000] [--runs 200]
+
+Carts (snapshot every 100 events) with 10, 999 and 99,999 events: the worst case just before a
+snapshot, 99 events to replay on top of the latest one (10 has no snapshot yet). Each cart
+alternates adding and removing a line, so its state stays small and only the history grows.
+Three ways to load, each timed `--runs` times (p50, p95):
+
+- `repository`: the library's `repository.get` (latest snapshot, then the events after it:
+  two statements), what an application without the cache does;
+- `cold cache`: the version-checked cache (adapters/aggregate_cache.py) with nothing cached:
+  one statement for the snapshot and the events after it;
+- `warm cache`: the cache holding the aggregate: one statement that finds no newer event.
+
+The baseline of each way is its own load of the 10-event cart in the same run; target: every
+ratio of p50s <= 2 (flat within 2x; p95s on this shared machine are mostly noise).
+Uses DATABASE_URL when set, else a throwaway embedded PostgreSQL.
+Writes the "aggregate_load" section of bench/results/latest.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from adapters.aggregate_cache import VersionCheckedCache  # noqa: E402
+from bench.results import write_section  # noqa: E402
+from domain.commerce.cart import Cart  # noqa: E402
+from domain.loading import command_scope  # noqa: E402
+from eventmart.migrations import migrate  # noqa: E402
+from runtime import open_runtime  # noqa: E402
+from tests.infra import fresh_database, postgres_server  # noqa: E402
+from tests.support.settings import make_settings  # noqa: E402
+
+CHUNK = 2_000  # events per save while building a history
+TARGET = 2.0
+
+
+def build_cart(app: Any, events: int) -> uuid.UUID:
+    cart = Cart(owner_id=str(uuid.uuid4()), currency="INR")
+    pending = 1
+    n = 0
+    while cart.version < events:  # each event raises the version at once
+        if n % 2 == 0:
+            cart.add_item(item_id=f"line-{n}", product_id="p", sku="s", name="tea (100 g)", qty=1,
+                          unit_price=100, currency="INR", shop_id="shop")
+        else:
+            cart.remove_item(f"line-{n - 1}")
+        n += 1
+        pending += 1
+        if pending >= CHUNK:
+            app.save(cart)
+            pending = 0
+    app.save(cart)
+    assert cart.version == events, (cart.version, events)
+    return cart.id
+
+
+def timed(load: Any, runs: int) -> dict[str, float]:
+    load()  # warm: connections, prepared statements
+    ms = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        load()
+        ms.append((time.perf_counter() - started) * 1000)
+    ms.sort()
+    return {"p50_ms": round(ms[len(ms) // 2], 3), "p95_ms": round(ms[int(len(ms) * 0.95) - 1], 3)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", default="10,1000,100000", help="events (each but 10 taken minus 1)")
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+    sizes = [int(x) for x in args.sizes.split(",")]
+    with postgres_server() as server, fresh_database(server) as url:
+        settings = make_settings(url)
+        migrate(settings, url)
+        rt = open_runtime(settings, database_url=url)
+        app = rt.commerce
+        interval = app.snapshotting_intervals[Cart]
+        carts: dict[int, uuid.UUID] = {}
+        for size in sizes:
+            events = size if size < interval else size - 1  # just before the next snapshot
+            started = time.perf_counter()
+            carts[size] = build_cart(app, events)
+            print(f"cart with {events} events built in {time.perf_counter() - started:.1f}s", flush=True)
+
+        def repository(cart_id: uuid.UUID) -> Any:
+            return lambda: app.repository.get(cart_id)
+
+        def cold(cart_id: uuid.UUID) -> Any:
+            return lambda: VersionCheckedCache([app]).load([(app, cart_id)])
+
+        warm_cache = VersionCheckedCache([app])
+
+        def warm(cart_id: uuid.UUID) -> Any:
+            warm_cache.load([(app, cart_id)])
+            return lambda: warm_cache.load([(app, cart_id)])
+
+        ways = {"repository": repository, "cold cache": cold, "warm cache": warm}
+        results: list[dict[str, Any]] = []
+        for way, make in ways.items():
+            base = 0.0
+            for size in sizes:
+                figures = timed(make(carts[size]), args.runs)
+                with command_scope():
+                    loaded = app.repository.get(carts[size])
+                base = base or figures["p50_ms"]
+                ratio = round(figures["p50_ms"] / base, 2)
+                results.append({"way": way, "events": loaded.version, **figures, "ratio_p50": ratio,
+                                "ratio_met": ratio <= TARGET})
+                print(f"{way:<11} {loaded.version:>7} events  p50 {figures['p50_ms']:7.3f} ms  "
+                      f"p95 {figures['p95_ms']:7.3f} ms  ratio {ratio:5.2f} (target <= {TARGET})", flush=True)
+        rt.close()
+    write_section("aggregate_load", {"settings": {"runs": args.runs, "snapshot_interval": interval,
+                                                  "aggregate": "Cart"},
+                                     "target_ratio": TARGET, "results": results})
+    print("wrote the aggregate_load section of bench/results/latest.json")
+
+
+if __name__ == "__main__":
+    main()

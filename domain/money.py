@@ -1,0 +1,13 @@
+"""Money, shared by every context: the catalog prices in it, commerce charges it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Money:
+    """An amount in minor units (paise, cents) of one ISO 4217 currency; never a float."""
+
+    amount: int
+    currency: str

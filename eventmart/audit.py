@@ -1,0 +1,197 @@
+"""Auditors' and operators' commands: `eventmart audit verify|export-seals|reconcile`,
+`eventmart replay` and `eventmart export-events` (registered on the main CLI by `register`).
+
+They read the events tables directly (server-side cursors: memory stays flat) and need no
+running worker; only the seals come from the `audit_seal` follower."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+from uuid import UUID
+
+import typer
+
+audit_cli = typer.Typer(help="Tamper evidence and reconciliation of the event log.",
+                        no_args_is_help=True)
+
+ApplicationOption = Annotated[str | None, typer.Option(
+    "--application", "-a", help="one log (catalog, commerce, payments, support); default all")]
+
+
+def _url() -> str:
+    from eventmart.cli import _setup
+
+    return _setup()[1]
+
+
+def _applications(application: str | None) -> list[str]:
+    from projections.audit_chain import APPLICATIONS
+
+    if application is None:
+        return list(APPLICATIONS)
+    if application not in APPLICATIONS:
+        raise typer.BadParameter(f"unknown application; known: {', '.join(APPLICATIONS)}")
+    return [application]
+
+
+@audit_cli.command("verify")
+def verify(
+    application: ApplicationOption = None,
+    seals: Annotated[Path | None, typer.Option(
+        help="seals kept elsewhere (a file written by export-seals): verify the log against "
+             "them instead of the audit_seals table, and report where the table disagrees")] = None,
+) -> None:
+    """Recompute each log's SHA-256 chain from the events table and compare it with the
+    seals: "verified up to P", or the first position where the log differs (exit code 1)."""
+    import psycopg
+
+    from projections import audit_chain
+
+    apps = _applications(application)
+    kept = audit_chain.read_seal_file(seals.read_text().splitlines()) if seals else None
+    failed = False
+    with psycopg.connect(_url(), autocommit=True) as conn:
+        if kept is not None:
+            for difference in audit_chain.compare_seals(
+                    (s for app in apps for s in audit_chain.iter_seals(conn, app)),
+                    (s for s in kept if s.application in apps)):
+                typer.echo(f"seal table differs from {seals}: {difference}")
+                failed = True
+        for app in apps:
+            sealed = kept if kept is not None else audit_chain.iter_seals(conn, app)
+            result = audit_chain.verify(conn, app, sealed)
+            if not result.ok:
+                failed = True
+                typer.echo(f"{app}: DIFFERS at position {result.position}: {result.problem} "
+                           f"(verified up to {result.verified_up_to} before it)")
+                continue
+            after = audit_chain.unsealed_events(conn, app, result.verified_up_to)
+            typer.echo(f"{app}: verified up to {result.verified_up_to} ({result.seals} seals, "
+                       f"{result.events} events; {after} later events not sealed yet)")
+    if failed:
+        raise typer.Exit(1)
+
+
+@audit_cli.command("export-seals")
+def export_seals(
+    application: ApplicationOption = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="file; default stdout")] = None,
+) -> None:
+    """Write every seal as JSON lines (position, chain hash, time, per-event digests), to be
+    kept outside this database: `verify --seals FILE` checks the log against them."""
+    import psycopg
+
+    from projections import audit_chain
+
+    apps = _applications(application)
+    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        with psycopg.connect(_url(), autocommit=True) as conn:
+            for app in apps:
+                for seal in audit_chain.iter_seals(conn, app):
+                    out.write(json.dumps(seal.as_json(), separators=(",", ":")) + "\n")
+    finally:
+        if output:
+            out.close()
+
+
+@audit_cli.command("reconcile")
+def reconcile(
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON document")] = False,
+) -> None:
+    """Fold every wallet, reward ledger and order stream and compare with the wallet_balance,
+    rewards and order_history read models: each drift, the totals, conservation. Exit code 1
+    on any drift."""
+    import psycopg
+
+    from eventmart.cli import _setup
+    from projections.reconcile import reconcile as run
+    from runtime import build_applications
+
+    settings, url = _setup()
+    apps = build_applications(settings, url)
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            report = run(conn, apps[1].mapper)
+    finally:
+        for app in apps:
+            app.close()
+    if as_json:
+        typer.echo(json.dumps(report.as_json(), indent=2, default=str))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def replay(
+    aggregate_id: Annotated[UUID, typer.Argument(help="any aggregate's id")],
+    version: Annotated[int | None, typer.Option(min=1, help="stop at this version")] = None,
+    as_of: Annotated[datetime | None, typer.Option(
+        "--as-of", help="stop at the last event at or before this time (ISO 8601; UTC if no zone)",
+        formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z", "%Y-%m-%dT%H:%M:%S",
+                 "%Y-%m-%dT%H:%M:%S.%f", "%Y-%m-%d"])] = None,
+) -> None:
+    """Print an aggregate's events (public types) and the state they fold to, with the domain's
+    own aggregate classes: all of them, up to --version N, or as of --as-of T."""
+    from projections.event_export import replay as run
+    from runtime import open_runtime
+
+    if version is not None and as_of is not None:
+        raise typer.BadParameter("give --version or --as-of, not both")
+    from eventmart.cli import _setup
+
+    settings, url = _setup()
+    runtime = open_runtime(settings, database_url=url)
+    try:
+        found = run(runtime, aggregate_id, version=version, as_of=as_of)
+    finally:
+        runtime.close()
+    if found is None:
+        typer.echo(f"error: no aggregate {aggregate_id} in any log"
+                   + ("" if version is None and as_of is None else " at that version or time"), err=True)
+        raise typer.Exit(1)
+    for event in found.events:
+        typer.echo(json.dumps(event, default=str, separators=(",", ":")))
+    typer.echo(f"state of {found.kind} {aggregate_id} at version {found.version} "
+               f"({found.application} log):")
+    typer.echo(json.dumps(found.state, default=str, indent=2, sort_keys=True))
+
+
+def export_events(
+    application: ApplicationOption = None,
+    after: Annotated[int, typer.Option(min=0, help="start after this position")] = 0,
+    until: Annotated[int | None, typer.Option(min=0, help="stop at this position (included)")] = None,
+) -> None:
+    """Stream the log as JSON lines (application, position, aggregate_id, version, public
+    type, timestamp, data), in position order per application, for jq, DuckDB or pandas."""
+    import psycopg
+
+    from eventmart.cli import _setup
+    from projections.event_export import export
+    from runtime import build_applications
+
+    settings, url = _setup()
+    apps = {a.name: a for a in build_applications(settings, url)}
+    try:
+        with psycopg.connect(url, autocommit=True) as conn:
+            for name in _applications(application):
+                export(conn, apps[name], sys.stdout, after=after, until=until)
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        # What Python's docs advise: nothing more may reach the closed pipe at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    finally:
+        for a in apps.values():
+            a.close()
+
+
+def register(cli: typer.Typer) -> None:
+    cli.add_typer(audit_cli, name="audit")
+    cli.command("replay")(replay)
+    cli.command("export-events")(export_events)

@@ -1,0 +1,70 @@
+"""`eventmart serve --workers N`: N API processes behind one listening socket, and the log
+followers (projections, policies, the payment expiry sweep, the Kafka relay) once, in the
+parent process.
+
+uvicorn's process manager binds the socket, spawns the N processes (each builds its own
+runtime and pools from `DATABASE_URL`, set here before they start) and restarts one that
+dies. The followers stay out of the API processes: N copies of each would only take turns on
+their position's row lock, N times the connections and wake-ups for the same work, and a
+process busy with a rebuild batch would answer requests late. The parent process does little
+else, so on a 2-core machine `--workers 2` gives the API both cores while the followers take
+what they need.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Sequence
+from typing import Any
+
+from projections.read_model import ReadModel
+from runtime.settings import Settings, get_settings
+
+
+def api_process() -> Any:
+    """The app of one API process (uvicorn's `--factory` target): no followers here."""
+    from api.app import create_app
+    from api.logging import configure_logging
+    from runtime import open_runtime
+
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    runtime = open_runtime(settings, database_url=os.environ["DATABASE_URL"])
+    atexit.register(runtime.close)
+    return create_app(runtime, run_workers=False)
+
+
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    return {"log_config": None, "access_log": False, "server_header": False,
+            # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: we believe only the
+            # proxies we are told about.
+            "proxy_headers": bool(settings.trusted_proxies),
+            "forwarded_allow_ips": settings.trusted_proxies or ""}
+
+
+def serve_processes(settings: Settings, url: str, *, host: str, port: int, processes: int,
+                    followers: bool, followers_url: str | None = None,
+                    stale: Sequence[ReadModel] = ()) -> None:
+    """Blocks until SIGINT/SIGTERM; then the API processes end, then the followers. The
+    followers' process also rebuilds the `stale` read models (blue/green, in the background)."""
+    import uvicorn
+
+    from runtime import open_runtime
+    from workers import start_workers
+    from workers.bluegreen import BackgroundRebuilds
+
+    os.environ["DATABASE_URL"] = url  # the spawned API processes read it (embedded or given)
+    runtime = open_runtime(settings, database_url=followers_url or url) if followers else None
+    supervisor = start_workers(runtime) if runtime is not None else None
+    background = BackgroundRebuilds(runtime, list(stale)).start() if runtime is not None else None
+    try:
+        uvicorn.run("eventmart.serving:api_process", factory=True, workers=processes, host=host,
+                    port=port, **uvicorn_options(settings))
+    finally:
+        if background is not None:
+            background.stop()
+        if supervisor is not None:
+            supervisor.stop()
+        if runtime is not None:
+            runtime.close()

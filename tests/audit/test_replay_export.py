@@ -1,0 +1,129 @@
+"""`eventmart replay` (state at a version or time, by the domain's own classes) and
+`eventmart export-events` (the log as JSON lines with public types)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import StoredEvent
+from psycopg import sql
+
+from domain.commerce.order import Action, Order
+from domain.commerce.values import DeliveryAddress, DeliveryAddressRef, OrderLine
+from domain.commerce.wallet import Wallet
+from domain.event_catalogue import entry_for_topic, public_type
+from projections.audit_chain import events_table
+from projections.event_export import _SELECT, _encode, _Exporter, event_json
+from runtime import Runtime
+from tests.support.audit_seals import money_history, run_eventmart, wallets
+
+
+def replayed(url: str, tmp: Path, *args: str) -> tuple[list[dict[str, Any]], dict[str, Any], str]:
+    done = run_eventmart(url, tmp, "replay", *args)
+    assert done.returncode == 0, done.stdout + done.stderr
+    events, _, rest = done.stdout.partition("state of ")
+    title, _, state = rest.partition("\n")
+    return [json.loads(line) for line in events.splitlines()], json.loads(state), title
+
+
+def test_replay_shows_the_events_and_the_state_at_a_version_or_a_time(own: Runtime, tmp_path: Path) -> None:
+    wallet = Wallet(owner_id=str(uuid.uuid4()), currency="INR")
+    wallet.credit(100_000, kind="load", reference="pay-1")
+    own.commerce.save(wallet)
+    wallet.debit(30_000, kind="order", reference="order-1")
+    own.commerce.save(wallet)
+    wallet.credit(5_000, kind="refund", reference="order-1")
+    own.commerce.save(wallet)
+    url = own.database_url
+
+    events, state, title = replayed(url, tmp_path, str(wallet.id))
+    assert [e["version"] for e in events] == [1, 2, 3, 4]
+    assert title == f"Wallet {wallet.id} at version 4 (commerce log):"
+    assert state["balance"] == 75_000 and state["version"] == 4 and state["id"] == str(wallet.id)
+    assert events[1]["data"] == {"amount": 100_000, "kind": "load", "reference": "pay-1",
+                                 "balance_after": 100_000}
+    assert events[1]["type"] == public_type("domain.commerce.wallet:Wallet.Credited")
+    assert all(e["position"] > 0 and e["aggregate_id"] == str(wallet.id) for e in events)
+
+    events, state, _ = replayed(url, tmp_path, str(wallet.id), "--version", "3")
+    assert [e["version"] for e in events] == [1, 2, 3] and state["balance"] == 70_000
+
+    _, state, title = replayed(url, tmp_path, str(wallet.id), "--as-of", events[1]["timestamp"])
+    assert state["balance"] == 100_000 and "at version 2" in title
+
+    unknown = run_eventmart(url, tmp_path, "replay", str(uuid.uuid4()))
+    assert unknown.returncode == 1 and "no aggregate" in unknown.stderr
+    too_far = run_eventmart(url, tmp_path, "replay", str(wallet.id), "--version", "9")
+    assert too_far.returncode == 1
+    both = run_eventmart(url, tmp_path, "replay", str(wallet.id), "--version", "2", "--as-of", "2026-01-01")
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_replay_of_an_order_shows_its_lines_address_and_status_as_json(own: Runtime, tmp_path: Path) -> None:
+    # Given an order, whose state holds value objects (lines, an address reference) and enums,
+    order = Order.place(customer_id=str(uuid.uuid4()), shop_id=None, currency="INR", delivery_fee=0,
+                        discount=0, payment_mode="cash", address=DeliveryAddressRef("copy-1"),
+                        lines=[OrderLine(item_id="l1", product_id="p", sku="S", name="Tea", qty=2,
+                                         unit_price=100, line_total=200)])
+    order.advance(Action.ACCEPT, by="vendor", at=datetime.now(UTC))
+    own.commerce.save(order)
+    # When it is replayed, then its state is plain JSON: lines and address as their fields.
+    events, state, _ = replayed(own.database_url, tmp_path, str(order.id))
+    assert [e["type"] for e in events] == ["commerce.order.placed", "commerce.order.status_changed"]
+    assert state["lines"] == [{"item_id": "l1", "product_id": "p", "sku": "S", "name": "Tea", "qty": 2,
+                               "unit_price": 100, "line_total": 200}]
+    assert state["address"] == {"copy_id": "copy-1"} and state["status"] == "accepted"
+
+
+def test_export_streams_json_lines_in_position_order_between_positions(own: Runtime, tmp_path: Path) -> None:
+    wallets(own, 5, loads=1)  # 10 commerce events
+    with psycopg.connect(own.database_url, autocommit=True) as conn:
+        positions = [r[0] for r in conn.execute(
+            "SELECT notification_id FROM commerce_events ORDER BY notification_id").fetchall()]
+    done = run_eventmart(own.database_url, tmp_path, "export-events", "--application", "commerce",
+                         "--after", str(positions[1]), "--until", str(positions[7]))
+    assert done.returncode == 0, done.stderr
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [e["position"] for e in lines] == positions[2:8]
+    assert {e["application"] for e in lines} == {"commerce"}
+    assert {e["type"] for e in lines} == {public_type("domain.commerce.wallet:Wallet.Opened"),
+                                          public_type("domain.commerce.wallet:Wallet.Credited")}
+    credited = [e for e in lines if "amount" in e["data"]]
+    assert credited and all(e["data"]["amount"] == 1000 and e["data"]["kind"] == "load" for e in credited)
+    assert all(e["timestamp"].endswith("+00:00") for e in lines)
+    assert {e["schema_version"] for e in lines} == {
+        entry_for_topic("domain.commerce.wallet:Wallet.Credited").schema_version}
+
+    everything = run_eventmart(own.database_url, tmp_path, "export-events")
+    assert everything.returncode == 0 and len(everything.stdout.splitlines()) == 10
+
+
+def test_the_fast_export_writes_what_decoding_the_domain_events_writes(own: Runtime) -> None:
+    money_history(own, customers=2)
+    order = Order.place(customer_id=str(uuid.uuid4()), shop_id=None, currency="INR", delivery_fee=2500,
+                        discount=0, payment_mode="cash",
+                        address=DeliveryAddress.from_data({"street": "x", "label": "y"}),
+                        lines=[OrderLine(item_id="l1", product_id="p", sku="S", name="Tea {\"_type_\"",
+                                         qty=1, unit_price=100, line_total=100)])
+    order.advance(Action.ACCEPT, by="vendor", at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), note="ok")
+    for action in (Action.PACK, Action.DISPATCH, Action.DELIVER):
+        order.advance(action, by="vendor", at=datetime.now(UTC))
+    order.request_return(return_id="r1", items=[{"item_id": "l1", "quantity": 1}], reason="torn",
+                         now=datetime.now(UTC))
+    order.decide_return("r1", approved=True, note="", by="vendor")  # stored with class_version 2
+    own.commerce.save(order)
+    exporter, types = _Exporter(own.commerce), dict[str, tuple[str, int]]()
+    with psycopg.connect(own.database_url, autocommit=True) as conn:
+        rows = conn.execute(sql.SQL(_SELECT).format(events_table("commerce")), (0, 2**62)).fetchall()
+    assert len(rows) > 20
+    for position, oid, version, topic, state in rows:
+        event = own.commerce.mapper.to_domain_event(StoredEvent(uuid.UUID(oid), version, topic, state.encode()))
+        assert exporter.line(position, oid, version, topic, state) == _encode(
+            event_json("commerce", position, event, topic, types))
+    # Every line was cut from the stored text but the one with a class version (parsed).
+    assert exporter.decoded == 0 and exporter.spliced == len(rows) - 1

@@ -1,0 +1,76 @@
+"""The version-checked aggregate cache: never stale across processes, a snapshot for a cold
+load, several applications in one statement."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import replace
+from typing import Any
+
+from adapters.aggregate_cache import VersionCheckedCache
+from domain.catalog.product import Product
+from domain.commerce.cart import Cart
+from domain.commerce.wallet import Wallet, wallet_id_for
+from domain.loading import command_scope
+from runtime import Runtime, build_applications
+
+
+def test_a_change_saved_by_another_process_is_seen_at_the_next_load(
+        runtime: Runtime, product: dict[str, Any]) -> None:
+    product_id = uuid.UUID(product["id"])
+    assert runtime.catalog.get_product(product_id).variant("DJ-100").price == 19950  # now cached
+    other = build_applications(runtime.settings, runtime.database_url)  # its own cache
+    try:
+        other[0].change_price(product_id, "DJ-100", 20950)
+    finally:
+        for app in other:
+            app.close()
+
+    assert runtime.catalog.get_product(product_id).variant("DJ-100").price == 20950
+
+
+def test_a_cold_load_starts_from_the_latest_snapshot(runtime: Runtime) -> None:
+    owner = uuid.uuid4()
+    wallet = Wallet(owner_id=str(owner), currency="INR")
+    for n in range(105):  # a snapshot at version 100 (the wallet's interval)
+        wallet.credit(1, kind="load", reference=f"p{n}")
+    runtime.commerce.save(wallet)
+    snapshots = list(runtime.commerce.snapshots.get(wallet.id)) if runtime.commerce.snapshots else []
+    assert [s.originator_version for s in snapshots] == [100]
+    cold = VersionCheckedCache([runtime.commerce])
+
+    found = cold.load([(runtime.commerce, wallet_id_for(owner))])[("commerce", wallet.id)]
+
+    assert isinstance(found, Wallet)
+    assert (found.version, found.balance, len(found.loads)) == (106, 105, 105)
+
+
+def test_one_statement_loads_aggregates_of_several_applications(
+        runtime: Runtime, product: dict[str, Any]) -> None:
+    owner = uuid.uuid4()
+    cart = runtime.commerce.open_cart(owner).value
+    cache = VersionCheckedCache([runtime.catalog, runtime.commerce])
+    missing = uuid.uuid4()
+
+    found = cache.load([(runtime.catalog, uuid.UUID(product["id"])), (runtime.commerce, cart.id),
+                        (runtime.commerce, missing)])
+
+    assert cache.statements == 1
+    assert isinstance(found[("catalog", uuid.UUID(product["id"]))], Product)
+    assert isinstance(found[("commerce", cart.id)], Cart)
+    assert found[("commerce", missing)] is None
+
+
+def test_within_a_command_an_aggregate_is_read_once_and_changes_never_leak(
+        runtime: Runtime, product: dict[str, Any]) -> None:
+    product_id = uuid.UUID(product["id"])
+    cache = runtime.catalog.aggregate_source
+    assert isinstance(cache, VersionCheckedCache)
+    with command_scope():
+        before = cache.statements
+        first = runtime.catalog.get_product(product_id)
+        first.variants["DJ-100"] = replace(first.variants["DJ-100"], price=1)  # a careless command
+        second = runtime.catalog.get_product(product_id)
+        assert cache.statements == before + 1
+    assert second.variant("DJ-100").price == 19950
+    assert runtime.catalog.get_product(product_id).variant("DJ-100").price == 19950
