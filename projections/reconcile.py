@@ -227,28 +227,33 @@ def reconcile(conn: Connection, mapper: Any) -> Report:
     with conn.transaction():
         conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         rows = conn.execute(
-            "SELECT follower, position FROM follower_positions "
+            "SELECT follower, position_xid::text, position FROM follower_positions "
             "WHERE application = 'commerce' AND follower = ANY(%s)", (list(MODELS),)).fetchall()
-        positions = {m: 0 for m in MODELS} | {str(f): int(p) for f, p in rows}
+        # Each model's cursor (transaction id, id): what it has passed is what sorts at or
+        # before it in the log's reading order (adapters/recorder.py), not the ids below it.
+        cursors = {m: (0, 0) for m in MODELS} | {str(f): (int(x), int(p)) for f, x, p in rows}
+        positions = {m: c[1] for m, c in cursors.items()}
         report = Report(positions)
-        until = max(positions.values())
+        until = max(cursors.values())
         with conn.cursor(name="reconcile") as cur:
             cur.itersize = SCAN_ROWS
             cur.execute(
-                "SELECT notification_id, originator_id, originator_version, topic, state "
-                "FROM commerce_events WHERE notification_id <= %s AND topic LIKE ANY(%s) "
-                "ORDER BY notification_id",
-                (until, _topics(Wallet, RewardLedger, Order)))
-            for position, oid, version, topic, state in cur:
+                "SELECT transaction_id::text, notification_id, originator_id, originator_version, "
+                "topic, state FROM commerce_events "
+                "WHERE (transaction_id, notification_id) <= (%s::text::xid8, %s) AND topic LIKE ANY(%s) "
+                "ORDER BY transaction_id, notification_id",
+                (str(until[0]), until[1], _topics(Wallet, RewardLedger, Order)))
+            for xid, position, oid, version, topic, state in cur:
+                at = (int(xid), int(position))
                 e: Any = mapper.to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
                 report.events += 1
                 if isinstance(e, Wallet.Event):
-                    if position <= positions["wallet_balance"]:
+                    if at <= cursors["wallet_balance"]:
                         _fold_wallet(wallets, e, report.wallets, report.drifts)
                 elif isinstance(e, RewardLedger.Event):
-                    if position <= positions["rewards"]:
+                    if at <= cursors["rewards"]:
                         _fold_ledger(ledgers, e, report.rewards)
-                elif isinstance(e, Order.Event) and position <= positions["order_history"]:
+                elif isinstance(e, Order.Event) and at <= cursors["order_history"]:
                     _fold_order(orders, e)
         _compare_wallets(conn, wallets, report)
         _compare_ledgers(conn, ledgers, report)
