@@ -3,7 +3,7 @@ same log, in one run (ratios: these machines are noisy).
 
     .venv/bin/python -m bench.audit_log [--events 100000]
 
-Makes its own throwaway embedded PostgreSQL and a commerce log (bench.rebuild_speed's fill),
+Makes its own throwaway embedded PostgreSQL and a commerce log (bench.audit_speed's fill),
 then measures: paging the whole log; a page of a rare type with and without the
 (topic, position) index; locating a time window by bisection against scanning to it; and
 EXPLAINs the type-filter query.
@@ -19,7 +19,7 @@ import psycopg
 from eventsourcing.utils import get_topic
 
 from bench.common import embedded_runtime
-from bench.rebuild_speed import fill
+from bench.audit_speed import fill
 from domain.commerce.cart import Cart
 from domain.commerce.wallet import Wallet
 from projections import event_log
@@ -41,7 +41,7 @@ def main() -> None:
     args = parser.parse_args()
     with embedded_runtime() as (rt, url):
         started = time.perf_counter()
-        n = fill(rt, args.events)
+        n = fill(url, rt.commerce.mapper, args.events)
         print(f"log: {n} commerce events in {time.perf_counter() - started:.1f}s")
         app = rt.commerce
         with psycopg.connect(url, autocommit=True) as conn:
