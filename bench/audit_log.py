@@ -18,8 +18,8 @@ from datetime import timedelta
 import psycopg
 from eventsourcing.utils import get_topic
 
-from bench.common import embedded_runtime
 from bench.audit_speed import fill
+from bench.common import embedded_runtime
 from domain.commerce.cart import Cart
 from domain.commerce.wallet import Wallet
 from projections import event_log
