@@ -74,20 +74,15 @@ def problem(
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
+# The first class the error is an instance of decides its status; any other DomainError is a 400.
+_STATUSES: tuple[tuple[type[DomainError], int], ...] = (
+    (UpstreamError, 502), (AuthenticationError, 401), (PermissionDeniedError, 403),
+    (RateLimitedError, 429), (NotFoundError, 404), (ConflictError, 409),
+)
+
+
 def status_for(error: DomainError) -> int:
-    if isinstance(error, UpstreamError):
-        return 502
-    if isinstance(error, AuthenticationError):
-        return 401
-    if isinstance(error, PermissionDeniedError):
-        return 403
-    if isinstance(error, RateLimitedError):
-        return 429
-    if isinstance(error, NotFoundError):
-        return 404
-    if isinstance(error, ConflictError):
-        return 409
-    return 400
+    return next((status for cls, status in _STATUSES if isinstance(error, cls)), 400)
 
 
 def _field_errors(exc: RequestValidationError) -> list[dict[str, Any]]:

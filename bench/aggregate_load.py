@@ -31,13 +31,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from adapters.aggregate_cache import VersionCheckedCache  # noqa: E402
+from bench.common import test_server_runtime  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from domain.commerce.cart import Cart  # noqa: E402
 from domain.loading import command_scope  # noqa: E402
-from eventmart.migrations import migrate  # noqa: E402
-from runtime import open_runtime  # noqa: E402
-from tests.infra import fresh_database, postgres_server  # noqa: E402
-from tests.support.settings import make_settings  # noqa: E402
 
 CHUNK = 2_000  # events per save while building a history
 TARGET = 2.0
@@ -80,10 +77,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
-    with postgres_server() as server, fresh_database(server) as url:
-        settings = make_settings(url)
-        migrate(settings, url)
-        rt = open_runtime(settings, database_url=url)
+    with test_server_runtime() as (rt, url):
         app = rt.commerce
         interval = app.snapshotting_intervals[Cart]
         carts: dict[int, uuid.UUID] = {}

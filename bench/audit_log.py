@@ -3,7 +3,7 @@ same log, in one run (ratios: these machines are noisy).
 
     .venv/bin/python -m bench.audit_log [--events 100000]
 
-Makes its own throwaway embedded PostgreSQL and a commerce log (bench.rebuild_speed's fill),
+Makes its own throwaway embedded PostgreSQL and a commerce log (bench.audit_speed's fill),
 then measures: paging the whole log; a page of a rare type with and without the
 (topic, position) index; locating a time window by bisection against scanning to it; and
 EXPLAINs the type-filter query.
@@ -12,22 +12,17 @@ EXPLAINs the type-filter query.
 from __future__ import annotations
 
 import argparse
-import tempfile
 import time
 from datetime import timedelta
-from pathlib import Path
 
 import psycopg
 from eventsourcing.utils import get_topic
 
-from adapters.database import create_database, start_embedded
-from bench.rebuild_speed import fill
+from bench.audit_speed import fill
+from bench.common import embedded_runtime
 from domain.commerce.cart import Cart
 from domain.commerce.wallet import Wallet
-from eventmart.migrations import migrate
 from projections import event_log
-from runtime import open_runtime
-from runtime.settings import Settings
 from workers.log_follower import read_log
 
 
@@ -44,15 +39,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=100_000)
     args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="eventmart-bench-"))
-    server = start_embedded(data, throwaway=True)
-    try:
-        url = create_database(server.get_uri("postgres"), "bench")
-        settings = Settings(database_url=url, data_dir=data, kafka_bootstrap_servers=None)  # type: ignore[call-arg]
-        migrate(settings, url)
-        rt = open_runtime(settings, database_url=url)
+    with embedded_runtime() as (rt, url):
         started = time.perf_counter()
-        n = fill(rt, args.events)
+        n = fill(url, rt.commerce.mapper, args.events)
         print(f"log: {n} commerce events in {time.perf_counter() - started:.1f}s")
         app = rt.commerce
         with psycopg.connect(url, autocommit=True) as conn:
@@ -118,8 +107,6 @@ def main() -> None:
             print(f"{'first page since mid-log, bisect':>34}: {b * 1000:>9.1f} ms")
             print(f"{'scan+decode to mid-log':>34}: {s * 1000:>9.1f} ms ({s / b:.0f}x slower)")
         rt.close()
-    finally:
-        server.cleanup()
 
 
 if __name__ == "__main__":

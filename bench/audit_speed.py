@@ -159,20 +159,11 @@ def main() -> None:
         print(json.dumps(measure(args.measure, args.url, args.until)))
         return
 
-    from adapters.database import create_database, start_embedded
-    from eventmart.migrations import migrate
+    from bench.common import embedded_runtime
     from projections import READ_MODELS
-    from runtime import open_runtime
-    from runtime.settings import Settings
     from workers.projection import rebuild
 
-    data = Path(tempfile.mkdtemp(prefix="eventmart-bench-"))
-    server = start_embedded(data, throwaway=True)
-    try:
-        url = create_database(server.get_uri("postgres"), "bench")
-        settings = Settings(database_url=url, data_dir=data, kafka_bootstrap_servers=None)  # type: ignore[call-arg]
-        migrate(settings, url)
-        rt = open_runtime(settings, database_url=url)
+    with embedded_runtime() as (rt, url):
         started = time.perf_counter()
         n = fill(url, rt.commerce.mapper, args.events)
         print(f"log: {n:,} commerce events written in {time.perf_counter() - started:.0f}s")
@@ -200,8 +191,6 @@ def main() -> None:
             rate = r["events"] / r["seconds"]
             print(f"{r['name']:<14}{r['events']:>11,}{r['seconds']:>8.1f}{rate:>11,.0f}"
                   f"{rate / base:>9.2f}{r['peak_rss_mb']:>8.0f}MB{r['added_mb']:>7.1f}MB")
-    finally:
-        server.cleanup()
 
 
 if __name__ == "__main__":

@@ -15,21 +15,17 @@ from __future__ import annotations
 import argparse
 import random
 import statistics
-import tempfile
 import threading
 import time
 import uuid
-from pathlib import Path
 from typing import Any
 
 import psycopg
 
-from adapters.database import create_database, start_embedded
+from bench.common import embedded_runtime
 from domain.commerce.wallet import Wallet
-from eventmart.migrations import migrate
 from projections import tracking, wallet_balance
-from runtime import Runtime, open_runtime
-from runtime.settings import Settings
+from runtime import Runtime
 from workers.bluegreen import rebuild
 from workers.projection import projection_follower
 
@@ -114,13 +110,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=50_000)
     args = parser.parse_args()
-    data = Path(tempfile.mkdtemp(prefix="eventmart-bench-"))
-    server = start_embedded(data, throwaway=True)
-    try:
-        url = create_database(server.get_uri("postgres"), "bench")
-        settings = Settings(database_url=url, data_dir=data, kafka_bootstrap_servers=None)  # type: ignore[call-arg]
-        migrate(settings, url)
-        rt = open_runtime(settings, database_url=url)
+    with embedded_runtime() as (rt, url):
         balances = fill(rt, args.events)
         events = rt.commerce.recorder.max_notification_id() or 0
         with psycopg.connect(url, autocommit=True) as conn:
@@ -137,8 +127,6 @@ def main() -> None:
                  for w in ("in place", "blue/green")}
         print(f"rate blue/green / in place: {rates['blue/green'] / rates['in place']:.2f}")
         rt.close()
-    finally:
-        server.cleanup()
 
 
 if __name__ == "__main__":

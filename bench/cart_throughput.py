@@ -16,11 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from eventmart.migrations import migrate  # noqa: E402
+from bench.common import test_server_runtime  # noqa: E402
 from projections import cart_view  # noqa: E402
-from runtime import open_runtime  # noqa: E402
-from tests.conftest import make_settings  # noqa: E402
-from tests.infra import fresh_database, postgres_server  # noqa: E402
 from workers.projection import rebuild  # noqa: E402
 
 
@@ -29,10 +26,7 @@ def main() -> None:
     parser.add_argument("--carts", type=int, default=300)
     parser.add_argument("--threads", type=int, default=4)
     args = parser.parse_args()
-    with postgres_server() as server, fresh_database(server) as url:
-        settings = make_settings(url)
-        migrate(settings, url)
-        rt = open_runtime(settings, database_url=url)
+    with test_server_runtime() as (rt, url):
         product_id = uuid.uuid4()
         rt.catalog.list_product(product_id=product_id, name="Bench", slug="bench", category="x",
                                 variants=[{"sku": "B", "name": "B", "price": 100, "currency": "INR"}])

@@ -25,13 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psycopg  # noqa: E402
 
+from bench.common import test_server_runtime  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from eventmart.demo import seed_demo  # noqa: E402
-from eventmart.migrations import migrate  # noqa: E402
 from projections import catalog_search as cs  # noqa: E402
-from runtime import open_runtime  # noqa: E402
-from tests.conftest import make_settings  # noqa: E402
-from tests.infra import fresh_database, postgres_server  # noqa: E402
 from workers.projection import projection_follower  # noqa: E402
 
 QUERIES = {
@@ -59,10 +56,7 @@ def main() -> None:
     parser.add_argument("--scale", type=int, default=53)
     parser.add_argument("--runs", type=int, default=200)
     args = parser.parse_args()
-    with postgres_server() as server, fresh_database(server) as url:
-        settings = make_settings(url)
-        migrate(settings, url)
-        rt = open_runtime(settings, database_url=url)
+    with test_server_runtime() as (rt, url):
         started = time.perf_counter()
         with rt.pool.connection() as conn:
             seeded = seed_demo(rt.catalog, conn, rt.passwords, scale=args.scale)

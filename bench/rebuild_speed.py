@@ -38,7 +38,7 @@ from typing import Any
 
 import psycopg
 
-from adapters.database import create_database, start_embedded
+from bench.common import embedded_runtime
 from bench.results import write_section
 from domain.catalog.category import Category
 from domain.catalog.product import Product
@@ -49,7 +49,6 @@ from domain.commerce.rewards import RewardLedger
 from domain.commerce.values import OrderLine
 from domain.commerce.wallet import Wallet
 from domain.money import Money
-from eventmart.migrations import migrate
 from projections import READ_MODELS
 from runtime import Runtime, open_runtime
 from runtime.settings import Settings
@@ -286,14 +285,8 @@ def main() -> None:
         print(json.dumps(measure(args.url, args.child, args.app, profile=args.profile is not None)))
         return
 
-    data = Path(tempfile.mkdtemp(prefix="eventmart-bench-"))
-    server = start_embedded(data, throwaway=True)
     results: dict[str, Any] = {"measured_at": datetime.now(UTC).isoformat(timespec="seconds"), "logs": {}}
-    try:
-        url = create_database(server.get_uri("postgres"), "bench")
-        settings = Settings(database_url=url, data_dir=data, kafka_bootstrap_servers=None)  # type: ignore[call-arg]
-        migrate(settings, url)
-        rt = open_runtime(settings, database_url=url)
+    with embedded_runtime() as (rt, url):
         commerce, catalog = commerce_template(rt), catalog_template(rt)
         rt.catalog.save(*[Category(slug=f"c{i}", name=f"Category {i}", description="", featured=i < 4)
                           for i in range(20)])
@@ -332,8 +325,6 @@ def main() -> None:
             growth = {m: round(large[m]["peak_rss_mb"] / small[m]["peak_rss_mb"], 2) for m in models}
             results["memory_growth"] = growth
             print("peak RSS, largest log / smallest:", ", ".join(f"{m} {g:.2f}x" for m, g in growth.items()))
-    finally:
-        server.cleanup()
     write_section("rebuilds", {"rebuilds": results}, Path(args.json))
     print(f"written to {args.json} (section rebuilds)")
 

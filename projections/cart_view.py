@@ -15,7 +15,7 @@ from psycopg import Connection
 from domain.commerce import pricing
 from domain.commerce.cart import Cart
 from projections.batch import Table, fold
-from projections.read_model import ReadModel
+from projections.read_model import ReadModel, one_by_one
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS cart_view (
@@ -127,8 +127,7 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     fold(conn, TABLE, events, Cart.Event, evolve, state_of=lambda row: row["doc"], row_of=_row)
 
 
-def apply(conn: Connection, event: Any) -> None:
-    apply_batch(conn, [event])
+apply = one_by_one(apply_batch)
 
 
 def find_cart(conn: Connection, cart_id: UUID, owner_id: UUID) -> Doc | None:

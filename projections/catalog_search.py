@@ -22,7 +22,7 @@ from domain.catalog.shop import Shop
 from projections import stock_levels
 from projections.batch import Derived, Table, evolve_all
 from projections.paging import Page, Row, page_of
-from projections.read_model import ReadModel
+from projections.read_model import ReadModel, one_by_one
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS catalog_categories (
@@ -218,8 +218,7 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     _products(conn, [e for e in events if isinstance(e, Product.Event)])
 
 
-def apply(conn: Connection, event: Any) -> None:
-    apply_batch(conn, [event])
+apply = one_by_one(apply_batch)
 
 
 def _categories(conn: Connection, events: list[Category.Event]) -> None:

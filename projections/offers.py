@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from domain.commerce.coupon import Coupon
 from projections.batch import Table, fold
-from projections.read_model import ReadModel
+from projections.read_model import ReadModel, one_by_one
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS offers (
@@ -67,8 +67,7 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     fold(conn, TABLE, events, Coupon.Event, evolve)
 
 
-def apply(conn: Connection, event: Any) -> None:
-    apply_batch(conn, [event])
+apply = one_by_one(apply_batch)
 
 
 def live(conn: Connection, now: datetime, shop_id: UUID | None = None) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from domain.commerce.order import Order
 from projections import catalog_search
 from projections.batch import Table, fold
 from projections.paging import Page, page_of, where
-from projections.read_model import ReadModel
+from projections.read_model import ReadModel, one_by_one
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS order_history (
@@ -157,8 +157,7 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     fold(conn, TABLE, events, Order.Event, evolve, state_of=lambda row: row["doc"], row_of=_row)
 
 
-def apply(conn: Connection, event: Any) -> None:
-    apply_batch(conn, [event])
+apply = one_by_one(apply_batch)
 
 
 def _with_shop_names(conn: Connection, docs: list[Doc]) -> list[Doc]:

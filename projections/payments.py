@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from domain.payments.payment import Payment
 from projections.batch import Table, fold
-from projections.read_model import ReadModel
+from projections.read_model import ReadModel, one_by_one
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS payment_view (
@@ -71,8 +71,7 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     fold(conn, TABLE, events, Payment.Event, evolve)
 
 
-def apply(conn: Connection, event: Any) -> None:
-    apply_batch(conn, [event])
+apply = one_by_one(apply_batch)
 
 
 def find_payment(conn: Connection, payment_id: UUID) -> Row | None:

@@ -33,6 +33,15 @@ class ReadModel:
     reads: tuple[type, ...] = ()
 
 
+
+def one_by_one(apply_batch: Callable[[Connection, Sequence[Any]], None]) -> Callable[[Connection, Any], None]:
+    """A read model's `apply` when its batch path is the only one: one event is a batch of one."""
+
+    def apply(conn: Connection, event: Any) -> None:
+        apply_batch(conn, [event])
+
+    return apply
+
 # PostgreSQL text, jsonb and tsvector cannot hold U+0000, and the log may: events stored
 # before requests were cleaned at the edge, or written by any other producer. A projection
 # must never stop on text already in the log, so every string a read model writes loses its

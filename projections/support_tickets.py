@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from domain.support.ticket import SupportTicket
 from projections.batch import Table, fold
 from projections.paging import Page, page_of, where
-from projections.read_model import ReadModel
+from projections.read_model import ReadModel, one_by_one
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS support_tickets (
@@ -91,8 +91,7 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     MESSAGES.insert_new(conn, [line for e in events if (line := message(e)) is not None])
 
 
-def apply(conn: Connection, event: Any) -> None:
-    apply_batch(conn, [event])
+apply = one_by_one(apply_batch)
 
 
 def page(conn: Connection, *, customer_id: UUID | None = None, status: str | None = None,

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 
 from domain.commerce.wallet import Wallet
 from projections.batch import Table, fold
-from projections.read_model import ReadModel
+from projections.read_model import ReadModel, one_by_one
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS wallet_balance (
@@ -52,8 +52,7 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     fold(conn, TABLE, events, Wallet.Event, evolve)
 
 
-def apply(conn: Connection, event: Any) -> None:
-    apply_batch(conn, [event])
+apply = one_by_one(apply_batch)
 
 
 def find(conn: Connection, owner_id: UUID) -> Row | None:
