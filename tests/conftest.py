@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -17,6 +19,23 @@ from tests.support.clock import Clock
 from tests.support.settings import make_settings
 from tests.support.users import PASSWORD, random_email, random_phone
 from workers import start_workers
+
+_OWN_BASETEMP = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A temp base of this run's own. Under pytest's shared default (/tmp/pytest-of-USER) a
+    run cleans up the oldest numbered bases as it starts, which can be those of suites still
+    running beside it (seen: `initdb: Permission denied` when several suites ran at once)."""
+    if config.option.basetemp is None:
+        config.option.basetemp = tempfile.mkdtemp(prefix="eventmart-pytest-")
+        config.stash[_OWN_BASETEMP] = config.option.basetemp
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = config.stash.get(_OWN_BASETEMP, None)
+    if own is not None:
+        shutil.rmtree(own, ignore_errors=True)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
