@@ -12,7 +12,6 @@ import subprocess
 import threading
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import psycopg
 import pytest
@@ -25,9 +24,10 @@ from domain.commerce.wallet import Wallet
 from eventmart.migrations import migrate
 from projections import READ_MODELS, cart_view, tracking, wallet_balance
 from runtime import Runtime, open_runtime
-from tests.infra import fresh_database
 from tests.support.cli import EVENTMART, eventmart
-from tests.support.settings import make_settings
+from tests.support.db import follower_position as position
+from tests.support.db import query
+from tests.support.runtimes import own_runtime
 from tests.support.waiting import eventually
 from workers.bluegreen import BackgroundRebuilds, RebuildRunning, rebuild
 from workers.health import rebuilds
@@ -38,25 +38,8 @@ from workers.projection import projection_follower
 @pytest.fixture
 def fresh(postgres: str) -> Iterator[tuple[str, Runtime]]:
     """A database of its own, no workers: the test decides which followers run."""
-    with fresh_database(postgres) as url:
-        settings = make_settings(url)
-        migrate(settings, url)
-        runtime = open_runtime(settings, database_url=url)
-        try:
-            yield url, runtime
-        finally:
-            runtime.close()
-
-
-def query(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        cur = conn.execute(statement, params)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
-
-
-def position(url: str, follower: str, app: str = "commerce") -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return tracking.position_of(conn, follower, app)
+    with own_runtime(postgres) as runtime:
+        yield runtime.database_url, runtime
 
 
 def head(runtime: Runtime) -> int:

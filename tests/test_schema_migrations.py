@@ -23,6 +23,7 @@ from runtime import build_applications, open_runtime
 from runtime.settings import Settings
 from tests.infra import fresh_database
 from tests.support.cli import EVENTMART
+from tests.support.db import query
 from tests.support.settings import make_settings
 from workers import bluegreen
 from workers.policies import PAYMENT_EXPIRY, POLICIES
@@ -190,12 +191,6 @@ CREATE TABLE IF NOT EXISTS notification_reads (
 def database(postgres: str) -> Iterator[tuple[str, Settings]]:
     with fresh_database(postgres) as url:
         yield url, make_settings(url)
-
-
-def query(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        cur = conn.execute(statement, params)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
 
 
 def schema_of(url: str) -> dict[str, list[tuple[Any, ...]]]:

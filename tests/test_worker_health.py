@@ -18,13 +18,13 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from domain.commerce.cart import Cart
 from eventmart.cli import record_skip
-from eventmart.migrations import migrate
 from projections import cart_view, tracking
 from projections.read_model import ReadModel
-from runtime import Runtime, open_runtime
-from tests.infra import fresh_database
+from runtime import Runtime
 from tests.support.cli import EVENTMART
-from tests.support.settings import make_settings
+from tests.support.db import follower_position as position
+from tests.support.db import query
+from tests.support.runtimes import own_runtime
 from tests.support.waiting import eventually
 from workers import build_followers, worker_names
 from workers.health import worker_states
@@ -35,25 +35,8 @@ from workers.projection import projection_follower, rebuild
 @pytest.fixture
 def fresh(postgres: str) -> Iterator[tuple[str, Runtime]]:
     """A database of its own: these tests stop workers the shared one relies on."""
-    with fresh_database(postgres) as url:
-        settings = make_settings(url)
-        migrate(settings, url)
-        runtime = open_runtime(settings, database_url=url)
-        try:
-            yield url, runtime
-        finally:
-            runtime.close()
-
-
-def query(url: str, statement: str, *params: Any) -> list[tuple[Any, ...]]:
-    with psycopg.connect(url, autocommit=True) as conn:
-        cur = conn.execute(statement, params)  # type: ignore[arg-type]
-        return cur.fetchall() if cur.description else []
-
-
-def position(url: str, follower: str, app: str = "commerce") -> int:
-    with psycopg.connect(url, autocommit=True) as conn:
-        return tracking.position_of(conn, follower, app)
+    with own_runtime(postgres) as runtime:
+        yield runtime.database_url, runtime
 
 
 def status(url: str) -> subprocess.CompletedProcess[str]:
