@@ -46,6 +46,7 @@ import psycopg  # noqa: E402
 
 from adapters.database import create_database, eventsourcing_env, start_embedded  # noqa: E402
 from adapters.recorder import LockFreeApplicationRecorder  # noqa: E402
+from bench.lag import percentiles  # noqa: E402
 from domain.commerce.application import CommerceApplication  # noqa: E402
 from eventmart.migrations import migrate  # noqa: E402
 from projections import tracking  # noqa: E402
@@ -155,10 +156,7 @@ def lag(rt: Runtime, samples: int, background: Path_ | None) -> dict[str, Any]:
         stop.set()
         for t in loaders:
             t.join()
-    waits.sort()
-    return {"samples": samples, "p50_ms": round(waits[len(waits) // 2], 2),
-            "p99_ms": round(waits[min(len(waits) - 1, int(len(waits) * 0.99))], 2),
-            "max_ms": round(waits[-1], 2)}
+    return percentiles(waits)
 
 
 def measure(path: Path_, threads: int, duration: float) -> dict[str, Any]:
