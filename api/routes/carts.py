@@ -7,6 +7,7 @@ from uuid import UUID
 
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
+from pydantic.dataclasses import dataclass
 
 from api.dependencies import (
     ConnectionDep,
@@ -17,6 +18,7 @@ from api.dependencies import (
 )
 from api.text import RequestModel
 from domain.commerce.cart import MAX_QTY_PER_LINE
+from domain.commerce.values import CartLine
 from projections import cart_view
 
 router = APIRouter(prefix="/v1/carts", tags=["carts"])
@@ -52,14 +54,10 @@ class QuantityChange(RequestModel):
     model_config = {"json_schema_extra": {"examples": [{"qty": 3}]}}
 
 
-class CartItemOut(BaseModel):
-    item_id: str
-    product_id: str
-    shop_id: str | None
-    sku: str
-    name: str
-    qty: int
-    unit_price: int
+@dataclass(frozen=True)
+class CartItemOut(CartLine):
+    """The domain's cart line as the read model shows it, with its total."""
+
     line_total: int
 
 

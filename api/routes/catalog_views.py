@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic.dataclasses import dataclass
+
+from domain.catalog.product import Variant
 
 
-class VariantOut(BaseModel):
-    sku: str
-    name: str
-    price: int
-    currency: str
-    stock: int | None
-    is_available: bool
+@dataclass(frozen=True, kw_only=True)
+class VariantOut(Variant):
+    """The domain's variant as the catalog read model shows it."""
+
     in_stock: bool
 
 

@@ -18,6 +18,7 @@ from api.pagination import PageDep, PageRequest, Paginated
 from api.text import RequestModel
 from domain.actor import Role
 from domain.commerce.order import Order, OrderNotFoundError
+from domain.commerce.values import OrderLine
 from identity import delivery_addresses
 from identity.users import User
 from projections import catalog_search, order_history
@@ -41,16 +42,6 @@ class CheckoutOut(BaseModel):
     status: str
 
 
-class OrderLine(BaseModel):
-    item_id: str
-    product_id: str
-    sku: str
-    name: str
-    qty: int
-    unit_price: int
-    line_total: int
-
-
 class StatusEntry(BaseModel):
     status: str
     at: str
@@ -66,7 +57,7 @@ class OrderOut(BaseModel):
     status: str
     payment_mode: str
     currency: str
-    items: list[OrderLine]
+    items: list[OrderLine]  # the domain's value, as the read model keeps it
     subtotal: int
     discount: int
     discounts: list[dict[str, Any]] = Field(description="what the discount is made of: coupon, points")

@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -21,23 +23,8 @@ from projections import support_tickets
 
 router = APIRouter(tags=["support"])
 
-FAQ = [
-    {"id": "cancel", "question": "How do I cancel an order?",
-     "answer": "Open the order and tap Cancel. Orders can be cancelled until they are out for "
-               "delivery; wallet payments go back to your wallet at once."},
-    {"id": "refund", "question": "When do I get my refund?",
-     "answer": "Wallet refunds are instant. Card and UPI refunds go back through the payment "
-               "provider and usually take 5-7 working days."},
-    {"id": "return", "question": "How do I return an item?",
-     "answer": "Delivered items can be returned from the order screen within the return window. "
-               "Once support approves, the amount is credited to your wallet."},
-    {"id": "wallet", "question": "How do I add money to my wallet?",
-     "answer": "Wallet > Add money. You pay through the payment page; the balance updates as soon "
-               "as the payment succeeds."},
-    {"id": "points", "question": "How do reward points work?",
-     "answer": "You earn points on delivered orders and can redeem them against your cart at "
-               "checkout. Points on returned items are taken back."},
-]
+# The help centre's questions are content, not code: support staff edit faq.json.
+FAQ: list[dict[str, str]] = json.loads(Path(__file__).with_name("faq.json").read_text(encoding="utf-8"))
 
 
 class TicketIn(RequestModel):
