@@ -268,42 +268,43 @@ def _rows(conn: Connection, name: str, query: str) -> Iterator[tuple[Any, ...]]:
         yield from cur
 
 
-def _compare(kind: str, model: str, key: UUID, fields: tuple[str, ...], expected: list[Any] | None,
-             found: tuple[Any, ...] | None, drifts: list[Drift]) -> None:
-    for i, name in enumerate(fields):
-        want = None if expected is None else expected[i]
-        got = None if found is None else found[i]
-        if want != got:
-            drifts.append(Drift(kind, str(key), name, want, got, model))
+def _compare(conn: Connection, kind: str, model: str, query: str, fields: tuple[str, ...],
+             expected: dict[UUID, list[Any]], drifts: list[Drift]) -> int:
+    """Each row of `query` (its key, then `fields`) against the log's fold in `expected`, then
+    every folded aggregate that has no row. Returns the sum of the rows' first field, where a number."""
+    def differ(key: UUID, want: list[Any] | None, got: tuple[Any, ...] | None) -> None:
+        for i, name in enumerate(fields):
+            w = None if want is None else want[i]
+            g = None if got is None else got[i]
+            if w != g:
+                drifts.append(Drift(kind, str(key), name, w, g, model))
+
+    total = 0
+    for key, *found in _rows(conn, f"{model}_rows", query):
+        differ(key, expected.pop(key, None), tuple(found))
+        total += found[0] if isinstance(found[0], int) else 0
+    for key, state in expected.items():
+        differ(key, state, None)
+    return total
 
 
 def _compare_wallets(conn: Connection, wallets: dict[UUID, list[Any]], report: Report) -> None:
     t = report.wallets
     t.wallets = len(wallets)
     t.balances = sum(s[1] for s in wallets.values())
-    fields = ("balance", "version")
-    for wallet_id, balance, version in _rows(conn, "wallet_rows",
-                                             "SELECT wallet_id, balance, version FROM wallet_balance"):
-        t.read_model_balances += balance
-        state = wallets.pop(wallet_id, None)
-        _compare("wallet", "wallet_balance", wallet_id, fields,
-                 None if state is None else state[1:], (balance, version), report.drifts)
-    for wallet_id, state in wallets.items():
-        _compare("wallet", "wallet_balance", wallet_id, fields, state[1:], None, report.drifts)
+    t.read_model_balances = _compare(conn, "wallet", "wallet_balance",
+                                     "SELECT wallet_id, balance, version FROM wallet_balance",
+                                     ("balance", "version"), {k: s[1:] for k, s in wallets.items()},
+                                     report.drifts)
 
 
 def _compare_ledgers(conn: Connection, ledgers: dict[UUID, list[int]], report: Report) -> None:
     t = report.rewards
     t.ledgers = len(ledgers)
     t.points = sum(s[0] for s in ledgers.values())
-    fields = ("points", "reserved", "lifetime")
-    for ledger_id, *found in _rows(conn, "ledger_rows",
-                                   "SELECT ledger_id, points, reserved, lifetime FROM rewards"):
-        t.read_model_points += found[0]
-        _compare("reward_ledger", "rewards", ledger_id, fields, ledgers.pop(ledger_id, None),
-                 tuple(found), report.drifts)
-    for ledger_id, state in ledgers.items():
-        _compare("reward_ledger", "rewards", ledger_id, fields, state, None, report.drifts)
+    t.read_model_points = _compare(conn, "reward_ledger", "rewards",
+                                   "SELECT ledger_id, points, reserved, lifetime FROM rewards",
+                                   ("points", "reserved", "lifetime"), dict(ledgers), report.drifts)
 
 
 def _compare_orders(conn: Connection, orders: dict[UUID, list[Any]], report: Report) -> None:
@@ -316,14 +317,8 @@ def _compare_orders(conn: Connection, orders: dict[UUID, list[Any]], report: Rep
         if s[4] > s[3]:
             report.drifts.append(Drift("order", str(order_id), "refunded more than paid", s[3], s[4],
                                        "the log itself"))
-    fields = ("status", "total", "paid", "refunded")
-    for order_id, *found in _rows(conn, "order_rows",
-                                  "SELECT order_id, status, total, (doc->>'paid')::bigint, "
-                                  "(doc->>'refunded')::bigint FROM order_history"):
-        state = orders.pop(order_id, None)
-        _compare("order", "order_history", order_id, fields,
-                 None if state is None else [state[0], state[1], state[3], state[4]], tuple(found),
-                 report.drifts)
-    for order_id, state in orders.items():
-        _compare("order", "order_history", order_id, fields, [state[0], state[1], state[3], state[4]],
-                 None, report.drifts)
+    _compare(conn, "order", "order_history",
+             "SELECT order_id, status, total, (doc->>'paid')::bigint, "
+             "(doc->>'refunded')::bigint FROM order_history",
+             ("status", "total", "paid", "refunded"),
+             {k: [s[0], s[1], s[3], s[4]] for k, s in orders.items()}, report.drifts)
