@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -235,37 +235,31 @@ def _transaction_of(notification: Notification) -> int:
     return notification.transaction_id if isinstance(notification, LogRow) else 0
 
 
+@dataclass(kw_only=True, eq=False)
 class LogFollower:
-    def __init__(
-        self,
-        *,
-        follower: str,
-        app: Application[UUID],
-        handle: Handler,
-        database_url: str,
-        poll_interval: float = 0.5,
-        batch_size: int = BATCH_SIZE,
-        gate: Gate | None = None,
-        max_batch_size: int | None = None,
-        wants: TopicFilter | None = None,
-    ) -> None:
-        self.follower = follower
-        self.app = app
-        self.handle = handle
-        self.database_url = database_url
-        self.poll_interval = poll_interval
-        self.batch_size = batch_size
-        self.gate = gate
-        # None: every batch is `batch_size` (policies and the relay: their side effects per
-        # batch are bounded by it).
-        self.max_batch_size = max(batch_size, max_batch_size or batch_size)
-        self.limit = batch_size  # the next batch's size
-        self.wants = wants  # None: every event is decoded and handled
-        self.stopping = threading.Event()
-        self.successes = 0  # committed steps; the Supervisor resets its back-off on progress
-        self._isolate_until: Cursor = (0, 0)  # up to here, events are handled one per batch
-        # A committed event waits behind a transaction still running: look again soon.
-        self.pending = False
+    follower: str
+    app: Application[UUID]
+    handle: Handler
+    database_url: str
+    poll_interval: float = 0.5
+    batch_size: int = BATCH_SIZE
+    gate: Gate | None = None
+    # 0: every batch is `batch_size` (policies and the relay: their side effects per batch are
+    # bounded by it); more: batches double up to it while the follower is behind.
+    max_batch_size: int = 0
+    wants: TopicFilter | None = None  # None: every event is decoded and handled
+    limit: int = field(init=False)  # the next batch's size
+    stopping: threading.Event = field(init=False, default_factory=threading.Event)
+    # Committed steps: the Supervisor resets its back-off on progress.
+    successes: int = field(init=False, default=0)
+    # Up to here, events are handled one per batch.
+    _isolate_until: Cursor = field(init=False, default=(0, 0))
+    # A committed event waits behind a transaction still running: look again soon.
+    pending: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        self.max_batch_size = max(self.batch_size, self.max_batch_size)
+        self.limit = self.batch_size
 
     @property
     def label(self) -> str:
@@ -356,16 +350,14 @@ class LogFollower:
 class Worker(Protocol):
     """What the Supervisor runs: a log follower or a timer (the payment expiry sweep)."""
 
+    follower: str
+    database_url: str
+    successes: int
+
     @property
     def label(self) -> str: ...
     @property
-    def follower(self) -> str: ...
-    @property
     def application(self) -> str: ...
-    @property
-    def database_url(self) -> str: ...
-    @property
-    def successes(self) -> int: ...
     def run(self) -> None: ...
     def stop(self) -> None: ...
 
