@@ -115,32 +115,34 @@ def run_once(
     return JSONResponse(out, status_code=status)
 
 
+_NEW_CLAIM = (
+    "INSERT INTO idempotency_keys (user_id, endpoint, key, fingerprint, state, created_at, "
+    "claim_id, lease_until, holder) VALUES (%(user_id)s, %(endpoint)s, %(key)s, %(fp)s, "
+    "'running', %(now)s, gen_random_uuid(), %(until)s, %(holder)s) "
+    "ON CONFLICT DO NOTHING RETURNING claim_id")
+# A failed attempt's key, or a claim whose holder died (its lease ran out). The same body keeps
+# the claim's id, so that a re-execution finds what the first one applied; a different body
+# after a failure is a new operation with a new id.
+_TAKE_OVER = (
+    "UPDATE idempotency_keys SET state = 'running', status = NULL, body = NULL, "
+    "holder = %(holder)s, lease_until = %(until)s, "
+    "claim_id = CASE WHEN fingerprint = %(fp)s THEN claim_id ELSE gen_random_uuid() END, "
+    "created_at = CASE WHEN fingerprint = %(fp)s THEN created_at ELSE %(now)s END, "
+    "fingerprint = %(fp)s "
+    f"WHERE {_PK} AND (state = 'failed' OR (state = 'running' AND fingerprint = %(fp)s "
+    "AND coalesce(lease_until, created_at + %(lease)s) <= %(now)s)) "
+    "RETURNING claim_id")
+
+
 def _claim(conn: Connection, params: dict[str, Any]) -> UUID | JSONResponse:
     """The claim's id when this request may execute; the stored response to replay; or 409."""
     for _ in range(3):
         conn.execute(f"DELETE FROM idempotency_keys WHERE {_PK} AND created_at < %(now)s - %(keep)s",
                      params | {"keep": KEEP_FOR})
-        row = conn.execute(
-            "INSERT INTO idempotency_keys (user_id, endpoint, key, fingerprint, state, created_at, "
-            "claim_id, lease_until, holder) VALUES (%(user_id)s, %(endpoint)s, %(key)s, %(fp)s, "
-            "'running', %(now)s, gen_random_uuid(), %(until)s, %(holder)s) "
-            "ON CONFLICT DO NOTHING RETURNING claim_id", params).fetchone()
-        if row is not None:
-            return UUID(str(row[0]))
-        # A failed attempt's key, or a claim whose holder died (its lease ran out). The same
-        # body keeps the claim's id, so that a re-execution finds what the first one applied;
-        # a different body after a failure is a new operation with a new id.
-        row = conn.execute(
-            "UPDATE idempotency_keys SET state = 'running', status = NULL, body = NULL, "
-            "holder = %(holder)s, lease_until = %(until)s, "
-            "claim_id = CASE WHEN fingerprint = %(fp)s THEN claim_id ELSE gen_random_uuid() END, "
-            "created_at = CASE WHEN fingerprint = %(fp)s THEN created_at ELSE %(now)s END, "
-            "fingerprint = %(fp)s "
-            f"WHERE {_PK} AND (state = 'failed' OR (state = 'running' AND fingerprint = %(fp)s "
-            "AND coalesce(lease_until, created_at + %(lease)s) <= %(now)s)) "
-            "RETURNING claim_id", params).fetchone()
-        if row is not None:
-            return UUID(str(row[0]))
+        for take in (_NEW_CLAIM, _TAKE_OVER):
+            row = conn.execute(take, params).fetchone()
+            if row is not None:
+                return UUID(str(row[0]))
         row = conn.execute(
             "SELECT fingerprint, state, status, body, coalesce(lease_until, created_at + %(lease)s) "
             f"FROM idempotency_keys WHERE {_PK}", params).fetchone()
