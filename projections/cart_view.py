@@ -15,7 +15,7 @@ from psycopg import Connection
 from domain.commerce import pricing
 from domain.commerce.cart import Cart
 from projections.batch import Table, fold
-from projections.read_model import ReadModel, one_by_one
+from projections.read_model import ReadModel
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS cart_view (
@@ -127,8 +127,6 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     fold(conn, TABLE, events, Cart.Event, evolve, state_of=lambda row: row["doc"], row_of=_row)
 
 
-apply = one_by_one(apply_batch)
-
 
 def find_cart(conn: Connection, cart_id: UUID, owner_id: UUID) -> Doc | None:
     row = conn.execute(
@@ -138,6 +136,6 @@ def find_cart(conn: Connection, cart_id: UUID, owner_id: UUID) -> Doc | None:
 
 
 READ_MODEL = ReadModel(
-    name="cart_view", application="commerce", create_sql=CREATE_SQL, drop_sql=DROP_SQL, apply=apply,
+    name="cart_view", application="commerce", create_sql=CREATE_SQL, drop_sql=DROP_SQL,
     apply_batch=apply_batch, reads=(Cart.Event,),
 )

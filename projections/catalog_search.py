@@ -22,7 +22,7 @@ from domain.catalog.shop import Shop
 from projections import stock_levels
 from projections.batch import Derived, Table, evolve_all
 from projections.paging import Page, Row, page_of
-from projections.read_model import ReadModel, one_by_one
+from projections.read_model import ReadModel
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS catalog_categories (
@@ -217,8 +217,6 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     _shops(conn, [e for e in events if isinstance(e, Shop.Event)])
     _products(conn, [e for e in events if isinstance(e, Product.Event)])
 
-
-apply = one_by_one(apply_batch)
 
 
 def _categories(conn: Connection, events: list[Category.Event]) -> None:
@@ -514,7 +512,6 @@ READ_MODEL = ReadModel(
     name="catalog_search", application="catalog",
     create_sql=CREATE_SQL + ";" + _CATEGORY_SLUG_SQL,
     drop_sql=DROP_SQL + ", catalog_category_ids",
-    apply=apply,
     apply_batch=apply_batch,
     batch_lock=stock_levels.BATCH_LOCK,
     reads=(Category.Event, Shop.Event, Product.Event),

@@ -235,12 +235,6 @@ def apply_support_batch(conn: Connection, events: Sequence[Any]) -> None:
     NOTIFICATIONS.insert_new(conn, rows)
 
 
-def apply_commerce(conn: Connection, event: Any) -> None:
-    apply_commerce_batch(conn, [event])
-
-
-def apply_support(conn: Connection, event: Any) -> None:
-    apply_support_batch(conn, [event])
 
 
 def _visible(unread_only: bool) -> str:
@@ -296,9 +290,8 @@ def _forget(source: str) -> str:
 
 
 READ_MODEL = ReadModel(name="notifications", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=_forget("commerce"), apply=apply_commerce,
-                       apply_batch=apply_commerce_batch,
+                       drop_sql=_forget("commerce"), apply_batch=apply_commerce_batch,
                        reads=(Order.Event, Wallet.Event, RewardLedger.Event, Coupon.Created))
 SUPPORT_READ_MODEL = ReadModel(name="support_notifications", application="support",
-                               create_sql=CREATE_SQL, drop_sql=_forget("support"), apply=apply_support,
+                               create_sql=CREATE_SQL, drop_sql=_forget("support"),
                                apply_batch=apply_support_batch, reads=(SupportTicket.Event,))

@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from domain.commerce.coupon import Coupon
 from projections.batch import Table, fold
-from projections.read_model import ReadModel, one_by_one
+from projections.read_model import ReadModel
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS offers (
@@ -67,8 +67,6 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     fold(conn, TABLE, events, Coupon.Event, evolve)
 
 
-apply = one_by_one(apply_batch)
-
 
 def live(conn: Connection, now: datetime, shop_id: UUID | None = None) -> list[dict[str, Any]]:
     """Offers that can be used now: active, in their window, not used up."""
@@ -88,5 +86,5 @@ def find(conn: Connection, coupon_id: UUID) -> dict[str, Any] | None:
 
 
 READ_MODEL = ReadModel(name="offers", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       drop_sql=DROP_SQL, apply_batch=apply_batch,
                        reads=(Coupon.Event,))

@@ -14,7 +14,7 @@ from domain.commerce.order import Order
 from projections import catalog_search
 from projections.batch import Table, fold
 from projections.paging import Page, page_of, where
-from projections.read_model import ReadModel, one_by_one
+from projections.read_model import ReadModel
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS order_history (
@@ -157,8 +157,6 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     fold(conn, TABLE, events, Order.Event, evolve, state_of=lambda row: row["doc"], row_of=_row)
 
 
-apply = one_by_one(apply_batch)
-
 
 def _with_shop_names(conn: Connection, docs: list[Doc]) -> list[Doc]:
     """The shop's name is its current one, from the catalog's read model (the order's events
@@ -191,5 +189,5 @@ def unpaid_since(conn: Connection, before: datetime, limit: int = 200) -> list[U
 
 
 READ_MODEL = ReadModel(name="order_history", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       drop_sql=DROP_SQL, apply_batch=apply_batch,
                        reads=(Order.Event,))

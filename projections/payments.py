@@ -12,7 +12,7 @@ from psycopg.rows import dict_row
 
 from domain.payments.payment import Payment
 from projections.batch import Table, fold
-from projections.read_model import ReadModel, one_by_one
+from projections.read_model import ReadModel
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS payment_view (
@@ -71,8 +71,6 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     fold(conn, TABLE, events, Payment.Event, evolve)
 
 
-apply = one_by_one(apply_batch)
-
 
 def find_payment(conn: Connection, payment_id: UUID) -> Row | None:
     with conn.cursor(row_factory=dict_row) as cur:
@@ -86,5 +84,5 @@ def overdue(conn: Connection, now: datetime, limit: int = 200) -> list[UUID]:
 
 
 READ_MODEL = ReadModel(name="payment_view", application="payments", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       drop_sql=DROP_SQL, apply_batch=apply_batch,
                        reads=(Payment.Event,))

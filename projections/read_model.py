@@ -19,28 +19,20 @@ class ReadModel:
     application: str  # whose log it follows
     create_sql: str
     drop_sql: str
-    apply: Callable[[Connection, Any], None]
-    # The whole batch at once (projections/batch.py): rows loaded and written once per batch.
-    apply_batch: Callable[[Connection, Sequence[Any]], None] | None = None
+    # How a batch of events changes its tables, all at once (projections/batch.py): rows are
+    # loaded and written once per batch; one event is a batch of one.
+    apply_batch: Callable[[Connection, Sequence[Any]], None]
     # Read models that write the same rows from two logs take this transaction-level advisory
     # lock before each batch, so neither overwrites the other's change with a stale read.
     batch_lock: int | None = None
     # The version of its tables and of what it writes in them. Bump it when either changes:
     # `eventmart migrate` then drops the read model and replays its log (read_model_versions).
     version: int = 1
-    # The event classes `apply` reads (subclasses included); the follower does not decode
+    # The event classes `apply_batch` reads (subclasses included); the follower does not decode
     # the others. Empty: every event.
     reads: tuple[type, ...] = ()
 
 
-
-def one_by_one(apply_batch: Callable[[Connection, Sequence[Any]], None]) -> Callable[[Connection, Any], None]:
-    """A read model's `apply` when its batch path is the only one: one event is a batch of one."""
-
-    def apply(conn: Connection, event: Any) -> None:
-        apply_batch(conn, [event])
-
-    return apply
 
 # PostgreSQL text, jsonb and tsvector cannot hold U+0000, and the log may: events stored
 # before requests were cleaned at the edge, or written by any other producer. A projection

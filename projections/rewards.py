@@ -93,9 +93,6 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     HISTORY.insert_new(conn, lines)
 
 
-def apply(conn: Connection, event: Any) -> None:
-    apply_batch(conn, [event])
-
 
 def find(conn: Connection, owner_id: UUID, history: int = 20) -> tuple[Row | None, list[Row]]:
     with conn.cursor(row_factory=dict_row) as cur:
@@ -106,5 +103,5 @@ def find(conn: Connection, owner_id: UUID, history: int = 20) -> tuple[Row | Non
 
 
 READ_MODEL = ReadModel(name="rewards", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       drop_sql=DROP_SQL, apply_batch=apply_batch,
                        reads=(RewardLedger.Event,))

@@ -130,9 +130,6 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
                         patches)
 
 
-def apply(conn: Connection, event: Any) -> None:
-    apply_batch(conn, [event])
-
 
 def level(conn: Connection, product_id: UUID, sku: str) -> Row | None:
     with conn.cursor(row_factory=dict_row) as cur:
@@ -141,6 +138,6 @@ def level(conn: Connection, product_id: UUID, sku: str) -> Row | None:
 
 
 READ_MODEL = ReadModel(name="stock_levels", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       drop_sql=DROP_SQL, apply_batch=apply_batch,
                        batch_lock=BATCH_LOCK,
                        reads=(Stock.Event,))

@@ -13,7 +13,7 @@ from psycopg.rows import dict_row
 from domain.support.ticket import SupportTicket
 from projections.batch import Table, fold
 from projections.paging import Page, page_of, where
-from projections.read_model import ReadModel, one_by_one
+from projections.read_model import ReadModel
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS support_tickets (
@@ -91,8 +91,6 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     MESSAGES.insert_new(conn, [line for e in events if (line := message(e)) is not None])
 
 
-apply = one_by_one(apply_batch)
-
 
 def page(conn: Connection, *, customer_id: UUID | None = None, status: str | None = None,
          page: int, size: int) -> Page:
@@ -112,5 +110,5 @@ def find(conn: Connection, ticket_id: UUID) -> tuple[Row | None, list[Row]]:
 
 
 READ_MODEL = ReadModel(name="support_tickets", application="support", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       drop_sql=DROP_SQL, apply_batch=apply_batch,
                        reads=(SupportTicket.Event,))

@@ -26,21 +26,11 @@ def ensure_follower(conn: Connection, follower: str, application: str) -> None:
     )
 
 
-def lock_position(conn: Connection, follower: str, application: str) -> int:
-    """Takes the follower's row lock for this transaction: two processes running the
-    same follower take turns instead of applying an event twice."""
-    row = conn.execute(
-        "SELECT position FROM follower_positions WHERE follower=%s AND application=%s FOR UPDATE",
-        (follower, application),
-    ).fetchone()
-    if row is None:
-        raise LookupError(f"follower {follower}/{application} not registered; run migrate")
-    return int(row[0])
-
-
 def lock_cursor(conn: Connection, follower: str, application: str) -> tuple[int, int]:
-    """`lock_position`, returning where the follower is in its log's reading order: the
-    (transaction id, notification id) of the last event it passed (adapters/recorder.py)."""
+    """Takes the follower's row lock for this transaction (two processes running the same
+    follower take turns instead of applying an event twice) and returns where the follower is
+    in its log's reading order: the (transaction id, notification id) of the last event it
+    passed (adapters/recorder.py)."""
     row = conn.execute(
         "SELECT position_xid::text, position FROM follower_positions "
         "WHERE follower=%s AND application=%s FOR UPDATE",
@@ -49,6 +39,11 @@ def lock_cursor(conn: Connection, follower: str, application: str) -> tuple[int,
     if row is None:
         raise LookupError(f"follower {follower}/{application} not registered; run migrate")
     return int(row[0]), int(row[1])
+
+
+def lock_position(conn: Connection, follower: str, application: str) -> int:
+    """`lock_cursor`'s notification id."""
+    return lock_cursor(conn, follower, application)[1]
 
 
 def _events(application: str) -> sql.Identifier:

@@ -14,7 +14,7 @@ from psycopg.rows import dict_row
 
 from domain.commerce.wallet import Wallet
 from projections.batch import Table, fold
-from projections.read_model import ReadModel, one_by_one
+from projections.read_model import ReadModel
 
 CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS wallet_balance (
@@ -52,8 +52,6 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
     fold(conn, TABLE, events, Wallet.Event, evolve)
 
 
-apply = one_by_one(apply_batch)
-
 
 def find(conn: Connection, owner_id: UUID) -> Row | None:
     with conn.cursor(row_factory=dict_row) as cur:
@@ -61,5 +59,5 @@ def find(conn: Connection, owner_id: UUID) -> Row | None:
 
 
 READ_MODEL = ReadModel(name="wallet_balance", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       drop_sql=DROP_SQL, apply_batch=apply_batch,
                        reads=(Wallet.Event,))

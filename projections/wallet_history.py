@@ -63,9 +63,6 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
                             and (line := entry(e, owners[e.originator_id])) is not None])
 
 
-def apply(conn: Connection, event: Any) -> None:
-    apply_batch(conn, [event])
-
 
 def page(conn: Connection, owner_id: UUID, *, page: int, size: int) -> Page:
     return page_of(conn, "type, amount, balance_after, reference, at",
@@ -73,5 +70,5 @@ def page(conn: Connection, owner_id: UUID, *, page: int, size: int) -> Page:
 
 
 READ_MODEL = ReadModel(name="wallet_history", application="commerce", create_sql=CREATE_SQL,
-                       drop_sql=DROP_SQL, apply=apply, apply_batch=apply_batch,
+                       drop_sql=DROP_SQL, apply_batch=apply_batch,
                        reads=(Wallet.Event,))

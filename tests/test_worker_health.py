@@ -8,7 +8,7 @@ import dataclasses
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import psycopg
@@ -57,12 +57,12 @@ def head(runtime: Runtime) -> int:
 def poisoned(model: ReadModel, bad: uuid.UUID) -> ReadModel:
     """The read model, unable to apply any event of aggregate `bad`."""
 
-    def apply(conn: psycopg.Connection, event: Any) -> None:
-        if event.originator_id == bad:
+    def apply_batch(conn: psycopg.Connection, events: Sequence[Any]) -> None:
+        if any(event.originator_id == bad for event in events):
             raise ValueError(f"cannot apply {bad}")
-        model.apply(conn, event)
+        model.apply_batch(conn, events)
 
-    return dataclasses.replace(model, apply=apply, apply_batch=None)
+    return dataclasses.replace(model, apply_batch=apply_batch)
 
 
 def cart_ids(url: str) -> set[uuid.UUID]:

@@ -19,11 +19,7 @@ def projection_follower(runtime: Runtime, model: ReadModel, *, follower: str | N
         tolerate_nul(conn)
         if model.batch_lock is not None:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (model.batch_lock,))
-        if model.apply_batch is not None:
-            model.apply_batch(conn, [logged.event for logged in batch])
-            return
-        for logged in batch:
-            model.apply(conn, logged.event)
+        model.apply_batch(conn, [logged.event for logged in batch])
 
     return LogFollower(
         follower=follower or model.name,
