@@ -22,8 +22,7 @@ NAME = re.compile(r"^[A-Za-z0-9_-]{20,64}\.(png|jpg|webp)$")
 CONTENT_TYPES = {"png": "image/png", "jpg": "image/jpeg", "webp": "image/webp"}
 
 
-class UnsupportedImageError(DomainError):
-    title = "Unsupported image"
+class UnsupportedImageError(DomainError, title="Unsupported image"): ...
 
 
 def sniff(data: bytes) -> str:

@@ -11,6 +11,12 @@ class DomainError(Exception):
 
     title = "Business rule violated"
 
+    def __init_subclass__(cls, *, title: str | None = None) -> None:
+        # An error is declared in one line, its title (the problem's `title`) as an argument.
+        super().__init_subclass__()
+        if title is not None:
+            cls.title = title
+
     def __init__(self, detail: str, *, field: str | None = None,
                  saved: tuple[str, int | None] | None = None) -> None:
         super().__init__(detail)
@@ -19,32 +25,25 @@ class DomainError(Exception):
         self.saved = saved
 
 
-class NotFoundError(DomainError):
-    title = "Not found"
+class NotFoundError(DomainError, title="Not found"): ...
 
 
-class ConflictError(DomainError):
-    title = "Conflict"
+class ConflictError(DomainError, title="Conflict"): ...
 
 
-class StalePriceError(ConflictError):
-    title = "Stale price"
+class StalePriceError(ConflictError, title="Stale price"): ...
 
 
-class ConcurrencyError(ConflictError):
-    title = "Concurrent update"
+class ConcurrencyError(ConflictError, title="Concurrent update"): ...
 
 
-class InvalidQuantityError(DomainError):
-    title = "Invalid quantity"
+class InvalidQuantityError(DomainError, title="Invalid quantity"): ...
 
 
-class AuthenticationError(DomainError):
-    title = "Not authenticated"
+class AuthenticationError(DomainError, title="Not authenticated"): ...
 
 
-class PermissionDeniedError(DomainError):
-    title = "Forbidden"
+class PermissionDeniedError(DomainError, title="Forbidden"): ...
 
 
 class RateLimitedError(DomainError):

@@ -27,8 +27,7 @@ PER_PHONE_PER_HOUR = 5
 # Tables (otp_codes, otp_sends): eventmart/schema/, applied by `eventmart migrate`.
 
 
-class InvalidPhoneError(DomainError):
-    title = "Invalid phone number"
+class InvalidPhoneError(DomainError, title="Invalid phone number"): ...
 
 
 @dataclass(frozen=True)

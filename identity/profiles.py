@@ -21,24 +21,19 @@ MAX_ADDRESSES = 20
 # Tables (consumer_profiles, consumer_addresses): eventmart/schema/, applied by `eventmart migrate`.
 
 
-class AlreadyOnboardedError(ConflictError):
-    title = "Already onboarded"
+class AlreadyOnboardedError(ConflictError, title="Already onboarded"): ...
 
 
-class OnboardingOrderError(ConflictError):
-    title = "Onboarding step missing"
+class OnboardingOrderError(ConflictError, title="Onboarding step missing"): ...
 
 
-class ProfileNotFoundError(NotFoundError):
-    title = "Profile not found"
+class ProfileNotFoundError(NotFoundError, title="Profile not found"): ...
 
 
-class AddressNotFoundError(NotFoundError):
-    title = "Address not found"
+class AddressNotFoundError(NotFoundError, title="Address not found"): ...
 
 
-class TooManyAddressesError(DomainError):
-    title = "Too many addresses"
+class TooManyAddressesError(DomainError, title="Too many addresses"): ...
 
 
 def check_birth_date(birth_date: date | None, today: date) -> None:

@@ -31,16 +31,13 @@ def canonical_role(role: str) -> str:
     return CUSTOMER if role == "consumer" else role
 
 
-class WeakPasswordError(DomainError):
-    title = "Weak password"
+class WeakPasswordError(DomainError, title="Weak password"): ...
 
 
-class EmailTakenError(ConflictError):
-    title = "Email already registered"
+class EmailTakenError(ConflictError, title="Email already registered"): ...
 
 
-class PhoneTakenError(ConflictError):
-    title = "Phone already registered"
+class PhoneTakenError(ConflictError, title="Phone already registered"): ...
 
 
 @dataclass(frozen=True)

@@ -12,12 +12,10 @@ from domain.errors import ConflictError, DomainError, NotFoundError
 SLUG = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
 
 
-class CategoryNotFoundError(NotFoundError):
-    title = "Category not found"
+class CategoryNotFoundError(NotFoundError, title="Category not found"): ...
 
 
-class CategoryExistsError(ConflictError):
-    title = "Category exists"
+class CategoryExistsError(ConflictError, title="Category exists"): ...
 
 
 def category_id(slug: str) -> UUID:

@@ -54,16 +54,13 @@ class Variant:
         return self.is_available and (self.stock is None or self.stock > 0)
 
 
-class UnknownSkuError(DomainError):
-    title = "Unknown SKU"
+class UnknownSkuError(DomainError, title="Unknown SKU"): ...
 
 
-class ProductNotFoundError(NotFoundError):
-    title = "Product not found"
+class ProductNotFoundError(NotFoundError, title="Product not found"): ...
 
 
-class DuplicateSkuError(ConflictError):
-    title = "Duplicate SKU"
+class DuplicateSkuError(ConflictError, title="Duplicate SKU"): ...
 
 
 def check_variant(v: Mapping[str, Any]) -> VariantData:

@@ -17,8 +17,7 @@ DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
 
 
-class ShopNotFoundError(NotFoundError):
-    title = "Shop not found"
+class ShopNotFoundError(NotFoundError, title="Shop not found"): ...
 
 
 def check_opening_hours(hours: dict[str, list[list[str]]]) -> None:

@@ -19,28 +19,22 @@ MAX_QTY_PER_LINE = 99
 MAX_LINES = 100
 
 
-class CartItemNotFoundError(NotFoundError):
-    title = "Cart item not found"
+class CartItemNotFoundError(NotFoundError, title="Cart item not found"): ...
 
 
-class CartNotFoundError(NotFoundError):
-    title = "Cart not found"
+class CartNotFoundError(NotFoundError, title="Cart not found"): ...
 
 
-class CurrencyMismatchError(DomainError):
-    title = "Currency mismatch"
+class CurrencyMismatchError(DomainError, title="Currency mismatch"): ...
 
 
-class CartFullError(DomainError):
-    title = "Cart full"
+class CartFullError(DomainError, title="Cart full"): ...
 
 
-class OtherShopError(ConflictError):
-    title = "Cart holds another shop's items"
+class OtherShopError(ConflictError, title="Cart holds another shop's items"): ...
 
 
-class EmptyCartError(DomainError):
-    title = "Cart empty"
+class EmptyCartError(DomainError, title="Cart empty"): ...
 
 
 def cart_id_for(owner_id: UUID) -> UUID:

@@ -19,16 +19,13 @@ from domain.errors import ConflictError, DomainError, NotFoundError
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
 
 
-class CouponNotFoundError(NotFoundError):
-    title = "Coupon not found"
+class CouponNotFoundError(NotFoundError, title="Coupon not found"): ...
 
 
-class CouponExistsError(ConflictError):
-    title = "Coupon exists"
+class CouponExistsError(ConflictError, title="Coupon exists"): ...
 
 
-class CouponRejectedError(DomainError):
-    title = "Coupon not applicable"
+class CouponRejectedError(DomainError, title="Coupon not applicable"): ...
 
 
 def coupon_id(code: str) -> UUID:

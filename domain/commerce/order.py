@@ -129,28 +129,22 @@ class ReturnState(TypedDict):
     refund: NotRequired[int]  # owed back on approval
 
 
-class OrderNotFoundError(NotFoundError):
-    title = "Order not found"
+class OrderNotFoundError(NotFoundError, title="Order not found"): ...
 
 
-class InvalidTransitionError(DomainError):
-    title = "Invalid order state"
+class InvalidTransitionError(DomainError, title="Invalid order state"): ...
 
 
-class OrderRuleError(DomainError):
-    title = "Order rule violated"
+class OrderRuleError(DomainError, title="Order rule violated"): ...
 
 
-class IssueNotFoundError(NotFoundError):
-    title = "Issue not found"
+class IssueNotFoundError(NotFoundError, title="Issue not found"): ...
 
 
-class ReturnNotFoundError(NotFoundError):
-    title = "Return not found"
+class ReturnNotFoundError(NotFoundError, title="Return not found"): ...
 
 
-class AlreadyRatedError(ConflictError):
-    title = "Already rated"
+class AlreadyRatedError(ConflictError, title="Already rated"): ...
 
 
 def totals(lines: Sequence[Line], delivery_fee: int, discount: int) -> Amounts:

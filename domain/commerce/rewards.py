@@ -17,8 +17,7 @@ POINT_VALUE = 10  # paise off per point
 TIERS: tuple[tuple[str, int], ...] = (("bronze", 0), ("silver", 500), ("gold", 2000), ("platinum", 5000))
 
 
-class NotEnoughPointsError(DomainError):
-    title = "Not enough points"
+class NotEnoughPointsError(DomainError, title="Not enough points"): ...
 
 
 def ledger_id_for(owner_id: UUID) -> UUID:

@@ -25,8 +25,7 @@ def stock_id_for(product_id: str | UUID, sku: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"eventmart:stock:{product_id}:{sku}")
 
 
-class OutOfStockError(ConflictError):
-    title = "Out of stock"
+class OutOfStockError(ConflictError, title="Out of stock"): ...
 
 
 class Stock(Aggregate):

@@ -23,8 +23,7 @@ class KeyedDebit(TypedDict):
     at: datetime | None  # the debit event's time
 
 
-class InsufficientFundsError(DomainError):
-    title = "Insufficient funds"
+class InsufficientFundsError(DomainError, title="Insufficient funds"): ...
 
 
 def wallet_id_for(owner_id: UUID) -> UUID:

@@ -22,8 +22,7 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import DomainError
 
 
-class LoadLimitError(DomainError):
-    title = "Wallet load limit"
+class LoadLimitError(DomainError, title="Wallet load limit"): ...
 
 
 def allowance_id(customer_id: UUID | str, day: date | str) -> UUID:

@@ -19,12 +19,10 @@ from eventsourcing.domain import Aggregate, event
 from domain.errors import ConflictError, DomainError, NotFoundError
 
 
-class PaymentNotFoundError(NotFoundError):
-    title = "Payment not found"
+class PaymentNotFoundError(NotFoundError, title="Payment not found"): ...
 
 
-class PaymentStateError(ConflictError):
-    title = "Payment state"
+class PaymentStateError(ConflictError, title="Payment state"): ...
 
 
 class ProviderError(Exception):

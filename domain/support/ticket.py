@@ -47,12 +47,10 @@ MAX_TEXT = 4000
 MAX_MESSAGES = 500  # a ticket is a conversation, not a chat room: keeps replay cheap
 
 
-class TicketNotFoundError(NotFoundError):
-    title = "Ticket not found"
+class TicketNotFoundError(NotFoundError, title="Ticket not found"): ...
 
 
-class TicketClosedError(ConflictError):
-    title = "Ticket closed"
+class TicketClosedError(ConflictError, title="Ticket closed"): ...
 
 
 def check_text(text: str, name: str = "message") -> str:

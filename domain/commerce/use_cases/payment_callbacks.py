@@ -15,8 +15,7 @@ from domain.errors import ConflictError
 from domain.saving import Saved, retry_on_conflict
 
 
-class OrderNotPayableError(ConflictError):
-    title = "Order not payable"
+class OrderNotPayableError(ConflictError, title="Order not payable"): ...
 
 
 class PaymentCallbacks(StockKeeping):

@@ -17,8 +17,7 @@ from domain.errors import ConflictError
 from domain.saving import Saved, retry_on_conflict
 
 
-class PricesChangedError(ConflictError):
-    title = "Prices changed"
+class PricesChangedError(ConflictError, title="Prices changed"): ...
 
 
 class OrderPlacement(StockKeeping):

@@ -16,12 +16,10 @@ from domain.errors import ConflictError
 from domain.saving import Saved, retry_on_conflict
 
 
-class ItemUnavailableError(ConflictError):
-    title = "Item unavailable"
+class ItemUnavailableError(ConflictError, title="Item unavailable"): ...
 
 
-class ShopClosedError(ConflictError):
-    title = "Shop closed"
+class ShopClosedError(ConflictError, title="Shop closed"): ...
 
 
 class StockKeeping(CommerceBase):

@@ -23,8 +23,7 @@ from domain.errors import NotFoundError
 from domain.saving import Saved, retry_on_conflict
 
 
-class ShopNotFoundForOfferError(NotFoundError):
-    title = "Shop not found"
+class ShopNotFoundForOfferError(NotFoundError, title="Shop not found"): ...
 
 
 class WalletAndRewards(CommerceBase):
