@@ -21,7 +21,7 @@ from domain.catalog.product import Product, Variant
 from domain.catalog.shop import Shop
 from projections import stock_levels
 from projections.batch import Derived, Table, evolve_all
-from projections.paging import Page, Row, page_of
+from projections.paging import Page, Row, page_of, where
 from projections.read_model import ReadModel
 
 CREATE_SQL = """
@@ -331,35 +331,19 @@ class ProductFilters:
 
 
 def search_products(conn: Connection, f: ProductFilters, *, page: int, size: int) -> Page:
-    where: list[str] = ["NOT delisted"]
-    params: list[Any] = []
-    rank = ""
-    if f.category:
-        where.append("category = %s")
-        params.append(f.category)
-    if f.shop:
-        where.append("shop_id = %s")
-        params.append(f.shop)
-    if f.min_price is not None:
-        where.append("max_price >= %s")
-        params.append(f.min_price)
-    if f.max_price is not None:
-        where.append("min_price <= %s")
-        params.append(f.max_price)
-    if f.available is not None:
-        where.append("available = %s")
-        params.append(f.available)
+    tsq = tsquery(f.q) if f.q else None
+    clause, params = where(
+        ("category = %s", f.category or None), ("shop_id = %s", f.shop or None),
+        ("max_price >= %s", f.min_price), ("min_price <= %s", f.max_price),
+        ("available = %s", f.available), ("search @@ to_tsquery('simple', %s)", tsq or None),
+        always="NOT delisted")
     order = ORDERINGS[f.ordering or "newest"]
+    rank = ""
     select_params: tuple[Any, ...] = ()
-    if f.q and (tsq := tsquery(f.q)):
-        where.append("search @@ to_tsquery('simple', %s)")
-        params.append(tsq)
-        if not f.ordering:
-            rank = ", ts_rank(search, to_tsquery('simple', %s)) AS rank"
-            select_params = (tsq,)
-            order = "rank DESC, product_id"
-    return page_with_bounded_count(conn, PRODUCT_COLUMNS + rank,
-                                   f"FROM catalog_products WHERE {' AND '.join(where)}",
+    if tsq and not f.ordering:
+        rank, select_params = ", ts_rank(search, to_tsquery('simple', %s)) AS rank", (tsq,)
+        order = "rank DESC, product_id"
+    return page_with_bounded_count(conn, PRODUCT_COLUMNS + rank, f"FROM catalog_products {clause}",
                                    params, order, page, size, select_params)
 
 
@@ -419,47 +403,23 @@ class ShopFilters:
 
 
 def search_shops(conn: Connection, f: ShopFilters, *, page: int, size: int) -> Page:
-    where: list[str] = ["true"]
-    params: list[Any] = []
-    if f.city:
-        where.append("lower(city) = lower(%s)")
-        params.append(f.city)
-    if f.society:
-        where.append("lower(society) = lower(%s)")
-        params.append(f.society)
-    if f.vendor:
-        where.append("vendor_id = %s")
-        params.append(f.vendor)
-    if f.status:
-        where.append("is_open = %s")
-        params.append(f.status == "open")
-    if f.shop_type:
-        where.append("shop_type = %s")
-        params.append(f.shop_type)
-    if f.tags:
-        where.append("tags @> %s")
-        params.append(list(f.tags))
-    if f.min_rating is not None:
-        where.append("rating >= %s")
-        params.append(f.min_rating)
-    items: list[str] = []
-    item_params: list[Any] = []
-    if f.min_price is not None:
-        items.append("p.max_price >= %s")
-        item_params.append(f.min_price)
-    if f.max_price is not None:
-        items.append("p.min_price <= %s")
-        item_params.append(f.max_price)
-    if f.available:
-        items.append("p.available")
-    if items:
-        where.append("EXISTS (SELECT 1 FROM catalog_products p WHERE p.shop_id = s.shop_id "
-                     f"AND NOT p.delisted AND {' AND '.join(items)})")
+    # Shops that sell something in the price range, or anything available.
+    items, item_params = where(("p.max_price >= %s", f.min_price), ("p.min_price <= %s", f.max_price),
+                               ("p.available = %s", True if f.available else None),
+                               always="p.shop_id = s.shop_id AND NOT p.delisted")
+    tsq = tsquery(f.q) if f.q else None
+    clause, params = where(
+        ("lower(city) = lower(%s)", f.city or None), ("lower(society) = lower(%s)", f.society or None),
+        ("vendor_id = %s", f.vendor or None),
+        ("is_open = %s", (f.status == "open") if f.status else None),
+        ("shop_type = %s", f.shop_type or None), ("tags @> %s", list(f.tags) or None),
+        ("rating >= %s", f.min_rating))
+    if item_params:
+        clause += f" AND EXISTS (SELECT 1 FROM catalog_products p {items})"
         params.extend(item_params)
-    if f.q and (tsq := tsquery(f.q)):
-        where.append("(s.search @@ to_tsquery('simple', %s) OR EXISTS (SELECT 1 FROM catalog_products p "
-                     "WHERE p.shop_id = s.shop_id AND NOT p.delisted "
-                     "AND p.search @@ to_tsquery('simple', %s)))")
+    if tsq:
+        clause += (" AND (s.search @@ to_tsquery('simple', %s) OR EXISTS (SELECT 1 FROM catalog_products p "
+                   "WHERE p.shop_id = s.shop_id AND NOT p.delisted AND p.search @@ to_tsquery('simple', %s)))")
         params.extend([tsq, tsq])
     order = "is_open DESC, rating DESC NULLS LAST, name, shop_id"
     prefix = ""
@@ -468,8 +428,8 @@ def search_shops(conn: Connection, f: ShopFilters, *, page: int, size: int) -> P
         prefix = "(lower(society) = lower(%s)) AS nearby, "
         select_params = (f.prefer_society,)
         order = "nearby DESC, " + order
-    return page_of(conn, prefix + SHOP_COLUMNS, f"FROM catalog_shops s WHERE {' AND '.join(where)}",
-                 params, order, page, size, select_params)
+    return page_of(conn, prefix + SHOP_COLUMNS, f"FROM catalog_shops s {clause}",
+                   params, order, page, size, select_params)
 
 
 def find_shop(conn: Connection, shop_id: UUID) -> Row | None:
