@@ -14,6 +14,11 @@ A transaction that commits late can hold followers back, never be skipped
 Wake-ups: a NOTIFY inside each append made every commit take PostgreSQL's global notify
 queue lock. Appends instead poke a `Notifier`, whose own thread sends one NOTIFY on the
 same channel for a burst of appends, after they committed; followers also poll.
+
+Round trips: with neither lock nor NOTIFY left, an append is one INSERT, so it runs as one
+autocommit statement (one round trip) instead of BEGIN, INSERT, COMMIT. When a request says
+whose write it is (`WRITER`), the same statement also records it for that user's
+read-your-writes (`user_write_positions`), which was a statement of its own after the append.
 """
 
 from __future__ import annotations
@@ -21,17 +26,21 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import (
     PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
 )
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
-from psycopg.sql import SQL, Identifier
+from psycopg.sql import SQL, Composed, Identifier
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +102,27 @@ class Notifier:
             quiet.wait(self.debounce)
 
 
+# Read-your-writes: a user's next read of a view fed by an application waits until the view has
+# passed their last write to it (projections/tracking.py reads this table).
+_RECORD_WRITE = ("INSERT INTO user_write_positions (user_id, application, position) {} "
+                 "ON CONFLICT (user_id, application) DO UPDATE "
+                 "SET position = GREATEST(user_write_positions.position, EXCLUDED.position)")
+RECORD_WRITE_SQL = SQL(_RECORD_WRITE).format(SQL("VALUES (%s, %s, %s)"))
+
+
+@dataclass
+class WriteMark:
+    """Whose appends these are, and what the appends recorded as theirs."""
+
+    user_id: UUID
+    recorded: dict[str, int] = field(default_factory=dict)  # application -> last position
+
+
+# Set by the API for the request it serves (api/commands.py); contextvars keep one request's
+# writer apart from another's in the same worker thread.
+WRITER: ContextVar[WriteMark | None] = ContextVar("eventmart_writer", default=None)
+
+
 class LockFreeApplicationRecorder(PostgresApplicationRecorder):
     """Appends concurrently: no table lock, no NOTIFY in the append transaction; each event
     carries its transaction id, and the log is read only where every transaction ended."""
@@ -106,6 +136,13 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
             "FROM unnest(%s::{event_type}[]) RETURNING notification_id"
         ).format(table=table,
                  event_type=Identifier(self.datastore.schema, self.stored_event_type_name))
+        # The application whose log this is: tables are named `<application>_events`.
+        self.application = self.events_table_name.removesuffix("_events")
+        self.insert_recording_writer_statement: Composed = SQL(
+            "WITH appended AS ({insert}), written AS ({record}) "
+            "SELECT notification_id FROM appended ORDER BY notification_id"
+        ).format(insert=self.insert_events_statement,
+                 record=SQL(_RECORD_WRITE).format(SQL("SELECT %s, %s, max(notification_id) FROM appended")))
         self.transaction_index_name = f"{self.events_table_name}_transaction_id_idx"
         self.check_identifier_length(self.transaction_index_name)
         self.notifier = Notifier(datastore, self.channel_name)
@@ -148,11 +185,26 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
         # The library's version locks the table and NOTIFYs first; only the INSERT remains.
         PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
-        ids = super().insert_events(stored_events, **kwargs)
-        if stored_events:
-            self.notifier.poke()  # committed: wake the followers (once for a burst)
+        """One autocommit INSERT of every event of the save: all of them or none, like the
+        library's transaction, in one round trip (ids in insertion order, as the library's)."""
+        if not stored_events:
+            return []
+        rows = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+                for e in stored_events]
+        mark = WRITER.get()
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            if mark is None:
+                curs.execute(self.insert_events_statement, (rows,), prepare=True)
+            else:
+                curs.execute(self.insert_recording_writer_statement,
+                             (rows, mark.user_id, self.application), prepare=True)
+            ids = [int(row["notification_id"]) for row in curs.fetchall()]
+        if mark is not None:
+            mark.recorded[self.application] = max(mark.recorded.get(self.application, 0), max(ids))
+        self.notifier.poke()  # committed: wake the followers (once for a burst)
         return ids
 
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,

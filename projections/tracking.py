@@ -14,6 +14,8 @@ from uuid import UUID
 from psycopg import Connection, sql
 from psycopg.types.json import Jsonb
 
+from adapters.recorder import RECORD_WRITE_SQL
+
 # Tables (follower_positions, follower_skips, user_write_positions): eventmart/schema/,
 # applied by `eventmart migrate`.
 
@@ -204,12 +206,7 @@ def cursor_of(conn: Connection, follower: str, application: str) -> tuple[int, i
 
 
 def record_write(conn: Connection, user_id: object, application: str, position: int) -> None:
-    conn.execute(
-        "INSERT INTO user_write_positions (user_id, application, position) VALUES (%s, %s, %s) "
-        "ON CONFLICT (user_id, application) DO UPDATE "
-        "SET position = GREATEST(user_write_positions.position, EXCLUDED.position)",
-        (user_id, application, position),
-    )
+    conn.execute(RECORD_WRITE_SQL, (user_id, application, position))
 
 
 # Writes that change what everybody sees (an offer made or stopped) are recorded for this

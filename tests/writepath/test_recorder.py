@@ -8,14 +8,16 @@ import uuid
 from typing import Any
 
 import psycopg
+import pytest
 from eventsourcing.application import Application
+from eventsourcing.persistence import IntegrityError
 
 from adapters.database import eventsourcing_env
-from adapters.recorder import LockFreeApplicationRecorder
+from adapters.recorder import WRITER, LockFreeApplicationRecorder, WriteMark
 from projections import tracking
 from runtime import Runtime
 from tests.infra import fresh_database
-from tests.support.appends import Stream, bumps, recording_follower
+from tests.support.appends import Stream, bumps, recorder_of, recording_follower
 from tests.support.runtimes import own_runtime
 from tests.support.waiting import eventually
 from workers.log_follower import connect_follower
@@ -112,3 +114,48 @@ def test_a_followers_open_batch_does_not_hold_other_followers_back(runtime_on_ow
                 assert follower.pending is held_back
             follower.catch_up(conn)
             assert tokens[0] in [t for t, _, _ in recording.seen]
+
+
+def test_an_append_for_a_writer_records_their_position_in_the_same_statement(
+    runtime_on_own_log: Runtime,
+) -> None:
+    runtime = runtime_on_own_log
+    app, url = runtime.commerce, runtime.database_url
+    recorder = recorder_of(app)
+    user = uuid.uuid4()
+
+    def recorded() -> list[int]:
+        with psycopg.connect(url, autocommit=True) as conn:
+            return [int(p) for (p,) in conn.execute(
+                "SELECT position FROM user_write_positions WHERE user_id=%s AND application='commerce'",
+                (user,))]
+
+    # Given a request that says whose writes follow
+    mark = WriteMark(user)
+    token = WRITER.set(mark)
+    try:
+        # When two events of one stream are appended, then one more
+        stream = Stream()
+        first, _ = bumps(app, stream, 2)
+        ids = recorder.insert_events(first)
+        stream.version = 2
+        second, _ = bumps(app, stream, 1)
+        more = recorder.insert_events(second)
+        # Then the user's write position is the last of them, and the mark says so
+        assert ids is not None and more is not None and ids == sorted(ids) and len(ids) == 2
+        assert recorded() == [more[0]] and mark.recorded == {"commerce": more[0]}
+
+        # When an append conflicts (the version is taken), nothing of it is stored or recorded
+        stream.version = 1
+        clash, _ = bumps(app, stream, 1)
+        with pytest.raises(IntegrityError):
+            recorder.insert_events(clash)
+        assert recorded() == [more[0]] and mark.recorded == {"commerce": more[0]}
+    finally:
+        WRITER.reset(token)
+
+    # And an append without a writer records no one
+    stream.version = 3
+    anonymous, _ = bumps(app, stream, 1)
+    after = recorder.insert_events(anonymous)
+    assert after is not None and recorded() == [more[0]]
