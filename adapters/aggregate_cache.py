@@ -19,7 +19,6 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from copy import deepcopy
 from typing import Any
 from uuid import UUID
 
@@ -27,7 +26,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import StoredEvent
 from psycopg import sql
 
-from domain.loading import Key
+from domain.loading import Key, copy_aggregate
 
 DEFAULT_MAXSIZE = 20_000
 
@@ -111,7 +110,7 @@ class VersionCheckedCache:
                 state=bytes(state)))
             aggregate = found.get(key)
             if aggregate is not None and key not in copied and _kind == 1:
-                aggregate = deepcopy(aggregate)  # the cached one is shared: never change it
+                aggregate = copy_aggregate(aggregate)  # the cached one is shared: never change it
             copied.add(key)
             found[key] = event.mutate(None if _kind == 0 else aggregate)
         with self._lock:

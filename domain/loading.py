@@ -13,16 +13,23 @@ empties the scope, so the retry sees fresh state.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any, Protocol
+from copy import deepcopy
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from enum import Enum
+from typing import Any, Protocol, TypeVar
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
 # (application name, aggregate id)
 Key = tuple[str, UUID]
+
+A = TypeVar("A", bound=Aggregate)
 
 
 class AggregateSource(Protocol):
@@ -66,3 +73,54 @@ def command_scope() -> Iterator[dict[Key, Aggregate | None]]:
         yield scope
     finally:
         _scope.reset(token)
+
+
+# Types whose values nothing can change: a copy shares them. Enum types join on first sight.
+_IMMUTABLE: set[type] = {str, int, float, bool, bytes, type(None), UUID, datetime, date, time,
+                         timedelta, Decimal}
+
+
+def copy_aggregate(aggregate: A) -> A:
+    """A copy a command may change without touching the shared one (the cache's, the
+    scope's): every container is copied, to any depth; immutable values are shared.
+    `copy.deepcopy` did the same at many times the cost: it rebuilds every datetime and every
+    frozen value, and some states grow with history (a wallet's idempotency keys, a shop's
+    rated orders, a coupon's uses), so a command on a long-lived aggregate spent most of its
+    time copying (14 ms of a wallet debit with 2,000 keyed debits)."""
+    copied = object.__new__(type(aggregate))
+    copied.__dict__.update({name: _copy(value) for name, value in aggregate.__dict__.items()})
+    return copied
+
+
+def _immutable(kind: type) -> bool:
+    if kind in _IMMUTABLE:
+        return True
+    if issubclass(kind, Enum):
+        _IMMUTABLE.add(kind)
+        return True
+    return False
+
+
+def _copy(value: Any) -> Any:
+    kind = type(value)
+    if _immutable(kind):
+        return value
+    # The common case, all values immutable, is checked and copied at C speed.
+    if kind is dict:
+        if _IMMUTABLE.issuperset(map(type, value.values())):
+            return value.copy()
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        if _IMMUTABLE.issuperset(map(type, value)):
+            return value.copy()
+        return [_copy(v) for v in value]
+    if kind is set:
+        return value.copy()  # members are hashable: immutable values
+    if kind is tuple:
+        return value if _IMMUTABLE.issuperset(map(type, value)) else tuple(_copy(v) for v in value)
+    params = getattr(kind, "__dataclass_params__", None)
+    if params is not None and params.frozen:
+        fields = [getattr(value, f.name) for f in dataclasses.fields(value)]
+        if all(_immutable(type(f)) for f in fields):
+            return value  # a frozen value of immutable fields (a cart line, a variant)
+    return deepcopy(value)

@@ -8,7 +8,6 @@ import functools
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
-from copy import deepcopy
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
 from uuid import UUID
@@ -18,7 +17,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
 from domain.errors import ConcurrencyError, NotFoundError
-from domain.loading import AggregateSource, Key, command_scope, current_scope
+from domain.loading import AggregateSource, Key, command_scope, copy_aggregate, current_scope
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -122,7 +121,7 @@ class EventMartApplication(Application[UUID]):
                 scope.update(found)
             shared = found.get(key)
         # A command changes what it gets: never the copy the cache and the scope share.
-        return deepcopy(shared) if shared is not None else None
+        return copy_aggregate(shared) if shared is not None else None
 
     def prefetch(self, wanted: Iterable[tuple[Any, UUID | None]]) -> None:
         """Loads, in one statement, the (application, id) pairs the current command will
@@ -167,7 +166,7 @@ class EventMartApplication(Application[UUID]):
         """Saves atomically; returns the log position of the last new event."""
         recordings = self.save(*aggregates)
         if self.aggregate_source is not None:
-            saved = [deepcopy(a) for a in aggregates]
+            saved = [copy_aggregate(a) for a in aggregates]
             self.aggregate_source.remember(self.name, saved)
             scope = current_scope()
             if scope is not None:

@@ -6,13 +6,18 @@ without arithmetic, and an auditor can check one against the other.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TypedDict
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import DomainError
+
+# A keyed debit's outcome is kept this long after it: longer than an Idempotency-Key is kept
+# (24 h, adapters/idempotency_store.py), so a retried request always finds its debit, and the
+# wallet's state stays as small as its last two days instead of growing with every debit.
+DEBIT_KEY_RETENTION = timedelta(hours=48)
 
 CREDIT_KINDS = ("load", "refund", "adjustment")
 DEBIT_KINDS = ("debit", "order", "adjustment")
@@ -101,5 +106,14 @@ class Wallet(Aggregate):
         self.balance = balance_after
         if key is not None:
             # Set lazily: wallets snapshotted before keyed debits have no such attribute.
-            self.__dict__.setdefault("debit_keys", {})[key] = KeyedDebit(
-                balance_after=balance_after, at=timestamp)
+            keys: dict[str, KeyedDebit] = self.__dict__.setdefault("debit_keys", {})
+            keys[key] = KeyedDebit(balance_after=balance_after, at=timestamp)
+            if timestamp is not None:
+                # Oldest first (the order they were applied in): a replay forgets the same.
+                horizon = timestamp - DEBIT_KEY_RETENTION
+                while keys:
+                    oldest = next(iter(keys))
+                    at = keys[oldest]["at"]
+                    if at is not None and at >= horizon:
+                        break
+                    del keys[oldest]

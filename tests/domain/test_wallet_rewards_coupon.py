@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
+from adapters.idempotency_store import KEEP_FOR
 from domain.commerce.coupon import Coupon, CouponRejectedError, discount_for
 from domain.commerce.rewards import NotEnoughPointsError, RewardLedger, parse_tiers, tier_of
-from domain.commerce.wallet import InsufficientFundsError, Wallet
+from domain.commerce.wallet import DEBIT_KEY_RETENTION, InsufficientFundsError, Wallet
 from domain.errors import DomainError
 from tests.spec import Stream, given
 
@@ -47,6 +48,28 @@ def test_amounts_are_positive_integers(amount: Any) -> None:
 
 def test_the_same_payment_credits_once() -> None:
     given(*wallet_with(1000)).when(lambda w: w.credit(1000, kind="load", reference="p1")).then_nothing()
+
+
+def test_a_keyed_debit_is_remembered_for_its_retention_then_forgotten() -> None:
+    # Given keyed debits at day 0, day 1 and day 3 (events carry their time)
+    history = wallet_with(1000)
+    s = Stream(Wallet, history[0].originator_id)
+    s.version = len(history)
+    for n, (day, key) in enumerate(((0, "k0"), (1, "k1"), (3, "k3"))):
+        history.append(s.event(Wallet.Debited, amount=100, kind="debit", reference="r",
+                               balance_after=900 - 100 * n, key=key,
+                               timestamp=NOW + timedelta(days=day)))
+
+    # When the same keys come again on day 3
+    wallet = given(*history).when(lambda w: w.debit(100, kind="debit", reference="r", key="k1")).then_nothing()
+
+    # Then the key of day 0 (older than DEBIT_KEY_RETENTION) is forgotten; the others still
+    # answer with their own outcome, and a debit with one of them changes nothing
+    assert timedelta(days=3) > DEBIT_KEY_RETENTION and KEEP_FOR < DEBIT_KEY_RETENTION
+    assert wallet.keyed_debit("k0") is None
+    assert wallet.keyed_debit("k1") == {"balance_after": 800, "at": NOW + timedelta(days=1)}
+    assert wallet.keyed_debit("k3") == {"balance_after": 700, "at": NOW + timedelta(days=3)}
+    assert list(wallet.debit_keys) == ["k1", "k3"] and wallet.balance == 700
 
 
 def test_unknown_kinds_are_refused() -> None:
