@@ -10,7 +10,8 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import Field
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model, remember_write
+from api.dependencies import ConnectionDep, Customer, RuntimeDep
+from api.read_your_writes import await_read_model, remember_write
 from api.routes.carts import CartOut
 from api.text import RequestModel
 from domain.commerce.cart import MAX_QTY_PER_LINE, cart_id_for

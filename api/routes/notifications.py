@@ -9,8 +9,9 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
+from api.dependencies import ConnectionDep, Customer, RuntimeDep
 from api.pagination import PageDep
+from api.read_your_writes import await_read_model
 from api.text import RequestModel
 from projections import notifications
 

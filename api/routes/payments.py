@@ -19,7 +19,8 @@ from pydantic import BaseModel, Field
 from adapters import payment_providers
 from api import idempotency
 from api.commands import actor
-from api.dependencies import ConnectionDep, CurrentUser, Customer, RuntimeDep, await_read_model, remember_write
+from api.dependencies import ConnectionDep, CurrentUser, Customer, RuntimeDep
+from api.read_your_writes import await_read_model, remember_write
 from api.text import RequestModel
 from domain.errors import AuthenticationError, DomainError, UpstreamError
 from domain.payments.payment import PaymentNotFoundError, PaymentStateError, ProviderError

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model, remember_write
+from api.dependencies import ConnectionDep, Customer, RuntimeDep
+from api.read_your_writes import await_read_model, remember_write
 from api.routes.carts import CartOut
 from api.text import RequestModel
 from domain.commerce.rewards import POINT_VALUE, tier_of

@@ -12,28 +12,25 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from adapters.locks import advisory_lock
 from api import idempotency
-from api.commands import actor
-from api.dependencies import ConnectionDep, Customer, RoleGate, RuntimeDep, await_read_model, remember_write
+from api.dependencies import ConnectionDep, Customer, RefunderCall, RuntimeDep
 from api.pagination import PageDep, Paginated
+from api.read_your_writes import await_read_model, remember_write
 from api.routes.payments import ProviderFailedError
 from api.text import RequestModel
-from domain.actor import Role
 from domain.commerce.wallet import wallet_id_for
 from domain.payments.application import WALLET_LOAD, LoadLimits
 from domain.payments.payment import ProviderError
-from identity.users import User
 from projections import wallet_balance, wallet_history
 
 router = APIRouter(prefix="/api/v1/consumer/wallet", tags=["wallet"])
 
 Amount = Annotated[int, Field(strict=True, gt=0, le=10**9, description="minor units (paise)")]
-Refunder = Annotated[User, Depends(RoleGate(Role.CUSTOMER, Role.SUPPORT, Role.ADMIN))]
 
 
 class WalletOut(BaseModel):
@@ -150,12 +147,11 @@ def debit(body: DebitIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDe
 
 @router.post("/refund", response_model=WalletOut,
              summary="Refund what is still refundable of a cancelled, rejected or returned order")
-def refund(body: RefundIn, user: Refunder, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    with advisory_lock(conn, f"order-refund:{body.order_id}"):
-        saved = runtime.commerce.refund_order_to_wallet(actor(user), body.order_id, body.amount,
-                                                        body.reason)
+def refund(body: RefundIn, me: RefunderCall) -> dict[str, Any]:
+    with advisory_lock(me.conn, f"order-refund:{body.order_id}"):
+        saved = me.runtime.commerce.refund_order_to_wallet(me.actor, body.order_id, body.amount, body.reason)
     wallet = saved.value
-    remember_write(conn, user, "commerce", saved.position)
+    remember_write(me.conn, me.user, "commerce", saved.position)
     return wallet_state(wallet.balance, wallet.currency, wallet.modified_on)
 
 
