@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from adapters.locks import advisory_lock
 from api import idempotency
-from api.dependencies import ConnectionDep, Customer, RefunderCall, RuntimeDep
+from api.dependencies import ConnectionDep, Customer, CustomerCall, RefunderCall, RuntimeDep
 from api.pagination import PageDep, Paginated
 from api.read_your_writes import await_read_model, remember_write
 from api.routes.payments import ProviderFailedError
@@ -102,46 +102,44 @@ def get_wallet(user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict
 @router.post("/load", status_code=201, response_model=LoadOut,
              summary="Add money through the payment provider (needs Idempotency-Key)",
              responses={502: {"description": "provider failed; retry"}})
-def load(body: LoadIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
-         key: idempotency.IdempotencyKey = None) -> JSONResponse:
-    settings = runtime.settings
+def load(body: LoadIn, me: CustomerCall, key: idempotency.IdempotencyKey = None) -> JSONResponse:
+    settings = me.runtime.settings
 
     def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
         limits = LoadLimits(per_load=settings.wallet_max_load,
                             daily=settings.wallet_daily_load_limit)
         try:
-            saved = runtime.payments.start(
-                order_id=runtime.new_id(), customer_id=user.id, amount=body.amount, currency="INR",
+            saved = me.runtime.payments.start(
+                order_id=me.runtime.new_id(), customer_id=me.user.id, amount=body.amount, currency="INR",
                 return_url=body.return_url or f"{settings.public_base_url}/api/v1/consumer/wallet",
-                now=runtime.clock(), purpose=WALLET_LOAD, limits=limits, payment_id=claim_id)
+                now=me.runtime.clock(), purpose=WALLET_LOAD, limits=limits, payment_id=claim_id)
         except ProviderError as e:
             raise ProviderFailedError(f"the payment provider failed: {e}; try again") from e
-        remember_write(conn, user, "payments", saved.position)
+        remember_write(me.conn, me.user, "payments", saved.position)
         p = saved.value
         return 201, {"status": "pending", "credited": False, "amount": p.amount,
                      "payment_id": str(p.id), "checkout_url": p.checkout_url,
                      "qr_url": f"{settings.public_base_url}/v1/payments/{p.id}/qr.png",
                      "expires_at": p.expires_at.isoformat()}
 
-    return idempotency.keyed(conn, runtime, user, endpoint="POST /api/v1/consumer/wallet/load",
+    return idempotency.keyed(me.conn, me.runtime, me.user, endpoint="POST /api/v1/consumer/wallet/load",
                              key=key, body=body, execute=execute)
 
 
 @router.post("/debit", response_model=WalletOut,
              summary="Pay from your wallet (needs Idempotency-Key); insufficient funds is 400")
-def debit(body: DebitIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
-          key: idempotency.IdempotencyKey = None) -> JSONResponse:
+def debit(body: DebitIn, me: CustomerCall, key: idempotency.IdempotencyKey = None) -> JSONResponse:
     def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
-        with advisory_lock(conn, wallet_lock(user.id)):
-            saved = runtime.commerce.debit_wallet(user.id, body.amount, body.reference,
-                                                  key=str(claim_id))
-        remember_write(conn, user, "commerce", saved.position)
+        with advisory_lock(me.conn, wallet_lock(me.user.id)):
+            saved = me.runtime.commerce.debit_wallet(me.user.id, body.amount, body.reference,
+                                                     key=str(claim_id))
+        remember_write(me.conn, me.user, "commerce", saved.position)
         wallet = saved.value
         done = wallet.keyed_debit(str(claim_id))  # this debit's outcome, even when re-executed
         assert done is not None
         return 200, wallet_state(done["balance_after"], wallet.currency, done["at"])
 
-    return idempotency.keyed(conn, runtime, user, endpoint="POST /api/v1/consumer/wallet/debit",
+    return idempotency.keyed(me.conn, me.runtime, me.user, endpoint="POST /api/v1/consumer/wallet/debit",
                              key=key, body=body, execute=execute)
 
 
