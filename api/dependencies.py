@@ -1,4 +1,5 @@
-"""Shared FastAPI dependencies: the runtime, a database connection, the signed-in user."""
+"""Shared FastAPI dependencies: the runtime, a database connection, the signed-in user, and
+the role sets that gate routes."""
 
 from __future__ import annotations
 
@@ -109,8 +110,8 @@ Vendor = Annotated[User, Depends(UserGate(Role.VENDOR, Role.ADMIN))]
 VendorCall = Annotated[Caller, Depends(CallerGate(Role.VENDOR, Role.ADMIN))]
 Staff = Annotated[User, Depends(UserGate(Role.SUPPORT, Role.ADMIN))]
 StaffCall = Annotated[Caller, Depends(CallerGate(Role.SUPPORT, Role.ADMIN))]
-AdminCall = Annotated[Caller, Depends(CallerGate(Role.ADMIN))]
 Admin = Annotated[User, Depends(UserGate(Role.ADMIN))]
+AdminCall = Annotated[Caller, Depends(CallerGate(Role.ADMIN))]
 Auditor = Annotated[User, Depends(UserGate(Role.AUDITOR, Role.ADMIN))]
 # Anyone who may see an order: its customer, its shop's vendor, support, admins, auditors.
 Reader = Annotated[User, Depends(UserGate(Role.CUSTOMER, Role.VENDOR, Role.SUPPORT, Role.ADMIN, Role.AUDITOR))]

@@ -18,9 +18,10 @@ from api.routes.orders import (
     ORDER,
     CancelIn,
     OrderOut,
+    cancelled,
     conversation,
     customer_history,
-    write,
+    post_message,
 )
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
@@ -94,16 +95,15 @@ class RateIn(RequestModel):
              summary="Place the order from your cart: cash on delivery or wallet (atomic)",
              responses={400: {"description": "empty cart, insufficient funds, bad address"}})
 def confirm(body: ConfirmIn, me: CustomerCall, key: idempotency.IdempotencyKey = None) -> Any:
-    user, conn = me.user, me.conn
-    saved_address = profiles.get_address(conn, user.id, body.address_id) if body.address_id else None
+    saved_address = profiles.get_address(me.conn, me.user.id, body.address_id) if body.address_id else None
 
     def execute(claim_id: UUID | None) -> tuple[int, dict[str, Any]]:
         # The order's event holds a reference to a copy, never the address itself.
-        address = (DeliveryAddressRef(delivery_addresses.keep(conn, user.id, saved_address,
+        address = (DeliveryAddressRef(delivery_addresses.keep(me.conn, me.user.id, saved_address,
                                                               now=me.runtime.clock())[delivery_addresses.REF])
                    if saved_address else None)
-        with advisory_lock(conn, wallet_lock(user.id)):  # wallet orders take turns with debits
-            saved = me.runtime.commerce.confirm_order(owner_id=user.id, payment_mode=body.payment_mode,
+        with advisory_lock(me.conn, wallet_lock(me.user.id)):  # wallet orders take turns with debits
+            saved = me.runtime.commerce.confirm_order(owner_id=me.user.id, payment_mode=body.payment_mode,
                                                       delivery_notes=body.delivery_notes, address=address,
                                                       order_id=claim_id)
         return 201, me.settle(saved, ORDER)
@@ -111,7 +111,7 @@ def confirm(body: ConfirmIn, me: CustomerCall, key: idempotency.IdempotencyKey =
     if key is None:
         status, out = execute(None)
         return JSONResponse(out, status_code=status)
-    return idempotency.keyed(conn, me.runtime, user, endpoint="POST /api/v1/consumer/order/confirm",
+    return idempotency.keyed(me.conn, me.runtime, me.user, endpoint="POST /api/v1/consumer/order/confirm",
                              key=key, body=body, execute=execute)
 
 
@@ -124,8 +124,7 @@ def history(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: Page
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut,
              summary="Cancel while not yet dispatched; wallet payments come back at once")
 def cancel(order_id: UUID, me: CustomerCall, body: CancelIn | None = None) -> dict[str, Any]:
-    reason = (body or CancelIn()).reason
-    return me.settle(me.runtime.commerce.cancel_order(me.actor, order_id, reason=reason), ORDER)
+    return cancelled(me, order_id, body)
 
 
 @router.post("/orders/{order_id}/confirm-modified", response_model=OrderOut,
@@ -143,7 +142,7 @@ def rate(order_id: UUID, body: RateIn, me: CustomerCall) -> dict[str, Any]:
 @router.post("/orders/{order_id}/message", status_code=201, response_model=OrderOut,
              summary="Write to the shop about this order")
 def message(order_id: UUID, body: MessageIn, me: CustomerCall) -> dict[str, Any]:
-    return write(me, order_id, body.text)
+    return post_message(me, order_id, body.text)
 
 
 @router.get("/orders/{order_id}/messages", response_model=MessagesOut,

@@ -107,7 +107,13 @@ def conversation(runtime: Runtime, conn: Connection, user: User, order_id: UUID)
     return {"count": len(found), "results": found}
 
 
-def write(me: Caller, order_id: UUID, text: str) -> dict[str, Any]:
+def cancelled(me: Caller, order_id: UUID, body: CancelIn | None) -> dict[str, Any]:
+    """The customer cancels: /v1/orders/{id}/cancel and /api/v1/consumer/orders/{id}/cancel alike."""
+    reason = (body or CancelIn()).reason
+    return me.settle(me.runtime.commerce.cancel_order(me.actor, order_id, reason=reason), ORDER)
+
+
+def post_message(me: Caller, order_id: UUID, text: str) -> dict[str, Any]:
     """A message on an order, from its customer or its shop: each has its own URL and gate."""
     return me.settle(me.runtime.commerce.post_order_message(me.actor, order_id, text), ORDER)
 
@@ -176,5 +182,4 @@ def get_order(order_id: UUID, user: Reader, runtime: RuntimeDep, conn: Connectio
 @router.post("/v1/orders/{order_id}/cancel", response_model=OrderOut,
              summary="Cancel while not yet dispatched; what was paid is refunded")
 def cancel(order_id: UUID, me: CustomerCall, body: CancelIn | None = None) -> dict[str, Any]:
-    reason = (body or CancelIn()).reason
-    return me.settle(me.runtime.commerce.cancel_order(me.actor, order_id, reason=reason), ORDER)
+    return cancelled(me, order_id, body)

@@ -135,7 +135,8 @@ def product_row(conn: Connection, product_id: UUID) -> dict[str, Any]:
     return product_out(row)
 
 
-# Catalog commands answer with the read model's row, read once it has the write.
+# Catalog commands settle once the read model has the write; shop and product commands then
+# answer with its row, so a response looks exactly like the GET that follows it.
 CATALOG = Settlement[Any, None](application="catalog", read_model=catalog_search.READ_MODEL, answer=nothing)
 SHOP = Settlement[Shop, dict[str, Any]](application="catalog", read_model=catalog_search.READ_MODEL,
                                         answer=lambda runtime, conn, user, shop: shop_row(conn, shop.id))

@@ -13,7 +13,7 @@ from api.commands import Caller
 from api.dependencies import ConnectionDep, RuntimeDep, Staff, StaffCall, Vendor, VendorCall
 from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
-from api.routes.orders import ORDER, OrderOut, conversation, orders_page, write
+from api.routes.orders import ORDER, OrderOut, conversation, orders_page, post_message
 from api.text import RequestModel
 from domain.commerce.order import Action, OrderStatus
 from projections import catalog_search
@@ -109,7 +109,7 @@ def all_orders(user: Staff, runtime: RuntimeDep, conn: ConnectionDep, page: Page
 @router.post("/v1/vendor/orders/{order_id}/message", status_code=201, response_model=OrderOut,
              summary="Write to the customer about this order")
 def vendor_message(order_id: UUID, body: MessageIn, me: VendorCall) -> dict[str, Any]:
-    return write(me, order_id, body.text)
+    return post_message(me, order_id, body.text)
 
 
 @router.get("/v1/vendor/orders/{order_id}/messages", response_model=MessagesOut,
