@@ -1,5 +1,6 @@
-"""What every command endpoint shares: the signed-in user as the domain's `Actor`, and how a
-command's result becomes its answer (`settled`), read-your-writes included.
+"""What every command endpoint shares: the signed-in user as the domain's `Actor`, how a
+command's result becomes its answer (`settled`), read-your-writes included, and the `Caller`
+that carries both into a route (from a `...Call` dependency in api/dependencies.py).
 
 Each family of commands says how it settles once, as a `Settlement`: the application its
 writes are in, whose views they change besides the caller's, the read model the answer waits
@@ -15,7 +16,7 @@ from uuid import UUID
 
 from psycopg import Connection
 
-from api.dependencies import await_read_model, remember_write
+from api.read_your_writes import await_read_model, remember_write
 from domain.actor import Actor
 from domain.saving import Saved
 from identity.users import User
@@ -58,3 +59,20 @@ def settled(runtime: Runtime, conn: Connection, user: User, saved: Saved[V], how
     if how.read_model is not None:
         await_read_model(runtime, conn, user, how.read_model)
     return how.answer(runtime, conn, user, saved.value)
+
+
+@dataclass(frozen=True)
+class Caller:
+    """The signed-in user with what their command needs: the runtime and this request's
+    connection. A route takes one instead of the three."""
+
+    user: User
+    runtime: Runtime
+    conn: Connection
+
+    @property
+    def actor(self) -> Actor:
+        return actor(self.user)
+
+    def settle(self, saved: Saved[V], how: Settlement[V, R]) -> R:
+        return settled(self.runtime, self.conn, self.user, saved, how)

@@ -1,23 +1,24 @@
-"""Shared FastAPI dependencies: the runtime, a database connection, the signed-in user."""
+"""Shared FastAPI dependencies: the runtime, a database connection, the signed-in user, and
+the role sets that gate routes."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass, field, fields
+from collections.abc import AsyncIterator
+from dataclasses import fields
 from typing import Annotated
-from uuid import UUID
 
 from fastapi import Depends, Request
 from psycopg import Connection
 
+from api.commands import Caller
 from api.db import DatabaseGate
 from api.errors import NotAuthenticatedError
+from api.read_your_writes import SignedInUser
 from domain.actor import Role
 from domain.errors import PermissionDeniedError
 from identity import sessions
-from identity.users import CUSTOMER, SELF_SERVICE_ROLES, User
+from identity.users import SELF_SERVICE_ROLES, User
 from projections import tracking
-from projections.read_model import ReadModel
 from runtime import Runtime
 
 
@@ -52,15 +53,6 @@ def credentials(request: Request, runtime: Runtime) -> str | None:
     return request.cookies.get(runtime.settings.session_cookie_name)
 
 
-@dataclass(frozen=True)
-class SignedInUser(User):
-    """The user of this request, with the logs on which they (or everyone) had a write
-    recorded when the request began, plus those this request records (`remember_write`):
-    a view of any other log has no write of theirs to wait for."""
-
-    wrote_to: set[str] = field(default_factory=set, compare=False, repr=False)
-
-
 def current_user(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> User:
     token = credentials(request, runtime)
     if not token:
@@ -79,12 +71,13 @@ CurrentUser = Annotated[User, Depends(current_user)]
 
 class RoleGate:
     """Lets through signed-in users whose role is one of `roles`; others get 403.
-    The access-control test reads `roles` off every route, so keep gates declarative."""
+    The access-control test and the OpenAPI's 403s read `roles` off every route, so keep
+    gates declarative."""
 
     def __init__(self, *roles: Role) -> None:
         self.roles = frozenset(roles)
 
-    def __call__(self, user: CurrentUser) -> User:
+    def admit(self, user: User) -> User:
         if user.role not in self.roles:
             raise PermissionDeniedError(
                 f"this needs one of the roles: {', '.join(sorted(self.roles))}"
@@ -92,35 +85,41 @@ class RoleGate:
         return user
 
 
-Customer = Annotated[User, Depends(RoleGate(CUSTOMER))]
-SelfService = Annotated[User, Depends(RoleGate(*SELF_SERVICE_ROLES))]
+class UserGate(RoleGate):
+    """Answers with the user: for routes that need only who is asking."""
+
+    def __call__(self, user: CurrentUser) -> User:
+        return self.admit(user)
+
+
+class CallerGate(RoleGate):
+    """Answers with the caller: the user with the runtime and this request's connection,
+    the very one every other dependency of the request gets (FastAPI caches it)."""
+
+    def __call__(self, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep) -> Caller:
+        return Caller(self.admit(user), runtime, conn)
+
+
+# Who may call what, each role set once: `X` answers with the user, `XCall` with the caller.
+Customer = Annotated[User, Depends(UserGate(Role.CUSTOMER))]
+CustomerCall = Annotated[Caller, Depends(CallerGate(Role.CUSTOMER))]
+SelfService = Annotated[User, Depends(UserGate(*SELF_SERVICE_ROLES))]
+SelfServiceCall = Annotated[Caller, Depends(CallerGate(*SELF_SERVICE_ROLES))]
+# Vendors act on their own shops and their orders, admins on any.
+Vendor = Annotated[User, Depends(UserGate(Role.VENDOR, Role.ADMIN))]
+VendorCall = Annotated[Caller, Depends(CallerGate(Role.VENDOR, Role.ADMIN))]
+Staff = Annotated[User, Depends(UserGate(Role.SUPPORT, Role.ADMIN))]
+StaffCall = Annotated[Caller, Depends(CallerGate(Role.SUPPORT, Role.ADMIN))]
+Admin = Annotated[User, Depends(UserGate(Role.ADMIN))]
+AdminCall = Annotated[Caller, Depends(CallerGate(Role.ADMIN))]
+Auditor = Annotated[User, Depends(UserGate(Role.AUDITOR, Role.ADMIN))]
+# Anyone who may see an order: its customer, its shop's vendor, support, admins, auditors.
+Reader = Annotated[User, Depends(UserGate(Role.CUSTOMER, Role.VENDOR, Role.SUPPORT, Role.ADMIN, Role.AUDITOR))]
+# Customers refund their own cancelled orders; support and admins anyone's.
+RefunderCall = Annotated[Caller, Depends(CallerGate(Role.CUSTOMER, Role.SUPPORT, Role.ADMIN))]
+Uploader = Annotated[User, Depends(UserGate(Role.ADMIN, Role.CUSTOMER, Role.VENDOR))]
 
 
 def client_ip(request: Request) -> str:
     # The direct peer. Behind a proxy, run uvicorn with --proxy-headers so this is the client.
     return request.client.host if request.client else "unknown"
-
-
-def remember_write(conn: Connection, user: User, application: str, position: int | None,
-                   *, concerns: Iterable[UUID | str | None] = ()) -> None:
-    """Read-your-writes: the caller's next read of a view fed by `application` waits for
-    `position`. `concerns` are the other users whose view the write changes (the order's
-    customer when a vendor accepts it, the ticket's customer when staff answer): their next
-    read waits for it too."""
-    if position is None:
-        return
-    if isinstance(user, SignedInUser):
-        user.wrote_to.add(application)  # a read later in this request waits for it
-    others = {UUID(str(u)) for u in concerns if u}
-    for user_id in sorted({user.id, *others}):  # one lock order, whatever the caller
-        tracking.record_write(conn, user_id, application, position)
-
-
-def await_read_model(runtime: Runtime, conn: Connection, user: User, model: ReadModel) -> None:
-    """Read-your-writes: wait (bounded) until `model` has this user's last write."""
-    if isinstance(user, SignedInUser) and model.application not in user.wrote_to:
-        return  # no write of theirs (nor everyone's) on that log: nothing to wait for
-    tracking.wait_for_user_writes(
-        conn, user.id, model.name, model.application,
-        runtime.settings.read_your_writes_timeout_seconds,
-    )

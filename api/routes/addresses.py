@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep
+from api.dependencies import ConnectionDep, Customer, CustomerCall
 from api.text import RequestModel
 from identity import profiles
 
@@ -80,26 +80,22 @@ def list_addresses(user: Customer, conn: ConnectionDep) -> dict[str, Any]:
 
 @router.post("/address/add", status_code=status.HTTP_201_CREATED, response_model=AddressOut,
              summary="Add an address")
-def add_address(body: AddressIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    return shape(profiles.add_address(conn, user.id, now=runtime.clock(), **body.model_dump()))
+def add_address(body: AddressIn, me: CustomerCall) -> dict[str, Any]:
+    return shape(profiles.add_address(me.conn, me.user.id, now=me.runtime.clock(), **body.model_dump()))
 
 
 @router.post("/address/{address_id}/edit", response_model=AddressOut, summary="Change an address")
-def edit_address(
-    address_id: UUID, body: AddressEdit, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
+def edit_address(address_id: UUID, body: AddressEdit, me: CustomerCall) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     for key in REQUIRED:
         if key in changes and changes[key] is None:
             del changes[key]  # required fields cannot be blanked
-    row = profiles.edit_address(conn, user.id, address_id, now=runtime.clock(), **changes)
+    row = profiles.edit_address(me.conn, me.user.id, address_id, now=me.runtime.clock(), **changes)
     return shape(row)
 
 
 @router.post("/address/{address_id}/delete", status_code=status.HTTP_204_NO_CONTENT,
              summary="Delete an address (kept for past orders, hidden from the list)")
-def delete_address(
-    address_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> Response:
-    profiles.delete_address(conn, user.id, address_id, now=runtime.clock())
+def delete_address(address_id: UUID, me: CustomerCall) -> Response:
+    profiles.delete_address(me.conn, me.user.id, address_id, now=me.runtime.clock())
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -6,25 +6,21 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Query, status
 from pydantic import Field
 
-from api.commands import settled
-from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
+from api.commands import Settlement
+from api.dependencies import Admin, AdminCall, ConnectionDep
 from api.errors import ReadModelBehindError
 from api.pagination import PageDep, Paginated
 from api.routes.catalog import CategoryDetail
 from api.routes.catalog_views import ShopOut, shop_out
 from api.routes.vendor import CATALOG
 from api.text import RequestModel
-from domain.actor import Role
-from identity.users import User
+from domain.catalog.category import Category
 from projections import catalog_search
 
 router = APIRouter(prefix="/v1/admin", tags=["admin: catalog"])
-
-Admin = Annotated[User, Depends(RoleGate(Role.ADMIN))]
-
 
 class CategoryIn(RequestModel):
     slug: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
@@ -51,28 +47,28 @@ def category_row(conn: Any, slug: str) -> dict[str, Any]:
     return row
 
 
+# Answers with the read model's row, read once it has the write.
+CATEGORY = Settlement[Category, dict[str, Any]](
+    application="catalog", read_model=catalog_search.READ_MODEL,
+    answer=lambda runtime, conn, user, category: category_row(conn, category.slug))
+
+
 @router.post("/categories", status_code=status.HTTP_201_CREATED, response_model=CategoryDetail,
              summary="Create a category (slugs are never reused)")
-def create_category(body: CategoryIn, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    saved = runtime.catalog.create_category(**body.model_dump())
-    settled(runtime, conn, user, saved, CATALOG)
-    return category_row(conn, body.slug)
+def create_category(body: CategoryIn, me: AdminCall) -> dict[str, Any]:
+    return me.settle(me.runtime.catalog.create_category(**body.model_dump()), CATEGORY)
 
 
 @router.patch("/categories/{slug}", response_model=CategoryDetail, summary="Change a category")
-def update_category(
-    slug: str, body: CategoryEdit, user: Admin, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
+def update_category(slug: str, body: CategoryEdit, me: AdminCall) -> dict[str, Any]:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    saved = runtime.catalog.update_category(slug, changes)
-    settled(runtime, conn, user, saved, CATALOG)
-    return category_row(conn, slug)
+    return me.settle(me.runtime.catalog.update_category(slug, changes), CATEGORY)
 
 
 @router.delete("/categories/{slug}", status_code=status.HTTP_204_NO_CONTENT,
                summary="Remove a category from browsing (its products stay)")
-def remove_category(slug: str, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> None:
-    settled(runtime, conn, user, runtime.catalog.remove_category(slug), CATALOG)
+def remove_category(slug: str, me: AdminCall) -> None:
+    me.settle(me.runtime.catalog.remove_category(slug), CATALOG)
 
 
 @router.get("/shops", response_model=Paginated[ShopOut], summary="Every shop, any city")

@@ -3,26 +3,21 @@ and .../{ticket_id}/status."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from pydantic import Field
 
-from api.commands import actor, settled
-from api.dependencies import ConnectionDep, RoleGate, RuntimeDep, await_read_model
+from api.dependencies import ConnectionDep, RuntimeDep, Staff, StaffCall
 from api.pagination import PageDep, Paginated
+from api.read_your_writes import await_read_model
 from api.routes.support import TICKET, ReplyIn, TicketOut, TicketSummary, summary, ticket_view
 from api.text import RequestModel
-from domain.actor import Role
 from domain.support.ticket import TicketStatus
-from identity.users import User
 from projections import support_tickets
 
 router = APIRouter(prefix="/v1/admin/support/tickets", tags=["support (staff)"])
-
-Staff = Annotated[User, Depends(RoleGate(Role.SUPPORT, Role.ADMIN))]
-
 
 class StaffTicketSummary(TicketSummary):
     customer_id: str
@@ -52,14 +47,11 @@ def ticket(ticket_id: UUID, user: Staff, runtime: RuntimeDep, conn: ConnectionDe
 
 
 @router.post("/{ticket_id}/reply", response_model=TicketOut, summary="Answer the customer")
-def reply(ticket_id: UUID, body: ReplyIn, user: Staff, runtime: RuntimeDep,
-          conn: ConnectionDep) -> dict[str, Any]:
-    return settled(runtime, conn, user, runtime.support.post_message(actor(user), ticket_id, body.text), TICKET)
+def reply(ticket_id: UUID, body: ReplyIn, me: StaffCall) -> dict[str, Any]:
+    return me.settle(me.runtime.support.post_message(me.actor, ticket_id, body.text), TICKET)
 
 
 @router.post("/{ticket_id}/status", response_model=TicketOut,
              summary="Move a ticket: open, in_progress, resolved, closed (closed is final)")
-def set_status(ticket_id: UUID, body: StatusIn, user: Staff, runtime: RuntimeDep,
-               conn: ConnectionDep) -> dict[str, Any]:
-    saved = runtime.support.set_status(actor(user), ticket_id, body.status, body.note)
-    return settled(runtime, conn, user, saved, TICKET)
+def set_status(ticket_id: UUID, body: StatusIn, me: StaffCall) -> dict[str, Any]:
+    return me.settle(me.runtime.support.set_status(me.actor, ticket_id, body.status, body.note), TICKET)

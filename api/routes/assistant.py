@@ -7,7 +7,8 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, await_read_model
+from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep
+from api.read_your_writes import await_read_model
 from api.text import RequestModel
 from projections import assistant, offers, order_history, rewards, support_tickets, wallet_balance
 

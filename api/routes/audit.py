@@ -11,12 +11,11 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
-from domain.actor import Role
+from api.dependencies import Auditor, ConnectionDep, RuntimeDep
 from domain.catalog.product import Product, ProductNotFoundError
 from domain.errors import DomainError, NotFoundError
 from domain.event_catalogue import (
@@ -29,13 +28,11 @@ from domain.event_catalogue import (
     public_type,
     to_json_value,
 )
-from identity.users import User
 from projections import event_log
 from runtime import Runtime
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
-Auditor = Annotated[User, Depends(RoleGate(Role.AUDITOR, Role.ADMIN))]
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 
 

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
-from domain.actor import Role
-from identity.users import User
+from api.dependencies import Auditor, ConnectionDep, RuntimeDep
 from projections import audit_chain
 from projections.reconcile import reconcile as run_reconcile
 
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
-Auditor = Annotated[User, Depends(RoleGate(Role.AUDITOR, Role.ADMIN))]
 Application = Literal["catalog", "commerce", "payments", "support"]
 
 SEAL_EXAMPLE: dict[str, Any] = {

@@ -9,13 +9,8 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 from pydantic.dataclasses import dataclass
 
-from api.dependencies import (
-    ConnectionDep,
-    Customer,
-    RuntimeDep,
-    await_read_model,
-    remember_write,
-)
+from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
+from api.read_your_writes import await_read_model, remember_write
 from api.text import RequestModel
 from domain.commerce.cart import MAX_QTY_PER_LINE
 from domain.commerce.values import CartLine
@@ -87,11 +82,9 @@ class AddedItemOut(BaseModel):
 
 @router.post("", response_model=CartOut, summary="Create or return your active cart",
              responses={201: {"model": CartOut, "description": "cart created"}})
-def open_cart(
-    response: Response, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.open_cart(user.id)
-    remember_write(conn, user, APP, saved.position)
+def open_cart(response: Response, me: CustomerCall) -> dict[str, Any]:
+    saved = me.runtime.commerce.open_cart(me.user.id)
+    remember_write(me.conn, me.user, APP, saved.position)
     if saved.position is not None:
         response.status_code = status.HTTP_201_CREATED
     return cart_view.summary(saved.value)
@@ -110,38 +103,28 @@ def get_cart(
 
 @router.post("/{cart_id}/items", status_code=status.HTTP_201_CREATED,
              response_model=AddedItemOut, summary="Add a product variant to the cart")
-def add_item(
-    cart_id: UUID, body: NewItem, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.add_cart_item(
-        owner_id=user.id, cart_id=cart_id, product_id=body.product_id, sku=body.sku,
+def add_item(cart_id: UUID, body: NewItem, me: CustomerCall) -> dict[str, Any]:
+    saved = me.runtime.commerce.add_cart_item(
+        owner_id=me.user.id, cart_id=cart_id, product_id=body.product_id, sku=body.sku,
         qty=body.qty, expected_unit_price=body.unit_price, replace=body.replace,
     )
-    remember_write(conn, user, APP, saved.position)
+    remember_write(me.conn, me.user, APP, saved.position)
     cart, item_id = saved.value
     return {"item_id": item_id, "cart": cart_view.summary(cart)}
 
 
 @router.patch("/{cart_id}/items/{item_id}", response_model=CartOut,
               summary="Change an item's quantity (re-priced from the catalog)")
-def change_item(
-    cart_id: UUID, item_id: UUID, body: QuantityChange, user: Customer, runtime: RuntimeDep,
-    conn: ConnectionDep,
-) -> dict[str, Any]:
-    saved = runtime.commerce.change_cart_item(
-        owner_id=user.id, cart_id=cart_id, item_id=str(item_id), qty=body.qty
-    )
-    remember_write(conn, user, APP, saved.position)
+def change_item(cart_id: UUID, item_id: UUID, body: QuantityChange, me: CustomerCall) -> dict[str, Any]:
+    saved = me.runtime.commerce.change_cart_item(owner_id=me.user.id, cart_id=cart_id, item_id=str(item_id),
+                                                 qty=body.qty)
+    remember_write(me.conn, me.user, APP, saved.position)
     return cart_view.summary(saved.value)
 
 
 @router.delete("/{cart_id}/items/{item_id}", response_model=CartOut,
                summary="Remove an item from the cart")
-def remove_item(
-    cart_id: UUID, item_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.remove_cart_item(
-        owner_id=user.id, cart_id=cart_id, item_id=str(item_id)
-    )
-    remember_write(conn, user, APP, saved.position)
+def remove_item(cart_id: UUID, item_id: UUID, me: CustomerCall) -> dict[str, Any]:
+    saved = me.runtime.commerce.remove_cart_item(owner_id=me.user.id, cart_id=cart_id, item_id=str(item_id))
+    remember_write(me.conn, me.user, APP, saved.position)
     return cart_view.summary(saved.value)

@@ -10,7 +10,9 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import Field
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model, remember_write
+from api.commands import Caller
+from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
+from api.read_your_writes import await_read_model, remember_write
 from api.routes.carts import CartOut
 from api.text import RequestModel
 from domain.commerce.cart import MAX_QTY_PER_LINE, cart_id_for
@@ -57,17 +59,17 @@ class RemoveIn(RequestModel):
     model_config = {"json_schema_extra": {"examples": [{"item_id": "3f6c1a52-1c7e-4f4e-9a51-9a3f5b1e2d11"}]}}
 
 
-def answer(saved: Saved[Any], user: Any, conn: Any) -> dict[str, Any]:
-    remember_write(conn, user, "commerce", saved.position)
+def answer(saved: Saved[Any], me: Caller) -> dict[str, Any]:
+    remember_write(me.conn, me.user, "commerce", saved.position)
     value = saved.value[0] if isinstance(saved.value, tuple) else saved.value
     return cart_view.summary(value)
 
 
 @router.post("/add", response_model=CartOut, summary="Add an item (409: other shop, unavailable, closed)")
-def add(body: AddIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    saved = runtime.commerce.add_to_my_cart(owner_id=user.id, product_id=body.item_id, sku=body.sku,
-                                            qty=body.quantity, replace=body.replace)
-    return answer(saved, user, conn)
+def add(body: AddIn, me: CustomerCall) -> dict[str, Any]:
+    saved = me.runtime.commerce.add_to_my_cart(owner_id=me.user.id, product_id=body.item_id, sku=body.sku,
+                                               qty=body.quantity, replace=body.replace)
+    return answer(saved, me)
 
 
 @router.get("/view", response_model=CartOut,
@@ -79,25 +81,25 @@ def view(user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, 
 
 
 @router.post("/update", response_model=CartOut, summary="Set a line's quantity (0 removes it)")
-def update(body: UpdateIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    saved = runtime.commerce.update_my_cart(owner_id=user.id, ref=body.item_id, sku=body.sku,
-                                            qty=body.quantity)
-    return answer(saved, user, conn)
+def update(body: UpdateIn, me: CustomerCall) -> dict[str, Any]:
+    saved = me.runtime.commerce.update_my_cart(owner_id=me.user.id, ref=body.item_id, sku=body.sku,
+                                               qty=body.quantity)
+    return answer(saved, me)
 
 
 @router.post("/remove", response_model=CartOut, summary="Remove a line")
-def remove(body: RemoveIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    return answer(runtime.commerce.remove_from_my_cart(owner_id=user.id, ref=body.item_id, sku=body.sku),
-                  user, conn)
+def remove(body: RemoveIn, me: CustomerCall) -> dict[str, Any]:
+    return answer(me.runtime.commerce.remove_from_my_cart(owner_id=me.user.id, ref=body.item_id, sku=body.sku),
+                  me)
 
 
 @router.post("/clear", response_model=CartOut, summary="Empty the cart")
-def clear(user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    return answer(runtime.commerce.clear_my_cart(owner_id=user.id), user, conn)
+def clear(me: CustomerCall) -> dict[str, Any]:
+    return answer(me.runtime.commerce.clear_my_cart(owner_id=me.user.id), me)
 
 
 @router.post("/apply-coupon", response_model=CartOut,
              summary="Apply a coupon; the totals are recomputed on the server",
              responses={400: {"description": "invalid, expired, below minimum or used up (reason given)"}})
-def apply_coupon(body: CouponIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    return answer(runtime.commerce.apply_coupon(owner_id=user.id, code=body.code), user, conn)
+def apply_coupon(body: CouponIn, me: CustomerCall) -> dict[str, Any]:
+    return answer(me.runtime.commerce.apply_coupon(owner_id=me.user.id, code=body.code), me)

@@ -12,10 +12,17 @@ from pydantic import BaseModel, Field
 
 from adapters.locks import advisory_lock
 from api import idempotency
-from api.commands import actor, settled
-from api.dependencies import ConnectionDep, Customer, RuntimeDep
+from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
 from api.pagination import PageDep, Paginated
-from api.routes.orders import ORDER, CancelIn, OrderOut, conversation, customer_history
+from api.routes.orders import (
+    ORDER,
+    CancelIn,
+    OrderOut,
+    cancelled,
+    conversation,
+    customer_history,
+    post_message,
+)
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
 from domain.commerce.order import Action, IssueCategory
@@ -87,27 +94,24 @@ class RateIn(RequestModel):
 @router.post("/order/confirm", status_code=201, response_model=OrderOut,
              summary="Place the order from your cart: cash on delivery or wallet (atomic)",
              responses={400: {"description": "empty cart, insufficient funds, bad address"}})
-def confirm(
-    body: ConfirmIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
-    key: idempotency.IdempotencyKey = None,
-) -> Any:
-    saved_address = profiles.get_address(conn, user.id, body.address_id) if body.address_id else None
+def confirm(body: ConfirmIn, me: CustomerCall, key: idempotency.IdempotencyKey = None) -> Any:
+    saved_address = profiles.get_address(me.conn, me.user.id, body.address_id) if body.address_id else None
 
     def execute(claim_id: UUID | None) -> tuple[int, dict[str, Any]]:
         # The order's event holds a reference to a copy, never the address itself.
-        address = (DeliveryAddressRef(delivery_addresses.keep(conn, user.id, saved_address,
-                                                              now=runtime.clock())[delivery_addresses.REF])
+        address = (DeliveryAddressRef(delivery_addresses.keep(me.conn, me.user.id, saved_address,
+                                                              now=me.runtime.clock())[delivery_addresses.REF])
                    if saved_address else None)
-        with advisory_lock(conn, wallet_lock(user.id)):  # wallet orders take turns with debits
-            saved = runtime.commerce.confirm_order(owner_id=user.id, payment_mode=body.payment_mode,
-                                                   delivery_notes=body.delivery_notes, address=address,
-                                                   order_id=claim_id)
-        return 201, settled(runtime, conn, user, saved, ORDER)
+        with advisory_lock(me.conn, wallet_lock(me.user.id)):  # wallet orders take turns with debits
+            saved = me.runtime.commerce.confirm_order(owner_id=me.user.id, payment_mode=body.payment_mode,
+                                                      delivery_notes=body.delivery_notes, address=address,
+                                                      order_id=claim_id)
+        return 201, me.settle(saved, ORDER)
 
     if key is None:
         status, out = execute(None)
         return JSONResponse(out, status_code=status)
-    return idempotency.keyed(conn, runtime, user, endpoint="POST /api/v1/consumer/order/confirm",
+    return idempotency.keyed(me.conn, me.runtime, me.user, endpoint="POST /api/v1/consumer/order/confirm",
                              key=key, body=body, execute=execute)
 
 
@@ -119,39 +123,26 @@ def history(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: Page
 
 @router.post("/orders/{order_id}/cancel", response_model=OrderOut,
              summary="Cancel while not yet dispatched; wallet payments come back at once")
-def cancel(order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
-           body: CancelIn | None = None) -> dict[str, Any]:
-    saved = runtime.commerce.cancel_order(actor(user), order_id, reason=(body or CancelIn()).reason)
-    return settled(runtime, conn, user, saved, ORDER)
+def cancel(order_id: UUID, me: CustomerCall, body: CancelIn | None = None) -> dict[str, Any]:
+    return cancelled(me, order_id, body)
 
 
 @router.post("/orders/{order_id}/confirm-modified", response_model=OrderOut,
              summary="Accept the shop's change to your order; any difference is refunded")
-def confirm_modified(
-    order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.advance_order(actor(user), order_id, Action.CONFIRM_MODIFIED)
-    return settled(runtime, conn, user, saved, ORDER)
+def confirm_modified(order_id: UUID, me: CustomerCall) -> dict[str, Any]:
+    return me.settle(me.runtime.commerce.advance_order(me.actor, order_id, Action.CONFIRM_MODIFIED), ORDER)
 
 
 @router.post("/orders/{order_id}/rate", response_model=OrderOut,
              summary="Rate a delivered order once (1-5); feeds the shop's rating")
-def rate(
-    order_id: UUID, body: RateIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.rate_order(actor(user), order_id, body.rating, body.comment)
-    return settled(runtime, conn, user, saved, ORDER)
-
-
+def rate(order_id: UUID, body: RateIn, me: CustomerCall) -> dict[str, Any]:
+    return me.settle(me.runtime.commerce.rate_order(me.actor, order_id, body.rating, body.comment), ORDER)
 
 
 @router.post("/orders/{order_id}/message", status_code=201, response_model=OrderOut,
              summary="Write to the shop about this order")
-def message(
-    order_id: UUID, body: MessageIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.post_order_message(actor(user), order_id, body.text)
-    return settled(runtime, conn, user, saved, ORDER)
+def message(order_id: UUID, body: MessageIn, me: CustomerCall) -> dict[str, Any]:
+    return post_message(me, order_id, body.text)
 
 
 @router.get("/orders/{order_id}/messages", response_model=MessagesOut,
@@ -162,19 +153,13 @@ def messages(order_id: UUID, user: Customer, runtime: RuntimeDep, conn: Connecti
 
 @router.post("/orders/{order_id}/issue", status_code=201, response_model=OrderOut,
              summary="Report a problem; support resolves it")
-def issue(
-    order_id: UUID, body: IssueIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.raise_order_issue(actor(user), order_id, body.category, body.description)
-    return settled(runtime, conn, user, saved, ORDER)
+def issue(order_id: UUID, body: IssueIn, me: CustomerCall) -> dict[str, Any]:
+    saved = me.runtime.commerce.raise_order_issue(me.actor, order_id, body.category, body.description)
+    return me.settle(saved, ORDER)
 
 
 @router.post("/orders/{order_id}/return/raise", status_code=201, response_model=OrderOut,
              summary="Ask to return delivered items within the return window")
-def raise_return(
-    order_id: UUID, body: ReturnIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.request_order_return(
-        actor(user), order_id, [ReturnItemData(item_id=i.item_id, quantity=i.quantity) for i in body.items],
-        body.reason)
-    return settled(runtime, conn, user, saved, ORDER)
+def raise_return(order_id: UUID, body: ReturnIn, me: CustomerCall) -> dict[str, Any]:
+    items = [ReturnItemData(item_id=i.item_id, quantity=i.quantity) for i in body.items]
+    return me.settle(me.runtime.commerce.request_order_return(me.actor, order_id, items, body.reason), ORDER)

@@ -9,8 +9,9 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
+from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
 from api.pagination import PageDep
+from api.read_your_writes import await_read_model
 from api.text import RequestModel
 from projections import notifications
 
@@ -69,9 +70,9 @@ def list_notifications(user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
 
 
 @router.post("/mark-read", response_model=MarkReadOut, summary="Mark some or all notifications read")
-def mark_read(body: MarkReadIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, int]:
-    marked = notifications.mark_read(conn, user.id, body.ids, promotions=user.marketing_opt_in,
-                                     joined=user.created_at, now=runtime.clock())
-    unread = notifications.unread_count(conn, user.id, promotions=user.marketing_opt_in,
-                                        joined=user.created_at)
+def mark_read(body: MarkReadIn, me: CustomerCall) -> dict[str, int]:
+    marked = notifications.mark_read(me.conn, me.user.id, body.ids, promotions=me.user.marketing_opt_in,
+                                     joined=me.user.created_at, now=me.runtime.clock())
+    unread = notifications.unread_count(me.conn, me.user.id, promotions=me.user.marketing_opt_in,
+                                        joined=me.user.created_at)
     return {"marked": marked, "unread": unread}

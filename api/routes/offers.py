@@ -7,27 +7,17 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
-from api.commands import Settlement, actor, from_value, settled
-from api.dependencies import (
-    ConnectionDep,
-    Customer,
-    RoleGate,
-    RuntimeDep,
-)
+from api.commands import Settlement, from_value
+from api.dependencies import AdminCall, ConnectionDep, Customer, RuntimeDep, VendorCall
 from api.text import RequestModel
-from domain.actor import Role
 from domain.commerce.coupon import Coupon
-from identity.users import User
 from projections import offers, tracking
 
 router = APIRouter(tags=["offers"])
-
-Admin = Annotated[User, Depends(RoleGate(Role.ADMIN))]
-Vendor = Annotated[User, Depends(RoleGate(Role.VENDOR, Role.ADMIN))]
 
 
 class OfferIn(RequestModel):
@@ -115,19 +105,16 @@ def terms(body: OfferIn, shop_id: UUID | None) -> dict[str, Any]:
 
 @router.post("/v1/admin/offers", status_code=201, response_model=OfferOut,
              summary="Create a platform-wide (or any shop's) offer")
-def create_offer(body: OfferIn, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    saved = runtime.commerce.create_coupon(actor(user), terms(body, body.shop_id))
-    return settled(runtime, conn, user, saved, OFFER)
+def create_offer(body: OfferIn, me: AdminCall) -> dict[str, Any]:
+    return me.settle(me.runtime.commerce.create_coupon(me.actor, terms(body, body.shop_id)), OFFER)
 
 
 @router.post("/v1/admin/offers/{code}/deactivate", response_model=OfferOut, summary="Stop an offer")
-def deactivate_offer(code: str, user: Admin, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    return settled(runtime, conn, user, runtime.commerce.deactivate_coupon(actor(user), code), OFFER)
+def deactivate_offer(code: str, me: AdminCall) -> dict[str, Any]:
+    return me.settle(me.runtime.commerce.deactivate_coupon(me.actor, code), OFFER)
 
 
 @router.post("/v1/vendor/shops/{shop_id}/offers", status_code=201, response_model=OfferOut,
              summary="Create an offer for your shop")
-def create_shop_offer(shop_id: UUID, body: OfferIn, user: Vendor, runtime: RuntimeDep,
-                      conn: ConnectionDep) -> dict[str, Any]:
-    saved = runtime.commerce.create_coupon(actor(user), terms(body, shop_id))
-    return settled(runtime, conn, user, saved, OFFER)
+def create_shop_offer(shop_id: UUID, body: OfferIn, me: VendorCall) -> dict[str, Any]:
+    return me.settle(me.runtime.commerce.create_coupon(me.actor, terms(body, shop_id)), OFFER)

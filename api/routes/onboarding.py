@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, status
 from pydantic import Field
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep, SelfService
+from api.dependencies import CustomerCall, SelfServiceCall
 from api.routes.auth import UserOut
 from api.routes.profile import ProfileOut, profile_response
 from api.routes.uploads import ImageRef, check_image_ref
@@ -52,14 +52,12 @@ class RoleChangeError(ConflictError):
 
 @router.post("/onboarding/basic", response_model=UserOut,
              summary="Name, city, society and role (consumer or vendor)")
-def basic(
-    body: BasicOnboarding, user: SelfService, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
+def basic(body: BasicOnboarding, me: SelfServiceCall) -> dict[str, Any]:
     role = users.canonical_role(body.role)
-    if user.role_onboarding_done and role != user.role:
-        raise RoleChangeError(f"you finished onboarding as {user.role}; the role cannot change")
+    if me.user.role_onboarding_done and role != me.user.role:
+        raise RoleChangeError(f"you finished onboarding as {me.user.role}; the role cannot change")
     updated = users.update_user(
-        conn, user.id, now=runtime.clock(), name=body.name, city=body.city,
+        me.conn, me.user.id, now=me.runtime.clock(), name=body.name, city=body.city,
         society=body.society, role=role, basic_onboarding_done=True,
     )
     return updated.public()
@@ -67,13 +65,11 @@ def basic(
 
 @router.post("/consumer/onboarding", status_code=status.HTTP_201_CREATED,
              response_model=ProfileOut, summary="Create the consumer profile")
-def consumer(
-    body: ConsumerOnboarding, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    if not user.basic_onboarding_done:
+def consumer(body: ConsumerOnboarding, me: CustomerCall) -> dict[str, Any]:
+    if not me.user.basic_onboarding_done:
         raise OnboardingOrderError("finish POST /api/v1/onboarding/basic first")
-    now = runtime.clock()
+    now = me.runtime.clock()
     profiles.check_birth_date(body.birth_date, now.date())
-    check_image_ref(runtime, body.profile_photo)
-    profiles.create_consumer_profile(conn, user.id, now=now, **body.model_dump())
-    return profile_response(conn, user.id)
+    check_image_ref(me.runtime, body.profile_photo)
+    profiles.create_consumer_profile(me.conn, me.user.id, now=now, **body.model_dump())
+    return profile_response(me.conn, me.user.id)

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
 from api import idempotency
-from api.commands import Settlement, actor, settled
-from api.dependencies import ConnectionDep, Customer, RoleGate, RuntimeDep, await_read_model, remember_write
+from api.commands import Caller, Settlement
+from api.dependencies import ConnectionDep, Customer, CustomerCall, Reader, RuntimeDep
 from api.errors import ReadModelBehindError
 from api.pagination import PageDep, PageRequest, Paginated
+from api.read_your_writes import await_read_model, remember_write
 from api.text import RequestModel
-from domain.actor import Role
 from domain.commerce.order import Order, OrderNotFoundError
 from domain.commerce.values import OrderLine
 from identity import delivery_addresses
@@ -25,9 +25,6 @@ from projections import catalog_search, order_history
 from runtime import Runtime
 
 router = APIRouter(tags=["orders"])
-
-Reader = Annotated[User, Depends(RoleGate(Role.CUSTOMER, Role.VENDOR, Role.SUPPORT, Role.ADMIN, Role.AUDITOR))]
-
 
 class CheckoutIn(RequestModel):
     cart_id: UUID
@@ -86,6 +83,7 @@ class CancelIn(RequestModel):
     model_config = {"json_schema_extra": {"examples": [{"reason": "ordered by mistake"}]}}
 
 
+
 def can_see(conn: Connection, user: User, doc: dict[str, Any]) -> bool:
     if user.role in ("support", "admin", "auditor"):
         return True
@@ -107,6 +105,17 @@ def conversation(runtime: Runtime, conn: Connection, user: User, order_id: UUID)
     """An order's messages, oldest first: the customer's and the shop's URLs alike."""
     found = order_view(runtime, conn, user, order_id)["messages"]
     return {"count": len(found), "results": found}
+
+
+def cancelled(me: Caller, order_id: UUID, body: CancelIn | None) -> dict[str, Any]:
+    """The customer cancels: /v1/orders/{id}/cancel and /api/v1/consumer/orders/{id}/cancel alike."""
+    reason = (body or CancelIn()).reason
+    return me.settle(me.runtime.commerce.cancel_order(me.actor, order_id, reason=reason), ORDER)
+
+
+def post_message(me: Caller, order_id: UUID, text: str) -> dict[str, Any]:
+    """A message on an order, from its customer or its shop: each has its own URL and gate."""
+    return me.settle(me.runtime.commerce.post_order_message(me.actor, order_id, text), ORDER)
 
 
 def orders_page(runtime: Runtime, conn: Connection, user: User, page: PageRequest, *,
@@ -146,19 +155,16 @@ ORDER = Settlement[Order, dict[str, Any]](
 @router.post("/v1/checkouts", status_code=201, response_model=CheckoutOut,
              summary="Turn the cart into an order awaiting payment (needs Idempotency-Key)",
              responses={409: {"description": "key reused, prices changed, item unavailable, shop closed"}})
-def checkout(
-    body: CheckoutIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
-    key: idempotency.IdempotencyKey = None,
-) -> JSONResponse:
+def checkout(body: CheckoutIn, me: CustomerCall, key: idempotency.IdempotencyKey = None) -> JSONResponse:
     def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
-        saved = runtime.commerce.checkout(owner_id=user.id, cart_id=body.cart_id, order_id=claim_id)
+        saved = me.runtime.commerce.checkout(owner_id=me.user.id, cart_id=body.cart_id, order_id=claim_id)
         # The shop's vendor sees the new order too: their next read waits for it.
-        remember_write(conn, user, "commerce", saved.position, concerns=concerned(conn, saved.value))
+        remember_write(me.conn, me.user, "commerce", saved.position, concerns=concerned(me.conn, saved.value))
         order = saved.value
         return 201, {"order_id": str(order.id), "total_amount": order.total,
                      "currency": order.currency, "status": order.status}
 
-    return idempotency.keyed(conn, runtime, user, endpoint="POST /v1/checkouts",
+    return idempotency.keyed(me.conn, me.runtime, me.user, endpoint="POST /v1/checkouts",
                              key=key, body=body, execute=execute)
 
 
@@ -175,9 +181,5 @@ def get_order(order_id: UUID, user: Reader, runtime: RuntimeDep, conn: Connectio
 
 @router.post("/v1/orders/{order_id}/cancel", response_model=OrderOut,
              summary="Cancel while not yet dispatched; what was paid is refunded")
-def cancel(
-    order_id: UUID, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
-    body: CancelIn | None = None,
-) -> dict[str, Any]:
-    saved = runtime.commerce.cancel_order(actor(user), order_id, reason=(body or CancelIn()).reason)
-    return settled(runtime, conn, user, saved, ORDER)
+def cancel(order_id: UUID, me: CustomerCall, body: CancelIn | None = None) -> dict[str, Any]:
+    return cancelled(me, order_id, body)

@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 
 from adapters import payment_providers
 from api import idempotency
-from api.commands import actor
-from api.dependencies import ConnectionDep, CurrentUser, Customer, RuntimeDep, await_read_model, remember_write
+from api.dependencies import ConnectionDep, CurrentUser, CustomerCall, RuntimeDep
+from api.read_your_writes import await_read_model, remember_write
 from api.text import RequestModel
 from domain.errors import AuthenticationError, DomainError, UpstreamError
 from domain.payments.payment import PaymentNotFoundError, PaymentStateError, ProviderError
@@ -72,34 +72,31 @@ class ProviderFailedError(UpstreamError):
              summary="Start paying an order (needs Idempotency-Key)",
              responses={409: {"description": "order not payable, or key reused"},
                         502: {"description": "provider failed; retry (same key is fine)"}})
-def create_payment(
-    body: PaymentIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
-    key: idempotency.IdempotencyKey = None,
-) -> Response:
+def create_payment(body: PaymentIn, me: CustomerCall, key: idempotency.IdempotencyKey = None) -> Response:
     def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
-        started = runtime.payments.find(claim_id)  # a re-execution: the payment is the answer
+        started = me.runtime.payments.find(claim_id)  # a re-execution: the payment is the answer
         if started is not None:
-            remember_write(conn, user, "payments", runtime.payments.log_head())
-            return 201, shape(runtime, {
+            remember_write(me.conn, me.user, "payments", me.runtime.payments.log_head())
+            return 201, shape(me.runtime, {
                 "payment_id": started.id, "order_id": started.order_id, "status": "pending",
                 "amount": started.amount, "currency": started.currency, "refunded": 0,
                 "checkout_url": started.checkout_url, "expires_at": started.expires_at})
-        order = runtime.commerce.payable_order(actor(user), body.order_id)
+        order = me.runtime.commerce.payable_order(me.actor, body.order_id)
         if (body.amount, body.currency) != (order.total, order.currency):
             raise DomainError(f"the order is {order.total} {order.currency}", field="amount")
         try:
-            saved = runtime.payments.start(order_id=order.id, customer_id=user.id, amount=order.total,
-                                           currency=order.currency, return_url=body.return_url,
-                                           now=runtime.clock(), payment_id=claim_id)
+            saved = me.runtime.payments.start(order_id=order.id, customer_id=me.user.id, amount=order.total,
+                                              currency=order.currency, return_url=body.return_url,
+                                              now=me.runtime.clock(), payment_id=claim_id)
         except ProviderError as e:
             raise ProviderFailedError(f"the payment provider failed: {e}; try again") from e
-        remember_write(conn, user, "payments", saved.position)
+        remember_write(me.conn, me.user, "payments", saved.position)
         p = saved.value
-        return 201, shape(runtime, {"payment_id": p.id, "order_id": p.order_id, "status": p.status,
-                                    "amount": p.amount, "currency": p.currency, "refunded": 0,
-                                    "checkout_url": p.checkout_url, "expires_at": p.expires_at})
+        return 201, shape(me.runtime, {"payment_id": p.id, "order_id": p.order_id, "status": p.status,
+                                       "amount": p.amount, "currency": p.currency, "refunded": 0,
+                                       "checkout_url": p.checkout_url, "expires_at": p.expires_at})
 
-    return idempotency.keyed(conn, runtime, user, endpoint="POST /v1/payments",
+    return idempotency.keyed(me.conn, me.runtime, me.user, endpoint="POST /v1/payments",
                              key=key, body=body, execute=execute)
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep
+from api.dependencies import Customer, CustomerCall
 from api.text import RequestModel
 from identity import users
 
@@ -34,8 +34,6 @@ def get_settings(user: Customer) -> dict[str, Any]:
 
 
 @router.post("/update", response_model=PrivacySettings, summary="Change some settings")
-def update_settings(
-    body: PrivacySettingsUpdate, user: Customer, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
+def update_settings(body: PrivacySettingsUpdate, me: CustomerCall) -> dict[str, Any]:
     changes = {k: v for k, v in body.model_dump(exclude_unset=True).items() if v is not None}
-    return users.update_user(conn, user.id, now=runtime.clock(), **changes).privacy_settings()
+    return users.update_user(me.conn, me.user.id, now=me.runtime.clock(), **changes).privacy_settings()

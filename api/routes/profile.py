@@ -9,7 +9,7 @@ from fastapi import APIRouter
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep
+from api.dependencies import ConnectionDep, Customer, CustomerCall
 from api.routes.auth import UserOut
 from api.routes.uploads import ImageRef, check_image_ref
 from api.text import RequestModel
@@ -65,13 +65,13 @@ def me(user: Customer, conn: ConnectionDep) -> dict[str, Any]:
 
 @router.post("/edit", response_model=ProfileOut, summary="Change some profile fields",
              responses={404: {"description": "no consumer profile yet; onboard first"}})
-def edit(body: ProfileEdit, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+def edit(body: ProfileEdit, me: CustomerCall) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if "avatar" in changes:
-        check_image_ref(runtime, changes["avatar"])
+        check_image_ref(me.runtime, changes["avatar"])
     for key in ("preferred_language", "flat_number"):
         if key in changes and changes[key] is None:
             del changes[key]  # these cannot be blanked
     name = changes.pop("name", None)
-    profiles.edit_consumer_profile(conn, user.id, now=runtime.clock(), name=name, **changes)
-    return profile_response(conn, user.id)
+    profiles.edit_consumer_profile(me.conn, me.user.id, now=me.runtime.clock(), name=name, **changes)
+    return profile_response(me.conn, me.user.id)

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model, remember_write
+from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
+from api.read_your_writes import await_read_model, remember_write
 from api.routes.carts import CartOut
 from api.text import RequestModel
 from domain.commerce.rewards import POINT_VALUE, tier_of
@@ -66,11 +67,12 @@ def get_rewards(user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dic
 
 @router.post("/redeem", response_model=RedeemOut,
              summary="Hold points against your cart; applied as a discount when you confirm")
-def redeem(body: RedeemIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    saved = runtime.commerce.reserve_points(owner_id=user.id, points=body.points)
-    remember_write(conn, user, "commerce", saved.position)
+def redeem(body: RedeemIn, me: CustomerCall) -> dict[str, Any]:
+    saved = me.runtime.commerce.reserve_points(owner_id=me.user.id, points=body.points)
+    remember_write(me.conn, me.user, "commerce", saved.position)
     cart, ledger = saved.value
-    await_read_model(runtime, conn, user, rewards.READ_MODEL)
-    _, history = rewards.find(conn, user.id)
-    return {"rewards": state(runtime.settings.tiers, ledger.balance, ledger.reserved, ledger.lifetime, history),
+    await_read_model(me.runtime, me.conn, me.user, rewards.READ_MODEL)
+    _, history = rewards.find(me.conn, me.user.id)
+    tiers = me.runtime.settings.tiers
+    return {"rewards": state(tiers, ledger.balance, ledger.reserved, ledger.lifetime, history),
             "cart": cart_view.summary(cart)}

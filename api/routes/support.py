@@ -14,9 +14,10 @@ from fastapi import APIRouter
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
-from api.commands import Settlement, actor, from_value, settled
-from api.dependencies import ConnectionDep, Customer, RuntimeDep, await_read_model
+from api.commands import Settlement, from_value
+from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
 from api.pagination import PageDep, Paginated
+from api.read_your_writes import await_read_model
 from api.text import RequestModel
 from domain.support.ticket import MAX_TEXT, SupportTicket, TicketCategory, TicketNotFoundError, TicketStatus
 from projections import support_tickets
@@ -125,11 +126,11 @@ def faq() -> list[dict[str, str]]:
 
 @router.post("/api/v1/consumer/support/ticket", status_code=201, response_model=TicketOut,
              summary="Open a support ticket (optionally about one of your orders)")
-def open_ticket(body: TicketIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    saved = runtime.support.open_ticket(
-        actor(user), subject=body.subject, category=body.category,
+def open_ticket(body: TicketIn, me: CustomerCall) -> dict[str, Any]:
+    saved = me.runtime.support.open_ticket(
+        me.actor, subject=body.subject, category=body.category,
         order_id=str(body.order_id) if body.order_id else None, text=body.message)
-    return settled(runtime, conn, user, saved, TICKET)
+    return me.settle(saved, TICKET)
 
 
 @router.get("/api/v1/consumer/support/tickets", response_model=Paginated[TicketSummary],
@@ -151,6 +152,5 @@ def my_ticket(ticket_id: UUID, user: Customer, runtime: RuntimeDep, conn: Connec
 
 @router.post("/api/v1/consumer/support/ticket/{ticket_id}/message", response_model=TicketOut,
              summary="Write to support on your ticket (reopens a resolved one; closed: 409)")
-def reply(ticket_id: UUID, body: ReplyIn, user: Customer, runtime: RuntimeDep,
-          conn: ConnectionDep) -> dict[str, Any]:
-    return settled(runtime, conn, user, runtime.support.post_message(actor(user), ticket_id, body.text), TICKET)
+def reply(ticket_id: UUID, body: ReplyIn, me: CustomerCall) -> dict[str, Any]:
+    return me.settle(me.runtime.support.post_message(me.actor, ticket_id, body.text), TICKET)

@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, UploadFile, status
+from fastapi import APIRouter, File, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
-from api.dependencies import RoleGate, RuntimeDep
-from domain.actor import Role
+from api.dependencies import RuntimeDep, Uploader
 from domain.errors import DomainError, NotFoundError
-from identity.users import User
 from runtime import Runtime
 
 router = APIRouter(tags=["uploads"])
 
 # Profile photos and product images. Not auditors: they change nothing (support and admin
 # staff have no image to upload but admins act for vendors).
-Uploader = Annotated[User, Depends(RoleGate(Role.ADMIN, Role.CUSTOMER, Role.VENDOR))]
 
 IMAGE_REF_PATTERN = r"^(https://[^\s]{1,2000}|/media/[A-Za-z0-9_-]{20,64}\.(png|jpg|webp))$"
 ImageRef = Annotated[

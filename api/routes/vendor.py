@@ -9,25 +9,23 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, status
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
-from api.commands import Settlement, actor, settled
-from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
+from api.commands import Settlement, actor
+from api.dependencies import ConnectionDep, Vendor, VendorCall
 from api.pagination import PageDep, Paginated
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
 from api.text import RequestModel
-from domain.actor import Role
-from domain.catalog.product import ProductNotFoundError
-from domain.catalog.shop import SHOP_TYPES, ShopNotFoundError
+from domain.catalog.product import Product, ProductNotFoundError
+from domain.catalog.shop import SHOP_TYPES, Shop, ShopNotFoundError
 from identity.users import User
 from projections import catalog_search, stock_levels
 from runtime import Runtime
 
 router = APIRouter(prefix="/v1/vendor", tags=["vendor: shops and items"])
 
-Manager = Annotated[User, Depends(RoleGate(Role.VENDOR, Role.ADMIN))]
 Name = Field(min_length=1, max_length=120)
 Images: Any = Field(default_factory=list, max_length=10, description="image URLs (see uploads)")
 
@@ -123,11 +121,6 @@ def nothing(runtime: Runtime, conn: Connection, user: User, value: object) -> No
     return None
 
 
-# Catalog commands answer with the read model's row, read once it has the write.
-CATALOG = Settlement[Any, None](application="catalog", read_model=catalog_search.READ_MODEL, answer=nothing)
-STOCK = Settlement[Any, None](application="commerce", read_model=stock_levels.READ_MODEL, answer=nothing)
-
-
 def shop_row(conn: Connection, shop_id: UUID) -> dict[str, Any]:
     row = catalog_search.find_shop(conn, shop_id)
     if row is None:
@@ -142,12 +135,23 @@ def product_row(conn: Connection, product_id: UUID) -> dict[str, Any]:
     return product_out(row)
 
 
+# Catalog commands settle once the read model has the write; shop and product commands then
+# answer with its row, so a response looks exactly like the GET that follows it.
+CATALOG = Settlement[Any, None](application="catalog", read_model=catalog_search.READ_MODEL, answer=nothing)
+SHOP = Settlement[Shop, dict[str, Any]](application="catalog", read_model=catalog_search.READ_MODEL,
+                                        answer=lambda runtime, conn, user, shop: shop_row(conn, shop.id))
+PRODUCT = Settlement[Product, dict[str, Any]](
+    application="catalog", read_model=catalog_search.READ_MODEL,
+    answer=lambda runtime, conn, user, product: product_row(conn, product.id))
+STOCK = Settlement[Any, None](application="commerce", read_model=stock_levels.READ_MODEL, answer=nothing)
+
+
 def set_fields(model: BaseModel) -> dict[str, Any]:
     return {k: v for k, v in model.model_dump(exclude_unset=True).items() if v is not None}
 
 
 @router.get("/shops", response_model=Paginated[ShopOut], summary="Your shops (admins: all)")
-def my_shops(user: Manager, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
+def my_shops(user: Vendor, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
     vendor = None if actor(user).is_admin else user.id
     found = catalog_search.search_shops(conn, catalog_search.ShopFilters(vendor=vendor),
                                         page=page.page, size=page.size)
@@ -156,37 +160,25 @@ def my_shops(user: Manager, conn: ConnectionDep, page: PageDep) -> dict[str, Any
 
 @router.post("/shops", status_code=status.HTTP_201_CREATED, response_model=ShopOut,
              summary="Register a shop (closed until you open it)")
-def register_shop(body: ShopIn, user: Manager, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
+def register_shop(body: ShopIn, me: VendorCall) -> dict[str, Any]:
+    vendor_id = str(body.vendor_id) if body.vendor_id else str(me.user.id)
     details = body.model_dump(exclude={"vendor_id"})
-    vendor_id = str(body.vendor_id) if body.vendor_id else str(user.id)
-    saved = runtime.catalog.register_shop(actor(user), vendor_id=vendor_id, details=details)
-    settled(runtime, conn, user, saved, CATALOG)
-    return shop_row(conn, saved.value.id)
+    return me.settle(me.runtime.catalog.register_shop(me.actor, vendor_id=vendor_id, details=details), SHOP)
 
 
 @router.patch("/shops/{shop_id}", response_model=ShopOut, summary="Change shop details")
-def change_shop(
-    shop_id: UUID, body: ShopEdit, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.catalog.change_shop(actor(user), shop_id, set_fields(body))
-    settled(runtime, conn, user, saved, CATALOG)
-    return shop_row(conn, shop_id)
+def change_shop(shop_id: UUID, body: ShopEdit, me: VendorCall) -> dict[str, Any]:
+    return me.settle(me.runtime.catalog.change_shop(me.actor, shop_id, set_fields(body)), SHOP)
 
 
 @router.post("/shops/{shop_id}/status", response_model=ShopOut, summary="Open or close the shop")
-def shop_status(
-    shop_id: UUID, body: ShopStatus, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.catalog.set_shop_open(actor(user), shop_id, body.is_open)
-    settled(runtime, conn, user, saved, CATALOG)
-    return shop_row(conn, shop_id)
+def shop_status(shop_id: UUID, body: ShopStatus, me: VendorCall) -> dict[str, Any]:
+    return me.settle(me.runtime.catalog.set_shop_open(me.actor, shop_id, body.is_open), SHOP)
 
 
 @router.get("/shops/{shop_id}/products", response_model=Paginated[ProductOut],
             summary="All of a shop's items, available or not")
-def shop_products(
-    shop_id: UUID, user: Manager, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep
-) -> dict[str, Any]:
+def shop_products(shop_id: UUID, user: Vendor, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
     row = catalog_search.find_shop(conn, shop_id)
     if row is None or (not actor(user).is_admin and row["vendor_id"] != user.id):
         raise ShopNotFoundError(f"shop {shop_id} not found")
@@ -197,58 +189,42 @@ def shop_products(
 
 @router.post("/shops/{shop_id}/products", status_code=status.HTTP_201_CREATED,
              response_model=ProductOut, summary="Add an item to the shop")
-def add_product(
-    shop_id: UUID, body: ProductIn, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.catalog.add_shop_product(
-        actor(user), shop_id, name=body.name, category=body.category, description=body.description,
+def add_product(shop_id: UUID, body: ProductIn, me: VendorCall) -> dict[str, Any]:
+    saved = me.runtime.catalog.add_shop_product(
+        me.actor, shop_id, name=body.name, category=body.category, description=body.description,
         variants=[v.model_dump() for v in body.variants], images=body.images,
     )
-    settled(runtime, conn, user, saved, CATALOG)
-    return product_row(conn, saved.value.id)
+    return me.settle(saved, PRODUCT)
 
 
 @router.patch("/products/{product_id}", response_model=ProductOut,
               summary="Change an item's name, category, description or images")
-def change_product(
-    product_id: UUID, body: ProductEdit, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.catalog.change_product(actor(user), product_id, set_fields(body))
-    settled(runtime, conn, user, saved, CATALOG)
-    return product_row(conn, product_id)
+def change_product(product_id: UUID, body: ProductEdit, me: VendorCall) -> dict[str, Any]:
+    return me.settle(me.runtime.catalog.change_product(me.actor, product_id, set_fields(body)), PRODUCT)
 
 
 @router.post("/products/{product_id}/variants", status_code=status.HTTP_201_CREATED,
              response_model=ProductOut, summary="Add a variant (SKU)")
-def add_variant(
-    product_id: UUID, body: VariantIn, user: Manager, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.catalog.add_variant(actor(user), product_id, body.model_dump())
-    settled(runtime, conn, user, saved, CATALOG)
-    return product_row(conn, product_id)
+def add_variant(product_id: UUID, body: VariantIn, me: VendorCall) -> dict[str, Any]:
+    return me.settle(me.runtime.catalog.add_variant(me.actor, product_id, body.model_dump()), PRODUCT)
 
 
 @router.patch("/products/{product_id}/variants/{sku}", response_model=ProductOut,
               summary="Change a variant's price, stock, availability or name")
-def change_variant(
-    product_id: UUID, sku: str, body: VariantEdit, user: Manager, runtime: RuntimeDep,
-    conn: ConnectionDep,
-) -> dict[str, Any]:
+def change_variant(product_id: UUID, sku: str, body: VariantEdit, me: VendorCall) -> dict[str, Any]:
     changes = set_fields(body)
     units = changes.pop("stock", None)
     if changes or units is None:
-        changed = runtime.catalog.change_variant(actor(user), product_id, sku, changes)
-        settled(runtime, conn, user, changed, CATALOG)
+        me.settle(me.runtime.catalog.change_variant(me.actor, product_id, sku, changes), CATALOG)
     if units is not None:
         # Stock lives in Commerce, where orders reserve it in their own save.
-        runtime.catalog.product_for(actor(user), product_id).variant(sku)
-        stocked = runtime.commerce.set_stock_level(product_id, sku, units, by=f"{user.role}:{user.id}")
-        settled(runtime, conn, user, stocked, STOCK)
-    return product_row(conn, product_id)
+        me.runtime.catalog.product_for(me.actor, product_id).variant(sku)
+        me.settle(me.runtime.commerce.set_stock_level(product_id, sku, units,
+                                                      by=f"{me.user.role}:{me.user.id}"), STOCK)
+    return product_row(me.conn, product_id)
 
 
 @router.post("/products/{product_id}/delist", status_code=status.HTTP_204_NO_CONTENT,
              summary="Stop selling an item (its history stays in the log)")
-def delist(product_id: UUID, user: Manager, runtime: RuntimeDep, conn: ConnectionDep) -> None:
-    saved = runtime.catalog.delist_product(actor(user), product_id)
-    settled(runtime, conn, user, saved, CATALOG)
+def delist(product_id: UUID, me: VendorCall) -> None:
+    me.settle(me.runtime.catalog.delist_product(me.actor, product_id), CATALOG)

@@ -3,28 +3,23 @@ order at /v1/admin/orders."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Query
 from pydantic import Field
 
-from api.commands import actor, settled
-from api.dependencies import ConnectionDep, RoleGate, RuntimeDep
+from api.commands import Caller
+from api.dependencies import ConnectionDep, RuntimeDep, Staff, StaffCall, Vendor, VendorCall
 from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
-from api.routes.orders import ORDER, OrderOut, conversation, orders_page
+from api.routes.orders import ORDER, OrderOut, conversation, orders_page, post_message
 from api.text import RequestModel
-from domain.actor import Role
 from domain.commerce.order import Action, OrderStatus
-from identity.users import User
 from projections import catalog_search
 
 router = APIRouter(tags=["vendor: orders"])
 
-Vendor = Annotated[User, Depends(RoleGate(Role.VENDOR, Role.ADMIN))]
-Staff = Annotated[User, Depends(RoleGate(Role.SUPPORT, Role.ADMIN))]
 Status = Annotated[OrderStatus | None, Query(description="only orders in this state")]
 
 
@@ -63,42 +58,43 @@ def shop_orders(
     return orders_page(runtime, conn, user, page, shops=shops, status=status)
 
 
-def _advance(action: Action) -> Callable[..., dict[str, Any]]:
-    def endpoint(order_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep,
-                 body: NoteIn | None = None) -> dict[str, Any]:
-        saved = runtime.commerce.advance_order(actor(user), order_id, action, (body or NoteIn()).note)
-        return settled(runtime, conn, user, saved, ORDER)
-
-    endpoint.__name__ = f"order_{action}"
-    return endpoint
+def advance(me: Caller, order_id: UUID, action: Action, body: NoteIn | None) -> dict[str, Any]:
+    return me.settle(me.runtime.commerce.advance_order(me.actor, order_id, action, (body or NoteIn()).note),
+                     ORDER)
 
 
-for _action, _path, _summary in [
-    (Action.ACCEPT, "accept", "Accept the order"),
-    (Action.PACK, "packed", "Mark packed"),
-    (Action.DISPATCH, "out-for-delivery", "Mark out for delivery"),
-    (Action.DELIVER, "delivered", "Mark delivered"),
-]:
-    router.add_api_route(f"/v1/vendor/orders/{{order_id}}/{_path}", _advance(_action), methods=["POST"],
-                         response_model=OrderOut, summary=_summary)
+@router.post("/v1/vendor/orders/{order_id}/accept", response_model=OrderOut, summary="Accept the order")
+def order_accept(order_id: UUID, me: VendorCall, body: NoteIn | None = None) -> dict[str, Any]:
+    return advance(me, order_id, Action.ACCEPT, body)
+
+
+@router.post("/v1/vendor/orders/{order_id}/packed", response_model=OrderOut, summary="Mark packed")
+def order_pack(order_id: UUID, me: VendorCall, body: NoteIn | None = None) -> dict[str, Any]:
+    return advance(me, order_id, Action.PACK, body)
+
+
+@router.post("/v1/vendor/orders/{order_id}/out-for-delivery", response_model=OrderOut,
+             summary="Mark out for delivery")
+def order_dispatch(order_id: UUID, me: VendorCall, body: NoteIn | None = None) -> dict[str, Any]:
+    return advance(me, order_id, Action.DISPATCH, body)
+
+
+@router.post("/v1/vendor/orders/{order_id}/delivered", response_model=OrderOut, summary="Mark delivered")
+def order_deliver(order_id: UUID, me: VendorCall, body: NoteIn | None = None) -> dict[str, Any]:
+    return advance(me, order_id, Action.DELIVER, body)
 
 
 @router.post("/v1/vendor/orders/{order_id}/reject", response_model=OrderOut,
              summary="Reject the order with a reason; what was paid is refunded")
-def reject(
-    order_id: UUID, body: RejectIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.cancel_order(actor(user), order_id, reason=body.reason, reject=True)
-    return settled(runtime, conn, user, saved, ORDER)
+def reject(order_id: UUID, body: RejectIn, me: VendorCall) -> dict[str, Any]:
+    saved = me.runtime.commerce.cancel_order(me.actor, order_id, reason=body.reason, reject=True)
+    return me.settle(saved, ORDER)
 
 
 @router.post("/v1/vendor/orders/{order_id}/modify", response_model=OrderOut,
              summary="Lower quantities before accepting; the customer must confirm")
-def modify(
-    order_id: UUID, body: ModifyIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.modify_order(actor(user), order_id, body.quantities, body.note)
-    return settled(runtime, conn, user, saved, ORDER)
+def modify(order_id: UUID, body: ModifyIn, me: VendorCall) -> dict[str, Any]:
+    return me.settle(me.runtime.commerce.modify_order(me.actor, order_id, body.quantities, body.note), ORDER)
 
 
 @router.get("/v1/admin/orders", response_model=Paginated[OrderOut],
@@ -112,11 +108,8 @@ def all_orders(user: Staff, runtime: RuntimeDep, conn: ConnectionDep, page: Page
 
 @router.post("/v1/vendor/orders/{order_id}/message", status_code=201, response_model=OrderOut,
              summary="Write to the customer about this order")
-def vendor_message(
-    order_id: UUID, body: MessageIn, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.post_order_message(actor(user), order_id, body.text)
-    return settled(runtime, conn, user, saved, ORDER)
+def vendor_message(order_id: UUID, body: MessageIn, me: VendorCall) -> dict[str, Any]:
+    return post_message(me, order_id, body.text)
 
 
 @router.get("/v1/vendor/orders/{order_id}/messages", response_model=MessagesOut,
@@ -141,39 +134,29 @@ class DecisionIn(RequestModel):
 
 @router.post("/v1/admin/orders/{order_id}/issues/{issue_id}/resolve", response_model=OrderOut,
              summary="Support: resolve an order issue")
-def resolve_issue(
-    order_id: UUID, issue_id: UUID, body: ResolveIn, user: Staff, runtime: RuntimeDep, conn: ConnectionDep
-) -> dict[str, Any]:
-    saved = runtime.commerce.resolve_order_issue(actor(user), order_id, str(issue_id), body.resolution)
-    return settled(runtime, conn, user, saved, ORDER)
+def resolve_issue(order_id: UUID, issue_id: UUID, body: ResolveIn, me: StaffCall) -> dict[str, Any]:
+    saved = me.runtime.commerce.resolve_order_issue(me.actor, order_id, str(issue_id), body.resolution)
+    return me.settle(saved, ORDER)
 
 
 @router.post("/v1/admin/orders/{order_id}/returns/{return_id}/approve", response_model=OrderOut,
              summary="Support: approve a return; the items' price goes to the customer's wallet")
-def approve_return(
-    order_id: UUID, return_id: UUID, user: Staff, runtime: RuntimeDep, conn: ConnectionDep,
-    body: DecisionIn | None = None,
-) -> dict[str, Any]:
-    saved = runtime.commerce.decide_order_return(actor(user), order_id, str(return_id), approved=True,
-                                                 note=(body or DecisionIn()).note)
-    return settled(runtime, conn, user, saved, ORDER)
+def approve_return(order_id: UUID, return_id: UUID, me: StaffCall,
+                   body: DecisionIn | None = None) -> dict[str, Any]:
+    saved = me.runtime.commerce.decide_order_return(me.actor, order_id, str(return_id), approved=True,
+                                                    note=(body or DecisionIn()).note)
+    return me.settle(saved, ORDER)
 
 
 @router.post("/v1/vendor/orders/{order_id}/returns/{return_id}/restock", response_model=OrderOut,
              summary="Vendor: an approved return's goods are back and fit to sell: its units go back on sale")
-def restock_return(
-    order_id: UUID, return_id: UUID, user: Vendor, runtime: RuntimeDep, conn: ConnectionDep,
-) -> dict[str, Any]:
-    saved = runtime.commerce.restock_return(actor(user), order_id, str(return_id))
-    return settled(runtime, conn, user, saved, ORDER)
+def restock_return(order_id: UUID, return_id: UUID, me: VendorCall) -> dict[str, Any]:
+    return me.settle(me.runtime.commerce.restock_return(me.actor, order_id, str(return_id)), ORDER)
 
 
 @router.post("/v1/admin/orders/{order_id}/returns/{return_id}/reject", response_model=OrderOut,
              summary="Support: reject a return")
-def reject_return(
-    order_id: UUID, return_id: UUID, body: DecisionIn, user: Staff, runtime: RuntimeDep,
-    conn: ConnectionDep,
-) -> dict[str, Any]:
-    saved = runtime.commerce.decide_order_return(actor(user), order_id, str(return_id), approved=False,
-                                                 note=body.note)
-    return settled(runtime, conn, user, saved, ORDER)
+def reject_return(order_id: UUID, return_id: UUID, body: DecisionIn, me: StaffCall) -> dict[str, Any]:
+    saved = me.runtime.commerce.decide_order_return(me.actor, order_id, str(return_id), approved=False,
+                                                    note=body.note)
+    return me.settle(saved, ORDER)

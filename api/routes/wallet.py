@@ -12,28 +12,25 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from adapters.locks import advisory_lock
 from api import idempotency
-from api.commands import actor
-from api.dependencies import ConnectionDep, Customer, RoleGate, RuntimeDep, await_read_model, remember_write
+from api.dependencies import ConnectionDep, Customer, CustomerCall, RefunderCall, RuntimeDep
 from api.pagination import PageDep, Paginated
+from api.read_your_writes import await_read_model, remember_write
 from api.routes.payments import ProviderFailedError
 from api.text import RequestModel
-from domain.actor import Role
 from domain.commerce.wallet import wallet_id_for
 from domain.payments.application import WALLET_LOAD, LoadLimits
 from domain.payments.payment import ProviderError
-from identity.users import User
 from projections import wallet_balance, wallet_history
 
 router = APIRouter(prefix="/api/v1/consumer/wallet", tags=["wallet"])
 
 Amount = Annotated[int, Field(strict=True, gt=0, le=10**9, description="minor units (paise)")]
-Refunder = Annotated[User, Depends(RoleGate(Role.CUSTOMER, Role.SUPPORT, Role.ADMIN))]
 
 
 class WalletOut(BaseModel):
@@ -105,57 +102,54 @@ def get_wallet(user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict
 @router.post("/load", status_code=201, response_model=LoadOut,
              summary="Add money through the payment provider (needs Idempotency-Key)",
              responses={502: {"description": "provider failed; retry"}})
-def load(body: LoadIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
-         key: idempotency.IdempotencyKey = None) -> JSONResponse:
-    settings = runtime.settings
+def load(body: LoadIn, me: CustomerCall, key: idempotency.IdempotencyKey = None) -> JSONResponse:
+    settings = me.runtime.settings
 
     def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
         limits = LoadLimits(per_load=settings.wallet_max_load,
                             daily=settings.wallet_daily_load_limit)
         try:
-            saved = runtime.payments.start(
-                order_id=runtime.new_id(), customer_id=user.id, amount=body.amount, currency="INR",
+            saved = me.runtime.payments.start(
+                order_id=me.runtime.new_id(), customer_id=me.user.id, amount=body.amount, currency="INR",
                 return_url=body.return_url or f"{settings.public_base_url}/api/v1/consumer/wallet",
-                now=runtime.clock(), purpose=WALLET_LOAD, limits=limits, payment_id=claim_id)
+                now=me.runtime.clock(), purpose=WALLET_LOAD, limits=limits, payment_id=claim_id)
         except ProviderError as e:
             raise ProviderFailedError(f"the payment provider failed: {e}; try again") from e
-        remember_write(conn, user, "payments", saved.position)
+        remember_write(me.conn, me.user, "payments", saved.position)
         p = saved.value
         return 201, {"status": "pending", "credited": False, "amount": p.amount,
                      "payment_id": str(p.id), "checkout_url": p.checkout_url,
                      "qr_url": f"{settings.public_base_url}/v1/payments/{p.id}/qr.png",
                      "expires_at": p.expires_at.isoformat()}
 
-    return idempotency.keyed(conn, runtime, user, endpoint="POST /api/v1/consumer/wallet/load",
+    return idempotency.keyed(me.conn, me.runtime, me.user, endpoint="POST /api/v1/consumer/wallet/load",
                              key=key, body=body, execute=execute)
 
 
 @router.post("/debit", response_model=WalletOut,
              summary="Pay from your wallet (needs Idempotency-Key); insufficient funds is 400")
-def debit(body: DebitIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
-          key: idempotency.IdempotencyKey = None) -> JSONResponse:
+def debit(body: DebitIn, me: CustomerCall, key: idempotency.IdempotencyKey = None) -> JSONResponse:
     def execute(claim_id: UUID) -> tuple[int, dict[str, Any]]:
-        with advisory_lock(conn, wallet_lock(user.id)):
-            saved = runtime.commerce.debit_wallet(user.id, body.amount, body.reference,
-                                                  key=str(claim_id))
-        remember_write(conn, user, "commerce", saved.position)
+        with advisory_lock(me.conn, wallet_lock(me.user.id)):
+            saved = me.runtime.commerce.debit_wallet(me.user.id, body.amount, body.reference,
+                                                     key=str(claim_id))
+        remember_write(me.conn, me.user, "commerce", saved.position)
         wallet = saved.value
         done = wallet.keyed_debit(str(claim_id))  # this debit's outcome, even when re-executed
         assert done is not None
         return 200, wallet_state(done["balance_after"], wallet.currency, done["at"])
 
-    return idempotency.keyed(conn, runtime, user, endpoint="POST /api/v1/consumer/wallet/debit",
+    return idempotency.keyed(me.conn, me.runtime, me.user, endpoint="POST /api/v1/consumer/wallet/debit",
                              key=key, body=body, execute=execute)
 
 
 @router.post("/refund", response_model=WalletOut,
              summary="Refund what is still refundable of a cancelled, rejected or returned order")
-def refund(body: RefundIn, user: Refunder, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    with advisory_lock(conn, f"order-refund:{body.order_id}"):
-        saved = runtime.commerce.refund_order_to_wallet(actor(user), body.order_id, body.amount,
-                                                        body.reason)
+def refund(body: RefundIn, me: RefunderCall) -> dict[str, Any]:
+    with advisory_lock(me.conn, f"order-refund:{body.order_id}"):
+        saved = me.runtime.commerce.refund_order_to_wallet(me.actor, body.order_id, body.amount, body.reason)
     wallet = saved.value
-    remember_write(conn, user, "commerce", saved.position)
+    remember_write(me.conn, me.user, "commerce", saved.position)
     return wallet_state(wallet.balance, wallet.currency, wallet.modified_on)
 
 

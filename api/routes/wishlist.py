@@ -8,7 +8,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from api.dependencies import ConnectionDep, Customer, RuntimeDep
+from api.dependencies import ConnectionDep, Customer, CustomerCall
 from api.routes.catalog_views import ProductOut, product_out
 from api.text import RequestModel
 from identity import wishlist
@@ -55,10 +55,10 @@ def get_wishlist(user: Customer, conn: ConnectionDep) -> dict[str, Any]:
 
 
 @router.post("/add", response_model=WishlistChange, summary="Save an item (idempotent)")
-def add(body: WishlistIn, user: Customer, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    runtime.catalog.get_product(body.item_id)  # 404 for unknown or delisted items
+def add(body: WishlistIn, me: CustomerCall) -> dict[str, Any]:
+    me.runtime.catalog.get_product(body.item_id)  # 404 for unknown or delisted items
     return {"item_id": str(body.item_id),
-            "changed": wishlist.add(conn, user.id, body.item_id, now=runtime.clock())}
+            "changed": wishlist.add(me.conn, me.user.id, body.item_id, now=me.runtime.clock())}
 
 
 @router.post("/remove", response_model=WishlistChange, summary="Forget an item (idempotent)")

@@ -1,0 +1,53 @@
+"""Read-your-writes: the writes a signed-in user has made, recording a new one, and waiting
+until a read model has them.
+
+Apart from api/dependencies.py so that api/commands.py (which settles commands with these)
+can be imported by it: the callers that dependencies hand to routes settle through commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from psycopg import Connection
+
+from identity.users import User
+from projections import tracking
+from projections.read_model import ReadModel
+from runtime import Runtime
+
+
+@dataclass(frozen=True)
+class SignedInUser(User):
+    """The user of this request, with the logs on which they (or everyone) had a write
+    recorded when the request began, plus those this request records (`remember_write`):
+    a view of any other log has no write of theirs to wait for."""
+
+    wrote_to: set[str] = field(default_factory=set, compare=False, repr=False)
+
+
+def remember_write(conn: Connection, user: User, application: str, position: int | None,
+                   *, concerns: Iterable[UUID | str | None] = ()) -> None:
+    """Read-your-writes: the caller's next read of a view fed by `application` waits for
+    `position`. `concerns` are the other users whose view the write changes (the order's
+    customer when a vendor accepts it, the ticket's customer when staff answer): their next
+    read waits for it too."""
+    if position is None:
+        return
+    if isinstance(user, SignedInUser):
+        user.wrote_to.add(application)  # a read later in this request waits for it
+    others = {UUID(str(u)) for u in concerns if u}
+    for user_id in sorted({user.id, *others}):  # one lock order, whatever the caller
+        tracking.record_write(conn, user_id, application, position)
+
+
+def await_read_model(runtime: Runtime, conn: Connection, user: User, model: ReadModel) -> None:
+    """Read-your-writes: wait (bounded) until `model` has this user's last write."""
+    if isinstance(user, SignedInUser) and model.application not in user.wrote_to:
+        return  # no write of theirs (nor everyone's) on that log: nothing to wait for
+    tracking.wait_for_user_writes(
+        conn, user.id, model.name, model.application,
+        runtime.settings.read_your_writes_timeout_seconds,
+    )
