@@ -112,14 +112,15 @@ RECORD_WRITE_SQL = SQL(_RECORD_WRITE).format(SQL("VALUES (%s, %s, %s)"))
 
 @dataclass
 class WriteMark:
-    """Whose appends these are, and what the appends recorded as theirs."""
+    """Whose appends these are (None: no one signed in, nothing to record), and what the
+    appends recorded as theirs."""
 
-    user_id: UUID
+    user_id: UUID | None = None
     recorded: dict[str, int] = field(default_factory=dict)  # application -> last position
 
 
-# Set by the API for the request it serves (api/commands.py); contextvars keep one request's
-# writer apart from another's in the same worker thread.
+# One per API request (api/read_your_writes.py sets it, the sign-in fills in the user);
+# a context variable, so each request's appends see their own, whichever thread runs them.
 WRITER: ContextVar[WriteMark | None] = ContextVar("eventmart_writer", default=None)
 
 
@@ -195,6 +196,8 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
         rows = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
                 for e in stored_events]
         mark = WRITER.get()
+        if mark is not None and mark.user_id is None:
+            mark = None
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
             if mark is None:
                 curs.execute(self.insert_events_statement, (rows,), prepare=True)

@@ -12,6 +12,7 @@ from api import errors, metrics, openapi
 from api.db import DatabaseGate
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.logging import RequestIdMiddleware
+from api.read_your_writes import WriterMiddleware
 from api.routes import (
     addresses,
     admin_catalog,
@@ -89,9 +90,11 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     app.state.supervisor = None
     app.state.metrics = metrics.registry_for(runtime)
     # The last added is the outermost: headers on every answer, then the request id (and the
-    # one log record of a 500), then metrics, then the body limit next to the app.
+    # one log record of a 500), then metrics, then the body limit, then the request's writer
+    # (read-your-writes) next to the app.
     app.add_middleware(BodyLimitMiddleware, max_body=settings.max_request_bytes,
                        max_upload=settings.max_upload_bytes)
+    app.add_middleware(WriterMiddleware)
     app.add_middleware(metrics.MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     app.add_middleware(SecurityHeadersMiddleware, hsts=not settings.is_dev)

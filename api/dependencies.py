@@ -13,7 +13,7 @@ from psycopg import Connection
 from api.commands import Caller
 from api.db import DatabaseGate
 from api.errors import NotAuthenticatedError
-from api.read_your_writes import SignedInUser
+from api.read_your_writes import SignedInUser, writer_of_this_request
 from domain.actor import Role
 from domain.errors import PermissionDeniedError
 from identity import sessions
@@ -63,6 +63,7 @@ def current_user(request: Request, runtime: RuntimeDep, conn: ConnectionDep) -> 
     user = SignedInUser(**{f.name: getattr(found[0], f.name) for f in fields(User)},
                         wrote_to=found[1])
     request.state.user = user  # a domain error that saved records its write for this user
+    writer_of_this_request(user)
     return user
 
 

@@ -12,7 +12,10 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from psycopg import Connection
+from starlette.types import Receive, Scope, Send
 
+from adapters.recorder import WRITER, WriteMark
+from api.asgi import HttpMiddleware
 from identity.users import User
 from projections import tracking
 from projections.read_model import ReadModel
@@ -38,9 +41,32 @@ def remember_write(conn: Connection, user: User, application: str, position: int
         return
     if isinstance(user, SignedInUser):
         user.wrote_to.add(application)  # a read later in this request waits for it
-    others = {UUID(str(u)) for u in concerns if u}
-    for user_id in sorted({user.id, *others}):  # one lock order, whatever the caller
+    writers = {UUID(str(u)) for u in concerns if u} | {user.id}
+    mark = WRITER.get()
+    if mark is not None and mark.user_id == user.id and mark.recorded.get(application, 0) >= position:
+        writers.discard(user.id)  # the append recorded it, in its own statement
+    for user_id in sorted(writers):  # one lock order, whatever the caller
         tracking.record_write(conn, user_id, application, position)
+
+
+def writer_of_this_request(user: User) -> None:
+    """The appends of the rest of this request record their position for `user`."""
+    mark = WRITER.get()
+    if mark is not None:
+        mark.user_id = user.id
+
+
+class WriterMiddleware(HttpMiddleware):
+    """Gives each request its own `WriteMark`: set here, in the request's task, it is the same
+    object in every thread the request's dependencies and endpoint run in, so the sign-in (a
+    dependency) can name the writer for the endpoint's appends."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        token = WRITER.set(WriteMark())
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            WRITER.reset(token)
 
 
 def await_read_model(runtime: Runtime, conn: Connection, user: User, model: ReadModel) -> None:

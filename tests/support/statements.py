@@ -39,7 +39,7 @@ def counting_statements() -> Iterator[Statements]:
         if _from_a_request():
             text = query if isinstance(query, str) else repr(query)
             with lock:
-                seen.sent.append(text[:160])
+                seen.sent.append(text)
 
     def counted_execute(self: psycopg.Cursor[Any], query: Any, *args: Any, **kwargs: Any) -> Any:
         note(query)
