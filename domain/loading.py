@@ -21,7 +21,8 @@ from copy import deepcopy
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import Enum
-from typing import Any, Protocol, TypeVar
+from types import UnionType
+from typing import Any, Literal, Protocol, TypeVar, Union, get_args, get_origin, get_type_hints
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -95,9 +96,39 @@ def copy_aggregate(aggregate: A) -> A:
 def _immutable(kind: type) -> bool:
     if kind in _IMMUTABLE:
         return True
-    if issubclass(kind, Enum):
+    if kind in _MUTABLE:
+        return False
+    if issubclass(kind, Enum) or _immutable_value_type(kind):
         _IMMUTABLE.add(kind)
         return True
+    _MUTABLE.add(kind)
+    return False
+
+
+_MUTABLE: set[type] = {dict, list, set}
+
+
+def _immutable_value_type(kind: type) -> bool:
+    """A frozen dataclass whose fields are all declared immutable (a cart line, a variant):
+    its values are shared, and a dict of them copies at C speed."""
+    params = getattr(kind, "__dataclass_params__", None)
+    if params is None or not params.frozen:
+        return False
+    try:
+        hints = get_type_hints(kind)
+    except (NameError, TypeError):
+        return False
+    return all(_immutable_hint(hints[f.name]) for f in dataclasses.fields(kind))
+
+
+def _immutable_hint(hint: Any) -> bool:
+    origin = get_origin(hint)
+    if origin is None:
+        return isinstance(hint, type) and _immutable(hint)
+    if origin is Literal:
+        return True
+    if origin in (Union, UnionType) or origin is tuple:
+        return all(arg is Ellipsis or _immutable_hint(arg) for arg in get_args(hint))
     return False
 
 

@@ -5,7 +5,8 @@ upcasters, into aggregates equal to those the code of the day made of them.
 
 tests/fixtures/stored_snapshots.json was written by the code of commit d7e7b32 (the last
 before the value objects): a product and a cart saved past their snapshot interval, with
-their events, their snapshot and the state they replayed into."""
+their events, their snapshot and the state they replayed into; and, by the code of the commit
+before keyed debits became values (Wallet v2), a wallet with 104 keyed debits."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from domain.catalog.product import Product, Variant
 from domain.commerce.cart import Cart
 from domain.commerce.order import Action, Order, OrderStatus, PaymentMode
 from domain.commerce.values import AppliedCoupon, CartLine, DeliveryAddress, OrderLine
+from domain.commerce.wallet import KeyedDebit, Wallet
 from tests.support.runtimes import own_runtime
 from tests.support.stored_events import insert_rows, load_fixture, plain_state, stored_event
 
@@ -88,6 +90,8 @@ SNAPSHOTS = load_fixture("stored_snapshots.json")
 
 def values(aggregate: Aggregate) -> list[tuple[object, type]]:
     """The values the aggregate holds, each with the type it must have."""
+    if isinstance(aggregate, Wallet):
+        return [(debit, KeyedDebit) for debit in aggregate.debit_keys.values()]
     if isinstance(aggregate, Cart):
         assert aggregate.coupon is not None, "the fixture's cart has a coupon"
         return [*((line, CartLine) for line in aggregate.lines.values()), (aggregate.coupon, AppliedCoupon)]
@@ -97,9 +101,10 @@ def values(aggregate: Aggregate) -> list[tuple[object, type]]:
 
 @pytest.mark.parametrize("application", sorted(SNAPSHOTS))
 def test_yesterdays_snapshots_upcast_and_todays_round_trip(postgres: str, application: str) -> None:
-    """A product and a cart stored past their snapshot interval by the code before value objects
-    (its snapshots hold plain dicts: class_version 1), read by today's code through the
-    upcasters; then snapshotted again by today's code (values through the transcoder)."""
+    """A product, a cart and a wallet stored past their snapshot interval by the code before
+    their value objects (the snapshots hold plain dicts: class_version 1), read by today's code
+    through the upcasters; then snapshotted again by today's code (values through the
+    transcoder)."""
     captured = SNAPSHOTS[application]
     with own_runtime(postgres) as runtime:
         app = runtime.applications[application]

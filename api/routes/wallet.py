@@ -137,7 +137,7 @@ def debit(body: DebitIn, me: CustomerCall, key: idempotency.IdempotencyKey = Non
         wallet = saved.value
         done = wallet.keyed_debit(str(claim_id))  # this debit's outcome, even when re-executed
         assert done is not None
-        return 200, wallet_state(done["balance_after"], wallet.currency, done["at"])
+        return 200, wallet_state(done.balance_after, wallet.currency, done.at)
 
     return idempotency.keyed(me.conn, me.runtime, me.user, endpoint="POST /api/v1/consumer/wallet/debit",
                              key=key, body=body, execute=execute)

@@ -6,8 +6,9 @@ without arithmetic, and an auditor can check one against the other.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TypedDict
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -23,7 +24,10 @@ CREDIT_KINDS = ("load", "refund", "adjustment")
 DEBIT_KINDS = ("debit", "order", "adjustment")
 
 
-class KeyedDebit(TypedDict):
+@dataclass(frozen=True)
+class KeyedDebit:
+    """What a debit made under an idempotency claim did."""
+
     balance_after: int
     at: datetime | None  # the debit event's time
 
@@ -36,6 +40,14 @@ def wallet_id_for(owner_id: UUID) -> UUID:
 
 
 class Wallet(Aggregate):
+    # v2: keyed debits are KeyedDebit values; v1 snapshots held dicts.
+    class_version = 2
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        if "debit_keys" in state:
+            state["debit_keys"] = {k: KeyedDebit(**v) for k, v in state["debit_keys"].items()}
+
     class Opened(Aggregate.Created):
         owner_id: str
         currency: str
@@ -113,7 +125,7 @@ class Wallet(Aggregate):
                 horizon = timestamp - DEBIT_KEY_RETENTION
                 while keys:
                     oldest = next(iter(keys))
-                    at = keys[oldest]["at"]
+                    at = keys[oldest].at
                     if at is not None and at >= horizon:
                         break
                     del keys[oldest]

@@ -11,7 +11,7 @@ import pytest
 from adapters.idempotency_store import KEEP_FOR
 from domain.commerce.coupon import Coupon, CouponRejectedError, discount_for
 from domain.commerce.rewards import NotEnoughPointsError, RewardLedger, parse_tiers, tier_of
-from domain.commerce.wallet import DEBIT_KEY_RETENTION, InsufficientFundsError, Wallet
+from domain.commerce.wallet import DEBIT_KEY_RETENTION, InsufficientFundsError, KeyedDebit, Wallet
 from domain.errors import DomainError
 from tests.spec import Stream, given
 
@@ -67,8 +67,8 @@ def test_a_keyed_debit_is_remembered_for_its_retention_then_forgotten() -> None:
     # answer with their own outcome, and a debit with one of them changes nothing
     assert timedelta(days=3) > DEBIT_KEY_RETENTION and KEEP_FOR < DEBIT_KEY_RETENTION
     assert wallet.keyed_debit("k0") is None
-    assert wallet.keyed_debit("k1") == {"balance_after": 800, "at": NOW + timedelta(days=1)}
-    assert wallet.keyed_debit("k3") == {"balance_after": 700, "at": NOW + timedelta(days=3)}
+    assert wallet.keyed_debit("k1") == KeyedDebit(balance_after=800, at=NOW + timedelta(days=1))
+    assert wallet.keyed_debit("k3") == KeyedDebit(balance_after=700, at=NOW + timedelta(days=3))
     assert list(wallet.debit_keys) == ["k1", "k3"] and wallet.balance == 700
 
 
