@@ -27,10 +27,12 @@ soak: install
 # Every figure as a ratio to its baseline in the same run, each bench in its own section of
 # bench/results/latest.json (each bench its own throwaway PostgreSQL; about half an hour):
 # HTTP at 1 and 2 server processes against a one-statement app, statements per request, lag from
-# commit to read-model row; aggregate load time by history length; catalog search on 100k
-# products; rebuild speed on 100,000- and 1,000,000-event logs against the raw scan.
+# commit to read-model row; appends (commands against a raw INSERT, 1 and 8 writers);
+# aggregate load time by history length; catalog search on 100k products; rebuild speed on
+# 100,000- and 1,000,000-event logs against the raw scan.
 bench: install
 	$(BIN)/python bench/http_bench.py
+	$(BIN)/python bench/append_bench.py
 	$(BIN)/python bench/aggregate_load.py
 	$(BIN)/python bench/catalog_search.py
 	$(BIN)/python -m bench.rebuild_speed
