@@ -33,8 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters.aggregate_cache import VersionCheckedCache  # noqa: E402
 from bench.common import test_server_runtime  # noqa: E402
 from bench.results import write_section  # noqa: E402
-from domain.commerce.cart import Cart  # noqa: E402
+from domain.commerce.cart import Cart
 from domain.loading import command_scope  # noqa: E402
+from domain.money import Money  # noqa: E402
 
 CHUNK = 2_000  # events per save while building a history
 TARGET = 2.0
@@ -47,7 +48,7 @@ def build_cart(app: Any, events: int) -> uuid.UUID:
     while cart.version < events:  # each event raises the version at once
         if n % 2 == 0:
             cart.add_item(item_id=f"line-{n}", product_id="p", sku="s", name="tea (100 g)", qty=1,
-                          unit_price=100, currency="INR", shop_id="shop")
+                          price=Money(100, "INR"), shop_id="shop")
         else:
             cart.remove_item(f"line-{n - 1}")
         n += 1

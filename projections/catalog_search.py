@@ -79,6 +79,10 @@ CREATE INDEX IF NOT EXISTS catalog_products_search ON catalog_products USING gin
 CREATE INDEX IF NOT EXISTS catalog_products_category ON catalog_products (category, created_at);
 CREATE INDEX IF NOT EXISTS catalog_products_shop ON catalog_products (shop_id);
 CREATE INDEX IF NOT EXISTS catalog_products_price ON catalog_products (min_price);
+-- A category by price (the storefront's usual sort): the page's 20 rows and the bounded count
+-- straight from this index, listed products only; was a sort of every product of the category.
+CREATE INDEX IF NOT EXISTS catalog_products_category_price ON catalog_products (category, min_price, product_id)
+    WHERE NOT delisted;
 CREATE INDEX IF NOT EXISTS catalog_products_newest_first ON catalog_products (created_at DESC, product_id);
 """
 DROP_SQL = "DROP TABLE IF EXISTS catalog_categories, catalog_shops, catalog_products"
@@ -475,4 +479,5 @@ READ_MODEL = ReadModel(
     apply_batch=apply_batch,
     batch_lock=stock_levels.BATCH_LOCK,
     reads=(Category.Event, Shop.Event, Product.Event),
+    version=2,  # 2: the (category, min_price) index
 )

@@ -102,18 +102,6 @@ def poison_of(conn: Connection, follower: str, application: str) -> dict[str, An
     return row[0] if row else None
 
 
-def skipped_among(conn: Connection, follower: str, application: str,
-                  positions: list[int]) -> set[int]:
-    """Which of these positions an operator decided this follower passes over (a log is
-    read in transaction order, so a batch's ids are not a range)."""
-    rows = conn.execute(
-        "SELECT position FROM follower_skips WHERE follower=%s AND application=%s "
-        "AND position = ANY(%s)",
-        (follower, application, positions),
-    ).fetchall()
-    return {int(r[0]) for r in rows}
-
-
 def record_skip(
     conn: Connection, follower: str, application: str, position: int, *, by: str, reason: str
 ) -> dict[str, Any]:

@@ -59,6 +59,9 @@ def test_a_follower_without_a_maximum_keeps_its_batch_size(postgres: str) -> Non
             tracking.ensure_follower(conn, "fixed_probe", "commerce")
             follower.catch_up(conn)
         assert sizes == [8, 8, 8, 6]
+        # A short batch ends the catch-up: it saw all there was, so no empty step (a
+        # transaction of its own, for every follower of the log) comes after it.
+        assert follower.successes == 4 and not follower.more
 
 
 def test_a_follower_decodes_only_what_it_reads_and_passes_the_rest(postgres: str) -> None:

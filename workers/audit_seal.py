@@ -32,6 +32,7 @@ class SealFollower(LogFollower):
         super().__init__(follower=FOLLOWER, app=runtime.applications[app_name], handle=_unused,
                          database_url=runtime.database_url,
                          poll_interval=settings.worker_poll_interval_seconds,
+                         wake_interval=settings.worker_wake_interval_seconds,
                          batch_size=settings.worker_batch_size)
         self.every_events = every_events or settings.audit_seal_every_events
         self.every_seconds = (settings.audit_seal_every_seconds if every_seconds is None
@@ -50,7 +51,7 @@ class SealFollower(LogFollower):
                     f"{cursor[1]}: the chain cannot be rebuilt, restore the follower's position")
             # In the log's reading order, like every follower (adapters/recorder.py): an event
             # committed late is chained after what was read before it, never skipped.
-            rows, self.pending = _read_rows(conn, self.app, cursor, self.batch_size)
+            rows, self.pending, _ = _read_rows(conn, self.app, cursor, self.batch_size)
             events = [audit_chain.StoredEvent(int(r.id), UUID(str(r.originator_id)), int(r.originator_version),
                                               str(r.topic), bytes(r.state)) for r in rows]
             for event in events:
@@ -67,6 +68,7 @@ class SealFollower(LogFollower):
             else:
                 tracking.beat(conn, FOLLOWER, app)
         self.successes += 1
+        self.more = len(rows) >= self.batch_size
         return len(events)
 
 

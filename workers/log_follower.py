@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -143,13 +144,14 @@ class LogRow(Notification):
 Cursor = tuple[int, int]  # (transaction id, notification id) of the last event passed
 
 
-def _read_rows(conn: Connection, app: Application[UUID], after: Cursor,
-               limit: int) -> tuple[list[LogRow], bool]:
+def _read_rows(conn: Connection, app: Application[UUID], after: Cursor, limit: int,
+               follower: str | None = None) -> tuple[list[LogRow], bool, set[int]]:
     """The next events after the cursor that every follower will ever see in this order:
     by (transaction id, id), only below the oldest transaction still running, so an event
     committed late sorts after everything read before it (adapters/recorder.py). Also
     whether a committed event waits behind a transaction still running (then it is worth
-    looking again soon). One statement, one snapshot.
+    looking again soon), and which of the events an operator decided `follower` passes over
+    (follower_skips). One statement, one snapshot.
 
     The bound is `pg_snapshot_xmin(pg_current_snapshot())` except for followers' own
     transactions (FOLLOWER_APPLICATION): they never append events, and they are the long
@@ -168,24 +170,29 @@ def _read_rows(conn: Connection, app: Application[UUID], after: Cursor,
             "  (SELECT pg_snapshot_xmax(s) FROM snap)) AS xmin) "
             # The text form gets its own name: ORDER BY transaction_id would sort by it.
             "(SELECT true, notification_id, originator_id, originator_version, topic, state, "
-            "        transaction_id::text AS xid "
+            "        transaction_id::text AS xid, {skipped} AS skipped "
             " FROM {events}, bound WHERE transaction_id < bound.xmin "
             " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) "
             " ORDER BY transaction_id, notification_id LIMIT %(limit)s) "
             "UNION ALL "
-            "(SELECT false, notification_id, NULL, NULL, NULL, NULL, transaction_id::text AS xid "
+            "(SELECT false, notification_id, NULL, NULL, NULL, NULL, transaction_id::text AS xid, false "
             " FROM {events}, bound WHERE transaction_id >= bound.xmin "
             " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) LIMIT 1)"
-        ).format(events=sql.Identifier(events_table(app))),
-        {"xid": str(after[0]), "id": after[1], "limit": limit, "followers": FOLLOWER_APPLICATION},
+        ).format(events=sql.Identifier(events_table(app)), skipped=sql.SQL(
+            "EXISTS (SELECT 1 FROM follower_skips k WHERE k.follower = %(follower)s "
+            "AND k.application = %(application)s AND k.position = notification_id)"
+            if follower is not None else "false")),
+        {"xid": str(after[0]), "id": after[1], "limit": limit, "followers": FOLLOWER_APPLICATION,
+         "follower": follower, "application": app.name},
     ).fetchall()
     ready = [
         LogRow(id=nid, originator_id=oid, originator_version=version, topic=topic,
                state=bytes(state), transaction_id=int(xid))
-        for ok, nid, oid, version, topic, state, xid in rows if ok
+        for ok, nid, oid, version, topic, state, xid, _ in rows if ok
     ]
     ready.sort(key=lambda r: (r.transaction_id, r.id))
-    return ready, len(ready) < len(rows)
+    skipped = {int(r[1]) for r in rows if r[0] and r[7]}
+    return ready, len(ready) < len(rows), skipped
 
 
 def _decode(app: Application[UUID], notifications: Sequence[Notification],
@@ -248,6 +255,10 @@ class LogFollower:
     # bounded by it); more: batches double up to it while the follower is behind.
     max_batch_size: int = 0
     wants: TopicFilter | None = None  # None: every event is decoded and handled
+    # While events keep coming, at most one catch-up per this many seconds: a busy log costs
+    # each follower one batch transaction per interval, not one per append. An event after a
+    # quiet spell is read at once.
+    wake_interval: float = 0.0
     limit: int = field(init=False)  # the next batch's size
     stopping: threading.Event = field(init=False, default_factory=threading.Event)
     # Committed steps: the Supervisor resets its back-off on progress.
@@ -256,6 +267,9 @@ class LogFollower:
     _isolate_until: Cursor = field(init=False, default=(0, 0))
     # A committed event waits behind a transaction still running: look again soon.
     pending: bool = field(init=False, default=False)
+    # The last step's batch was full: more may be waiting already. A step that read less than a
+    # batch saw everything committed so far; what commits later sends a NOTIFY.
+    more: bool = field(init=False, default=True)
 
     def __post_init__(self) -> None:
         self.max_batch_size = max(self.batch_size, self.max_batch_size)
@@ -280,13 +294,12 @@ class LogFollower:
                 cursor = tracking.lock_cursor(conn, self.follower, self.app.name)
                 limit = 1 if cursor < self._isolate_until else self.limit
                 held = self.gate is not None and not self.gate(conn)
-                rows, self.pending = ([], False) if held else _read_rows(conn, self.app, cursor, limit)
+                rows, self.pending, skip = (([], False, set()) if held else
+                                            _read_rows(conn, self.app, cursor, limit, self.follower))
                 if not rows:
                     tracking.beat(conn, self.follower, self.app.name)
                     passed = 0
                 else:
-                    skip = tracking.skipped_among(conn, self.follower, self.app.name,
-                                                  [r.id for r in rows])
                     batch = _decode(self.app, rows, skip, self.wants)
                     todo = [e for e in batch if not e.skipped]
                     if todo:
@@ -310,14 +323,20 @@ class LogFollower:
             self._isolate_until = (_transaction_of(last), last.id)
             return self.step(conn)
         self.successes += 1
+        self.more = passed >= limit
         if limit > 1:
-            self.limit = min(limit * 2, self.max_batch_size) if passed >= limit else self.batch_size
+            self.limit = min(limit * 2, self.max_batch_size) if self.more else self.batch_size
         return passed
 
     def catch_up(self, conn: Connection) -> int:
+        """Steps until a batch is not full: an empty step after a short batch would cost a
+        transaction of its own for nothing (every follower of a log wakes on every append)."""
         total = 0
-        while not self.stopping.is_set() and (n := self.step(conn)):
+        while not self.stopping.is_set():
+            n = self.step(conn)
             total += n
+            if not n or not self.more:
+                return total
         return total
 
     def run(self) -> None:
@@ -332,6 +351,7 @@ class LogFollower:
             listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(events_table(self.app))))
             retry = PENDING_FIRST_RETRY
             while not self.stopping.is_set():
+                began = time.monotonic()
                 self.catch_up(conn)
                 if self.pending:
                     wait, retry = min(retry, self.poll_interval), retry * 2
@@ -342,6 +362,9 @@ class LogFollower:
                 # NOTIFYs that came while it worked are covered by the next catch-up.
                 for _ in listener.notifies(timeout=0):
                     pass
+                gather = began + self.wake_interval - time.monotonic()
+                if gather > 0:
+                    self.stopping.wait(gather)
 
     def stop(self) -> None:
         self.stopping.set()
