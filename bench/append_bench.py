@@ -161,6 +161,18 @@ def lag(rt: Runtime, samples: int, background: Path_ | None) -> dict[str, Any]:
     return percentiles(waits)
 
 
+def caught_up(rt: Runtime, followers: list[str], give_up: float = 600.0) -> None:
+    """Waits until these followers of the commerce log have passed what is in it now."""
+    deadline = time.monotonic() + give_up
+    with psycopg.connect(rt.database_url, autocommit=True) as conn:
+        head = conn.execute("SELECT coalesce(max(notification_id), 0) FROM commerce_events").fetchone()
+        for follower in followers:
+            while not tracking.caught_up(conn, follower, "commerce", int(head[0]) if head else 0):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"{follower} did not catch up in {give_up:.0f} s")
+                time.sleep(0.05)
+
+
 def measure(path: Path_, threads: int, duration: float) -> dict[str, Any]:
     ops = [path(n) for n in range(threads)]  # set-up (aggregates, carts) is not timed
     counts = [0] * threads
@@ -237,6 +249,8 @@ def main() -> None:
                           f" ({result['errors']} errors)", flush=True)
         supervisor = start_workers(rt)
         try:
+            # "Idle" means idle: not the catch-up of the appends measured above.
+            caught_up(rt, [w.follower for w in supervisor.followers if w.application == "commerce"])
             lags = {"idle": lag(rt, args.lag_samples, None),
                     "8 writers": lag(rt, args.lag_samples, save_one(rt.commerce))}
         finally:
