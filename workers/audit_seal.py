@@ -51,7 +51,9 @@ class SealFollower(LogFollower):
                     f"{cursor[1]}: the chain cannot be rebuilt, restore the follower's position")
             # In the log's reading order, like every follower (adapters/recorder.py): an event
             # committed late is chained after what was read before it, never skipped.
-            rows, self.pending, _ = _read_rows(conn, self.app, cursor, self.batch_size)
+            read = _read_rows(conn, self.app, cursor, self.batch_size)
+            assert read is not None  # no gate
+            rows, self.pending, _ = read
             events = [audit_chain.StoredEvent(int(r.id), UUID(str(r.originator_id)), int(r.originator_version),
                                               str(r.topic), bytes(r.state)) for r in rows]
             for event in events:

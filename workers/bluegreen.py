@@ -70,16 +70,15 @@ def is_generation_follower(follower: str) -> bool:
     return "@g" in follower
 
 
-def version_gate(model: ReadModel) -> Callable[[Connection], bool]:
+def version_gate(model: ReadModel) -> sql.Composable:
     """Holds a live follower while the serving tables are of another version than its code:
     the new code's rows do not belong in the old tables (its generation is being built), and an
-    old process's rows do not belong in the new ones (checked under the position lock the swap
-    takes, so no batch of an old process lands after the swap)."""
-
-    def gate(conn: Connection) -> bool:
-        return serving_version(conn, model.name) == model.version
-
-    return gate
+    old process's rows do not belong in the new ones (evaluated after the position lock the swap
+    takes, so no batch of an old process lands after the swap). A condition of the follower's
+    read statement (workers/log_follower.py Gate): `serving_version` in SQL."""
+    return sql.SQL(
+        "(coalesce((SELECT version FROM read_model_versions WHERE read_model = {}), 1) = {})"
+    ).format(sql.Literal(model.name), sql.Literal(model.version))
 
 
 def serving_version(conn: Connection, name: str) -> int:
