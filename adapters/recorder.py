@@ -33,7 +33,6 @@ from uuid import UUID
 
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import (
-    PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
 )
@@ -124,6 +123,12 @@ class WriteMark:
 WRITER: ContextVar[WriteMark | None] = ContextVar("eventmart_writer", default=None)
 
 
+def _writer() -> WriteMark | None:
+    """The request's mark, once the sign-in has named the writer."""
+    mark = WRITER.get()
+    return mark if mark is not None and mark.user_id is not None else None
+
+
 class LockFreeApplicationRecorder(PostgresApplicationRecorder):
     """Appends concurrently: no table lock, no NOTIFY in the append transaction; each event
     carries its transaction id, and the log is read only where every transaction ended."""
@@ -183,8 +188,16 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
                               **kwargs: Any) -> None:
-        # The library's version locks the table and NOTIFYs first; only the INSERT remains.
-        PostgresAggregateRecorder._insert_stored_events(self, curs, stored_events, **kwargs)
+        # The library's version locks the table and NOTIFYs first; only the INSERT remains,
+        # recording the request's writer's position when there is one.
+        rows = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
+                for e in stored_events]
+        mark = _writer()
+        if mark is None:
+            curs.execute(self.insert_events_statement, (rows,), prepare=True)
+        else:
+            curs.execute(self.insert_recording_writer_statement,
+                         (rows, mark.user_id, self.application), prepare=True)
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent],
@@ -193,19 +206,11 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
         library's transaction, in one round trip (ids in insertion order, as the library's)."""
         if not stored_events:
             return []
-        rows = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-                for e in stored_events]
-        mark = WRITER.get()
-        if mark is not None and mark.user_id is None:
-            mark = None
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            if mark is None:
-                curs.execute(self.insert_events_statement, (rows,), prepare=True)
-            else:
-                curs.execute(self.insert_recording_writer_statement,
-                             (rows, mark.user_id, self.application), prepare=True)
+            self._insert_stored_events(curs, stored_events)
             ids = [int(row["notification_id"]) for row in curs.fetchall()]
-        if mark is not None:
+        mark = _writer()
+        if mark is not None:  # committed: what this request's reads wait for
             mark.recorded[self.application] = max(mark.recorded.get(self.application, 0), max(ids))
         self.notifier.poke()  # committed: wake the followers (once for a burst)
         return ids
