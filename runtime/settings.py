@@ -43,12 +43,6 @@ class Settings(BaseSettings):
     event_store_max_overflow: int = 10
     read_your_writes_timeout_seconds: float = 2.0
     worker_poll_interval_seconds: float = 0.5
-    # A follower reads at most once per this many seconds while events keep coming (one batch
-    # transaction per interval instead of one per append); after a quiet spell, at once. Off by
-    # default: at 0.02 the HTTP bench's lag under load was no better overall (p99 91 vs 149 ms
-    # at 2 processes x 16 clients, 289 vs 181 ms at 1 x 64), and a wait for one's own write
-    # made within the interval waits for the rest of it.
-    worker_wake_interval_seconds: float = Field(default=0.0, ge=0, le=1)
     worker_batch_size: int = 500
     # The audit-seal follower seals each log every this many events, or this long after the
     # last seal when events are waiting (README, Auditing).

@@ -32,7 +32,6 @@ class SealFollower(LogFollower):
         super().__init__(follower=FOLLOWER, app=runtime.applications[app_name], handle=_unused,
                          database_url=runtime.database_url,
                          poll_interval=settings.worker_poll_interval_seconds,
-                         wake_interval=settings.worker_wake_interval_seconds,
                          batch_size=settings.worker_batch_size)
         self.every_events = every_events or settings.audit_seal_every_events
         self.every_seconds = (settings.audit_seal_every_seconds if every_seconds is None

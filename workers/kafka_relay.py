@@ -184,7 +184,6 @@ class RelayFollower(LogFollower):
             handle=self.publish,
             database_url=runtime.database_url,
             poll_interval=settings.worker_poll_interval_seconds,
-            wake_interval=settings.worker_wake_interval_seconds,
             batch_size=settings.worker_batch_size,
         )
 

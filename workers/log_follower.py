@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -264,10 +263,6 @@ class LogFollower:
     # bounded by it); more: batches double up to it while the follower is behind.
     max_batch_size: int = 0
     wants: TopicFilter | None = None  # None: every event is decoded and handled
-    # While events keep coming, at most one catch-up per this many seconds: a busy log costs
-    # each follower one batch transaction per interval, not one per append. An event after a
-    # quiet spell is read at once.
-    wake_interval: float = 0.0
     limit: int = field(init=False)  # the next batch's size
     stopping: threading.Event = field(init=False, default_factory=threading.Event)
     # Committed steps: the Supervisor resets its back-off on progress.
@@ -359,7 +354,6 @@ class LogFollower:
             listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(events_table(self.app))))
             retry = PENDING_FIRST_RETRY
             while not self.stopping.is_set():
-                began = time.monotonic()
                 self.catch_up(conn)
                 if self.pending:
                     wait, retry = min(retry, self.poll_interval), retry * 2
@@ -370,9 +364,6 @@ class LogFollower:
                 # NOTIFYs that came while it worked are covered by the next catch-up.
                 for _ in listener.notifies(timeout=0):
                     pass
-                gather = began + self.wake_interval - time.monotonic()
-                if gather > 0:
-                    self.stopping.wait(gather)
 
     def stop(self) -> None:
         self.stopping.set()

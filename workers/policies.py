@@ -44,7 +44,6 @@ def _follower(runtime: Runtime, name: str, app_name: str,
         follower=name, app=runtime.applications[app_name], handle=handle,
         database_url=runtime.database_url,
         poll_interval=runtime.settings.worker_poll_interval_seconds,
-        wake_interval=runtime.settings.worker_wake_interval_seconds,
         batch_size=runtime.settings.worker_batch_size,
     )
 

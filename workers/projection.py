@@ -27,7 +27,6 @@ def projection_follower(runtime: Runtime, model: ReadModel, *, follower: str | N
         handle=handle,
         database_url=runtime.database_url,
         poll_interval=runtime.settings.worker_poll_interval_seconds,
-        wake_interval=runtime.settings.worker_wake_interval_seconds,
         batch_size=runtime.settings.worker_batch_size,
         gate=bluegreen.version_gate(model) if follower is None else None,
         max_batch_size=MAX_BATCH_SIZE,  # read models only: a rebuild or catch-up grows its batches
