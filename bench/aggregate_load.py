@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from adapters.aggregate_cache import VersionCheckedCache  # noqa: E402
 from bench.common import test_server_runtime  # noqa: E402
 from bench.results import write_section  # noqa: E402
-from domain.commerce.cart import Cart
+from domain.commerce.cart import Cart  # noqa: E402
 from domain.loading import command_scope  # noqa: E402
 from domain.money import Money  # noqa: E402
 

@@ -79,6 +79,8 @@ def command_scope() -> Iterator[dict[Key, Aggregate | None]]:
 # Types whose values nothing can change: a copy shares them. Enum types join on first sight.
 _IMMUTABLE: set[type] = {str, int, float, bool, bytes, type(None), UUID, datetime, date, time,
                          timedelta, Decimal}
+# Types found not to be (containers, values with a mutable field), so they are looked at once.
+_MUTABLE: set[type] = {dict, list, set}
 
 
 def copy_aggregate(aggregate: A) -> A:
@@ -104,8 +106,6 @@ def _immutable(kind: type) -> bool:
     _MUTABLE.add(kind)
     return False
 
-
-_MUTABLE: set[type] = {dict, list, set}
 
 
 def _immutable_value_type(kind: type) -> bool:

@@ -83,7 +83,6 @@ class CancelIn(RequestModel):
     model_config = {"json_schema_extra": {"examples": [{"reason": "ordered by mistake"}]}}
 
 
-
 def can_see(conn: Connection, user: User, doc: dict[str, Any]) -> bool:
     if user.role in ("support", "admin", "auditor"):
         return True
