@@ -13,16 +13,9 @@ from pydantic import BaseModel, Field
 from adapters.locks import advisory_lock
 from api import idempotency
 from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
-from api.pagination import PageDep, Paginated
-from api.routes.orders import (
-    ORDER,
-    CancelIn,
-    OrderOut,
-    cancelled,
-    conversation,
-    customer_history,
-    post_message,
-)
+from api.pagination import Paginated
+from api.routes import orders
+from api.routes.orders import ORDER, OrderOut, conversation, post_message
 from api.routes.wallet import wallet_lock
 from api.text import RequestModel
 from domain.commerce.order import Action, IssueCategory
@@ -115,16 +108,15 @@ def confirm(body: ConfirmIn, me: CustomerCall, key: idempotency.IdempotencyKey =
                              key=key, body=body, execute=execute)
 
 
-@router.get("/order/history", response_model=Paginated[OrderOut],
-            summary="Your orders, newest first, with shop name, totals and status")
-def history(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
-    return customer_history(user, runtime, conn, page)
+# The Customer Journey's names for two Flow Specs endpoints: the same handlers, under this
+# family's URLs and summaries.
+router.add_api_route("/order/history", orders.my_orders, methods=["GET"], name="history",
+                     response_model=Paginated[OrderOut],
+                     summary="Your orders, newest first, with shop name, totals and status")
+router.add_api_route("/orders/{order_id}/cancel", orders.cancel, methods=["POST"], name="cancel",
+                     response_model=OrderOut,
+                     summary="Cancel while not yet dispatched; wallet payments come back at once")
 
-
-@router.post("/orders/{order_id}/cancel", response_model=OrderOut,
-             summary="Cancel while not yet dispatched; wallet payments come back at once")
-def cancel(order_id: UUID, me: CustomerCall, body: CancelIn | None = None) -> dict[str, Any]:
-    return cancelled(me, order_id, body)
 
 
 @router.post("/orders/{order_id}/confirm-modified", response_model=OrderOut,

@@ -106,12 +106,6 @@ def conversation(runtime: Runtime, conn: Connection, user: User, order_id: UUID)
     return {"count": len(found), "results": found}
 
 
-def cancelled(me: Caller, order_id: UUID, body: CancelIn | None) -> dict[str, Any]:
-    """The customer cancels: /v1/orders/{id}/cancel and /api/v1/consumer/orders/{id}/cancel alike."""
-    reason = (body or CancelIn()).reason
-    return me.settle(me.runtime.commerce.cancel_order(me.actor, order_id, reason=reason), ORDER)
-
-
 def post_message(me: Caller, order_id: UUID, text: str) -> dict[str, Any]:
     """A message on an order, from its customer or its shop: each has its own URL and gate."""
     return me.settle(me.runtime.commerce.post_order_message(me.actor, order_id, text), ORDER)
@@ -127,11 +121,6 @@ def orders_page(runtime: Runtime, conn: Connection, user: User, page: PageReques
                                       page=page.page, size=page.size)
     delivery_addresses.resolve(conn, found.rows)
     return page.envelope(found.count, found.rows)
-
-
-def customer_history(user: User, runtime: Runtime, conn: Connection, page: PageRequest) -> dict[str, Any]:
-    """The customer's own orders: GET /v1/orders and GET /api/v1/consumer/order/history."""
-    return orders_page(runtime, conn, user, page, customer=user.id)
 
 
 def concerned(conn: Connection, order: Order) -> list[UUID | str | None]:
@@ -169,7 +158,8 @@ def checkout(body: CheckoutIn, me: CustomerCall, key: idempotency.IdempotencyKey
 
 @router.get("/v1/orders", response_model=Paginated[OrderOut], summary="Your orders, newest first")
 def my_orders(user: Customer, runtime: RuntimeDep, conn: ConnectionDep, page: PageDep) -> dict[str, Any]:
-    return customer_history(user, runtime, conn, page)
+    # Also GET /api/v1/consumer/order/history (api/routes/consumer_orders.py).
+    return orders_page(runtime, conn, user, page, customer=user.id)
 
 
 @router.get("/v1/orders/{order_id}", response_model=OrderOut,
@@ -181,4 +171,6 @@ def get_order(order_id: UUID, user: Reader, runtime: RuntimeDep, conn: Connectio
 @router.post("/v1/orders/{order_id}/cancel", response_model=OrderOut,
              summary="Cancel while not yet dispatched; what was paid is refunded")
 def cancel(order_id: UUID, me: CustomerCall, body: CancelIn | None = None) -> dict[str, Any]:
-    return cancelled(me, order_id, body)
+    # Also POST /api/v1/consumer/orders/{order_id}/cancel (api/routes/consumer_orders.py).
+    reason = (body or CancelIn()).reason
+    return me.settle(me.runtime.commerce.cancel_order(me.actor, order_id, reason=reason), ORDER)

@@ -3,13 +3,13 @@ order at /v1/admin/orders."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from api.commands import Caller
 from api.dependencies import ConnectionDep, RuntimeDep, Staff, StaffCall, Vendor, VendorCall
 from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
@@ -58,30 +58,25 @@ def shop_orders(
     return orders_page(runtime, conn, user, page, shops=shops, status=status)
 
 
-def advance(me: Caller, order_id: UUID, action: Action, body: NoteIn | None) -> dict[str, Any]:
-    return me.settle(me.runtime.commerce.advance_order(me.actor, order_id, action, (body or NoteIn()).note),
-                     ORDER)
+# The four forward steps share one handler; each is still its own operation in the OpenAPI.
+STEPS = (
+    ("accept", Action.ACCEPT, "order_accept", "Accept the order"),
+    ("packed", Action.PACK, "order_pack", "Mark packed"),
+    ("out-for-delivery", Action.DISPATCH, "order_dispatch", "Mark out for delivery"),
+    ("delivered", Action.DELIVER, "order_deliver", "Mark delivered"),
+)
 
 
-@router.post("/v1/vendor/orders/{order_id}/accept", response_model=OrderOut, summary="Accept the order")
-def order_accept(order_id: UUID, me: VendorCall, body: NoteIn | None = None) -> dict[str, Any]:
-    return advance(me, order_id, Action.ACCEPT, body)
+def step(action: Action) -> Callable[..., dict[str, Any]]:
+    def advance(order_id: UUID, me: VendorCall, body: NoteIn | None = None) -> dict[str, Any]:
+        saved = me.runtime.commerce.advance_order(me.actor, order_id, action, (body or NoteIn()).note)
+        return me.settle(saved, ORDER)
+    return advance
 
 
-@router.post("/v1/vendor/orders/{order_id}/packed", response_model=OrderOut, summary="Mark packed")
-def order_pack(order_id: UUID, me: VendorCall, body: NoteIn | None = None) -> dict[str, Any]:
-    return advance(me, order_id, Action.PACK, body)
-
-
-@router.post("/v1/vendor/orders/{order_id}/out-for-delivery", response_model=OrderOut,
-             summary="Mark out for delivery")
-def order_dispatch(order_id: UUID, me: VendorCall, body: NoteIn | None = None) -> dict[str, Any]:
-    return advance(me, order_id, Action.DISPATCH, body)
-
-
-@router.post("/v1/vendor/orders/{order_id}/delivered", response_model=OrderOut, summary="Mark delivered")
-def order_deliver(order_id: UUID, me: VendorCall, body: NoteIn | None = None) -> dict[str, Any]:
-    return advance(me, order_id, Action.DELIVER, body)
+for segment, action, name, summary in STEPS:
+    router.add_api_route(f"/v1/vendor/orders/{{order_id}}/{segment}", step(action), methods=["POST"],
+                         name=name, response_model=OrderOut, summary=summary)
 
 
 @router.post("/v1/vendor/orders/{order_id}/reject", response_model=OrderOut,
