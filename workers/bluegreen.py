@@ -219,12 +219,15 @@ def rebuild(
             head = log_head(conn, model.application)
             while not (stopping and stopping.is_set()):
                 n = follower.step(conn)
-                if not n:
-                    break
                 applied += n
-                if progress is not None:
+                if n and progress is not None:
                     head = max(head, log_head(conn, model.application))
                     progress(tracking.position_of(conn, follower.follower, model.application), head)
+                # A batch that is not full read everything committed: caught up. Waiting for an
+                # empty one instead never ends under a steady write load (the swap's final
+                # catch-up, under the live follower's lock, takes what came since).
+                if not n or not follower.more:
+                    break
             if stopping and stopping.is_set():
                 return None
             # Tables filled by inserts have no planner statistics until autovacuum gets to them:
@@ -324,9 +327,7 @@ def _swap_once(conn: Connection, model: ReadModel, generation: int, follower: Lo
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (model.batch_lock,))
     for sibling in coupling.siblings:
         tracking.lock_position(conn, sibling, READ_MODELS[sibling].application)
-    applied = 0
-    while n := follower.step(conn):
-        applied += n
+    applied = follower.catch_up(conn)
     cursor = tracking.cursor_of(conn, follower.follower, model.application)
     # Everything the live follower passed was committed before its cursor moved, so the
     # generation, having read all that is committed, cannot be behind it in the log's reading
