@@ -8,6 +8,7 @@ heartbeat, last error, the event it stopped on (poison) and a rebuild in progres
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -33,14 +34,28 @@ def lock_cursor(conn: Connection, follower: str, application: str) -> tuple[int,
     follower take turns instead of applying an event twice) and returns where the follower is
     in its log's reading order: the (transaction id, notification id) of the last event it
     passed (adapters/recorder.py)."""
-    row = conn.execute(
-        "SELECT position_xid::text, position FROM follower_positions "
-        "WHERE follower=%s AND application=%s FOR UPDATE",
-        (follower, application),
-    ).fetchone()
-    if row is None:
+    found = _lock(conn, [follower], application, wait=True)
+    if follower not in found:
         raise LookupError(f"follower {follower}/{application} not registered; run migrate")
-    return int(row[0]), int(row[1])
+    return found[follower]
+
+
+def lock_cursors(conn: Connection, followers: Sequence[str], application: str) -> dict[str, tuple[int, int]]:
+    """`lock_cursor` for several followers of one log in one statement, passing over those
+    another transaction holds (they are being stepped elsewhere; waiting for several row
+    locks in one statement could deadlock with another process doing the same)."""
+    return _lock(conn, followers, application, wait=False)
+
+
+def _lock(conn: Connection, followers: Sequence[str], application: str,
+          wait: bool) -> dict[str, tuple[int, int]]:
+    rows = conn.execute(
+        sql.SQL("SELECT position_xid::text, position, follower FROM follower_positions "
+                "WHERE application=%s AND follower = ANY(%s) FOR UPDATE{}").format(
+            sql.SQL("" if wait else " SKIP LOCKED")),
+        (application, list(followers)),
+    ).fetchall()
+    return {str(f): (int(x), int(p)) for x, p, f in rows}
 
 
 def lock_position(conn: Connection, follower: str, application: str) -> int:
@@ -58,27 +73,39 @@ def set_position(conn: Connection, follower: str, application: str, position: in
     `transaction_id`; a poison event it has passed no longer stops the follower. Without
     `transaction_id` (operators, tests): the highest transaction id of the events up to
     `position`, so that the follower counts as past every one of them."""
-    xid = sql.SQL("%(xid)s::text::xid8") if transaction_id is not None else sql.SQL(
-        "coalesce((SELECT transaction_id FROM {events} WHERE notification_id <= %(position)s "
-        " ORDER BY transaction_id DESC LIMIT 1), '0'::xid8)").format(events=_events(application))
+    if transaction_id is None:
+        row = conn.execute(
+            # The text form gets its own name: ORDER BY transaction_id would sort by it.
+            sql.SQL("SELECT coalesce((SELECT transaction_id::text AS xid FROM {} WHERE notification_id <= %s "
+                    "ORDER BY transaction_id DESC LIMIT 1), '0')").format(_events(application)),
+            (position,)).fetchone()
+        transaction_id = int(row[0]) if row else 0
+    set_positions(conn, application, {follower: (transaction_id, position)})
+
+
+def set_positions(conn: Connection, application: str, cursors: Mapping[str, tuple[int, int]]) -> None:
+    """`set_position` for several followers of one log, each to its (transaction id,
+    notification id), in one statement."""
     conn.execute(
         sql.SQL(
-            "WITH cursor AS (SELECT {xid} AS xid) "
-            "UPDATE follower_positions f SET position=%(position)s, position_xid=cursor.xid, "
+            "WITH cursor AS (SELECT c.follower, c.xid::xid8 AS xid, c.position "
+            "                FROM unnest(%(followers)s::text[], %(xids)s::text[], %(positions)s::bigint[]) "
+            "                AS c(follower, xid, position)) "
+            "UPDATE follower_positions f SET position=cursor.position, position_xid=cursor.xid, "
             "heartbeat_at=now(), poison = CASE "
             "  WHEN poison IS NULL THEN NULL "
             "  WHEN EXISTS (SELECT 1 FROM {events} e "
             "               WHERE e.notification_id = (poison->>'position')::bigint "
-            "               AND (e.transaction_id, e.notification_id) <= (cursor.xid, %(position)s)) "
+            "               AND (e.transaction_id, e.notification_id) <= (cursor.xid, cursor.position)) "
             "    THEN NULL "
-            "  WHEN (poison->>'position')::bigint <= %(position)s AND NOT EXISTS ("
+            "  WHEN (poison->>'position')::bigint <= cursor.position AND NOT EXISTS ("
             "    SELECT 1 FROM {events} e WHERE e.notification_id = (poison->>'position')::bigint) "
             "    THEN NULL "
             "  ELSE poison END "
-            "FROM cursor WHERE follower=%(follower)s AND application=%(application)s"
-        ).format(xid=xid, events=_events(application)),
-        {"position": position, "xid": str(transaction_id), "follower": follower,
-         "application": application},
+            "FROM cursor WHERE f.follower=cursor.follower AND f.application=%(application)s"
+        ).format(events=_events(application)),
+        {"followers": list(cursors), "xids": [str(x) for x, _ in cursors.values()],
+         "positions": [p for _, p in cursors.values()], "application": application},
     )
 
 
@@ -169,10 +196,10 @@ def end_rebuild(conn: Connection, follower: str, application: str) -> None:
     )
 
 
-def beat(conn: Connection, follower: str, application: str) -> None:
+def beat(conn: Connection, followers: Sequence[str], application: str) -> None:
     conn.execute(
-        "UPDATE follower_positions SET heartbeat_at=now() WHERE follower=%s AND application=%s",
-        (follower, application),
+        "UPDATE follower_positions SET heartbeat_at=now() WHERE follower = ANY(%s) AND application=%s",
+        (list(followers), application),
     )
 
 

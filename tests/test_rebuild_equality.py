@@ -27,9 +27,10 @@ from domain.commerce.wallet import Wallet
 from domain.money import Money
 from domain.payments.payment import Payment
 from domain.support.ticket import SupportTicket
-from projections import READ_MODELS, batch
+from projections import READ_MODELS, batch, tracking
 from runtime import Runtime
 from tests.support.runtimes import own_runtime
+from workers.log_follower import FollowerGroup, LogFollower, grouped
 from workers.projection import projection_follower, rebuild
 
 ROUNDS = 12
@@ -156,3 +157,23 @@ def test_a_rebuilt_read_model_equals_the_incremental_one(followed: tuple[Runtime
     assert snapshot(runtime.database_url) == incremental
     if name in ("wallet_history", "notifications"):
         assert written, "the rebuild's large batches were written through COPY"
+
+
+def test_read_models_stepped_as_groups_equal_the_incremental_ones(followed: tuple[Runtime, Snapshot]) -> None:
+    runtime, incremental = followed
+    # Given every read model emptied, each follower back at the start of its log,
+    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
+        conn.execute(f"TRUNCATE {', '.join(tables())}")
+        for m in READ_MODELS.values():
+            tracking.set_position(conn, m.name, m.application, 0, transaction_id=0)
+        # When the live followers of each log step as one group (workers/log_follower.py),
+        # from batches of 3,
+        runtime.settings.worker_batch_size = 3
+        groups = grouped([projection_follower(runtime, m) for m in READ_MODELS.values()])
+        runtime.settings.worker_batch_size = 500
+        assert sum(isinstance(g, FollowerGroup) for g in groups) >= 2  # commerce, catalog at least
+        for group in groups:
+            assert isinstance(group, LogFollower)
+            group.catch_up(conn)
+    # Then every table holds what the followers stepping alone wrote
+    assert snapshot(runtime.database_url) == incremental

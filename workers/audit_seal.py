@@ -51,8 +51,7 @@ class SealFollower(LogFollower):
             # In the log's reading order, like every follower (adapters/recorder.py): an event
             # committed late is chained after what was read before it, never skipped.
             read = _read_rows(conn, self.app, cursor, self.batch_size)
-            assert read is not None  # no gate
-            rows, self.pending, _ = read
+            rows, self.pending = read.rows, read.pending
             events = [audit_chain.StoredEvent(int(r.id), UUID(str(r.originator_id)), int(r.originator_version),
                                               str(r.topic), bytes(r.state)) for r in rows]
             for event in events:
@@ -67,7 +66,7 @@ class SealFollower(LogFollower):
                 tracking.set_position(conn, FOLLOWER, app, head.position,
                                       transaction_id=rows[-1].transaction_id)
             else:
-                tracking.beat(conn, FOLLOWER, app)
+                tracking.beat(conn, [FOLLOWER], app)
         self.successes += 1
         self.more = len(rows) >= self.batch_size
         return len(events)

@@ -152,7 +152,7 @@ class PaymentExpirySweep:
                 self.successes += 1
                 deadline = time.monotonic() + interval
                 while not self.stopping.is_set():
-                    tracking.beat(conn, self.follower, self.application)
+                    tracking.beat(conn, [self.follower], self.application)
                     left = deadline - time.monotonic()
                     if left <= 0:
                         break

@@ -31,6 +31,7 @@ def projection_follower(runtime: Runtime, model: ReadModel, *, follower: str | N
         gate=bluegreen.version_gate(model) if follower is None else None,
         max_batch_size=MAX_BATCH_SIZE,  # read models only: a rebuild or catch-up grows its batches
         wants=reading(model.reads),
+        groupable=follower is None,
     )
 
 
