@@ -4,6 +4,7 @@ one rule every read model's connection follows about text."""
 from __future__ import annotations
 
 import json
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,7 +62,15 @@ def _dumps_without_nul(obj: Any) -> str:
     return json.dumps(without_nul(obj)) if "\\u0000" in text else text
 
 
+# Connections already made tolerant: set_json_dumps builds new dumper classes on every call,
+# which was a fifth of a busy API process's GIL time when done for every batch.
+_TOLERANT: weakref.WeakSet[Connection] = weakref.WeakSet()
+
+
 def tolerate_nul(conn: Connection) -> None:
     """Makes `conn` drop NUL characters from every str and JSON value it sends."""
+    if conn in _TOLERANT:
+        return
     conn.adapters.register_dumper(str, _TextDumper)
     set_json_dumps(_dumps_without_nul, context=conn)
+    _TOLERANT.add(conn)
