@@ -4,7 +4,6 @@ That the rows equal those of each follower alone: tests/test_rebuild_equality.py
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from domain.commerce.wallet import Wallet
 from projections import cart_view, tracking, wallet_balance, wallet_history
 from projections.read_model import ReadModel
 from runtime import Runtime
+from tests.support.poison import poisoned
 from tests.support.runtimes import own_runtime
 from workers.log_follower import EventFailed, FollowerGroup, LogFollower, grouped
 from workers.projection import projection_follower
@@ -126,15 +126,6 @@ def test_a_member_held_by_its_version_gate_does_not_hold_the_others(runtime: Run
         assert conn.execute("SELECT count(*) FROM cart_view").fetchone() == (11,)
 
 
-def failing_on(model: ReadModel, bad: uuid.UUID) -> ReadModel:
-    def apply_batch(conn: psycopg.Connection, events: Sequence[Any]) -> None:
-        if any(event.originator_id == bad for event in events):
-            raise ValueError(f"cannot apply {bad}")
-        model.apply_batch(conn, events)
-
-    return dataclasses.replace(model, apply_batch=apply_batch)
-
-
 def test_a_member_that_fails_on_an_event_leaves_the_group_and_the_others_go_on(runtime: Runtime) -> None:
     # Given a cart that cart_view cannot apply, between good ones
     runtime.commerce.save(Cart(owner_id=str(uuid.uuid4()), currency="INR"))
@@ -142,7 +133,7 @@ def test_a_member_that_fails_on_an_event_leaves_the_group_and_the_others_go_on(r
     runtime.commerce.save(bad)
     write(runtime, carts=2, credits=3)
     ejected: list[tuple[LogFollower, EventFailed]] = []
-    group = group_of(runtime, (failing_on(cart_view.READ_MODEL, bad.id), *MODELS[1:]))
+    group = group_of(runtime, (poisoned(cart_view.READ_MODEL, bad.id), *MODELS[1:]))
     group.eject = lambda member, failed: ejected.append((member, failed))
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
         # When the group steps

@@ -4,11 +4,10 @@ restart back-off resets after a success."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import subprocess
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -19,11 +18,11 @@ from api.app import create_app
 from domain.commerce.cart import Cart
 from eventmart.cli import record_skip
 from projections import cart_view, tracking
-from projections.read_model import ReadModel
 from runtime import Runtime
 from tests.support.cli import EVENTMART
 from tests.support.db import follower_position as position
 from tests.support.db import query
+from tests.support.poison import poisoned
 from tests.support.runtimes import own_runtime
 from tests.support.waiting import eventually
 from workers import build_followers, worker_names
@@ -52,17 +51,6 @@ def save_carts(runtime: Runtime, n: int) -> list[Cart]:
 
 def head(runtime: Runtime) -> int:
     return runtime.commerce.recorder.max_notification_id() or 0
-
-
-def poisoned(model: ReadModel, bad: uuid.UUID) -> ReadModel:
-    """The read model, unable to apply any event of aggregate `bad`."""
-
-    def apply_batch(conn: psycopg.Connection, events: Sequence[Any]) -> None:
-        if any(event.originator_id == bad for event in events):
-            raise ValueError(f"cannot apply {bad}")
-        model.apply_batch(conn, events)
-
-    return dataclasses.replace(model, apply_batch=apply_batch)
 
 
 def cart_ids(url: str) -> set[uuid.UUID]:
