@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 from uuid import UUID
@@ -216,8 +216,11 @@ def _read_rows(conn: Connection, app: Application[UUID], after: Cursor, limit: i
     return LogRead(ready, len(ready) < len(rows), skips, open_)
 
 
-def _decode(app: Application[UUID], notifications: Sequence[Notification],
-            skip: set[int], wants: TopicFilter | None = None) -> list[LoggedEvent]:
+Decoder = Callable[[Notification], Any]
+
+
+def _decode(decode: Decoder, notifications: Sequence[Notification],
+            skip: Collection[int], wants: TopicFilter | None = None) -> list[LoggedEvent]:
     """Decodes up to the first event that cannot be decoded (raised when it comes first)."""
     logged: list[LoggedEvent] = []
     for n in notifications:
@@ -225,7 +228,7 @@ def _decode(app: Application[UUID], notifications: Sequence[Notification],
             logged.append(LoggedEvent(n, None, skipped=True))
             continue
         try:
-            logged.append(LoggedEvent(n, app.mapper.to_domain_event(n)))
+            logged.append(LoggedEvent(n, decode(n)))
         except Exception as exc:
             if logged:
                 break  # the next batch starts with it
@@ -238,7 +241,7 @@ def read_log(conn: Connection, app: Application[UUID], after: int | Cursor,
     """The next events after `after`: a cursor; or a notification id, on a log nobody
     writes to any more (then id order is reading order)."""
     if isinstance(after, tuple):
-        return _decode(app, _read_rows(conn, app, after, limit).rows, set())
+        return _decode(app.mapper.to_domain_event, _read_rows(conn, app, after, limit).rows, ())
     rows = conn.execute(
         sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state, "
@@ -248,10 +251,10 @@ def read_log(conn: Connection, app: Application[UUID], after: int | Cursor,
         ).format(sql.Identifier(events_table(app))),
         (after, limit),
     ).fetchall()
-    return _decode(app, [
+    return _decode(app.mapper.to_domain_event, [
         LogRow(id=nid, originator_id=oid, originator_version=version, topic=topic,
                state=bytes(state), transaction_id=int(xid))
-        for nid, oid, version, topic, state, xid in rows], set())
+        for nid, oid, version, topic, state, xid in rows], ())
 
 
 def connect_follower(database_url: str) -> Connection:
@@ -321,7 +324,8 @@ class LogFollower:
                     tracking.beat(conn, [self.follower], self.app.name)
                     passed = 0
                 else:
-                    batch = _decode(self.app, rows, read.skips.get(self.follower, set()), self.wants)
+                    batch = _decode(self.app.mapper.to_domain_event, rows,
+                                    read.skips.get(self.follower, ()), self.wants)
                     todo = [e for e in batch if not e.skipped]
                     if todo:
                         self.handle(conn, todo)
@@ -424,13 +428,11 @@ class FollowerGroup(LogFollower):
         # Members whose version gate was closed at the last look (workers/bluegreen.py): held,
         # possibly for a whole rebuild, so the group does not read from their position.
         self._held: set[str] = set()
-        self._reopened = False  # a held member's gate opened: step again at once
 
     def step(self, conn: Connection) -> int:
         limit = self.limit
-        self._reopened = False
         try:
-            passed, read = self._step_together(conn, limit)
+            passed, read, reopened = self._step_together(conn, limit)
         except Exception as exc:
             if isinstance(exc, TRANSIENT_ERRORS):
                 raise
@@ -439,32 +441,35 @@ class FollowerGroup(LogFollower):
             return self._step_alone(conn)
         self.successes += 1
         self.pending = read.pending
-        self.more = len(read.rows) >= limit or self._reopened
+        self.more = len(read.rows) >= limit or reopened
         self.limit = min(limit * 2, self.max_batch_size) if self.more else self.batch_size
         # A reopened member counts as progress, so that catch_up steps again for it.
-        return max(passed, int(self._reopened))
+        return max(passed, int(reopened))
 
-    def _step_together(self, conn: Connection, limit: int) -> tuple[int, LogRead]:
+    def _step_together(self, conn: Connection, limit: int) -> tuple[int, LogRead, bool]:
+        """(events read, the read, whether a held member's gate opened: the next read starts
+        at its position)."""
         application = self.app.name
         with conn.transaction():
             cursors = tracking.lock_cursors(conn, [m.follower for m in self.members], application)
             members = [m for m in self.members if m.follower in cursors]
             if not members:
-                return 0, LogRead([], False, {}, ())
+                return 0, LogRead([], False, {}, ()), False
             start = min((c for f, c in cursors.items() if f not in self._held),
                         default=min(cursors.values()))
             read = _read_rows(conn, self.app, start, limit,
                               [m.follower for m in members], [m.gate for m in members])
             if not read.rows:
                 tracking.beat(conn, [m.follower for m in members], application)
-                return 0, read
+                return 0, read, False
             decoded: dict[int, Any] = {}
 
-            def event(row: LogRow) -> Any:
-                if row.id not in decoded:
-                    decoded[row.id] = self.app.mapper.to_domain_event(row)
-                return decoded[row.id]
+            def event(n: Notification) -> Any:
+                if n.id not in decoded:
+                    decoded[n.id] = self.app.mapper.to_domain_event(n)
+                return decoded[n.id]
 
+            reopened = False
             for member, open_ in zip(members, read.open, strict=True):
                 after = cursors[member.follower]
                 if not open_:
@@ -472,19 +477,19 @@ class FollowerGroup(LogFollower):
                     continue
                 self._held.discard(member.follower)
                 if after < start:
-                    self._reopened = True  # this read starts past it: the next starts at it
+                    reopened = True  # this read starts past it: the next starts at it
                     continue
                 mine = [r for r in read.rows if (r.transaction_id, r.id) > after]
                 if not mine:
                     continue
-                skip = read.skips.get(member.follower, ())
-                todo = [LoggedEvent(r, event(r)) for r in mine
-                        if r.id not in skip and (member.wants is None or member.wants(r.topic))]
+                batch = _decode(event, mine, read.skips.get(member.follower, ()), member.wants)
+                todo = [e for e in batch if not e.skipped]
                 if todo:
                     member.handle(conn, todo)
-                cursors[member.follower] = (mine[-1].transaction_id, mine[-1].id)
+                last = batch[-1].notification
+                cursors[member.follower] = (_transaction_of(last), last.id)
             tracking.set_positions(conn, application, {m.follower: cursors[m.follower] for m in members})
-            return len(read.rows), read
+            return len(read.rows), read, reopened
 
     def _step_alone(self, conn: Connection) -> int:
         passed = 0

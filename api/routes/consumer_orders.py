@@ -118,7 +118,6 @@ router.add_api_route("/orders/{order_id}/cancel", orders.cancel, methods=["POST"
                      summary="Cancel while not yet dispatched; wallet payments come back at once")
 
 
-
 @router.post("/orders/{order_id}/confirm-modified", response_model=OrderOut,
              summary="Accept the shop's change to your order; any difference is refunded")
 def confirm_modified(order_id: UUID, me: CustomerCall) -> dict[str, Any]:
