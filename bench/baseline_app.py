@@ -2,7 +2,8 @@
 
     DATABASE_URL=... .venv/bin/python bench/baseline_app.py --port 8001 [--processes 2]
 
-Same server settings as `eventmart serve` (uvicorn.run with log_config=None, access_log=False),
+Same server settings as `eventmart serve` (uvicorn.run with log_config=None, access_log=False,
+our Nagle-off HTTP protocol),
 the same pool (psycopg_pool, min 2, max DB_POOL_SIZE, autocommit) and the same thread-pool limit
 (anyio's default limiter set to DB_POOL_SIZE, sync endpoints). Two endpoints:
 
@@ -33,6 +34,8 @@ from psycopg_pool import ConnectionPool
 from pydantic import BaseModel, Field
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.baseline_app` importable
+
+from eventmart.serving import NoDelayH11Protocol  # noqa: E402
 
 ROWS = 1000
 
@@ -111,8 +114,11 @@ def main() -> None:
     args = parser.parse_args()
     prepare_tables(os.environ["DATABASE_URL"])
     # DB_POOL_SIZE as our app reads it, per process, like `eventmart serve --workers N`.
+    # Our HTTP protocol too: with several processes, uvicorn's own leaves Nagle on (see
+    # eventmart/serving.py), which would cap this baseline at about 40 ms a request.
     uvicorn.run("bench.baseline_app:app_from_env", factory=True, workers=args.processes,
-                host=args.host, port=args.port, log_config=None, access_log=False)
+                host=args.host, port=args.port, log_config=None, access_log=False,
+                http=NoDelayH11Protocol)
 
 
 if __name__ == "__main__":

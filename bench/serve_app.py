@@ -22,7 +22,7 @@ import uvicorn  # noqa: E402
 from api.app import create_app  # noqa: E402
 from api.logging import configure_logging  # noqa: E402
 from eventmart.migrations import migrate  # noqa: E402
-from eventmart.serving import serve_processes  # noqa: E402
+from eventmart.serving import serve_processes, uvicorn_options  # noqa: E402
 from runtime import open_runtime  # noqa: E402
 from runtime.settings import get_settings  # noqa: E402
 from workers import start_workers  # noqa: E402
@@ -49,7 +49,7 @@ def main() -> None:
     supervisor = start_workers(worker_runtime)
     try:
         # As in eventmart/cli.py `serve`.
-        uvicorn.run(app, host=args.host, port=args.port, log_config=None, access_log=False)
+        uvicorn.run(app, host=args.host, port=args.port, **uvicorn_options(settings))
     finally:
         supervisor.stop()
         worker_runtime.close()

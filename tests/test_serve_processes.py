@@ -3,13 +3,20 @@ run once, in the parent process, not in either API process."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
+import socket
+import threading
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
+import uvicorn
 
+from eventmart.serving import NoDelayH11Protocol, uvicorn_options
 from projections import tracking
+from runtime.settings import Settings
 from tests.infra import free_port, fresh_database
 from tests.support.cli import eventmart
 from tests.support.users import PASSWORD
@@ -71,3 +78,41 @@ def test_two_api_processes_serve_and_the_followers_run_once(postgres: str, tmp_p
             server.send_signal(signal.SIGINT)
             code = server.wait(60)
         assert code == 0
+
+
+class NoDelaySeen(NoDelayH11Protocol):
+    """Notes the TCP_NODELAY of every connection it accepts, after the protocol set it up."""
+
+    seen: list[int] = []
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        NoDelaySeen.seen.append(transport.get_extra_info("socket").getsockopt(
+            socket.IPPROTO_TCP, socket.TCP_NODELAY))
+
+
+async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"hello"})
+
+
+def test_connections_to_a_socket_uvicorn_binds_have_nagle_off() -> None:
+    # `--workers N` hands each API process the listener of Config.bind_socket(): given that
+    # socket, a server with our options answers with TCP_NODELAY on (uvicorn's own protocol
+    # leaves it off there; see NoDelayH11Protocol).
+    options = {**uvicorn_options(Settings()), "http": NoDelaySeen}
+    config = uvicorn.Config(hello, host="127.0.0.1", port=free_port(), lifespan="off", **options)
+    listener = config.bind_socket()
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    try:
+        eventually(lambda: server.started, timeout=30)
+        with httpx.Client(base_url=f"http://127.0.0.1:{config.port}", timeout=10) as client:
+            assert [client.get("/").text for _ in range(2)] == ["hello", "hello"]
+        assert NoDelaySeen.seen == [1]  # one keep-alive connection, Nagle off
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        listener.close()
