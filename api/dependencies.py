@@ -21,8 +21,11 @@ from identity.users import SELF_SERVICE_ROLES, User
 from projections import tracking
 from runtime import Runtime
 
+# Dependencies that do no I/O are `async def`: FastAPI runs a plain `def` dependency in the
+# thread pool, a hand-off to a thread and back for a few attribute reads.
 
-def get_runtime(request: Request) -> Runtime:
+
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -89,7 +92,7 @@ class RoleGate:
 class UserGate(RoleGate):
     """Answers with the user: for routes that need only who is asking."""
 
-    def __call__(self, user: CurrentUser) -> User:
+    async def __call__(self, user: CurrentUser) -> User:
         return self.admit(user)
 
 
@@ -97,7 +100,7 @@ class CallerGate(RoleGate):
     """Answers with the caller: the user with the runtime and this request's connection,
     the very one every other dependency of the request gets (FastAPI caches it)."""
 
-    def __call__(self, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep) -> Caller:
+    async def __call__(self, user: CurrentUser, runtime: RuntimeDep, conn: ConnectionDep) -> Caller:
         return Caller(self.admit(user), runtime, conn)
 
 
@@ -121,6 +124,6 @@ RefunderCall = Annotated[Caller, Depends(CallerGate(Role.CUSTOMER, Role.SUPPORT,
 Uploader = Annotated[User, Depends(UserGate(Role.ADMIN, Role.CUSTOMER, Role.VENDOR))]
 
 
-def client_ip(request: Request) -> str:
+async def client_ip(request: Request) -> str:
     # The direct peer. Behind a proxy, run uvicorn with --proxy-headers so this is the client.
     return request.client.host if request.client else "unknown"

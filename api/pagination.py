@@ -40,7 +40,7 @@ class PageRequest:
         }
 
 
-def page_request(
+async def page_request(  # no I/O: in the event loop, not the thread pool
     request: Request,
     page: Annotated[int, Query(ge=1, le=100_000, description="1-based page number")] = 1,
     page_size: Annotated[int, Query(ge=1, le=100, description="items per page")] = 20,
