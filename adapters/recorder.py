@@ -13,7 +13,9 @@ A transaction that commits late can hold followers back, never be skipped
 
 Wake-ups: a NOTIFY inside each append made every commit take PostgreSQL's global notify
 queue lock. Appends instead poke a `Notifier`, whose own thread sends one NOTIFY on the
-same channel for a burst of appends, after they committed; followers also poll.
+same channel for a burst of appends, after they committed; followers also poll. Its payload
+names the topics the burst appended (space-separated; empty: not known), so a follower that
+reads none of them (a policy, during cart traffic) can stay asleep (workers/log_follower.py).
 
 Round trips: with neither lock nor NOTIFY left, an append is one INSERT, so it runs as one
 autocommit statement (one round trip) instead of BEGIN, INSERT, COMMIT. When a request says
@@ -25,7 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +54,10 @@ NOTIFY_DEBOUNCE_SECONDS = 0.002
 # under the library's table lock, in notification_id order, so they all sort first, by id.
 BACKFILLED_TRANSACTION_ID = "0"
 
+# PostgreSQL takes NOTIFY payloads of up to 8,000 bytes; a burst of more topics than this
+# holds sends an empty payload, which wakes every follower.
+MAX_TOPICS_PAYLOAD = 7_000
+
 
 class Notifier:
     """One NOTIFY per burst of appends, sent from its own thread outside any append
@@ -61,14 +67,22 @@ class Notifier:
                  debounce: float = NOTIFY_DEBOUNCE_SECONDS) -> None:
         self.datastore = datastore
         self.channel = channel
-        self.statement = SQL("NOTIFY {}").format(Identifier(channel))
         self.debounce = debounce
         self.sent = 0  # NOTIFYs sent (the bench and tests read it)
         self._wanted = threading.Event()
         self._start = threading.Lock()
         self._thread: threading.Thread | None = None
+        # The topics appended since the last NOTIFY; None: some append did not say.
+        self._topics: set[str] | None = set()
+        self._topics_lock = threading.Lock()
 
-    def poke(self) -> None:
+    def poke(self, topics: Iterable[str] | None = None) -> None:
+        """Committed appends of these topics (None: not known)."""
+        with self._topics_lock:
+            if topics is None or self._topics is None:
+                self._topics = None
+            else:
+                self._topics.update(topics)
         self._wanted.set()
         thread = self._thread
         if thread is not None and thread.is_alive():
@@ -92,9 +106,15 @@ class Notifier:
             if self._closed():
                 return
             self._wanted.clear()
+            with self._topics_lock:
+                topics, self._topics = self._topics, set()
+            if topics is not None and not topics:
+                continue  # a poke's topics already went with the previous NOTIFY
+            payload = " ".join(sorted(topics)) if topics is not None else ""
             try:
                 with self.datastore.get_connection() as conn:
-                    conn.execute(self.statement)
+                    conn.execute("SELECT pg_notify(%s, %s)",
+                                 (self.channel, payload if len(payload) <= MAX_TOPICS_PAYLOAD else ""))
                 self.sent += 1
             except Exception as exc:  # the database is down: followers poll, appends fail loudly
                 log.debug("NOTIFY failed: %s", exc)
@@ -212,7 +232,8 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
         mark = _writer()
         if mark is not None:  # committed: what this request's reads wait for
             mark.recorded[self.application] = max(mark.recorded.get(self.application, 0), max(ids))
-        self.notifier.poke()  # committed: wake the followers (once for a burst)
+        # Committed: wake the followers (once for a burst).
+        self.notifier.poke({e.topic for e in stored_events})
         return ids
 
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,

@@ -60,7 +60,8 @@ from runtime.settings import get_settings  # noqa: E402
 
 API_ROLE, WORKERS_ROLE, BASE_ROLE, PROBE_ROLE = "bench_api", "bench_workers", "bench_baseline", "bench_probe"
 APP_DB, BASE_DB = "eventmart_bench", "baseline_bench"
-PG_SETTINGS = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track_utility": "on"}
+PG_SETTINGS = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track_utility": "on",
+               "pg_stat_statements.track_planning": "on"}
 PASSWORD = "bench-pass-1"
 ITEMS = 5
 # Registration and sign-in are preparation, not measured: a cheap argon2 makes them quick.
@@ -196,9 +197,11 @@ class Stats:
                  "JOIN pg_database d ON d.oid = s.dbid WHERE r.rolname = %s AND d.datname = %s")
         total = self.conn.execute(f"SELECT coalesce(sum(calls), 0) {where}", (role, dbname)).fetchone()
         rows = self.conn.execute(
-            f"SELECT calls, regexp_replace(left(query, 200), '\\s+', ' ', 'g') {where} "
+            f"SELECT calls, round((total_plan_time + total_exec_time)::numeric, 1), "
+            f"regexp_replace(left(query, 200), '\\s+', ' ', 'g') {where} "
             "ORDER BY calls DESC LIMIT %s", (role, dbname, top)).fetchall() if top else []
-        return int(total[0] if total else 0), [{"calls": n, "query": q} for n, q in rows]
+        return int(total[0] if total else 0), [{"calls": n, "ms": float(ms), "query": q}
+                                               for n, ms, q in rows]
 
 
 def settle(app_url: str, app: Server, probe_cookie: str | None, limit: float) -> float:
@@ -319,7 +322,7 @@ def run_cells(args: Any, levels: list[int], endpoints: list[str], app: Server, b
                     result["statements"], result["top_statements"] = stats.calls(role, db, top=20)
                     if which == "app":
                         result["worker_statements"], result["worker_top_statements"] = stats.calls(
-                            WORKERS_ROLE, APP_DB, top=8)
+                            WORKERS_ROLE, APP_DB, top=20)
                     result.update(endpoint=endpoint, server=which, round=rnd, settle_s=settled,
                                   processes=processes)
                     runs.append(result)

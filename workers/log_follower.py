@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -279,6 +280,11 @@ class LogFollower:
     # bounded by it); more: batches double up to it while the follower is behind.
     max_batch_size: int = 0
     wants: TopicFilter | None = None  # None: every event is decoded and handled
+    # A NOTIFY names the topics of its burst (adapters/recorder.py): with this set, one that
+    # names none the follower wants does not wake it; the next poll passes those events.
+    # For followers nobody waits on (policies), never for read models: a read waiting for
+    # its own write waits for every read model of the log to pass it.
+    sleeps_through_others: bool = False
     # A read model's live follower: the Supervisor steps it with the others of its log in
     # one transaction (FollowerGroup). Not policies nor the relay: their side effects (commands,
     # a broker) can fail or stall in ways that must not hold the read models.
@@ -306,6 +312,13 @@ class LogFollower:
     @property
     def application(self) -> str:
         return self.app.name
+
+    def woken_by(self, payload: str) -> bool:
+        """Whether a NOTIFY with this payload (the topics appended, space-separated; empty:
+        not known) is worth a catch-up now rather than at the next poll."""
+        if not payload or not self.sleeps_through_others or self.wants is None:
+            return True
+        return any(self.wants(topic) for topic in payload.split())
 
     def step(self, conn: Connection) -> int:
         """Handles the next batch; returns how many events it passed (0: none new).
@@ -381,11 +394,21 @@ class LogFollower:
                     wait, retry = min(retry, self.poll_interval), retry * 2
                 else:
                     wait, retry = self.poll_interval, PENDING_FIRST_RETRY
-                for _ in listener.notifies(timeout=wait, stop_after=1):
-                    pass
-                # NOTIFYs that came while it worked are covered by the next catch-up.
-                for _ in listener.notifies(timeout=0):
-                    pass
+                self._sleep(listener, wait)
+
+    def _sleep(self, listener: Connection, seconds: float) -> None:
+        """Until a NOTIFY that wakes this follower, or `seconds` passed, or stop()."""
+        deadline = time.monotonic() + seconds
+        woken = False
+        while not woken and not self.stopping.is_set():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            for notify in listener.notifies(timeout=left, stop_after=1):
+                woken = self.woken_by(notify.payload)
+        # NOTIFYs that came while it worked are covered by the next catch-up.
+        for _ in listener.notifies(timeout=0):
+            pass
 
     def stop(self) -> None:
         self.stopping.set()

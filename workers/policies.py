@@ -23,7 +23,7 @@ from domain.payments.payment import Payment
 from projections import order_history, tracking
 from projections import payments as payment_view
 from runtime import Runtime
-from workers.log_follower import LogFollower, LoggedEvent
+from workers.log_follower import LogFollower, LoggedEvent, reading
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +34,10 @@ PAYMENT_EXPIRY = "payment_expiry"
 POLICIES = {SHOP_RATINGS: "commerce", ORDER_PAYMENTS: "payments", ONLINE_REFUNDS: "commerce"}
 
 
-def _follower(runtime: Runtime, name: str, app_name: str,
+def _follower(runtime: Runtime, name: str, app_name: str, reads: tuple[type, ...],
               on_event: Callable[[object], None]) -> LogFollower:
+    """A policy is handed only the events of `reads`, and a burst of appends of none of them
+    (cart traffic, for every policy) waits for the poll instead of waking it."""
     def handle(conn: Connection, batch: Sequence[LoggedEvent]) -> None:
         for logged in batch:
             on_event(logged.event)
@@ -45,6 +47,7 @@ def _follower(runtime: Runtime, name: str, app_name: str,
         database_url=runtime.database_url,
         poll_interval=runtime.settings.worker_poll_interval_seconds,
         batch_size=runtime.settings.worker_batch_size,
+        wants=reading(reads), sleeps_through_others=True,
     )
 
 
@@ -56,7 +59,7 @@ def shop_ratings(runtime: Runtime) -> LogFollower:
             runtime.catalog.rate_shop(UUID(event.shop_id), order_id=str(event.originator_id),
                                       rating=event.rating)
 
-    return _follower(runtime, SHOP_RATINGS, "commerce", on_event)
+    return _follower(runtime, SHOP_RATINGS, "commerce", (Order.Rated,), on_event)
 
 
 def order_payments(runtime: Runtime) -> LogFollower:
@@ -88,7 +91,8 @@ def order_payments(runtime: Runtime) -> LogFollower:
         elif isinstance(event, Payment.Refunded) and event.settles_order:
             runtime.commerce.record_order_refund(UUID(event.order_id), event.amount, event.reference)
 
-    return _follower(runtime, ORDER_PAYMENTS, "payments", on_event)
+    return _follower(runtime, ORDER_PAYMENTS, "payments", (Payment.Succeeded, Payment.Failed,
+                     Payment.Expired, Payment.Refunded), on_event)
 
 
 def _is_order(runtime: Runtime, event: Payment.Event) -> bool:
@@ -104,7 +108,7 @@ def online_refunds(runtime: Runtime) -> LogFollower:
                                     request_id=f"{event.originator_id}:{event.originator_version}",
                                     settles_order=True)
 
-    return _follower(runtime, ONLINE_REFUNDS, "commerce", on_event)
+    return _follower(runtime, ONLINE_REFUNDS, "commerce", (Order.RefundDue,), on_event)
 
 
 def expire_overdue_payments(runtime: Runtime, conn: Connection) -> int:

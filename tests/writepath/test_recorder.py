@@ -4,6 +4,7 @@ after the commit."""
 
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Any
 
@@ -11,16 +12,22 @@ import psycopg
 import pytest
 from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
 
 from adapters.database import eventsourcing_env
 from adapters.recorder import WRITER, LockFreeApplicationRecorder, WriteMark
-from projections import tracking
+from domain.commerce.cart import Cart
+from domain.commerce.order import Order
+from projections import READ_MODELS, tracking
 from runtime import Runtime
 from tests.infra import fresh_database
-from tests.support.appends import Stream, bumps, recorder_of, recording_follower
+from tests.support.appends import Stream, Tally, bumps, recorder_of, recording_follower
 from tests.support.runtimes import own_runtime
 from tests.support.waiting import eventually
-from workers.log_follower import connect_follower
+from workers import policies
+from workers.audit_seal import seal_followers
+from workers.log_follower import LogFollower, connect_follower, reading
+from workers.projection import projection_follower
 
 
 class Legacy(Application[uuid.UUID]):
@@ -87,7 +94,31 @@ def test_an_append_wakes_listeners_after_it_committed(postgres: str) -> None:
                 recorder.insert_events(stored)
                 woken = list(listener.notifies(timeout=30, stop_after=1))
             assert [n.channel for n in woken] == ["legacy_events"]
+            assert woken[0].payload == stored[0].topic  # what the burst appended
             eventually(lambda: recorder.notifier.sent >= 1)  # counted after the NOTIFY returned
+        finally:
+            app.close()
+
+
+def test_a_notify_names_every_topic_its_burst_appended_or_none_when_one_is_not_known(
+        postgres: str) -> None:
+    with fresh_database(postgres) as url:
+        app = legacy_app(url, ours=True)
+        notifier = recorder_of(app).notifier
+        try:
+            with psycopg.connect(url, autocommit=True) as listener:
+                listener.execute("LISTEN legacy_events")
+                named: set[str] = set()
+                notifier.poke({"a.b:C.One"})
+                notifier.poke({"a.b:C.Two", "a.b:C.One"})
+                for notify in listener.notifies(timeout=30):  # one NOTIFY or two, per the debounce
+                    named.update(notify.payload.split())
+                    if named == {"a.b:C.One", "a.b:C.Two"}:
+                        break
+                assert named == {"a.b:C.One", "a.b:C.Two"}
+                # An append that did not say what it appended: every follower is woken.
+                notifier.poke(None)
+                assert [n.payload for n in listener.notifies(timeout=30, stop_after=1)] == [""]
         finally:
             app.close()
 
@@ -159,3 +190,58 @@ def test_an_append_for_a_writer_records_their_position_in_the_same_statement(
     anonymous, _ = bumps(app, stream, 1)
     after = recorder.insert_events(anonymous)
     assert after is not None and recorded() == [more[0]]
+
+
+class Woken(LogFollower):
+    """Notes what each NOTIFY it received made of it."""
+
+    heard: list[tuple[str, bool]]
+
+    def woken_by(self, payload: str) -> bool:
+        woken = super().woken_by(payload)
+        self.heard.append((payload, woken))
+        return woken
+
+
+def test_a_policy_sleeps_through_a_notify_of_topics_it_does_not_read(postgres: str) -> None:
+    with fresh_database(postgres) as url:
+        app = legacy_app(url, ours=True)
+        bumped = Tally.Bumped.__module__ + ":" + Tally.Bumped.__qualname__
+        other = "domain.commerce.cart:Cart.ItemAdded"
+        policy = Woken(follower="policy", app=app, handle=lambda conn, batch: None, database_url=url,
+                       poll_interval=60, wants=reading((Tally.Bumped,)), sleeps_through_others=True)
+        policy.heard = []
+        read_model = LogFollower(follower="read_model", app=app, handle=lambda conn, batch: None,
+                                 database_url=url, wants=reading((Tally.Bumped,)))
+        assert read_model.woken_by(other)  # a read model wakes for every burst
+        try:
+            with psycopg.connect(url, autocommit=True) as listener, \
+                    psycopg.connect(url, autocommit=True) as sender:
+                listener.execute("LISTEN legacy_events")
+                sleeping = threading.Thread(target=policy._sleep, args=(listener, 60), daemon=True)
+                sleeping.start()
+                sender.execute("SELECT pg_notify('legacy_events', %s)", (other,))
+                eventually(lambda: policy.heard)
+                assert policy.heard == [(other, False)] and sleeping.is_alive()
+                sender.execute("SELECT pg_notify('legacy_events', %s)", (f"{other} {bumped}",))
+                sleeping.join(30)
+                assert not sleeping.is_alive()
+                assert policy.heard == [(other, False), (f"{other} {bumped}", True)]
+                assert policy.woken_by("")  # a NOTIFY that names nothing wakes everyone
+        finally:
+            policy.stop()
+            app.close()
+
+
+def test_cart_traffic_wakes_the_read_models_not_the_policies_nor_the_audit_chain(
+        runtime_on_own_log: Runtime) -> None:
+    runtime = runtime_on_own_log
+    cart_added, rated = get_topic(Cart.ItemAdded), get_topic(Order.Rated)
+    assert not policies.shop_ratings(runtime).woken_by(cart_added)
+    assert not policies.online_refunds(runtime).woken_by(cart_added)
+    assert policies.shop_ratings(runtime).woken_by(f"{cart_added} {rated}")
+    assert not any(seal.woken_by(cart_added) or seal.woken_by("") for seal in seal_followers(runtime))
+    # Every read model: a read waiting for its own write waits for all of them to pass it.
+    for model in READ_MODELS.values():
+        if model.application == "commerce":
+            assert projection_follower(runtime, model).woken_by(rated)
