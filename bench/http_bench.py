@@ -33,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -82,6 +83,42 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def _cpu_by_pid() -> tuple[dict[int, int], dict[int, float]]:
+    """Every process's parent and CPU seconds (user + system) so far, from /proc (Linux;
+    elsewhere nothing, and the bench reports no CPU figures)."""
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for entry in Path("/proc").glob("[0-9]*") if Path("/proc/self/stat").exists() else ():
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # ended meanwhile
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / tick
+    return parents, cpu
+
+
+def tree_cpu(roots: dict[str, int]) -> dict[str, float]:
+    """CPU seconds so far of each named process and everything it started; "<name> children"
+    for what it started alone (a server's API processes). A process that ended is not
+    counted: measure between two calls while the processes live."""
+    parents, cpu = _cpu_by_pid()
+    children: dict[int, list[int]] = {}
+    for pid, parent in parents.items():
+        children.setdefault(parent, []).append(pid)
+    out: dict[str, float] = {}
+    for name, root in roots.items():
+        below, todo = 0.0, list(children.get(root, []))
+        while todo:
+            pid = todo.pop()
+            below += cpu.get(pid, 0.0)
+            todo += children.get(pid, [])
+        out[name] = cpu.get(root, 0.0) + below
+        out[f"{name} children"] = below
+    return out
 
 
 def url_for(server_url: str, dbname: str, role: str) -> str:
@@ -267,6 +304,10 @@ def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     if "worker_statements" in runs[0]:
         worker_calls = sum(r["worker_statements"] for r in runs)
         out["worker_statements_per_request"] = round(worker_calls / answered, 2) if answered else None
+    if answered and all(r.get("cpu_s") for r in runs):
+        # CPU per answered request, by process: where a request's cost goes on a shared machine.
+        out["cpu_ms_per_request"] = {k: round(sum(r["cpu_s"][k] for r in runs) * 1000 / answered, 2)
+                                     for k in runs[0]["cpu_s"]}
     return out
 
 
@@ -274,9 +315,15 @@ def fmt(v: Any, spec: str = "") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _load_cpu() -> float:
+    """CPU seconds of the load generators that ended so far (this process's waited children)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_cells(args: Any, levels: list[int], endpoints: list[str], app: Server, base: Server, app_url: str,
               stats: Stats, readers: list[str], carters: list[str], prep: dict[str, Any], processes: int,
-              probe: LagProbe, runs: list[dict[str, Any]], offset: int) -> int:
+              probe: LagProbe, runs: list[dict[str, Any]], offset: int, postmaster: int) -> int:
     """Every (clients, endpoint) cell at this process count, baseline and app alternating; the
     lag probe samples beside every app run of cart add. Returns the next unused cart user."""
     app_recovers = True
@@ -315,9 +362,14 @@ def run_cells(args: Any, levels: list[int], endpoints: list[str], app: Server, b
                     probing = which == "app" and endpoint == "cart add"
                     if probing:
                         probe.start()
+                    roots = {"server": server.proc.pid, "postgres": postmaster}
+                    cpu_before, load_before = tree_cpu(roots), _load_cpu()
                     result = load(server.port, method, clients, level, args)
+                    cpu_after, load_after = tree_cpu(roots), _load_cpu()
                     if probing:
                         result["lag_ms"] = probe.stop()
+                    result["cpu_s"] = {k: round(cpu_after[k] - cpu_before[k], 3) for k in cpu_after}
+                    result["cpu_s"]["load generator"] = round(load_after - load_before, 3)
                     role, db = (API_ROLE, APP_DB) if which == "app" else (BASE_ROLE, BASE_DB)
                     result["statements"], result["top_statements"] = stats.calls(role, db, top=20)
                     if which == "app":
@@ -356,6 +408,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="eventmart-bench-") as tmp_name:
         tmp = Path(tmp_name)
         pg = start_embedded(tmp / "pg", throwaway=True, settings=PG_SETTINGS)
+        postmaster = int((pg.pgdata / "postmaster.pid").read_text().split()[0])
         servers: list[Server] = []
         try:
             server_url = pg.get_uri("postgres")
@@ -398,7 +451,7 @@ def main() -> None:
                 lag[idle_key] = probe.idle(args.lag_samples)
                 print(f"  lag {idle_key}: {lag[idle_key]}", flush=True)
                 offset = run_cells(args, levels, endpoints, app, base, app_url, stats, readers, carters, prep,
-                                   processes, probe, runs, offset)
+                                   processes, probe, runs, offset, postmaster)
                 probe.close()
                 for server in (app, base):
                     server.stop()
@@ -457,6 +510,18 @@ def main() -> None:
               f"{fmt(row['ratio'], '.2f'):>7}{'>=' + str(row['target_ratio']) + ' ' + mark:>8}"
               f"{fmt(a['statements_per_request']):>10}{fmt(b['statements_per_request']):>6}"
               f"{fmt(a.get('worker_statements_per_request')):>9}")
+    if any("cpu_ms_per_request" in row["app"] for row in rows):
+        print("\nCPU ms per request (app: API processes + the followers' process when N > 1; "
+              "PostgreSQL; load generator), app / baseline:")
+        for row in rows:
+            a, b = row["app"].get("cpu_ms_per_request"), row["baseline"].get("cpu_ms_per_request")
+            if not a or not b:
+                continue
+            split = (f" (API {a['server children']}, followers {round(a['server'] - a['server children'], 2)})"
+                     if row["processes"] > 1 else "")
+            print(f"  {row['endpoint']:<14}{row['processes']}p {row['clients']:>4} clients: "
+                  f"server {a['server']}{split}, postgres {a['postgres']}, load {a['load generator']}"
+                  f"  /  server {b['server']}, postgres {b['postgres']}, load {b['load generator']}")
     print("\nlag from commit to read-model row (cart_view), ms:")
     floor = lag.get("floor", {}).get("p50_ms")
     for name, figures in lag.items():
