@@ -5,13 +5,14 @@
 
 Starts a throwaway embedded PostgreSQL (temp directory, Unix socket; never ./var nor a server
 of your own) with pg_stat_statements preloaded, then two servers on 127.0.0.1: our app
-(bench/serve_app.py: `eventmart serve` with in-process workers that connect as another role)
+(bench/serve_app.py: `eventmart serve`, whose workers connect as another role)
 and bench/baseline_app.py. Prepares users, a vendor shop and items through the API, then for
 each client count and endpoint runs baseline and app alternately (ABBA over `--rounds`), each
 run bounded by `--duration` seconds and `--max-requests`, from a separate load process
 (bench/loadgen.py, HTTP/1.1 keep-alive, one connection per client, `--timeout` per request
 counted as an error). pg_stat_statements is reset before every run; statements per request are
-the calls of the server's own role divided by the answers it gave.
+the calls of the server's own role divided by the answers it gave. CPU per request, by process
+(the server, its API processes, PostgreSQL, the load generator), comes from /proc.
 
 Endpoints (each client has its own user, so per-user endpoints never contend on one aggregate):
 - cart add: `POST /api/v1/consumer/cart/add` (item cycles over the shop's items) vs
@@ -511,14 +512,13 @@ def main() -> None:
               f"{fmt(a['statements_per_request']):>10}{fmt(b['statements_per_request']):>6}"
               f"{fmt(a.get('worker_statements_per_request')):>9}")
     if any("cpu_ms_per_request" in row["app"] for row in rows):
-        print("\nCPU ms per request (app: API processes + the followers' process when N > 1; "
+        print("\nCPU ms per request (app: API processes + the followers' process; "
               "PostgreSQL; load generator), app / baseline:")
         for row in rows:
             a, b = row["app"].get("cpu_ms_per_request"), row["baseline"].get("cpu_ms_per_request")
             if not a or not b:
                 continue
-            split = (f" (API {a['server children']}, followers {round(a['server'] - a['server children'], 2)})"
-                     if row["processes"] > 1 else "")
+            split = f" (API {a['server children']}, followers {round(a['server'] - a['server children'], 2)})"
             print(f"  {row['endpoint']:<14}{row['processes']}p {row['clients']:>4} clients: "
                   f"server {a['server']}{split}, postgres {a['postgres']}, load {a['load generator']}"
                   f"  /  server {b['server']}, postgres {b['postgres']}, load {b['load generator']}")

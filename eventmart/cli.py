@@ -50,15 +50,16 @@ def serve(
     port: Annotated[int, typer.Option(help="TCP port")] = 8000,
     processes: Annotated[int, typer.Option(
         "--workers", min=1,
-        help="API processes; above 1 the followers run once, in the parent process")] = 1,
+        help="API processes; the followers run once, in the parent process")] = 1,
     no_workers: Annotated[bool, typer.Option(
         "--no-workers", help="run no projections, policies or relay here (run `eventmart worker`)")] = False,
     migrate_first: Annotated[
         bool, typer.Option("--migrate/--no-migrate", help="create missing tables first")
     ] = True,
 ) -> None:
-    """Migrate, then serve the API (with all workers in-process unless --no-workers). Read
-    models whose version changed are rebuilt blue/green in the background meanwhile."""
+    """Migrate, then serve the API: N processes (1 by default), with the workers once in this,
+    the parent, process unless --no-workers (eventmart/serving.py). Read models whose version
+    changed are rebuilt blue/green in the background meanwhile."""
     import psycopg
     import uvicorn
 
@@ -75,12 +76,13 @@ def serve(
     else:
         with psycopg.connect(url, autocommit=True) as conn:  # type: ignore[arg-type]
             stale = stale_read_models(conn)
-    if processes > 1:
+    if processes > 1 or not no_workers:
         serve_processes(settings, url, host=host, port=port, processes=processes,
                         followers=not no_workers, stale=stale)
         return
+    # One API process and no workers: nothing to keep apart, so this process serves.
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
-    app = create_app(runtime, run_workers=not no_workers)
+    app = create_app(runtime)
     background = BackgroundRebuilds(runtime, stale).start()
     try:
         uvicorn.run(app, host=host, port=port, **uvicorn_options(settings))

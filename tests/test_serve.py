@@ -31,8 +31,11 @@ def test_serve_starts_embedded_postgres_stops_cleanly_and_keeps_data(tmp_path: P
 
     server = eventmart("serve", "--port", str(port), env=env)
     try:
-        eventually(lambda: ready(base), timeout=90, interval=0.2)
+        eventually(lambda: ready(base), timeout=90, interval=0.2)  # every follower beats
         assert (data_dir / "pgdata" / "PG_VERSION").exists()
+        # The API answers from a process of its own, the followers run in this one's.
+        process = httpx.get(f"{base}/healthz", timeout=5).json()["process"]
+        assert process["pid"] != server.pid and process["workers"] is False
         email = f"keep-{port}@example.com"
         r = httpx.post(f"{base}/auth/register", json={"email": email, "password": PASSWORD})
         assert r.status_code == 201
