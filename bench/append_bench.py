@@ -15,8 +15,9 @@ connection. Paths:
 - debit_wallet, add_cart_item: the commands (load, decide, save), with the library's
   recorder (before) and ours (after).
 
-No workers run while appends are measured. Then, with every worker running in-process (as
-`eventmart serve` runs them), `--lag-samples` debit_wallet commands, one at a time, each timed
+No workers run while appends are measured. Then, with every worker running in this process
+(as an app built with `run_workers=True` runs them; `eventmart serve` runs them in a process
+apart from the API's), `--lag-samples` debit_wallet commands, one at a time, each timed
 from its return to the moment `wallet_balance` has passed it (`tracking.caught_up`, polled
 on a connection of its own): the read-your-writes wait, idle and while 8 threads append.
 Prints a table of rates and ratios to the raw INSERT at the same thread count, the lag
