@@ -89,6 +89,8 @@ def serve_processes(settings: Settings, url: str, *, host: str, port: int, proce
                                 host=host, port=port, **uvicorn_options(settings))
         # uvicorn.run would serve N = 1 in this very process, beside the followers.
         Multiprocess(config, sockets=[config.bind_socket()]).run()
+    except KeyboardInterrupt:  # as uvicorn.run: the supervisor has stopped the API processes
+        pass
     finally:
         if background is not None:
             background.stop()
