@@ -34,6 +34,15 @@ def test_a_repriced_cart_line_is_the_line_its_fields_say(line: CartLine, qty: in
         repriced.qty = qty + 1  # type: ignore[misc]
 
 
+@given(line=CART_LINES, qty=QTY, price=PRICE)
+def test_a_cart_lines_dict_is_its_fields_in_order(line: CartLine, qty: int, price: int) -> None:
+    for each in (line, line.repriced(qty, price)):
+        as_dict = each.as_dict()
+        assert list(as_dict.items()) == list(dataclasses.asdict(each).items())
+        as_dict["qty"] = -1  # a copy: the line is not changed through it
+        assert each.qty != -1
+
+
 @given(line=CART_LINES)
 def test_a_cart_line_orders_as_the_same_goods(line: CartLine) -> None:
     ordered = line.ordered()
