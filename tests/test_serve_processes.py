@@ -1,5 +1,6 @@
 """`eventmart serve --workers 2`: two API processes answer on one port, and the log followers
-run once, in the parent process, not in either API process."""
+run once, in the parent process, not in either API process; on the socket the process manager
+binds, connections have Nagle's algorithm off."""
 
 from __future__ import annotations
 
@@ -101,6 +102,7 @@ def test_connections_to_a_socket_uvicorn_binds_have_nagle_off() -> None:
     # `--workers N` hands each API process the listener of Config.bind_socket(): given that
     # socket, a server with our options answers with TCP_NODELAY on (uvicorn's own protocol
     # leaves it off there; see NoDelayH11Protocol).
+    NoDelaySeen.seen.clear()
     options = {**uvicorn_options(Settings()), "http": NoDelaySeen}
     config = uvicorn.Config(hello, host="127.0.0.1", port=free_port(), lifespan="off", **options)
     listener = config.bind_socket()
