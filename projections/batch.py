@@ -54,6 +54,15 @@ class Table:
                     sql.Identifier(self.name), sql.Identifier(self.key)), (wanted,)).fetchall()
         return {row[self.key]: row for row in rows}
 
+    def keys_due(self, conn: Connection, *, status: str, at: str, until: Any, limit: int) -> list[Any]:
+        """The keys of rows in `status` whose `at` column is at or before `until`, oldest
+        first, at most `limit`: what a sweep acts on (payments past their deadline, orders
+        unpaid for too long)."""
+        return [row[0] for row in conn.execute(sql.SQL(
+            "SELECT {key} FROM {table} WHERE status = %s AND {at} <= %s ORDER BY {at} LIMIT %s"
+        ).format(key=sql.Identifier(self.key), table=sql.Identifier(self.name),
+                 at=sql.Identifier(at)), (status, until, limit)).fetchall()]
+
     @property
     def _inputs(self) -> tuple[str, ...]:
         return tuple(i for d in self.derived for i in d.inputs)

@@ -183,9 +183,7 @@ def list_orders(
 
 def unpaid_since(conn: Connection, before: datetime, limit: int = 200) -> list[UUID]:
     """Online orders still awaiting payment that were placed before `before`."""
-    return [r[0] for r in conn.execute(
-        "SELECT order_id FROM order_history WHERE status = 'awaiting_payment' AND created_at <= %s "
-        "ORDER BY created_at LIMIT %s", (before, limit)).fetchall()]
+    return TABLE.keys_due(conn, status="awaiting_payment", at="created_at", until=before, limit=limit)
 
 
 READ_MODEL = ReadModel(name="order_history", application="commerce", create_sql=CREATE_SQL,

@@ -78,9 +78,8 @@ def find_payment(conn: Connection, payment_id: UUID) -> Row | None:
 
 
 def overdue(conn: Connection, now: datetime, limit: int = 200) -> list[UUID]:
-    return [r[0] for r in conn.execute(
-        "SELECT payment_id FROM payment_view WHERE status = 'pending' AND expires_at <= %s "
-        "ORDER BY expires_at LIMIT %s", (now, limit)).fetchall()]
+    """Payments still pending past their deadline."""
+    return TABLE.keys_due(conn, status="pending", at="expires_at", until=now, limit=limit)
 
 
 READ_MODEL = ReadModel(name="payment_view", application="payments", create_sql=CREATE_SQL,
