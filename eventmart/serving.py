@@ -10,8 +10,9 @@ commit to read-model row was p99 105-152 ms there against 18-31 ms with the foll
 process of their own (which also answered 436 cart adds/s at 16 clients against 336). N
 copies of each follower would only take turns on their position's row lock, with N times the
 connections and wake-ups for the same work, and a process busy with a rebuild batch would
-answer requests late. The parent process does little else, so on a 2-core machine
-`--workers 2` gives the API both cores while the followers take what they need.
+answer requests late. On a 2-core machine `--workers 2` gives the API both cores, and the
+followers then wait their turn behind it: more cart adds/s at 64 and 256 clients, but lag
+p99 143-200 ms there against 28-38 ms with one API process (README, Benchmarks).
 """
 
 from __future__ import annotations
