@@ -47,14 +47,15 @@ def lock_cursors(conn: Connection, followers: Sequence[str], application: str) -
     return _lock(conn, followers, application, wait=False)
 
 
+_LOCK = ("SELECT position_xid::text, position, follower FROM follower_positions "
+         "WHERE application=%s AND follower = ANY(%s) FOR UPDATE")
+
+
 def _lock(conn: Connection, followers: Sequence[str], application: str,
           wait: bool) -> dict[str, tuple[int, int]]:
-    rows = conn.execute(
-        sql.SQL("SELECT position_xid::text, position, follower FROM follower_positions "
-                "WHERE application=%s AND follower = ANY(%s) FOR UPDATE{}").format(
-            sql.SQL("" if wait else " SKIP LOCKED")),
-        (application, list(followers)),
-    ).fetchall()
+    # Plain text: a Composed statement would be rendered again on every step of every follower.
+    rows = conn.execute(_LOCK if wait else _LOCK + " SKIP LOCKED",
+                        (application, list(followers))).fetchall()
     return {str(f): (int(x), int(p)) for x, p, f in rows}
 
 

@@ -414,7 +414,6 @@ class LogFollower:
         self.stopping.set()
 
 
-
 def _unused(conn: Connection, batch: Sequence[LoggedEvent]) -> None:
     raise AssertionError("a FollowerGroup hands each batch to its members' handlers")
 
