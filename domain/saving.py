@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, ParamSpec, TypeVar
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
 
@@ -156,6 +156,29 @@ class EventMartApplication(Application[UUID]):
         transcoder.register(SetAsList())
         for name, value_type in self.snapshot_values.items():
             transcoder.register(ValueAsDict(value_type, name))
+
+    def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
+        """At an aggregate's snapshot interval, the library loads the aggregate again
+        (snapshot + up to an interval of events, two statements) and replays it: a third of a
+        wallet debit's time, a twelfth of a cart add's. When the saved aggregate is at that
+        version, it is what the replay gives (every change goes through an event, which the
+        cache relies on too): that one is snapshotted as it is. The library's way stays for an
+        interval passed inside a save of several events."""
+        if self.snapshots is None or not self.snapshotting_intervals:
+            return
+        for event in processing_event.events:
+            aggregate = processing_event.aggregates.get(event.originator_id)
+            if aggregate is None:
+                continue
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval is None or event.originator_version % interval:
+                continue
+            if isinstance(aggregate, Aggregate) and aggregate.version == event.originator_version:
+                snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                assert snapshot_class is not None  # the library's, where an app snapshots
+                self.snapshots.put([snapshot_class.take(aggregate)])
+            else:
+                self.take_snapshot(event.originator_id, version=event.originator_version)
 
     def log_head(self) -> int | None:
         """The log's last position. Whatever was saved before now is at or below it: the
