@@ -84,11 +84,16 @@ def set_position(conn: Connection, follower: str, application: str, position: in
     set_positions(conn, application, {follower: (transaction_id, position)})
 
 
+# application -> set_positions' text, composed once (it runs on every step of every group).
+_SET_POSITIONS: dict[str, str] = {}
+
+
 def set_positions(conn: Connection, application: str, cursors: Mapping[str, tuple[int, int]]) -> None:
     """`set_position` for several followers of one log, each to its (transaction id,
     notification id), in one statement."""
-    conn.execute(
-        sql.SQL(
+    statement = _SET_POSITIONS.get(application)
+    if statement is None:
+        statement = _SET_POSITIONS[application] = sql.SQL(
             "WITH cursor AS (SELECT c.follower, c.xid::xid8 AS xid, c.position "
             "                FROM unnest(%(followers)s::text[], %(xids)s::text[], %(positions)s::bigint[]) "
             "                AS c(follower, xid, position)) "
@@ -104,7 +109,9 @@ def set_positions(conn: Connection, application: str, cursors: Mapping[str, tupl
             "    THEN NULL "
             "  ELSE poison END "
             "FROM cursor WHERE f.follower=cursor.follower AND f.application=%(application)s"
-        ).format(events=_events(application)),
+        ).format(events=_events(application)).as_string()
+    conn.execute(
+        statement,
         {"followers": list(cursors), "xids": [str(x) for x, _ in cursors.values()],
          "positions": [p for _, p in cursors.values()], "application": application},
     )

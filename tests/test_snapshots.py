@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from eventsourcing.domain import Aggregate
+from eventsourcing.domain import Aggregate, BaseAggregate, Snapshot
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,12 +23,13 @@ def replayed(runtime: Runtime, aggregate_id: uuid.UUID, version: int) -> dict[st
     """The aggregate the stored events up to `version` replay into, with no snapshot."""
     aggregate: Aggregate | None = None
     for stored in runtime.commerce.events.get(aggregate_id, lte=version):
+        assert isinstance(stored, Aggregate.Event)
         aggregate = stored.mutate(aggregate)
     assert aggregate is not None
     return state(aggregate)
 
 
-def state(aggregate: Aggregate) -> dict[str, Any]:
+def state(aggregate: BaseAggregate[uuid.UUID]) -> dict[str, Any]:
     return {k: v for k, v in vars(aggregate).items() if k != "_pending_events"}
 
 
@@ -56,4 +57,5 @@ def test_every_snapshot_is_what_its_events_replay_into(runtime: Runtime,
     snapshots = list(runtime.commerce.snapshots.get(wallet.id))
     assert [s.originator_version for s in snapshots] == list(range(100, wallet.version + 1, 100))
     for snapshot in snapshots:
+        assert isinstance(snapshot, Snapshot)
         assert state(snapshot.mutate(None)) == replayed(runtime, wallet.id, snapshot.originator_version)

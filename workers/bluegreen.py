@@ -70,7 +70,7 @@ def is_generation_follower(follower: str) -> bool:
     return "@g" in follower
 
 
-def version_gate(model: ReadModel) -> sql.Composable:
+def version_gate(model: ReadModel) -> str:
     """Holds a live follower while the serving tables are of another version than its code:
     the new code's rows do not belong in the old tables (its generation is being built), and an
     old process's rows do not belong in the new ones (evaluated after the position lock the swap
@@ -78,7 +78,7 @@ def version_gate(model: ReadModel) -> sql.Composable:
     read statement (workers/log_follower.py Gate): `serving_version` in SQL."""
     return sql.SQL(
         "(coalesce((SELECT version FROM read_model_versions WHERE read_model = {}), 1) = {})"
-    ).format(sql.Literal(model.name), sql.Literal(model.version))
+    ).format(sql.Literal(model.name), sql.Literal(model.version)).as_string()
 
 
 def serving_version(conn: Connection, name: str) -> int:

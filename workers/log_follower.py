@@ -74,11 +74,11 @@ class LoggedEvent:
 
 
 Handler = Callable[[Connection, Sequence[LoggedEvent]], None]
-# A condition, evaluated in the statement that reads each batch (after the position's row lock
+# A condition (SQL text), evaluated in the statement that reads each batch (after the position's row lock
 # is taken, so it sees whatever committed before the lock was granted): false holds the
 # follower where it is (a read model whose tables are of another version than its code:
 # workers/bluegreen.py). One statement less per batch than asking it on its own.
-Gate = sql.Composable
+Gate = str
 
 TopicFilter = Callable[[str], bool]
 
@@ -157,6 +157,46 @@ class LogRead:
     open: tuple[bool, ...]
 
 
+# (events table, whether followers' skips are read, their gates) -> the read's text. Composed
+# once: rendering it anew on every step cost a follower more than decoding a small burst.
+_READS: dict[tuple[str, bool, tuple[Gate | None, ...]], str] = {}
+
+
+def _read_statement(events: str, skips: bool, gates: tuple[Gate | None, ...]) -> str:
+    key = (events, skips, gates)
+    statement = _READS.get(key)
+    if statement is not None:
+        return statement
+    skipped = sql.SQL(
+        "ARRAY(SELECT k.follower FROM follower_skips k WHERE k.follower = ANY(%(followers)s) "
+        "AND k.application = %(application)s AND k.position = notification_id)"
+        if skips else "'{}'::text[]")
+    gate = sql.SQL("ARRAY[{}]::bool[]").format(
+        sql.SQL(", ").join(sql.SQL(g or "true") for g in gates))
+    statement = _READS[key] = sql.SQL(
+        "WITH snap AS (SELECT pg_current_snapshot() AS s), "
+        "followers AS (SELECT backend_xid FROM pg_stat_activity "
+        "              WHERE application_name = %(reader)s AND backend_xid IS NOT NULL), "
+        "bound AS (SELECT coalesce("
+        "  (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x "
+        "   WHERE x::xid NOT IN (SELECT backend_xid FROM followers)), "
+        "  (SELECT pg_snapshot_xmax(s) FROM snap)) AS xmin), "
+        "gates AS (SELECT {gate} AS open) "
+        # The text form gets its own name: ORDER BY transaction_id would sort by it.
+        "(SELECT true, notification_id, originator_id, originator_version, topic, state, "
+        "        transaction_id::text AS xid, {skipped} AS skipped, gates.open "
+        " FROM {events}, bound, gates WHERE transaction_id < bound.xmin "
+        " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) "
+        " ORDER BY transaction_id, notification_id LIMIT %(limit)s) "
+        "UNION ALL "
+        "(SELECT false, notification_id, NULL, NULL, NULL, NULL, transaction_id::text AS xid, "
+        "        '{{}}'::text[], gates.open "
+        " FROM {events}, bound, gates WHERE transaction_id >= bound.xmin "
+        " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) LIMIT 1)"
+    ).format(events=sql.Identifier(events), gate=gate, skipped=skipped).as_string()
+    return statement
+
+
 def _read_rows(conn: Connection, app: Application[UUID], after: Cursor, limit: int,
                followers: Sequence[str] = (), gates: Sequence[Gate | None] = ()) -> LogRead:
     """The next events after the cursor that every follower will ever see in this order:
@@ -172,34 +212,8 @@ def _read_rows(conn: Connection, app: Application[UUID], after: Cursor, limit: i
     log back by the length of their batch. A running transaction is left out only when its
     session is seen as a follower's; any other, or one that ended between the snapshot and
     the look at pg_stat_activity, still bounds the read."""
-    skipped = sql.SQL(
-        "ARRAY(SELECT k.follower FROM follower_skips k WHERE k.follower = ANY(%(followers)s) "
-        "AND k.application = %(application)s AND k.position = notification_id)"
-        if followers else "'{}'::text[]")
-    gate = sql.SQL("ARRAY[{}]::bool[]").format(
-        sql.SQL(", ").join(g or sql.SQL("true") for g in gates))
     rows = conn.execute(
-        sql.SQL(
-            "WITH snap AS (SELECT pg_current_snapshot() AS s), "
-            "followers AS (SELECT backend_xid FROM pg_stat_activity "
-            "              WHERE application_name = %(reader)s AND backend_xid IS NOT NULL), "
-            "bound AS (SELECT coalesce("
-            "  (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x "
-            "   WHERE x::xid NOT IN (SELECT backend_xid FROM followers)), "
-            "  (SELECT pg_snapshot_xmax(s) FROM snap)) AS xmin), "
-            "gates AS (SELECT {gate} AS open) "
-            # The text form gets its own name: ORDER BY transaction_id would sort by it.
-            "(SELECT true, notification_id, originator_id, originator_version, topic, state, "
-            "        transaction_id::text AS xid, {skipped} AS skipped, gates.open "
-            " FROM {events}, bound, gates WHERE transaction_id < bound.xmin "
-            " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) "
-            " ORDER BY transaction_id, notification_id LIMIT %(limit)s) "
-            "UNION ALL "
-            "(SELECT false, notification_id, NULL, NULL, NULL, NULL, transaction_id::text AS xid, "
-            "        '{{}}'::text[], gates.open "
-            " FROM {events}, bound, gates WHERE transaction_id >= bound.xmin "
-            " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) LIMIT 1)"
-        ).format(events=sql.Identifier(events_table(app)), gate=gate, skipped=skipped),
+        _read_statement(events_table(app), bool(followers), tuple(gates)),
         {"xid": str(after[0]), "id": after[1], "limit": limit, "reader": FOLLOWER_APPLICATION,
          "followers": list(followers), "application": app.name},
     ).fetchall()
