@@ -3,7 +3,7 @@
     DATABASE_URL=... .venv/bin/python bench/baseline_app.py --port 8001 [--processes 2]
 
 Same server settings as `eventmart serve` (uvicorn.run with log_config=None, access_log=False,
-our Nagle-off HTTP protocol),
+our Nagle-off HTTP protocol on httptools, uvloop),
 the same pool (psycopg_pool, min 2, max DB_POOL_SIZE, autocommit) and the same thread-pool limit
 (anyio's default limiter set to DB_POOL_SIZE, sync endpoints). Two endpoints:
 
@@ -35,7 +35,8 @@ from pydantic import BaseModel, Field
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.baseline_app` importable
 
-from eventmart.serving import NoDelayH11Protocol  # noqa: E402
+from eventmart.serving import uvicorn_options  # noqa: E402
+from runtime.settings import get_settings  # noqa: E402
 
 ROWS = 1000
 
@@ -65,8 +66,6 @@ def prepare_tables(url: str) -> None:
 
 def app_from_env() -> FastAPI:
     """One server process's app (uvicorn's factory with --processes N)."""
-    from runtime.settings import get_settings
-
     return create_app(os.environ["DATABASE_URL"], get_settings().db_pool_size)
 
 
@@ -116,9 +115,10 @@ def main() -> None:
     # DB_POOL_SIZE as our app reads it, per process, like `eventmart serve --workers N`.
     # Our HTTP protocol too: with several processes, uvicorn's own leaves Nagle on (see
     # eventmart/serving.py), which would cap this baseline at about 40 ms a request.
+    server = uvicorn_options(get_settings())
     uvicorn.run("bench.baseline_app:app_from_env", factory=True, workers=args.processes,
                 host=args.host, port=args.port, log_config=None, access_log=False,
-                http=NoDelayH11Protocol)
+                http=server["http"], loop=server["loop"])
 
 
 if __name__ == "__main__":

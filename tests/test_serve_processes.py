@@ -15,7 +15,7 @@ import httpx
 import psycopg
 import uvicorn
 
-from eventmart.serving import NoDelayH11Protocol, uvicorn_options
+from eventmart.serving import NoDelayHttpToolsProtocol, uvicorn_options
 from projections import tracking
 from runtime.settings import Settings
 from tests.infra import free_port, fresh_database
@@ -81,7 +81,7 @@ def test_two_api_processes_serve_and_the_followers_run_once(postgres: str, tmp_p
         assert code == 0
 
 
-class NoDelaySeen(NoDelayH11Protocol):
+class NoDelaySeen(NoDelayHttpToolsProtocol):
     """Notes the TCP_NODELAY of every connection it accepts, after the protocol set it up."""
 
     seen: list[int] = []
@@ -101,7 +101,7 @@ async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
 def test_connections_to_a_socket_uvicorn_binds_have_nagle_off() -> None:
     # `--workers N` hands each API process the listener of Config.bind_socket(): given that
     # socket, a server with our options answers with TCP_NODELAY on (uvicorn's own protocol
-    # leaves it off there; see NoDelayH11Protocol).
+    # leaves it off there; see eventmart/serving.py _no_delay).
     NoDelaySeen.seen.clear()
     options = {**uvicorn_options(Settings()), "http": NoDelaySeen}
     config = uvicorn.Config(hello, host="127.0.0.1", port=free_port(), lifespan="off", **options)
