@@ -159,11 +159,10 @@ class EventMartApplication(Application[UUID]):
 
     def _take_snapshots(self, processing_event: ProcessingEvent[UUID]) -> None:
         """At an aggregate's snapshot interval, the library loads the aggregate again
-        (snapshot + up to an interval of events, two statements) and replays it: a third of a
-        wallet debit's time, a twelfth of a cart add's. When the saved aggregate is at that
-        version, it is what the replay gives (every change goes through an event, which the
-        cache relies on too): that one is snapshotted as it is. The library's way stays for an
-        interval passed inside a save of several events."""
+        (snapshot + up to an interval of events, two statements) and replays it. When the
+        saved aggregate is at that version, it is what the replay gives (every change goes
+        through an event, which the cache relies on too): that one is snapshotted as it is.
+        The library's way stays for an interval passed inside a save of several events."""
         if self.snapshots is None or not self.snapshotting_intervals:
             return
         for event in processing_event.events:
