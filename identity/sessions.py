@@ -66,19 +66,20 @@ def user_for_session(conn: Connection, token: str, *, now: datetime) -> User | N
     return found[0] if found else None
 
 
+SIGNED_IN_SQL = (
+    "SELECT u.*, ARRAY(SELECT DISTINCT w.application FROM user_write_positions w "
+    "WHERE w.user_id = u.id OR w.user_id = ANY(%s)) AS wrote_to "
+    "FROM sessions s JOIN users u ON u.id = s.user_id "
+    "WHERE s.token_hash=%s AND s.revoked_at IS NULL AND s.expires_at > %s")
+
+
 def signed_in(conn: Connection, token: str, *, now: datetime,
               writes_of: tuple[UUID, ...]) -> tuple[User, set[str]] | None:
     """`user_for_session`, and in the same statement the logs on which this user, or any of
     `writes_of` (everyone's writes), has a write recorded for read-your-writes: a read of a
     view fed by another log has nothing to wait for and skips that check."""
     with conn.cursor(row_factory=dict_row) as cur:
-        row = cur.execute(
-            "SELECT u.*, ARRAY(SELECT DISTINCT w.application FROM user_write_positions w "
-            "WHERE w.user_id = u.id OR w.user_id = ANY(%s)) AS wrote_to "
-            "FROM sessions s JOIN users u ON u.id = s.user_id "
-            "WHERE s.token_hash=%s AND s.revoked_at IS NULL AND s.expires_at > %s",
-            (list(writes_of), _digest(token), now),
-        ).fetchone()
+        row = cur.execute(SIGNED_IN_SQL, (list(writes_of), _digest(token), now)).fetchone()
     return (User.from_row(row), set(row["wrote_to"])) if row else None
 
 

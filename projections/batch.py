@@ -52,7 +52,8 @@ class Table:
                                                  compare=False, hash=False)
 
     @cached_property
-    def _select(self) -> str:
+    def select_sql(self) -> str:
+        """`load`'s statement: the rows of the keys in `%s` (an array), locked."""
         return sql.SQL("SELECT * FROM {} WHERE {} = ANY(%s) FOR UPDATE").format(
             sql.Identifier(self.name), sql.Identifier(self.key)).as_string()
 
@@ -78,7 +79,7 @@ class Table:
         if not wanted:
             return {}
         with conn.cursor(row_factory=dict_row) as cur:
-            rows = cur.execute(self._select, (wanted,)).fetchall()
+            rows = cur.execute(self.select_sql, (wanted,)).fetchall()
         return {row[self.key]: row for row in rows}
 
     def keys_due(self, conn: Connection, *, status: str, at: str, until: Any, limit: int) -> list[Any]:
