@@ -86,10 +86,16 @@ class Table:
         """The keys of rows in `status` whose `at` column is at or before `until`, oldest
         first, at most `limit`: what a sweep acts on (payments past their deadline, orders
         unpaid for too long)."""
-        return [row[0] for row in conn.execute(sql.SQL(
-            "SELECT {key} FROM {table} WHERE status = %s AND {at} <= %s ORDER BY {at} LIMIT %s"
+        return [row[0] for row in conn.execute(self.keys_due_sql(status, at), (until, limit)).fetchall()]
+
+    def keys_due_sql(self, status: str, at: str) -> str:
+        # The status is written into the statement, not passed: a partial index for one
+        # status (`WHERE status = 'pending'`) serves only a plan that knows the status, and
+        # the plan PostgreSQL caches for a prepared statement does not know its parameters.
+        return sql.SQL(
+            "SELECT {key} FROM {table} WHERE status = {status} AND {at} <= %s ORDER BY {at} LIMIT %s"
         ).format(key=sql.Identifier(self.key), table=sql.Identifier(self.name),
-                 at=sql.Identifier(at)), (status, until, limit)).fetchall()]
+                 status=sql.Literal(status), at=sql.Identifier(at)).as_string()
 
     @property
     def _inputs(self) -> tuple[str, ...]:

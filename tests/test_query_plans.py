@@ -20,7 +20,7 @@ import pytest
 
 from eventmart.migrations import migrate
 from identity.sessions import SIGNED_IN_SQL
-from projections import cart_view
+from projections import cart_view, order_history, payments
 from runtime import Runtime, open_runtime
 from tests.infra import fresh_database
 from tests.support.settings import make_settings
@@ -28,7 +28,7 @@ from workers.log_follower import _read_statement
 
 ROWS = 20_000
 BIG = ("commerce_events", "commerce_snapshots", "users", "sessions", "user_write_positions",
-       "cart_view")
+       "cart_view", "payment_view", "order_history")
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +62,15 @@ def filled(postgres: str) -> Iterator[Runtime]:
                 "INSERT INTO cart_view (cart_id, owner_id, version, doc, updated_at) "
                 "SELECT md5('c' || g)::uuid, md5(g::text)::uuid, 1, '{}', now() "
                 "FROM generate_series(1, %s) g", (ROWS,))
+            conn.execute(
+                "INSERT INTO payment_view SELECT md5('p' || g)::uuid, 'order', md5('o' || g)::uuid, "
+                "md5(g::text)::uuid, 100, 'INR', CASE WHEN g %% 100 = 0 THEN 'pending' ELSE 'succeeded' END, "
+                "'fake', 'x', 'x', now() - g * interval '1 second', 0, now(), now() "
+                "FROM generate_series(1, %s) g", (ROWS,))
+            conn.execute(
+                "INSERT INTO order_history SELECT md5('o' || g)::uuid, md5(g::text)::uuid, NULL, "
+                "CASE WHEN g %% 100 = 0 THEN 'awaiting_payment' ELSE 'delivered' END, 'online', 'INR', "
+                "100, '{}', now() - g * interval '1 second', now() FROM generate_series(1, %s) g", (ROWS,))
             analyzed = conn.execute(
                 "SELECT count(*) FROM pg_stat_user_tables WHERE relname = ANY(%s) "
                 "AND (last_analyze IS NOT NULL OR last_autoanalyze IS NOT NULL)", (list(BIG),)).fetchone()
@@ -118,3 +127,10 @@ def test_the_session_look_up_reads_by_index(filled: Runtime) -> None:
 def test_a_read_model_batch_loads_its_rows_by_index(filled: Runtime) -> None:
     plan = generic_plan(filled, cart_view.TABLE.select_sql)
     assert scans(plan) == [], plan
+
+
+def test_the_sweeps_find_what_is_due_by_index(filled: Runtime) -> None:
+    for statement in (payments.TABLE.keys_due_sql("pending", "expires_at"),
+                      order_history.TABLE.keys_due_sql("awaiting_payment", "created_at")):
+        plan = generic_plan(filled, statement)
+        assert scans(plan) == [], plan
