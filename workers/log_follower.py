@@ -187,7 +187,11 @@ def _read_statement(events: str, skips: bool, gates: tuple[Gate | None, ...]) ->
         # (transaction_id, notification_id) instead of filtering its rows. Joined, the
         # probe below for a committed event behind a running transaction read the whole
         # log whenever there was none (LIMIT 1 over an estimated third of the log matching:
-        # the generic plan is a sequential scan), on every step of every follower.
+        # the generic plan is a sequential scan), on every step of every follower. The
+        # probe starts at the later of the cursor and the bound, as one row comparison
+        # (btree starts from the row comparison and would walk from the cursor to the bound:
+        # the whole backlog, on every batch of a rebuild or a catch-up); from (xmin, -1) it
+        # is every event of a transaction at or after xmin, all of them past the cursor.
         "(SELECT true, notification_id, originator_id, originator_version, topic, state, "
         "        transaction_id::text AS xid, {skipped} AS skipped, gates.open "
         " FROM {events}, gates WHERE transaction_id < (SELECT xmin FROM bound) "
@@ -196,8 +200,9 @@ def _read_statement(events: str, skips: bool, gates: tuple[Gate | None, ...]) ->
         "UNION ALL "
         "(SELECT false, notification_id, NULL, NULL, NULL, NULL, transaction_id::text AS xid, "
         "        '{{}}'::text[], gates.open "
-        " FROM {events}, gates WHERE transaction_id >= (SELECT xmin FROM bound) "
-        " AND (transaction_id, notification_id) > (%(xid)s::text::xid8, %(id)s) "
+        " FROM {events}, gates WHERE (transaction_id, notification_id) > ("
+        "   (SELECT greatest(xmin, %(xid)s::text::xid8) FROM bound), "
+        "   (SELECT CASE WHEN xmin > %(xid)s::text::xid8 THEN -1 ELSE %(id)s END FROM bound)) "
         " ORDER BY transaction_id, notification_id LIMIT 1)"
     ).format(events=sql.Identifier(events), gate=gate, skipped=skipped).as_string()
     return statement
