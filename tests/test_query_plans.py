@@ -18,6 +18,7 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
+from adapters.aggregate_cache import VersionCheckedCache
 from eventmart.migrations import migrate
 from identity.sessions import SIGNED_IN_SQL
 from projections import cart_view, order_history, payments
@@ -107,9 +108,9 @@ def scans(plan: str) -> list[str]:
 
 def test_the_aggregate_look_up_reads_by_index(filled: Runtime) -> None:
     cache = filled.commerce.aggregate_source
-    assert cache is not None
+    assert isinstance(cache, VersionCheckedCache)
     for names in (("commerce",), ("catalog", "commerce")):
-        plan = generic_plan(filled, cache.statement(names).as_string())  # type: ignore[attr-defined]
+        plan = generic_plan(filled, cache.statement(names).as_string())
         assert scans(plan) == [], plan
 
 
