@@ -57,20 +57,24 @@ class Table:
         return sql.SQL("SELECT * FROM {} WHERE {} = ANY(%s) FOR UPDATE").format(
             sql.Identifier(self.name), sql.Identifier(self.key)).as_string()
 
+    @property
+    def _written(self) -> tuple[str, ...]:
+        """The columns an INSERT writes: the row's and the computed ones."""
+        return (*self.columns, *(d.column for d in self.derived))
+
     @cached_property
     def _target(self) -> str:
-        """The INSERT's head: table and written columns, computed ones included."""
+        """The INSERT's head: table and written columns."""
         return sql.SQL("INSERT INTO {} ({})").format(sql.Identifier(self.name), sql.SQL(", ").join(
-            map(sql.Identifier, (*self.columns, *(d.column for d in self.derived))))).as_string()
+            map(sql.Identifier, self._written))).as_string()
 
     @cached_property
     def _on_conflict(self) -> dict[str, str]:
-        written = (*self.columns, *(d.column for d in self.derived))
         return {
             "update": sql.SQL("ON CONFLICT ({}) DO UPDATE SET {}").format(
                 sql.Identifier(self.key),
                 sql.SQL(", ").join(sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(c))
-                                   for c in written if c != self.key)).as_string(),
+                                   for c in self._written if c != self.key)).as_string(),
             "nothing": "ON CONFLICT DO NOTHING",
         }
 

@@ -7,6 +7,7 @@ heartbeat, last error, the event it stopped on (poison) and a rebuild in progres
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -84,34 +85,33 @@ def set_position(conn: Connection, follower: str, application: str, position: in
     set_positions(conn, application, {follower: (transaction_id, position)})
 
 
-# application -> set_positions' text, composed once (it runs on every step of every group).
-_SET_POSITIONS: dict[str, str] = {}
+@functools.cache
+def _set_positions_sql(application: str) -> str:
+    """set_positions' text for one log, composed once (it runs on every step of every group)."""
+    return sql.SQL(
+        "WITH cursor AS (SELECT c.follower, c.xid::xid8 AS xid, c.position "
+        "                FROM unnest(%(followers)s::text[], %(xids)s::text[], %(positions)s::bigint[]) "
+        "                AS c(follower, xid, position)) "
+        "UPDATE follower_positions f SET position=cursor.position, position_xid=cursor.xid, "
+        "heartbeat_at=now(), poison = CASE "
+        "  WHEN poison IS NULL THEN NULL "
+        "  WHEN EXISTS (SELECT 1 FROM {events} e "
+        "               WHERE e.notification_id = (poison->>'position')::bigint "
+        "               AND (e.transaction_id, e.notification_id) <= (cursor.xid, cursor.position)) "
+        "    THEN NULL "
+        "  WHEN (poison->>'position')::bigint <= cursor.position AND NOT EXISTS ("
+        "    SELECT 1 FROM {events} e WHERE e.notification_id = (poison->>'position')::bigint) "
+        "    THEN NULL "
+        "  ELSE poison END "
+        "FROM cursor WHERE f.follower=cursor.follower AND f.application=%(application)s"
+    ).format(events=_events(application)).as_string()
 
 
 def set_positions(conn: Connection, application: str, cursors: Mapping[str, tuple[int, int]]) -> None:
     """`set_position` for several followers of one log, each to its (transaction id,
     notification id), in one statement."""
-    statement = _SET_POSITIONS.get(application)
-    if statement is None:
-        statement = _SET_POSITIONS[application] = sql.SQL(
-            "WITH cursor AS (SELECT c.follower, c.xid::xid8 AS xid, c.position "
-            "                FROM unnest(%(followers)s::text[], %(xids)s::text[], %(positions)s::bigint[]) "
-            "                AS c(follower, xid, position)) "
-            "UPDATE follower_positions f SET position=cursor.position, position_xid=cursor.xid, "
-            "heartbeat_at=now(), poison = CASE "
-            "  WHEN poison IS NULL THEN NULL "
-            "  WHEN EXISTS (SELECT 1 FROM {events} e "
-            "               WHERE e.notification_id = (poison->>'position')::bigint "
-            "               AND (e.transaction_id, e.notification_id) <= (cursor.xid, cursor.position)) "
-            "    THEN NULL "
-            "  WHEN (poison->>'position')::bigint <= cursor.position AND NOT EXISTS ("
-            "    SELECT 1 FROM {events} e WHERE e.notification_id = (poison->>'position')::bigint) "
-            "    THEN NULL "
-            "  ELSE poison END "
-            "FROM cursor WHERE f.follower=cursor.follower AND f.application=%(application)s"
-        ).format(events=_events(application)).as_string()
     conn.execute(
-        statement,
+        _set_positions_sql(application),
         {"followers": list(cursors), "xids": [str(x) for x, _ in cursors.values()],
          "positions": [p for _, p in cursors.values()], "application": application},
     )

@@ -12,6 +12,7 @@ operator records a skip (`tracking.record_skip`) or the position moves past it.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -157,23 +158,17 @@ class LogRead:
     open: tuple[bool, ...]
 
 
-# (events table, whether followers' skips are read, their gates) -> the read's text. Composed
-# once: rendering it anew on every step cost a follower more than decoding a small burst.
-_READS: dict[tuple[str, bool, tuple[Gate | None, ...]], str] = {}
-
-
+# Composed once per (events table, whether followers' skips are read, their gates): rendering
+# it anew on every step cost a follower more than decoding a small burst.
+@functools.cache
 def _read_statement(events: str, skips: bool, gates: tuple[Gate | None, ...]) -> str:
-    key = (events, skips, gates)
-    statement = _READS.get(key)
-    if statement is not None:
-        return statement
     skipped = sql.SQL(
         "ARRAY(SELECT k.follower FROM follower_skips k WHERE k.follower = ANY(%(followers)s) "
         "AND k.application = %(application)s AND k.position = notification_id)"
         if skips else "'{}'::text[]")
     gate = sql.SQL("ARRAY[{}]::bool[]").format(
         sql.SQL(", ").join(sql.SQL(g or "true") for g in gates))
-    statement = _READS[key] = sql.SQL(
+    return sql.SQL(
         "WITH snap AS (SELECT pg_current_snapshot() AS s), "
         "followers AS (SELECT backend_xid FROM pg_stat_activity "
         "              WHERE application_name = %(reader)s AND backend_xid IS NOT NULL), "
@@ -205,7 +200,6 @@ def _read_statement(events: str, skips: bool, gates: tuple[Gate | None, ...]) ->
         "   (SELECT CASE WHEN xmin > %(xid)s::text::xid8 THEN -1 ELSE %(id)s END FROM bound)) "
         " ORDER BY transaction_id, notification_id LIMIT 1)"
     ).format(events=sql.Identifier(events), gate=gate, skipped=skipped).as_string()
-    return statement
 
 
 def _read_rows(conn: Connection, app: Application[UUID], after: Cursor, limit: int,
