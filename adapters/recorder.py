@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
@@ -61,7 +62,12 @@ MAX_TOPICS_PAYLOAD = 7_000
 
 class Notifier:
     """One NOTIFY per burst of appends, sent from its own thread outside any append
-    transaction. Best effort: followers poll as well, so a lost NOTIFY only delays them."""
+    transaction. Best effort: followers poll as well, so a lost NOTIFY only delays them.
+
+    It sends on a connection of its own, not one from the event store's pool: under load
+    every pool connection is taken by requests, and a NOTIFY queued behind them arrived
+    as late as the requests were slow (the followers, woken late, held a read-your-writes
+    wait that long)."""
 
     def __init__(self, datastore: PostgresDatastore, channel: str,
                  debounce: float = NOTIFY_DEBOUNCE_SECONDS) -> None:
@@ -75,6 +81,19 @@ class Notifier:
         # The topics appended since the last NOTIFY; None: some append did not say.
         self._topics: set[str] | None = set()
         self._topics_lock = threading.Lock()
+        self._conn: psycopg.Connection[Any] | None = None  # the thread's own
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        if self._conn is None or self._conn.closed:
+            pool = self.datastore.pool
+            # The pool's own connection parameters (psycopg_pool also takes them as callables).
+            conninfo = pool.conninfo if isinstance(pool.conninfo, str) else pool.conninfo()
+            given = pool.kwargs() if callable(pool.kwargs) else pool.kwargs
+            kwargs = {k: v for k, v in (given or {}).items() if k != "row_factory"}
+            if pool.get_password_func is not None:
+                kwargs["password"] = pool.get_password_func()
+            self._conn = psycopg.connect(conninfo, autocommit=True, **kwargs)
+        return self._conn
 
     def poke(self, topics: Iterable[str] | None = None) -> None:
         """Committed appends of these topics (None: not known)."""
@@ -101,10 +120,10 @@ class Notifier:
         while True:
             if not self._wanted.wait(timeout=1.0):
                 if self._closed():
-                    return  # the application was closed: the thread ends with it
+                    return self._close()  # the application was closed: the thread ends with it
                 continue
             if self._closed():
-                return
+                return self._close()
             self._wanted.clear()
             with self._topics_lock:
                 topics, self._topics = self._topics, set()
@@ -112,13 +131,27 @@ class Notifier:
                 continue  # a poke's topics already went with the previous NOTIFY
             payload = " ".join(sorted(topics)) if topics is not None else ""
             try:
-                with self.datastore.get_connection() as conn:
-                    conn.execute("SELECT pg_notify(%s, %s)",
-                                 (self.channel, payload if len(payload) <= MAX_TOPICS_PAYLOAD else ""))
+                self._connection().execute(
+                    "SELECT pg_notify(%s, %s)",
+                    (self.channel, payload if len(payload) <= MAX_TOPICS_PAYLOAD else ""))
                 self.sent += 1
             except Exception as exc:  # the database is down: followers poll, appends fail loudly
                 log.debug("NOTIFY failed: %s", exc)
+                self._close()  # the next burst connects again
             quiet.wait(self.debounce)
+
+    def close(self) -> None:
+        """Once the event store's pool is closed: ends the thread, which closes its
+        connection (left alone, it notices within a second)."""
+        self._wanted.set()
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout=5.0)
+
+    def _close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
 
 
 # Read-your-writes: a user's next read of a view fed by an application waits until the view has

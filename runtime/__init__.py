@@ -16,6 +16,7 @@ from adapters.aggregate_cache import VersionCheckedCache
 from adapters.database import embedded_database_url, eventsourcing_env
 from adapters.media import LocalMediaStorage, MediaStorage
 from adapters.payment_providers import SandboxProvider
+from adapters.recorder import LockFreeApplicationRecorder
 from adapters.sms import SmsSender, sms_sender
 from domain.catalog.application import CatalogApplication
 from domain.commerce.application import CommerceApplication
@@ -59,6 +60,8 @@ class Runtime:
     def close(self) -> None:
         for app in self.applications.values():
             app.close()
+            if isinstance(app.recorder, LockFreeApplicationRecorder):
+                app.recorder.notifier.close()
         self.pool.close()
 
 

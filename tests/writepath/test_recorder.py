@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from contextlib import ExitStack
 from typing import Any
 
 import psycopg
@@ -98,6 +99,34 @@ def test_an_append_wakes_listeners_after_it_committed(postgres: str) -> None:
             eventually(lambda: recorder.notifier.sent >= 1)  # counted after the NOTIFY returned
         finally:
             app.close()
+
+
+def test_a_notify_goes_out_while_every_pooled_connection_is_taken(postgres: str) -> None:
+    """Under load requests hold every connection of the event store's pool; a NOTIFY that
+    queued behind them woke the followers only as fast as the requests went."""
+    with fresh_database(postgres) as url:
+        app = legacy_app(url, ours=True)
+        recorder = recorder_of(app)
+        pool = recorder.datastore.pool
+        try:
+            with psycopg.connect(url, autocommit=True) as listener, ExitStack() as held:
+                listener.execute("LISTEN legacy_events")
+                # Given every connection the pool may open is checked out
+                for _ in range(pool.max_size):
+                    held.enter_context(recorder.datastore.get_connection())
+                assert pool.get_stats()["pool_available"] == 0
+                # When an append is announced
+                recorder.notifier.poke({"a.b:C.One"})
+                # Then the NOTIFY arrives while the pool is still exhausted
+                woken = list(listener.notifies(timeout=30, stop_after=1))
+                assert [n.payload for n in woken] == ["a.b:C.One"]
+                assert pool.get_stats()["pool_available"] == 0
+        finally:
+            app.close()
+            recorder.notifier.close()
+        # and closing ends the notifier's thread with its connection
+        assert recorder.notifier._thread is not None and not recorder.notifier._thread.is_alive()
+        assert recorder.notifier._conn is None
 
 
 def test_a_notify_names_every_topic_its_burst_appended_or_none_when_one_is_not_known(
