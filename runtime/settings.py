@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -12,6 +13,23 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.commerce.rewards import parse_tiers
 
 DEV_SECRET_KEY = "dev-only-secret-key-change-me"
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask, as a container's cpuset sets it)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def default_db_pool_size() -> int:
+    """Twice the CPUs, at least 4. More requests at once than that queue on the CPUs
+    instead of in the gate (api/db.py), where a preempted commit holds the WAL write lock
+    while the others wait: with 30 a process on the 2-core machine, at 2 API processes the
+    reads answered 15-50% fewer requests with p99 latency up to 2.3x, and the read models'
+    lag p99 under cart adds was 69-529 ms against 33-40 ms with 4 (README, Benchmarks)."""
+    return max(4, 2 * usable_cpus())
 
 
 class Settings(BaseSettings):
@@ -35,7 +53,8 @@ class Settings(BaseSettings):
     session_ttl_seconds: int = 14 * 24 * 3600
     access_token_ttl_seconds: int = 15 * 60
     refresh_token_ttl_seconds: int = 30 * 24 * 3600
-    db_pool_size: int = 30
+    # Requests that use the database at once, per API process (each holds one connection).
+    db_pool_size: int = Field(default_factory=default_db_pool_size, ge=2)
     # The longest a request waits for a database connection (queue included) before a 503;
     # also the event-store pools' wait, rounded up to whole seconds.
     db_pool_timeout_seconds: float = Field(default=1.5, gt=0)
