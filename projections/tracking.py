@@ -261,25 +261,39 @@ def caught_up(conn: Connection, follower: str, application: str, position: int) 
     return bool(row and row[0])
 
 
+# A follower that has not beaten for this long is taken as stopped (a running one beats at
+# every poll and every batch); /readyz says so too (workers/health.py).
+STOPPED_AFTER_SECONDS = 15.0
+
+
 def wait_for_user_writes(
     conn: Connection, user_id: object, follower: str, application: str, timeout: float
 ) -> bool:
     """Blocks until `follower` has processed this user's last write, or the timeout.
 
     Returns False on timeout: the caller then serves what the read model has rather than
-    failing the read. The first check is one statement: the target and whether the
-    follower has passed it.
+    failing the read. The first check is one statement: the target, whether the follower
+    has passed it, and whether it has stopped (on an event it cannot handle, or silent for
+    STOPPED_AFTER_SECONDS): then it returns False at once. A wait holds the request's
+    connection, one of the few a process admits at a time (DB_POOL_SIZE): waiting out the
+    timeout for a follower that will not come would take them all from other requests.
     """
     row = conn.execute(
         sql.SQL(
             "WITH t AS (SELECT max(position) AS target FROM user_write_positions "
             "           WHERE user_id = ANY(%(users)s) AND application=%(application)s) "
-            "SELECT t.target, t.target IS NULL OR {} FROM t"
+            "SELECT t.target, t.target IS NULL OR {}, "
+            "  EXISTS (SELECT 1 FROM follower_positions s WHERE s.follower=%(follower)s "
+            "          AND s.application=%(application)s AND (s.poison IS NOT NULL "
+            "          OR s.heartbeat_at < now() - make_interval(secs => %(stopped)s))) FROM t"
         ).format(_caught_up_sql(application, sql.SQL("t.target"))),
-        {"users": [user_id, EVERYONE], "application": application, "follower": follower},
+        {"users": [user_id, EVERYONE], "application": application, "follower": follower,
+         "stopped": STOPPED_AFTER_SECONDS},
     ).fetchone()
     if row is None or row[1]:
         return True
+    if row[2]:
+        return False
     target = int(row[0])
     deadline = time.monotonic() + timeout
     delay = 0.002

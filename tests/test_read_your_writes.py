@@ -101,3 +101,53 @@ def test_a_write_for_everyone_is_awaited_by_every_reader(runtime: Runtime) -> No
         assert not tracking.wait_for_user_writes(conn, uuid.uuid4(), FOLLOWER + "_all", "commerce", 0.1)
         tracking.set_position(conn, FOLLOWER + "_all", "commerce", written)
         assert tracking.wait_for_user_writes(conn, uuid.uuid4(), FOLLOWER + "_all", "commerce", 0.1)
+
+
+def polls_of_the_wait(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The positions a wait polls for, in order (each poll checks the follower once)."""
+    polls: list[int] = []
+    check = tracking.caught_up
+
+    def counted(conn: Connection, follower: str, application: str, position: int) -> bool:
+        polls.append(position)
+        return check(conn, follower, application, position)
+
+    monkeypatch.setattr(tracking, "caught_up", counted)
+    return polls
+
+
+@pytest.mark.parametrize("stopped", ["on an event it cannot handle", "silent"])
+def test_a_read_does_not_wait_for_a_follower_that_has_stopped(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch, stopped: str) -> None:
+    """A wait holds the request's connection, one of the few a process admits at once."""
+    # Given a write of the user that a follower behind it will not reach: it stopped
+    user, name = uuid.uuid4(), f"{FOLLOWER}_stopped_{uuid.uuid4().hex[:6]}"
+    written = a_write(runtime)
+    probe(runtime, name, 0)
+    with runtime.pool.connection() as conn:
+        tracking.record_write(conn, user, "commerce", written)
+        if stopped == "silent":
+            conn.execute("UPDATE follower_positions SET heartbeat_at = now() - make_interval(secs => %s) "
+                         "WHERE follower=%s", (tracking.STOPPED_AFTER_SECONDS + 5, name))
+        else:
+            tracking.record_error(conn, name, "commerce", "ValueError: bad",
+                                  poison={"position": written, "type": "X", "error": "bad"})
+    polls = polls_of_the_wait(monkeypatch)
+    # When the user reads with a long wait allowed
+    with runtime.pool.connection() as conn:
+        caught_up = tracking.wait_for_user_writes(conn, user, name, "commerce", timeout=600)
+    # Then the read goes on without the write, without polling for it
+    assert not caught_up and polls == []
+
+
+def test_a_read_waits_for_a_follower_that_beats_even_when_it_is_behind(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    user, name = uuid.uuid4(), f"{FOLLOWER}_beating_{uuid.uuid4().hex[:6]}"
+    written = a_write(runtime)
+    probe(runtime, name, 0)  # beats now, behind the write
+    with runtime.pool.connection() as conn:
+        tracking.record_write(conn, user, "commerce", written)
+    polls = polls_of_the_wait(monkeypatch)
+    with runtime.pool.connection() as conn:
+        assert not tracking.wait_for_user_writes(conn, user, name, "commerce", timeout=0.05)
+    assert polls and set(polls) == {written}

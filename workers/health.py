@@ -11,7 +11,7 @@ from typing import Any
 
 from psycopg import Connection, sql
 
-from projections import READ_MODELS
+from projections import READ_MODELS, tracking
 from runtime.settings import Settings
 from workers.audit_seal import FOLLOWER as AUDIT_SEAL
 from workers.bluegreen import is_generation_follower
@@ -21,7 +21,7 @@ from workers.policies import PAYMENT_EXPIRY, POLICIES
 # Every application with a log (and a relay row per log).
 APPLICATIONS = ("catalog", "commerce", "payments", "support")
 # A worker that has not beaten for this long is considered stopped.
-STALE_AFTER_SECONDS = 15.0
+STALE_AFTER_SECONDS = tracking.STOPPED_AFTER_SECONDS
 
 
 def expected_workers(settings: Settings) -> list[tuple[str, str]]:
