@@ -65,7 +65,10 @@ APP_DB, BASE_DB = "eventmart_bench", "baseline_bench"
 PG_SETTINGS = {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track_utility": "on",
                "pg_stat_statements.track_planning": "on"}
 PASSWORD = "bench-pass-1"
-ITEMS = 5
+# A cart line holds at most 99 (MAX_QTY_PER_LINE). With 5 items, a client whose connection one
+# of 2 API processes served nearly alone made 500 adds in two rounds and was answered 400
+# ("qty ... got 100"); 50 items hold 4,950.
+ITEMS = 50
 # Registration and sign-in are preparation, not measured: a cheap argon2 makes them quick.
 HASH_MEMORY_KIB = "1024"
 
@@ -383,6 +386,8 @@ def run_cells(args: Any, levels: list[int], endpoints: list[str], app: Server, b
                           f"{result['rps']:>7} req/s  p99 {fmt(result['p99_ms'])} ms  "
                           f"errors {result['errors']} {result['error_kinds'] or ''}  "
                           f"stmts {result['statements']}", flush=True)
+                    for kind, body in result.get("error_samples", {}).items():
+                        print(f"    first {kind}: {body[:300]}", flush=True)
                     if which == "app" and result["errors"] * 2 > max(1, result["requests"]):
                         stalled = True  # half or more failed: one such run is the figure
     return offset

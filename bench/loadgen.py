@@ -22,12 +22,15 @@ import time
 from collections import Counter
 from typing import Any
 
+SAMPLE_BYTES = 500
+
 
 class Conn:
     def __init__(self, host: str, port: int) -> None:
         self.host, self.port = host, port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_error = ""  # the body of the last answer >= 400 (its start)
 
     async def open(self) -> None:
         self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
@@ -62,7 +65,9 @@ class Conn:
                 if size == 0:
                     break
         elif length:
-            await self.reader.readexactly(length)
+            body = await self.reader.readexactly(length)
+            if status >= 400:
+                self.last_error = body[:SAMPLE_BYTES].decode("utf-8", "replace")
         if close:
             self.close()
         return status
@@ -99,6 +104,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
 
     conns = [Conn(host, port) for _ in range(concurrency)]
     errors: Counter[str] = Counter()
+    samples: dict[str, str] = {}  # the first answer's body of each error kind: what went wrong
     opened = await asyncio.gather(*(asyncio.wait_for(c.open(), timeout) for c in conns),
                                   return_exceptions=True)
     for result in opened:
@@ -133,6 +139,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
                 latencies.append((time.perf_counter() - t) * 1000)
             else:
                 errors[f"http_{status}"] += 1
+                samples.setdefault(f"http_{status}", conn.last_error)
 
     await asyncio.gather(*(client(i) for i in range(concurrency)))
     elapsed = time.perf_counter() - t0
@@ -142,7 +149,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     ok = len(latencies)
     return {
         "concurrency": concurrency, "requests": ok + sum(errors.values()) - errors["connect"],
-        "ok": ok, "errors": sum(errors.values()), "error_kinds": dict(errors),
+        "ok": ok, "errors": sum(errors.values()), "error_kinds": dict(errors), "error_samples": samples,
         "elapsed_s": round(elapsed, 3), "rps": round(ok / elapsed, 1) if elapsed else 0.0,
         "p50_ms": percentile(latencies, 0.50), "p95_ms": percentile(latencies, 0.95),
         "p99_ms": percentile(latencies, 0.99), "max_ms": round(latencies[-1], 2) if latencies else None,
