@@ -55,6 +55,11 @@ NOTIFY_DEBOUNCE_SECONDS = 0.002
 # under the library's table lock, in notification_id order, so they all sort first, by id.
 BACKFILLED_TRANSACTION_ID = "0"
 
+# The notifier's own session, as pg_stat_activity names it; an unreachable database fails its
+# connect within this (followers poll meanwhile).
+NOTIFIER_APPLICATION = "eventmart-notifier"
+NOTIFIER_CONNECT_TIMEOUT_SECONDS = 5
+
 # PostgreSQL takes NOTIFY payloads of up to 8,000 bytes; a burst of more topics than this
 # holds sends an empty payload, which wakes every follower.
 MAX_TOPICS_PAYLOAD = 7_000
@@ -92,7 +97,9 @@ class Notifier:
             kwargs = {k: v for k, v in (given or {}).items() if k != "row_factory"}
             if pool.get_password_func is not None:
                 kwargs["password"] = pool.get_password_func()
-            self._conn = psycopg.connect(conninfo, autocommit=True, **kwargs)
+            kwargs.setdefault("connect_timeout", NOTIFIER_CONNECT_TIMEOUT_SECONDS)
+            self._conn = psycopg.connect(conninfo, autocommit=True, application_name=NOTIFIER_APPLICATION,
+                                         **kwargs)
         return self._conn
 
     def poke(self, topics: Iterable[str] | None = None) -> None:

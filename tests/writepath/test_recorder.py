@@ -121,6 +121,10 @@ def test_a_notify_goes_out_while_every_pooled_connection_is_taken(postgres: str)
                 woken = list(listener.notifies(timeout=30, stop_after=1))
                 assert [n.payload for n in woken] == ["a.b:C.One"]
                 assert pool.get_stats()["pool_available"] == 0
+                # from the notifier's own session, named for operators
+                sender = listener.execute("SELECT application_name FROM pg_stat_activity WHERE pid = %s",
+                                          (woken[0].pid,)).fetchone()
+                assert sender == ("eventmart-notifier",)
         finally:
             app.close()
             recorder.notifier.close()
