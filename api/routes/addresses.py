@@ -9,10 +9,11 @@ from fastapi import APIRouter, Response, status
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, Customer, CustomerCall
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from identity import profiles
 
-router = APIRouter(prefix="/api/v1/consumer", tags=["addresses"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer", tags=["addresses"])
 
 PINCODE = r"^[A-Za-z0-9][A-Za-z0-9 -]{2,9}$"
 

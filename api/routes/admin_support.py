@@ -13,11 +13,12 @@ from api.dependencies import ConnectionDep, RuntimeDep, Staff, StaffCall
 from api.pagination import PageDep, Paginated
 from api.read_your_writes import await_read_model
 from api.routes.support import TICKET, ReplyIn, TicketOut, TicketSummary, summary, ticket_view
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from domain.support.ticket import TicketStatus
 from projections import support_tickets
 
-router = APIRouter(prefix="/v1/admin/support/tickets", tags=["support (staff)"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/v1/admin/support/tickets", tags=["support (staff)"])
 
 class StaffTicketSummary(TicketSummary):
     customer_id: str

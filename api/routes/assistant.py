@@ -9,10 +9,11 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep
 from api.read_your_writes import await_read_model
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from projections import assistant, offers, order_history, rewards, support_tickets, wallet_balance
 
-router = APIRouter(prefix="/api/v1/agent", tags=["assistant"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/agent", tags=["assistant"])
 
 
 class QueryIn(RequestModel):

@@ -16,6 +16,7 @@ from psycopg import Connection
 from pydantic import BaseModel, Field
 
 from api.dependencies import Auditor, ConnectionDep, RuntimeDep
+from api.routing import OneHandOffRoute
 from domain.catalog.product import Product, ProductNotFoundError
 from domain.errors import DomainError, NotFoundError
 from domain.event_catalogue import (
@@ -31,7 +32,7 @@ from domain.event_catalogue import (
 from projections import event_log
 from runtime import Runtime
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/v1/audit", tags=["audit"])
 
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 

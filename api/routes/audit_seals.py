@@ -12,10 +12,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from api.dependencies import Auditor, ConnectionDep, RuntimeDep
+from api.routing import OneHandOffRoute
 from projections import audit_chain
 from projections.reconcile import reconcile as run_reconcile
 
-router = APIRouter(prefix="/v1/audit", tags=["audit"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/v1/audit", tags=["audit"])
 
 Application = Literal["catalog", "commerce", "payments", "support"]
 

@@ -11,11 +11,12 @@ from pydantic import BaseModel, EmailStr, Field
 
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, client_ip, credentials
 from api.errors import NotAuthenticatedError
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from identity import login_throttle, sessions, users
 from runtime import Runtime
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/auth", tags=["auth"])
 
 
 class Registration(RequestModel):

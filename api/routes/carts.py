@@ -11,12 +11,13 @@ from pydantic.dataclasses import dataclass
 
 from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
 from api.read_your_writes import await_read_model, remember_write
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from domain.commerce.cart import MAX_QTY_PER_LINE
 from domain.commerce.values import CartLine
 from projections import cart_view
 
-router = APIRouter(prefix="/v1/carts", tags=["carts"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/v1/carts", tags=["carts"])
 
 Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QTY_PER_LINE)]
 APP = "commerce"

@@ -14,12 +14,13 @@ from api.commands import Caller
 from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
 from api.read_your_writes import await_read_model, remember_write
 from api.routes.carts import CartOut
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from domain.commerce.cart import MAX_QTY_PER_LINE, cart_id_for
 from domain.saving import Saved
 from projections import cart_view
 
-router = APIRouter(prefix="/api/v1/consumer/cart", tags=["consumer cart"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/cart", tags=["consumer cart"])
 
 Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QTY_PER_LINE)]
 

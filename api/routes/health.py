@@ -14,9 +14,10 @@ from fastapi.responses import JSONResponse
 
 from api.dependencies import RuntimeDep
 from api.errors import PROBLEM_JSON, problem
+from api.routing import OneHandOffRoute
 from workers.health import expected_workers, rebuilds, worker_states
 
-router = APIRouter(tags=["health"])
+router = APIRouter(route_class=OneHandOffRoute, tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")

@@ -6,8 +6,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from api import metrics
+from api.routing import OneHandOffRoute
 
-router = APIRouter(tags=["operations"])
+router = APIRouter(route_class=OneHandOffRoute, tags=["operations"])
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,

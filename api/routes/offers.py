@@ -13,11 +13,12 @@ from pydantic import BaseModel, Field
 
 from api.commands import Settlement, from_value
 from api.dependencies import AdminCall, ConnectionDep, Customer, RuntimeDep, VendorCall
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from domain.commerce.coupon import Coupon
 from projections import offers, tracking
 
-router = APIRouter(tags=["offers"])
+router = APIRouter(route_class=OneHandOffRoute, tags=["offers"])
 
 
 class OfferIn(RequestModel):

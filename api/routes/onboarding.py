@@ -12,12 +12,13 @@ from api.dependencies import CustomerCall, SelfServiceCall
 from api.routes.auth import UserOut
 from api.routes.profile import ProfileOut, profile_response
 from api.routes.uploads import ImageRef, check_image_ref
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from domain.errors import ConflictError
 from identity import profiles, users
 from identity.profiles import Gender, Language, OnboardingOrderError
 
-router = APIRouter(prefix="/api/v1", tags=["onboarding"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1", tags=["onboarding"])
 
 Text = Field(min_length=1, max_length=120)
 

@@ -16,6 +16,7 @@ from api.dependencies import ConnectionDep, Customer, CustomerCall, Reader, Runt
 from api.errors import ReadModelBehindError
 from api.pagination import PageDep, PageRequest, Paginated
 from api.read_your_writes import await_read_model, remember_write
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from domain.commerce.order import Order, OrderNotFoundError
 from domain.commerce.values import OrderLine
@@ -24,7 +25,7 @@ from identity.users import User
 from projections import catalog_search, order_history
 from runtime import Runtime
 
-router = APIRouter(tags=["orders"])
+router = APIRouter(route_class=OneHandOffRoute, tags=["orders"])
 
 class CheckoutIn(RequestModel):
     cart_id: UUID

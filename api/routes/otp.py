@@ -10,10 +10,11 @@ from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, RuntimeDep, client_ip
 from api.routes.auth import UserOut
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from identity import otp, sessions, users
 
-router = APIRouter(prefix="/api/v1", tags=["phone sign-in"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1", tags=["phone sign-in"])
 
 
 class PhoneIn(RequestModel):

@@ -20,6 +20,7 @@ from adapters import payment_providers
 from api import idempotency
 from api.dependencies import ConnectionDep, CurrentUser, CustomerCall, RuntimeDep
 from api.read_your_writes import await_read_model, remember_write
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from domain.errors import AuthenticationError, DomainError, UpstreamError
 from domain.payments.payment import PaymentNotFoundError, PaymentStateError, ProviderError
@@ -27,7 +28,7 @@ from projections import payments as payment_view
 from projections import tracking
 from runtime import Runtime
 
-router = APIRouter(tags=["payments"])
+router = APIRouter(route_class=OneHandOffRoute, tags=["payments"])
 
 
 class PaymentIn(RequestModel):

@@ -8,10 +8,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.dependencies import Customer, CustomerCall
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from identity import users
 
-router = APIRouter(prefix="/api/v1/consumer/settings", tags=["settings"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/settings", tags=["settings"])
 
 
 class PrivacySettings(BaseModel):

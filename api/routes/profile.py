@@ -12,11 +12,12 @@ from pydantic import BaseModel, Field
 from api.dependencies import ConnectionDep, Customer, CustomerCall
 from api.routes.auth import UserOut
 from api.routes.uploads import ImageRef, check_image_ref
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from identity import profiles, users
 from identity.profiles import Language
 
-router = APIRouter(prefix="/api/v1/consumer/profile", tags=["profile"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/profile", tags=["profile"])
 
 
 class ConsumerProfileOut(BaseModel):

@@ -10,11 +10,12 @@ from pydantic import BaseModel, Field
 from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
 from api.read_your_writes import await_read_model, remember_write
 from api.routes.carts import CartOut
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from domain.commerce.rewards import POINT_VALUE, tier_of
 from projections import cart_view, rewards
 
-router = APIRouter(prefix="/api/v1/consumer/rewards", tags=["rewards"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/rewards", tags=["rewards"])
 
 
 class RewardLine(BaseModel):

@@ -11,10 +11,11 @@ from pydantic import BaseModel, Field
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep
 from api.routes.auth import clear_cookie, sign_out
 from api.routes.otp import Tokens, token_response
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from identity import sessions, users
 
-router = APIRouter(prefix="/api/v1", tags=["sessions"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1", tags=["sessions"])
 
 
 class RefreshIn(RequestModel):

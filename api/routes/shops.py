@@ -11,13 +11,14 @@ from api.dependencies import ConnectionDep, Customer
 from api.pagination import PageDep, Paginated
 from api.routes.catalog import Money, check_price_range
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
+from api.routing import OneHandOffRoute
 from domain.catalog.shop import ShopNotFoundError, ShopType
 from domain.errors import DomainError
 from identity.users import User
 from projections import catalog_search
 from projections.paging import Page
 
-router = APIRouter(prefix="/api/v1", tags=["shops"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1", tags=["shops"])
 
 Place = Annotated[str | None, Query(min_length=1, max_length=120)]
 

@@ -9,10 +9,11 @@ from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from api.dependencies import RuntimeDep, Uploader
+from api.routing import OneHandOffRoute
 from domain.errors import DomainError, NotFoundError
 from runtime import Runtime
 
-router = APIRouter(tags=["uploads"])
+router = APIRouter(route_class=OneHandOffRoute, tags=["uploads"])
 
 # Profile photos and product images. Not auditors: they change nothing (support and admin
 # staff have no image to upload but admins act for vendors).

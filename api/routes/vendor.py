@@ -17,6 +17,7 @@ from api.commands import Settlement, actor
 from api.dependencies import ConnectionDep, Vendor, VendorCall
 from api.pagination import PageDep, Paginated
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from domain.catalog.product import Product, ProductNotFoundError
 from domain.catalog.shop import SHOP_TYPES, Shop, ShopNotFoundError
@@ -24,7 +25,7 @@ from identity.users import User
 from projections import catalog_search, stock_levels
 from runtime import Runtime
 
-router = APIRouter(prefix="/v1/vendor", tags=["vendor: shops and items"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/v1/vendor", tags=["vendor: shops and items"])
 
 Name = Field(min_length=1, max_length=120)
 Images: Any = Field(default_factory=list, max_length=10, description="image URLs (see uploads)")

@@ -14,11 +14,12 @@ from api.dependencies import ConnectionDep, RuntimeDep, Staff, StaffCall, Vendor
 from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
 from api.routes.orders import ORDER, OrderOut, conversation, orders_page, post_message
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from domain.commerce.order import Action, OrderStatus
 from projections import catalog_search
 
-router = APIRouter(tags=["vendor: orders"])
+router = APIRouter(route_class=OneHandOffRoute, tags=["vendor: orders"])
 
 Status = Annotated[OrderStatus | None, Query(description="only orders in this state")]
 

@@ -10,11 +10,12 @@ from pydantic import BaseModel
 
 from api.dependencies import ConnectionDep, Customer, CustomerCall
 from api.routes.catalog_views import ProductOut, product_out
+from api.routing import OneHandOffRoute
 from api.text import RequestModel
 from identity import wishlist
 from projections import catalog_search
 
-router = APIRouter(prefix="/api/v1/consumer/wishlist", tags=["wishlist"])
+router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/wishlist", tags=["wishlist"])
 
 
 class WishlistIn(RequestModel):
