@@ -26,9 +26,10 @@ def usable_cpus() -> int:
 def default_db_pool_size() -> int:
     """Twice the CPUs, at least 4. More requests at once than that queue on the CPUs
     instead of in the gate (api/db.py), where a preempted commit holds the WAL write lock
-    while the others wait: with 30 a process on the 2-core machine, at 2 API processes the
-    reads answered 15-50% fewer requests with p99 latency up to 2.3x, and the read models'
-    lag p99 under cart adds was 69-529 ms against 33-40 ms with 4 (README, Benchmarks)."""
+    while the others wait: with 30 a process on the 2-core machine, at 2 API processes and
+    64 or 256 clients the reads answered 14-33% fewer requests with p99 latency up to 2.3x,
+    and the read models' lag p99 under cart adds was 69-529 ms against 33-40 ms with 4
+    (README, Benchmarks)."""
     return max(4, 2 * usable_cpus())
 
 
