@@ -30,6 +30,7 @@ from kafka.errors import KafkaError
 from psycopg import Connection, sql
 from psycopg.conninfo import conninfo_to_dict
 
+from adapters.recorder import NOTIFIER_APPLICATION
 from projections import tracking
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,8 @@ PENDING_FIRST_RETRY = 0.001
 # events, so reads do not wait for them (_read_rows); reserved: a session that appends must
 # not use it.
 FOLLOWER_APPLICATION = "eventmart-follower"
+# The sessions whose transactions never append events: followers' and notifiers'.
+NEVER_APPEND = [FOLLOWER_APPLICATION, NOTIFIER_APPLICATION]
 # A follower that finds a full batch is behind (a rebuild, a catch-up after downtime): it
 # doubles its batch up to this, since per-batch costs (round trips, the position write,
 # statements per table) then spread over more events; the first batch that is not full
@@ -172,7 +175,7 @@ def _read_statement(events: str, skips: bool, gates: tuple[Gate | None, ...]) ->
     return sql.SQL(
         "WITH snap AS (SELECT pg_current_snapshot() AS s), "
         "followers AS (SELECT backend_xid FROM pg_stat_activity "
-        "              WHERE application_name = %(reader)s AND backend_xid IS NOT NULL), "
+        "              WHERE application_name = ANY(%(readers)s) AND backend_xid IS NOT NULL), "
         "bound AS (SELECT coalesce("
         "  (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x "
         "   WHERE x::xid NOT IN (SELECT backend_xid FROM followers)), "
@@ -215,12 +218,14 @@ def _read_rows(conn: Connection, app: Application[UUID], after: Cursor, limit: i
     The bound is `pg_snapshot_xmin(pg_current_snapshot())` except for followers' own
     transactions (FOLLOWER_APPLICATION): they never append events, and they are the long
     write transactions here (a batch), so they would otherwise hold every follower of every
-    log back by the length of their batch. A running transaction is left out only when its
+    log back by the length of their batch. Nor do the notifiers' (NOTIFIER_APPLICATION): a
+    NOTIFY takes a transaction id as it commits, and a notifier preempted there on a busy
+    CPU held every follower back. A running transaction is left out only when its
     session is seen as a follower's; any other, or one that ended between the snapshot and
     the look at pg_stat_activity, still bounds the read."""
     rows = conn.execute(
         _read_statement(events_table(app), bool(followers), tuple(gates)),
-        {"xid": str(after[0]), "id": after[1], "limit": limit, "reader": FOLLOWER_APPLICATION,
+        {"xid": str(after[0]), "id": after[1], "limit": limit, "readers": NEVER_APPEND,
          "followers": list(followers), "application": app.name},
     ).fetchall()
     ready = [

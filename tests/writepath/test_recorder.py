@@ -16,7 +16,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from adapters.database import eventsourcing_env
-from adapters.recorder import WRITER, LockFreeApplicationRecorder, WriteMark
+from adapters.recorder import NOTIFIER_APPLICATION, WRITER, LockFreeApplicationRecorder, WriteMark
 from domain.commerce.cart import Cart
 from domain.commerce.order import Order
 from projections import READ_MODELS, tracking
@@ -157,8 +157,9 @@ def test_a_notify_names_every_topic_its_burst_appended_or_none_when_one_is_not_k
 
 
 def test_a_followers_open_batch_does_not_hold_other_followers_back(runtime_on_own_log: Runtime) -> None:
-    """Followers' transactions never append, so a long batch of one is not a bound for the
-    others; any other open write transaction is."""
+    """Followers' and notifiers' transactions never append, so a long batch of one (or a
+    NOTIFY preempted as it commits) is not a bound for the followers; any other open write
+    transaction is."""
     runtime = runtime_on_own_log
     app, url = runtime.commerce, runtime.database_url
     with psycopg.connect(url, autocommit=True) as conn:
@@ -166,6 +167,8 @@ def test_a_followers_open_batch_does_not_hold_other_followers_back(runtime_on_ow
         head = conn.execute("SELECT coalesce(max(notification_id), 0) FROM commerce_events").fetchone()
         tracking.set_position(conn, follower.follower, app.name, int(head[0]) if head else 0)
         for holder, held_back in ((connect_follower(url), False),
+                                  (psycopg.connect(url, autocommit=True,
+                                                   application_name=NOTIFIER_APPLICATION), False),
                                   (psycopg.connect(url, autocommit=True), True)):
             with holder, holder.transaction():
                 holder.execute("SELECT pg_current_xact_id()")  # an open write transaction
