@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Sequence
 from uuid import UUID
 
-import psycopg
 from psycopg import Connection
 
 from adapters import idempotency_store
@@ -23,7 +22,7 @@ from domain.payments.payment import Payment
 from projections import order_history, tracking
 from projections import payments as payment_view
 from runtime import Runtime
-from workers.log_follower import LogFollower, LoggedEvent, reading
+from workers.log_follower import LogFollower, LoggedEvent, connect_follower, reading
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +148,10 @@ class PaymentExpirySweep:
 
     def run(self) -> None:
         interval = self.runtime.settings.payment_expiry_sweep_seconds
-        with psycopg.connect(self.runtime.database_url, autocommit=True) as conn:
+        # A follower's session: it only reads views and writes positions, beats and swept
+        # keys (the expiries append through the applications' own connections), so its
+        # statements need not bound the followers' reads (log_follower.NEVER_APPEND).
+        with connect_follower(self.runtime.database_url) as conn:
             while not self.stopping.is_set():
                 expire_overdue_payments(self.runtime, conn)
                 idempotency_store.sweep(conn, self.runtime.clock())  # keys past their 24 h retention
