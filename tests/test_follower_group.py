@@ -10,18 +10,16 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
 
 from domain.commerce.cart import Cart
 from domain.commerce.wallet import Wallet
-from projections import READ_MODELS, cart_view, tracking, wallet_balance, wallet_history
+from projections import cart_view, tracking, wallet_balance, wallet_history
 from projections.read_model import ReadModel
 from runtime import Runtime
 from tests.support.poison import poisoned
 from tests.support.runtimes import own_runtime
 from tests.support.waiting import eventually
-from workers import build_followers, worker_names
-from workers.log_follower import EventFailed, FollowerGroup, LogFollower, connect_follower, grouped
+from workers.log_follower import EventFailed, FollowerGroup, LogFollower, grouped
 from workers.projection import projection_follower
 
 MODELS = (cart_view.READ_MODEL, wallet_balance.READ_MODEL, wallet_history.READ_MODEL)
@@ -80,26 +78,6 @@ def test_the_live_read_models_of_a_log_are_grouped_and_the_others_are_not(runtim
     made = grouped([live[0], rebuilding, other, *live[1:]])
     assert made[1:] == [rebuilding, other]
     assert isinstance(made[0], FollowerGroup) and made[0].members == live
-
-
-def test_live_read_models_commit_without_waiting_for_the_wal_and_every_other_follower_durably(
-        runtime: Runtime) -> None:
-    # Given every worker the runtime runs, grouped as the Supervisor groups them
-    followers = grouped(build_followers(runtime, worker_names(runtime)))
-    logs = [f for f in followers if isinstance(f, LogFollower)]
-    # Then the live read models (a log's several as a group) commit asynchronously, and
-    # nothing else does: policies, payment expiry, the audit seal
-    read_models = {f.label for f in logs if isinstance(f, FollowerGroup) or f.follower in READ_MODELS}
-    assert {f.label for f in logs if f.commits_async} == read_models
-    assert len(read_models) < len(logs)
-    rebuilding = projection_follower(runtime, cart_view.READ_MODEL, follower="cart_view@g2")
-    assert not rebuilding.commits_async
-    # and their sessions say so, keeping what the URL itself asked of the session
-    url = make_conninfo(runtime.database_url, options="-c statement_timeout=7s")
-    for durable, expected in ((False, "off"), (True, "on")):
-        with connect_follower(url, durable=durable) as conn:
-            assert conn.execute("SHOW synchronous_commit").fetchone() == (expected,)
-            assert conn.execute("SHOW statement_timeout").fetchone() == ("7s",)
 
 
 def test_a_group_moves_every_member_to_the_head_in_one_batch(runtime: Runtime) -> None:

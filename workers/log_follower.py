@@ -28,7 +28,6 @@ from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 from kafka.errors import KafkaError
 from psycopg import Connection, sql
-from psycopg.conninfo import conninfo_to_dict
 
 from adapters.recorder import NOTIFIER_APPLICATION
 from projections import tracking
@@ -283,15 +282,9 @@ def read_log(conn: Connection, app: Application[UUID], after: int | Cursor,
         for nid, oid, version, topic, state, xid in rows], ())
 
 
-def connect_follower(database_url: str, *, durable: bool = True) -> Connection:
-    """A connection for a follower's batches (see FOLLOWER_APPLICATION). Not `durable`: its
-    commits return before their WAL reaches the disk (synchronous_commit off; see
-    LogFollower.commits_async)."""
-    if durable:
-        return psycopg.connect(database_url, autocommit=True, application_name=FOLLOWER_APPLICATION)
-    given = conninfo_to_dict(database_url).get("options") or ""  # the URL's own, kept
-    return psycopg.connect(database_url, autocommit=True, application_name=FOLLOWER_APPLICATION,
-                           options=f"{given} -c synchronous_commit=off".strip())
+def connect_follower(database_url: str) -> Connection:
+    """A connection for a follower's batches (see FOLLOWER_APPLICATION)."""
+    return psycopg.connect(database_url, autocommit=True, application_name=FOLLOWER_APPLICATION)
 
 
 def _transaction_of(notification: Notification) -> int:
@@ -320,14 +313,6 @@ class LogFollower:
     # one transaction (FollowerGroup). Not policies nor the relay: their side effects (commands,
     # a broker) can fail or stall in ways that must not hold the read models.
     groupable: bool = False
-    # Its batches commit without waiting for the WAL flush. Under load a commit waited 10-80 ms
-    # behind the API's appends for the WAL write lock (its holder preempted on a busy CPU),
-    # and the next batch, and every reader waiting for its write, waited with it. What a
-    # database crash can lose of such commits is their tail, each batch's rows with its
-    # position (WAL replays in order): the follower then reads those events again from the
-    # log, whose appends commit durably. Read models only: a policy's or the relay's side
-    # effects leave the database, so their positions are kept durable.
-    commits_async: bool = False
     limit: int = field(init=False)  # the next batch's size
     stopping: threading.Event = field(init=False, default_factory=threading.Event)
     # Committed steps: the Supervisor resets its back-off on progress.
@@ -422,7 +407,7 @@ class LogFollower:
         (eventsourcing issue #305) and appends from processes that send none. While a
         committed event waits behind a running transaction, it looks again after 1 ms,
         doubling up to the poll interval: that transaction sends no NOTIFY when it ends."""
-        with connect_follower(self.database_url, durable=not self.commits_async) as conn, psycopg.connect(
+        with connect_follower(self.database_url) as conn, psycopg.connect(
             self.database_url, autocommit=True
         ) as listener:
             listener.execute(sql.SQL("LISTEN {}").format(sql.Identifier(events_table(self.app))))
@@ -483,8 +468,7 @@ class FollowerGroup(LogFollower):
                          handle=_unused, database_url=first.database_url,
                          poll_interval=min(m.poll_interval for m in members),
                          batch_size=first.batch_size,
-                         max_batch_size=max(m.max_batch_size for m in members),
-                         commits_async=all(m.commits_async for m in members))
+                         max_batch_size=max(m.max_batch_size for m in members))
         self.members = list(members)
         self.eject = eject
         # Members whose version gate was closed at the last look (workers/bluegreen.py): held,

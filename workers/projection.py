@@ -32,7 +32,6 @@ def projection_follower(runtime: Runtime, model: ReadModel, *, follower: str | N
         max_batch_size=MAX_BATCH_SIZE,  # read models only: a rebuild or catch-up grows its batches
         wants=reading(model.reads),
         groupable=follower is None,
-        commits_async=follower is None,  # a rebuild's generation and swap commit durably
     )
 
 
