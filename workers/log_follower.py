@@ -173,11 +173,11 @@ def _read_statement(events: str, skips: bool, gates: tuple[Gate | None, ...]) ->
         sql.SQL(", ").join(sql.SQL(g or "true") for g in gates))
     return sql.SQL(
         "WITH snap AS (SELECT pg_current_snapshot() AS s), "
-        "followers AS (SELECT backend_xid FROM pg_stat_activity "
-        "              WHERE application_name = ANY(%(readers)s) AND backend_xid IS NOT NULL), "
+        "never_append AS (SELECT backend_xid FROM pg_stat_activity "
+        "                 WHERE application_name = ANY(%(readers)s) AND backend_xid IS NOT NULL), "
         "bound AS (SELECT coalesce("
         "  (SELECT min(x) FROM snap, pg_snapshot_xip(snap.s) AS x "
-        "   WHERE x::xid NOT IN (SELECT backend_xid FROM followers)), "
+        "   WHERE x::xid NOT IN (SELECT backend_xid FROM never_append)), "
         "  (SELECT pg_snapshot_xmax(s) FROM snap)) AS xmin), "
         "gates AS (SELECT {gate} AS open) "
         # The text form gets its own name: ORDER BY transaction_id would sort by it.
@@ -220,8 +220,8 @@ def _read_rows(conn: Connection, app: Application[UUID], after: Cursor, limit: i
     log back by the length of their batch. Nor do the notifiers' (NOTIFIER_APPLICATION): a
     NOTIFY takes a transaction id as it commits, and a notifier preempted there on a busy
     CPU held every follower back. A running transaction is left out only when its
-    session is seen as a follower's; any other, or one that ended between the snapshot and
-    the look at pg_stat_activity, still bounds the read."""
+    session is seen under one of those names (NEVER_APPEND); any other, or one that ended
+    between the snapshot and the look at pg_stat_activity, still bounds the read."""
     rows = conn.execute(
         _read_statement(events_table(app), bool(followers), tuple(gates)),
         {"xid": str(after[0]), "id": after[1], "limit": limit, "readers": NEVER_APPEND,
