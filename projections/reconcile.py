@@ -238,7 +238,9 @@ def reconcile(conn: Connection, mapper: Any) -> Report:
         with conn.cursor(name="reconcile") as cur:
             cur.itersize = SCAN_ROWS
             cur.execute(
-                "SELECT transaction_id::text, notification_id, originator_id, originator_version, "
+                # The text form gets its own name: ORDER BY transaction_id would sort by it
+                # ('1000' before '999': a wallet's later saves folded before its opening).
+                "SELECT transaction_id::text AS xid, notification_id, originator_id, originator_version, "
                 "topic, state FROM commerce_events "
                 "WHERE (transaction_id, notification_id) <= (%s::text::xid8, %s) AND topic LIKE ANY(%s) "
                 "ORDER BY transaction_id, notification_id",

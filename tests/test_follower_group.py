@@ -38,7 +38,7 @@ def cursor(runtime: Runtime, name: str) -> tuple[int, int]:
 
 def log_end(runtime: Runtime) -> tuple[int, int]:
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
-        row = conn.execute("SELECT transaction_id::text, notification_id FROM commerce_events "
+        row = conn.execute("SELECT transaction_id::text AS xid, notification_id FROM commerce_events "
                            "ORDER BY transaction_id DESC, notification_id DESC LIMIT 1").fetchone()
     assert row is not None
     return int(row[0]), int(row[1])

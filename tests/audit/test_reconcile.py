@@ -60,3 +60,24 @@ def test_a_read_model_that_only_lags_is_not_a_drift(own: Runtime, tmp_path: Path
     done = run_eventmart(own.database_url, tmp_path, "audit", "reconcile", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
     assert '"drifts": []' in done.stdout and '"ok": true' in done.stdout
+
+
+def test_the_fold_follows_the_log_order_where_transaction_ids_gain_a_digit(own: Runtime) -> None:
+    # Given a projected history whose transaction ids run from 9 to 10 and on, where their
+    # text forms sort the other way ('10' < '9'): on a real server, at every power of ten
+    money_history(own, customers=2)
+    project_money(own)
+    with psycopg.connect(own.database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT min(transaction_id)::text::bigint FROM commerce_events").fetchone()
+        assert row is not None
+        shift = row[0] - 9
+        conn.execute("UPDATE commerce_events SET transaction_id = "
+                     "(transaction_id::text::bigint - %s)::text::xid8", (shift,))
+        conn.execute("UPDATE follower_positions SET position_xid = "
+                     "(position_xid::text::bigint - %s)::text::xid8 "
+                     "WHERE application = 'commerce' AND position_xid::text::bigint > %s", (shift, shift))
+        # When the log is reconciled with its read models
+        report = reconcile(conn, own.commerce.mapper)
+    # Then each wallet is folded from its opening on, in the log's order: no drift
+    assert report.ok, report.drifts
+    assert report.wallets.wallets == 2 and report.wallets.balances == 200_000
