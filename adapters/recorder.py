@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -34,12 +35,17 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
-from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    Notification,
+    OperationalError,
+    StoredEvent,
+)
 from eventsourcing.postgres import (
     PostgresApplicationRecorder,
     PostgresDatastore,
 )
-from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
@@ -50,6 +56,11 @@ log = logging.getLogger(__name__)
 # one wake-up, so a follower runs one batch per burst rather than one transaction per event.
 # It bounds the wake-up delay it adds to a read-your-writes wait.
 NOTIFY_DEBOUNCE_SECONDS = 0.002
+
+# An append that fails on its connection is tried this many times in all, this far apart
+# (the library's own retry of an append).
+APPEND_ATTEMPTS = 10
+APPEND_RETRY_SECONDS = 0.2
 
 # Rows appended before this recorder existed carry no transaction id; they were committed
 # under the library's table lock, in notification_id order, so they all sort first, by id.
@@ -213,6 +224,10 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
         # identifier quoted again), which was 4% of an API process's GIL time under cart adds.
         self._append = SQL(self.insert_events_statement.as_string())
         self._append_recording_writer = SQL(self.insert_recording_writer_statement.as_string())
+        self._find_appended = SQL(
+            "SELECT notification_id, originator_id, originator_version, topic, state FROM {table} "
+            "WHERE (originator_id, originator_version) IN "
+            "(SELECT * FROM unnest(%s::uuid[], %s::bigint[]))").format(table=table).as_string()
         self.transaction_index_name = f"{self.events_table_name}_transaction_id_idx"
         self.check_identifier_length(self.transaction_index_name)
         self.notifier = Notifier(datastore, self.channel_name)
@@ -263,22 +278,56 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
             curs.execute(self._append_recording_writer,
                          (rows, mark.user_id, self.application), prepare=True)
 
-    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
     def insert_events(self, stored_events: Sequence[StoredEvent],
                       **kwargs: Any) -> Sequence[int] | None:
         """One autocommit INSERT of every event of the save: all of them or none, like the
-        library's transaction, in one round trip (ids in insertion order, as the library's)."""
+        library's transaction, in one round trip (ids in insertion order, as the library's).
+
+        A connection that fails may have failed after the commit, with only its answer
+        lost. The library appends again, meets its own events, and raises IntegrityError,
+        which a command takes for a concurrent writer's: it reloads, finds its own change
+        saved, and decides again (a second debit). Here, after a failure, the next attempt
+        first looks for the save's events: found as they were sent, the append is done."""
         if not stored_events:
             return []
-        with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            self._insert_stored_events(curs, stored_events)
-            ids = [int(row["notification_id"]) for row in curs.fetchall()]
+        uncertain = False
+        for attempt in range(APPEND_ATTEMPTS):
+            try:
+                found = self._appended(stored_events) if uncertain else None
+                ids = found if found is not None else self._append_once(stored_events)
+                break
+            except (InterfaceError, OperationalError):
+                if attempt + 1 == APPEND_ATTEMPTS:
+                    raise
+                uncertain = True
+                time.sleep(APPEND_RETRY_SECONDS)
         mark = _writer()
         if mark is not None:  # committed: what this request's reads wait for
             mark.recorded[self.application] = max(mark.recorded.get(self.application, 0), max(ids))
         # Committed: wake the followers (once for a burst).
         self.notifier.poke({e.topic for e in stored_events})
         return ids
+
+    def _append_once(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            self._insert_stored_events(curs, stored_events)
+            return [int(row["notification_id"]) for row in curs.fetchall()]
+
+    def _appended(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The ids of these events if an earlier attempt appended them (all or none: one
+        statement); None if it did not. The same versions with other contents are another
+        writer's: IntegrityError, as the append itself would raise."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._find_appended, ([e.originator_id for e in stored_events],
+                                               [e.originator_version for e in stored_events]))
+            rows = {(r["originator_id"], r["originator_version"]): r for r in curs.fetchall()}
+        if not rows:
+            return None
+        mine = [rows.get((e.originator_id, e.originator_version)) for e in stored_events]
+        if any(r is None or bytes(r["state"]) != e.state or r["topic"] != e.topic
+               for r, e in zip(mine, stored_events, strict=True)):
+            raise IntegrityError("another writer appended these aggregate versions")
+        return sorted(int(r["notification_id"]) for r in mine if r is not None)
 
     def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
                              topics: Sequence[str] = (), *,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -14,10 +15,12 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError, JSONTranscoder, Transcoding
+from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError, Transcoding
 
 from domain.errors import ConcurrencyError, NotFoundError
 from domain.loading import AggregateSource, Key, command_scope, copy_aggregate, current_scope
+
+log = logging.getLogger(__name__)
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -162,7 +165,12 @@ class EventMartApplication(Application[UUID]):
         (snapshot + up to an interval of events, two statements) and replays it. When the
         saved aggregate is at that version, it is what the replay gives (every change goes
         through an event, which the cache relies on too): that one is snapshotted as it is.
-        The library's way stays for an interval passed inside a save of several events."""
+        The library's way stays for an interval passed inside a save of several events.
+
+        A snapshot is taken after the save committed, and only saves loads: one that fails
+        is left to the next interval. Raised, it failed a command that was done; worse, the
+        IntegrityError of a snapshot whose commit's answer was lost (the library tries the
+        insert again) sent `retry_on_conflict` to run the command a second time."""
         if self.snapshots is None or not self.snapshotting_intervals:
             return
         for event in processing_event.events:
@@ -172,12 +180,16 @@ class EventMartApplication(Application[UUID]):
             interval = self.snapshotting_intervals.get(type(aggregate))
             if interval is None or event.originator_version % interval:
                 continue
-            if isinstance(aggregate, Aggregate) and aggregate.version == event.originator_version:
-                snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
-                assert snapshot_class is not None  # the library's, where an app snapshots
-                self.snapshots.put([snapshot_class.take(aggregate)])
-            else:
-                self.take_snapshot(event.originator_id, version=event.originator_version)
+            try:
+                if isinstance(aggregate, Aggregate) and aggregate.version == event.originator_version:
+                    snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                    assert snapshot_class is not None  # the library's, where an app snapshots
+                    self.snapshots.put([snapshot_class.take(aggregate)])
+                else:
+                    self.take_snapshot(event.originator_id, version=event.originator_version)
+            except PersistenceError as exc:
+                log.warning("snapshot of %s at version %d not taken: %s",
+                            event.originator_id, event.originator_version, exc)
 
     def log_head(self) -> int | None:
         """The log's last position. Whatever was saved before now is at or below it: the
