@@ -105,26 +105,35 @@ class EventMartApplication(Application[UUID]):
         found = self._load(aggregate_id)
         return found if isinstance(found, kind) else None
 
-    def _load(self, aggregate_id: UUID) -> Aggregate | None:
+    def read(self, aggregate_id: UUID, kind: type[A]) -> A | None:
+        """The aggregate of that kind as loaded, not a copy: the instance the cache and the
+        command's scope share, for a question about it (is the shop open, how many units are
+        left). Nothing that records an event may be called on it. A copy costs what the
+        aggregate holds, and some states grow with history: a shop's rated orders made every
+        cart add copy them (2.6 ms at 100,000 ratings, against 28 us for a new shop)."""
+        found = self._load(aggregate_id, shared=True)
+        return found if isinstance(found, kind) else None
+
+    def _load(self, aggregate_id: UUID, *, shared: bool = False) -> Aggregate | None:
         if self.aggregate_source is None:
             try:
-                loaded: Aggregate = self.repository.get(aggregate_id)
+                return self.repository.get(aggregate_id)
             except AggregateNotFoundError:
                 return None
-            return loaded
         if not isinstance(aggregate_id, UUID):  # an id that came as text: one key for both
             aggregate_id = UUID(str(aggregate_id))
         key = (self.name, aggregate_id)
         scope = current_scope()
+        loaded: Aggregate | None
         if scope is not None and key in scope:
-            shared = scope[key]
+            loaded = scope[key]
         else:
             found = self.aggregate_source.load([(self, aggregate_id)])
             if scope is not None:
                 scope.update(found)
-            shared = found.get(key)
-        # A command changes what it gets: never the copy the cache and the scope share.
-        return copy_aggregate(shared) if shared is not None else None
+            loaded = found.get(key)
+        # A command changes what it gets: never the instance the cache and the scope share.
+        return loaded if shared or loaded is None else copy_aggregate(loaded)
 
     def prefetch(self, wanted: Iterable[tuple[Any, UUID | None]]) -> None:
         """Loads, in one statement, the (application, id) pairs the current command will

@@ -9,6 +9,7 @@ from typing import Any
 
 from adapters.aggregate_cache import VersionCheckedCache
 from domain.catalog.product import Product
+from domain.catalog.shop import SHOP_TYPES, Shop
 from domain.commerce.cart import Cart
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.loading import command_scope
@@ -74,3 +75,28 @@ def test_within_a_command_an_aggregate_is_read_once_and_changes_never_leak(
         assert cache.statements == before + 1
     assert second.variant("DJ-100").price == 19950
     assert runtime.catalog.get_product(product_id).variant("DJ-100").price == 19950
+
+
+def test_a_question_reads_the_shared_aggregate_and_a_command_gets_a_copy(
+        runtime: Runtime, product: dict[str, Any]) -> None:
+    # Given a shop with a history that grows (its rated orders)
+    shop = Shop.register(str(uuid.uuid4()), {"name": "Corner Store", "shop_type": SHOP_TYPES[0],
+                                             "opening_hours": {}})
+    runtime.catalog.save(shop)
+    shop_id = shop.id
+    for _ in range(3):
+        runtime.catalog.rate_shop(shop_id, order_id=str(uuid.uuid4()), rating=5)
+    cache = runtime.catalog.aggregate_source
+    assert isinstance(cache, VersionCheckedCache)
+    with command_scope():
+        # When a command asks about it, and then gets it to change it
+        asked = runtime.catalog.read(shop_id, Shop)
+        again = runtime.catalog.read(shop_id, Shop)
+        got = runtime.catalog.get(shop_id, Shop)
+        # Then the questions were answered from one instance, not copied (a copy costs what
+        # the shop has accumulated), and what the command got is its own
+        assert asked is not None and asked is again and got is not asked
+        assert asked.rated_orders == got.rated_orders and asked.rated_orders is not got.rated_orders
+    assert runtime.catalog.shop_is_open(shop_id) is asked.is_open
+    assert runtime.catalog.read(uuid.uuid4(), Shop) is None
+    assert runtime.catalog.read(uuid.UUID(product["id"]), Shop) is None  # another kind

@@ -98,16 +98,12 @@ class CatalogApplication(EventMartApplication):
         return Saved(shop, self.save_all(shop))
 
     def shop_is_open(self, shop_id: UUID) -> bool:
-        try:
-            return self._shop(shop_id).is_open
-        except ShopNotFoundError:
-            return False
+        shop = self.read(shop_id, Shop)
+        return shop is not None and shop.is_open
 
     def shop_vendor(self, shop_id: UUID) -> str | None:
-        try:
-            return self._shop(shop_id).vendor_id
-        except ShopNotFoundError:
-            return None
+        shop = self.read(shop_id, Shop)
+        return shop.vendor_id if shop is not None else None
 
     @retry_on_conflict
     def rate_shop(self, shop_id: UUID, *, order_id: str, rating: int) -> Saved[Shop]:

@@ -32,9 +32,12 @@ class StockKeeping(CommerceBase):
         return None if opening is None else Stock.open(str(product_id), sku, opening)
 
     def units_left(self, product_id: UUID | str, variant: Variant) -> int | None:
-        """What can be ordered now; None when not tracked."""
-        stock = self.stock(product_id, variant.sku, variant.stock)
-        return stock.left if stock is not None and stock.tracked else None
+        """What can be ordered now; None when not tracked. A question: the stock as loaded,
+        not a copy (its restocked orders grow with history)."""
+        stock = self.read(stock_id_for(product_id, variant.sku), Stock)
+        if stock is None:
+            return variant.stock  # never stocked here: the Catalog's opening figure
+        return stock.left if stock.tracked else None
 
     @retry_on_conflict
     def set_stock_level(self, product_id: UUID, sku: str, units: int | None, by: str) -> Saved[Stock]:
