@@ -9,7 +9,7 @@ from typing import Any
 
 from adapters.aggregate_cache import VersionCheckedCache
 from domain.catalog.product import Product
-from domain.catalog.shop import SHOP_TYPES, Shop
+from domain.catalog.shop import Shop
 from domain.commerce.cart import Cart
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.loading import command_scope
@@ -80,8 +80,9 @@ def test_within_a_command_an_aggregate_is_read_once_and_changes_never_leak(
 def test_a_question_reads_the_shared_aggregate_and_a_command_gets_a_copy(
         runtime: Runtime, product: dict[str, Any]) -> None:
     # Given a shop with a history that grows (its rated orders)
-    shop = Shop.register(str(uuid.uuid4()), {"name": "Corner Store", "shop_type": SHOP_TYPES[0],
-                                             "opening_hours": {}})
+    shop = Shop.register(str(uuid.uuid4()), {
+        "name": "Corner Store", "description": "", "city": "Pune", "society": "Baner",
+        "shop_type": "grocery", "tags": [], "opening_hours": {}, "images": []})
     runtime.catalog.save(shop)
     shop_id = shop.id
     for _ in range(3):

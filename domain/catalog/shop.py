@@ -46,7 +46,12 @@ class ShopDetails(TypedDict):
 
 
 def check_details(details: Mapping[str, Any]) -> ShopDetails:
-    """The details, if valid (a vendor's input or a change merged into the current ones)."""
+    """The details, if valid (a vendor's input or a change merged into the current ones).
+    Every field is required: the read models take a shop's details as the event stores them,
+    and one missing (a shop registered without a city) stopped `catalog_search` for everyone."""
+    missing = sorted(ShopDetails.__required_keys__ - details.keys())
+    if missing:
+        raise DomainError(f"shop details lack {', '.join(missing)}", field=missing[0])
     if details["shop_type"] not in SHOP_TYPES:
         raise DomainError(f"shop_type must be one of {', '.join(SHOP_TYPES)}", field="shop_type")
     check_opening_hours(details["opening_hours"])
