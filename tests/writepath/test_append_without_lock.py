@@ -292,7 +292,15 @@ def test_any_interleaving_of_commits_and_reads_is_followed_exactly(runtime_on_ow
                     else:
                         sessions[i].rollback()
                         ledger.roll_back(pending[i][1])
-            follower.catch_up(conn)
+            # Every session has ended, but the read bound is the oldest transaction running
+            # anywhere on the server (other databases' too): what commits here may wait behind
+            # one of those for a moment, and the follower says so (`pending`). It catches up
+            # until nothing waits; an event it passed over would never be seen.
+            def caught_up() -> bool:
+                follower.catch_up(conn)
+                return not follower.pending
+
+            eventually(caught_up, timeout=60, interval=0.005)
         assert_seen_exactly(recording, ledger.committed, ledger.rolled_back, follower.follower)
 
     check()
@@ -344,3 +352,29 @@ def test_an_early_transaction_id_with_a_later_id_is_not_passed_over(runtime_on_o
             second.commit()
         follower.catch_up(conn)
     assert [token for token, _, _ in recording.seen] == a_tokens + b_tokens
+
+
+def test_a_transaction_in_another_database_holds_followers_back_and_skips_nothing(
+        runtime_on_own_log: Runtime, postgres: str) -> None:
+    runtime = runtime_on_own_log
+    app = runtime.commerce
+    stream = Stream()
+    with psycopg.connect(runtime.database_url, autocommit=True) as conn, \
+            fresh_database(postgres) as other_url, psycopg.connect(other_url) as other:
+        follower, recording = recording_follower(app, runtime.database_url, "behind_another_db", conn)
+        head = conn.execute("SELECT coalesce(max(notification_id), 0) FROM commerce_events").fetchone()
+        tracking.set_position(conn, follower.follower, app.name, int(head[0]) if head else 0)
+        # Given a transaction with an id, running in another database of the same server
+        other.execute("SELECT pg_current_xact_id()")
+        # When an append commits here after it
+        stored, tokens = bumps(app, stream, 2)
+        with session(app) as s:
+            insert(app, s, stored)
+            s.commit()
+        follower.catch_up(conn)
+        # Then the follower has not read past it, and says an event waits
+        assert recording.seen == [] and follower.pending
+        # and once that transaction ends, it reads the event, once
+        other.rollback()
+        follower.catch_up(conn)
+        assert [token for token, _, _ in recording.seen] == tokens and not follower.pending
