@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from eventsourcing.utils import get_topic
 
 from domain.commerce.wallet import Wallet
 from eventmart.migrations import migrate
@@ -37,7 +38,7 @@ def debits(runtime: Runtime, wallet_id: uuid.UUID) -> list[int]:
     with psycopg.connect(runtime.database_url, autocommit=True) as conn:
         return [v for (v,) in conn.execute(
             "SELECT originator_version FROM commerce_events WHERE originator_id = %s AND topic = %s "
-            "ORDER BY originator_version", (wallet_id, Wallet.Debited.__module__ + ":Wallet.Debited")
+            "ORDER BY originator_version", (wallet_id, get_topic(Wallet.Debited))
         ).fetchall()]
 
 
