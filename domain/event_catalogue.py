@@ -207,7 +207,7 @@ def to_json_value(value: Any) -> Any:
         return value.astimezone(UTC).isoformat()
     if isinstance(value, UUID):
         return str(value)
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):  # a dict, or a value that is one (a wallet's keyed debits)
         return {str(k): to_json_value(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [to_json_value(v) for v in value]

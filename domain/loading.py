@@ -83,6 +83,17 @@ _IMMUTABLE: set[type] = {str, int, float, bool, bytes, type(None), UUID, datetim
 _MUTABLE: set[type] = {dict, list, set}
 
 
+T = TypeVar("T")
+
+
+def shared_by_copies(kind: type[T]) -> type[T]:
+    """Declares a class whose instances nobody changes once made, though they hold containers
+    (a wallet's keyed debits): a copy of an aggregate shares them instead of copying what
+    they hold. A change to such a value makes a new one."""
+    _IMMUTABLE.add(kind)
+    return kind
+
+
 def copy_aggregate(aggregate: A) -> A:
     """A copy a command may change without touching the shared one (the cache's, the
     scope's): every container is copied, to any depth; immutable values are shared.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -34,6 +34,8 @@ def _plain(value: Any) -> Any:
         return (value if value.tzinfo else value.replace(tzinfo=UTC)).isoformat()
     if isinstance(value, set | frozenset | tuple):
         return sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+    if isinstance(value, Mapping):  # a value that is a mapping (a wallet's keyed debits)
+        return dict(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         # An aggregate's value objects (order and cart lines, addresses, money): their fields.
         return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}

@@ -3,11 +3,15 @@ load, several applications in one statement."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import replace
 from typing import Any
 
+import pytest
+
 from adapters.aggregate_cache import VersionCheckedCache
+from domain import saving
 from domain.catalog.product import Product
 from domain.catalog.shop import Shop
 from domain.commerce.cart import Cart
@@ -44,6 +48,37 @@ def test_a_cold_load_starts_from_the_latest_snapshot(runtime: Runtime) -> None:
 
     assert isinstance(found, Wallet)
     assert (found.version, found.balance, len(found.loads)) == (106, 105, 105)
+
+
+def test_a_wallet_holding_many_keyed_debits_is_snapshotted_less_often_as_rows(
+        runtime: Runtime, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its keyed debits of the last 48 hours grow with its history: past a number of rows per
+    snapshot event (here 10: 1,000 at the interval of 100) the interval doubles, and they are
+    stored as rows."""
+    monkeypatch.setattr(saving, "SNAPSHOT_ROWS_PER_EVENT", 10)  # 4,000 keys at 40: a slow test
+    # Given a wallet debited 1,300 times with keys, one save each as commands save
+    owner = uuid.uuid4()
+    wallet = Wallet(owner_id=str(owner), currency="INR")
+    wallet.credit(10**9, kind="adjustment", reference="bench")
+    runtime.commerce.save(wallet)
+    for n in range(1300):
+        wallet.debit(1, kind="debit", reference="r", key=f"k{n}")
+        runtime.commerce.save(wallet)
+
+    # Then it was snapshotted every 100 versions while it held at most 1,000 keys, then at 1,200
+    assert runtime.commerce.snapshots is not None
+    snapshots = list(runtime.commerce.snapshots.get(wallet.id))
+    assert [s.originator_version for s in snapshots] == [*range(100, 1001, 100), 1200]
+    # And the last holds its keyed debits as rows
+    (stored,) = runtime.commerce.snapshots.recorder.select_events(wallet.id, desc=True, limit=1)
+    rows = json.loads(stored.state)["state"]["debit_keys"]["_data_"]["rows"]
+    assert len(rows) == 1198 and rows[0][:2] == ["k0", 10**9 - 1]
+    # And a cold load (the snapshot and 102 events) is the wallet as saved
+    cold = VersionCheckedCache([runtime.commerce])
+    found = cold.load([(runtime.commerce, wallet.id)])[("commerce", wallet.id)]
+    assert isinstance(found, Wallet) and found.version == wallet.version == 1302
+    assert list(found.debit_keys.items()) == list(wallet.debit_keys.items())
+    assert found.keyed_debit("k1299") == wallet.keyed_debit("k1299") is not None
 
 
 def test_one_statement_loads_aggregates_of_several_applications(

@@ -19,7 +19,7 @@ from domain.commerce.use_cases.returns import ReturnsAndRefunds
 from domain.commerce.use_cases.stock_keeping import ItemUnavailableError, ShopClosedError
 from domain.commerce.use_cases.wallet_rewards import ShopNotFoundForOfferError, WalletAndRewards
 from domain.commerce.values import AppliedCoupon, CartLine, DeliveryAddress, DeliveryAddressRef, OrderLine
-from domain.commerce.wallet import KeyedDebit, Wallet
+from domain.commerce.wallet import KeyedDebit, KeyedDebits, Wallet
 
 __all__ = [
     "DEFAULT_CURRENCY",
@@ -51,4 +51,5 @@ class CommerceApplication(
     snapshotting_intervals = {Cart: 25, Order: 25, Wallet: 100, RewardLedger: 100, Coupon: 200}
     snapshot_values = {"cart_line": CartLine, "applied_coupon": AppliedCoupon, "order_line": OrderLine,
                        "delivery_address": DeliveryAddress, "delivery_address_ref": DeliveryAddressRef,
-                       "order_proposal": Proposal, "keyed_debit": KeyedDebit}
+                       "order_proposal": Proposal, "keyed_debit": KeyedDebit,  # v2 wallets
+                       "keyed_debits": KeyedDebits}

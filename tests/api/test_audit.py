@@ -79,6 +79,25 @@ def test_a_wallet_replays_to_each_version_and_to_any_time(
     assert_problem(auditor.get(f"/v1/audit/streams/{wallet}/state", params={"version": 0}), 400)
 
 
+def test_a_wallets_keyed_debits_are_part_of_its_state(
+        runtime: Runtime, new_client: Callable[..., TestClient], auditor: TestClient) -> None:
+    # Given a wallet debited through the API with an Idempotency-Key
+    customer = new_client()
+    fund(runtime, customer, 10_000)
+    debit = customer.post("/api/v1/consumer/wallet/debit", json={"amount": 2_500, "reference": "tip"},
+                          headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert debit.status_code == 200, debit.text
+    wallet = str(wallet_id_for(user_id(customer)))
+
+    # When an auditor reads its state
+    state = auditor.get(f"/v1/audit/streams/{wallet}/state")
+
+    # Then the debit's outcome is there under its claim, as plain JSON
+    assert state.status_code == 200, state.text
+    (outcome,) = state.json()["state"]["debit_keys"].values()
+    assert outcome["balance_after"] == 7_500 and datetime.fromisoformat(outcome["at"])
+
+
 def test_unknown_streams_are_404_and_bad_input_400(auditor: TestClient) -> None:
     for path in ("events", "state"):
         assert_problem(auditor.get(f"/v1/audit/streams/{uuid.uuid4()}/{path}"), 404)

@@ -35,7 +35,7 @@ def test_replay_shows_the_events_and_the_state_at_a_version_or_a_time(own: Runti
     wallet = Wallet(owner_id=str(uuid.uuid4()), currency="INR")
     wallet.credit(100_000, kind="load", reference="pay-1")
     own.commerce.save(wallet)
-    wallet.debit(30_000, kind="order", reference="order-1")
+    wallet.debit(30_000, kind="order", reference="order-1", key="claim-1")
     own.commerce.save(wallet)
     wallet.credit(5_000, kind="refund", reference="order-1")
     own.commerce.save(wallet)
@@ -45,6 +45,7 @@ def test_replay_shows_the_events_and_the_state_at_a_version_or_a_time(own: Runti
     assert [e["version"] for e in events] == [1, 2, 3, 4]
     assert title == f"Wallet {wallet.id} at version 4 (commerce log):"
     assert state["balance"] == 75_000 and state["version"] == 4 and state["id"] == str(wallet.id)
+    assert state["debit_keys"] == {"claim-1": {"balance_after": 70_000, "at": events[2]["timestamp"]}}
     assert events[1]["data"] == {"amount": 100_000, "kind": "load", "reference": "pay-1",
                                  "balance_after": 100_000}
     assert events[1]["type"] == public_type("domain.commerce.wallet:Wallet.Credited")

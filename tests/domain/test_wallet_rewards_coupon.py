@@ -7,12 +7,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given as for_all
+from hypothesis import strategies as st
 
 from adapters.idempotency_store import KEEP_FOR
 from domain.commerce.coupon import Coupon, CouponRejectedError, discount_for
 from domain.commerce.rewards import NotEnoughPointsError, RewardLedger, parse_tiers, tier_of
-from domain.commerce.wallet import DEBIT_KEY_RETENTION, InsufficientFundsError, KeyedDebit, Wallet
+from domain.commerce.wallet import DEBIT_KEY_RETENTION, InsufficientFundsError, KeyedDebit, KeyedDebits, Wallet
 from domain.errors import DomainError
+from domain.loading import copy_aggregate
 from tests.spec import Stream, given
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -70,6 +73,66 @@ def test_a_keyed_debit_is_remembered_for_its_retention_then_forgotten() -> None:
     assert wallet.keyed_debit("k1") == KeyedDebit(balance_after=800, at=NOW + timedelta(days=1))
     assert wallet.keyed_debit("k3") == KeyedDebit(balance_after=700, at=NOW + timedelta(days=3))
     assert list(wallet.debit_keys) == ["k1", "k3"] and wallet.balance == 700
+
+
+def remembered_by_a_dict(steps: list[tuple[int, int]], start: datetime = NOW,
+                         ) -> tuple[dict[str, KeyedDebit], list[Any]]:
+    """The keyed debits a wallet must remember after `steps` (minutes since the last debit, key
+    number), the way the wallet kept them before KeyedDebits: a dict, forgetting from its oldest
+    at every debit; and the wallet's history with those debits. A key still remembered is not
+    debited again (the wallet refuses it), a forgotten one may be."""
+    history = wallet_with(10**9)
+    s = Stream(Wallet, history[0].originator_id)
+    s.version = len(history)
+    keys: dict[str, KeyedDebit] = {}
+    at, balance = start, 10**9
+    for minutes, number in steps:
+        at, key = at + timedelta(minutes=minutes), f"k{number}"
+        if key in keys:
+            continue
+        balance -= 1
+        history.append(s.event(Wallet.Debited, amount=1, kind="debit", reference="r",
+                               balance_after=balance, key=key, timestamp=at))
+        keys[key] = KeyedDebit(balance_after=balance, at=at)
+        while keys and next(iter(keys.values())).at < at - DEBIT_KEY_RETENTION:  # type: ignore[operator]
+            del keys[next(iter(keys))]
+    return keys, history
+
+
+@for_all(st.lists(st.tuples(st.sampled_from([0, 1, 30, 600, 1440, 2880, 2900]), st.integers(0, 60)),
+                  max_size=300))
+def test_keyed_debits_are_remembered_as_a_dict_remembered_them(steps: list[tuple[int, int]]) -> None:
+    # Given a wallet's keyed debits at random times, some keys coming again once forgotten
+    expected, history = remembered_by_a_dict(steps)
+
+    # When the wallet is replayed from its events
+    wallet = given(*history).when(lambda w: None).then_nothing()
+
+    # Then it remembers exactly what the dict did, oldest first, each with its own outcome
+    keys: KeyedDebits = wallet.__dict__.get("debit_keys", KeyedDebits({}, {}, None))
+    assert list(keys.items()) == list(expected.items())
+    assert all(wallet.keyed_debit(f"k{n}") == expected.get(f"k{n}") for n in range(61))
+    # And a snapshot's rows read back as the same debits
+    assert list(KeyedDebits.from_snapshot_data(keys.snapshot_data()).items()) == list(expected.items())
+    # And it holds (forgotten ones included) about as many as it remembers, not its history
+    assert keys.stored <= len(expected) + 2 * len(expected) ** 0.5 + 62
+
+
+def test_copies_of_a_wallet_share_its_keyed_debits_and_a_debit_makes_new_ones() -> None:
+    # Given a wallet with a thousand keyed debits up to a minute ago, and a copy of it (as a
+    # command takes one; its debit is stamped now)
+    _, history = remembered_by_a_dict([(1, n) for n in range(1000)],
+                                      start=datetime.now(UTC) - timedelta(minutes=1001))
+    wallet = given(*history).when(lambda w: None).then_nothing()
+    copy = copy_aggregate(wallet)
+    assert copy.debit_keys is wallet.debit_keys
+
+    # When the copy is debited with a new key
+    copy.debit(5, kind="debit", reference="r", key="new")
+
+    # Then the copy remembers it, and the wallet it was copied from does not
+    assert copy.keyed_debit("new") is not None and wallet.keyed_debit("new") is None
+    assert len(copy.debit_keys) == 1001 and len(wallet.debit_keys) == 1000
 
 
 def test_unknown_kinds_are_refused() -> None:
