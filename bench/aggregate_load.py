@@ -1,11 +1,13 @@
 """Aggregate load time as its history grows, for `make bench`.
 
     .venv/bin/python bench/aggregate_load.py [--sizes 10,1000,100000] [--runs 200]
+                                             [--aggregates cart,stock]
 
-Carts (snapshot every 100 events) with 10, 999 and 99,999 events: the worst case just before a
-snapshot, 99 events to replay on top of the latest one (10 has no snapshot yet). Each cart
-alternates adding and removing a line, so its state stays small and only the history grows.
-Three ways to load, each timed `--runs` times (p50, p95):
+Carts and a variant's stock with 10 events, and just before a snapshot near 1,000 and 100,000
+(10 has no snapshot yet): 999 and 99,999 for a cart (a snapshot every 25 events), 999 and
+99,999 for a stock (every 25). Each cart alternates adding and removing a line, each stock
+holding units for an order and giving them back, so the state stays small and only the
+history grows. Three ways to load, each timed `--runs` times (p50, p95):
 
 - `repository`: the library's `repository.get` (latest snapshot, then the events after it:
   two statements), what an application without the cache does;
@@ -34,6 +36,7 @@ from adapters.aggregate_cache import VersionCheckedCache  # noqa: E402
 from bench.common import test_server_runtime  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from domain.commerce.cart import Cart  # noqa: E402
+from domain.commerce.stock import Stock  # noqa: E402
 from domain.loading import command_scope  # noqa: E402
 from domain.money import Money  # noqa: E402
 
@@ -43,22 +46,49 @@ TARGET = 2.0
 
 def build_cart(app: Any, events: int) -> uuid.UUID:
     cart = Cart(owner_id=str(uuid.uuid4()), currency="INR")
-    pending = 1
     n = 0
-    while cart.version < events:  # each event raises the version at once
+
+    def step() -> None:
+        nonlocal n
         if n % 2 == 0:
             cart.add_item(item_id=f"line-{n}", product_id="p", sku="s", name="tea (100 g)", qty=1,
                           price=Money(100, "INR"), shop_id="shop")
         else:
             cart.remove_item(f"line-{n - 1}")
         n += 1
+    return build(app, cart, step, events)
+
+
+def build_stock(app: Any, events: int) -> uuid.UUID:
+    stock = Stock.open(str(uuid.uuid4()), "S", 1_000)
+    n = 0
+
+    def step() -> None:
+        nonlocal n
+        if n % 2 == 0:
+            stock.reserve(f"order-{n}", 1, "tea")
+        else:
+            stock.release(f"order-{n - 1}", None, "cancelled")
+        n += 1
+    return build(app, stock, step, events)
+
+
+def build(app: Any, aggregate: Any, step: Any, events: int) -> uuid.UUID:
+    """Saves `events` events, one a step, CHUNK at a time. Snapshots are taken where a save
+    crosses an interval, as the application takes them."""
+    pending = 1
+    while aggregate.version < events:  # each event raises the version at once
+        step()
         pending += 1
         if pending >= CHUNK:
-            app.save(cart)
+            app.save(aggregate)
             pending = 0
-    app.save(cart)
-    assert cart.version == events, (cart.version, events)
-    return cart.id
+    app.save(aggregate)
+    assert aggregate.version == events, (aggregate.version, events)
+    return uuid.UUID(str(aggregate.id))
+
+
+BUILDERS = {"cart": (Cart, build_cart), "stock": (Stock, build_stock)}
 
 
 def timed(load: Any, runs: int) -> dict[str, float]:
@@ -76,49 +106,59 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", default="10,1000,100000", help="events (each but 10 taken minus 1)")
     parser.add_argument("--runs", type=int, default=200)
+    parser.add_argument("--aggregates", default="cart,stock", help=f"of {', '.join(BUILDERS)}")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
+    results: list[dict[str, Any]] = []
+    intervals: dict[str, int] = {}
     with test_server_runtime() as (rt, url):
         app = rt.commerce
-        interval = app.snapshotting_intervals[Cart]
-        carts: dict[int, uuid.UUID] = {}
-        for size in sizes:
-            events = size if size < interval else size - 1  # just before the next snapshot
-            started = time.perf_counter()
-            carts[size] = build_cart(app, events)
-            print(f"cart with {events} events built in {time.perf_counter() - started:.1f}s", flush=True)
-
-        def repository(cart_id: uuid.UUID) -> Any:
-            return lambda: app.repository.get(cart_id)
-
-        def cold(cart_id: uuid.UUID) -> Any:
-            return lambda: VersionCheckedCache([app]).load([(app, cart_id)])
-
-        warm_cache = VersionCheckedCache([app])
-
-        def warm(cart_id: uuid.UUID) -> Any:
-            warm_cache.load([(app, cart_id)])
-            return lambda: warm_cache.load([(app, cart_id)])
-
-        ways = {"repository": repository, "cold cache": cold, "warm cache": warm}
-        results: list[dict[str, Any]] = []
-        for way, make in ways.items():
-            base = 0.0
+        for name in args.aggregates.split(","):
+            kind, build_one = BUILDERS[name]
+            interval = intervals[name] = app.snapshotting_intervals[kind]
+            ids: dict[int, uuid.UUID] = {}
             for size in sizes:
-                figures = timed(make(carts[size]), args.runs)
-                with command_scope():
-                    loaded = app.repository.get(carts[size])
-                base = base or figures["p50_ms"]
-                ratio = round(figures["p50_ms"] / base, 2)
-                results.append({"way": way, "events": loaded.version, **figures, "ratio_p50": ratio,
-                                "ratio_met": ratio <= TARGET})
-                print(f"{way:<11} {loaded.version:>7} events  p50 {figures['p50_ms']:7.3f} ms  "
-                      f"p95 {figures['p95_ms']:7.3f} ms  ratio {ratio:5.2f} (target <= {TARGET})", flush=True)
+                events = size if size < interval else size - 1  # just before the next snapshot
+                started = time.perf_counter()
+                ids[size] = build_one(app, events)
+                print(f"{name} with {events} events built in {time.perf_counter() - started:.1f}s",
+                      flush=True)
+            results += measure(app, name, ids, sizes, args.runs)
         rt.close()
-    write_section("aggregate_load", {"settings": {"runs": args.runs, "snapshot_interval": interval,
-                                                  "aggregate": "Cart"},
+    write_section("aggregate_load", {"settings": {"runs": args.runs, "snapshot_intervals": intervals},
                                      "target_ratio": TARGET, "results": results})
     print("wrote the aggregate_load section of bench/results/latest.json")
+
+
+def measure(app: Any, name: str, ids: dict[int, uuid.UUID], sizes: list[int],
+            runs: int) -> list[dict[str, Any]]:
+    def repository(aggregate_id: uuid.UUID) -> Any:
+        return lambda: app.repository.get(aggregate_id)
+
+    def cold(aggregate_id: uuid.UUID) -> Any:
+        return lambda: VersionCheckedCache([app]).load([(app, aggregate_id)])
+
+    warm_cache = VersionCheckedCache([app])
+
+    def warm(aggregate_id: uuid.UUID) -> Any:
+        warm_cache.load([(app, aggregate_id)])
+        return lambda: warm_cache.load([(app, aggregate_id)])
+
+    ways = {"repository": repository, "cold cache": cold, "warm cache": warm}
+    results: list[dict[str, Any]] = []
+    for way, make in ways.items():
+        base = 0.0
+        for size in sizes:
+            figures = timed(make(ids[size]), runs)
+            with command_scope():
+                loaded = app.repository.get(ids[size])
+            base = base or figures["p50_ms"]
+            ratio = round(figures["p50_ms"] / base, 2)
+            results.append({"aggregate": name, "way": way, "events": loaded.version, **figures,
+                            "ratio_p50": ratio, "ratio_met": ratio <= TARGET})
+            print(f"{name:<6} {way:<11} {loaded.version:>7} events  p50 {figures['p50_ms']:7.3f} ms  "
+                  f"p95 {figures['p95_ms']:7.3f} ms  ratio {ratio:5.2f} (target <= {TARGET})", flush=True)
+    return results
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from domain.commerce.cart import Cart
 from domain.commerce.coupon import Coupon
 from domain.commerce.order import Order, Proposal
 from domain.commerce.rewards import RewardLedger
+from domain.commerce.stock import Stock
 from domain.commerce.use_cases.base import DEFAULT_CURRENCY, Catalog
 from domain.commerce.use_cases.carts import Carts
 from domain.commerce.use_cases.lifecycle import OrderLifecycle
@@ -48,7 +49,12 @@ class CommerceApplication(
     # 25 events is cheap and keeps a cold load within about 2x of a fresh aggregate's (make
     # bench: at 100 the worst case, 99 events to replay, cost 2.3-2.8x). Wallets and ledgers
     # carry every load and redemption reference: their snapshots grow, so they are taken less often.
-    snapshotting_intervals = {Cart: 25, Order: 25, Wallet: 100, RewardLedger: 100, Coupon: 200}
+    # A Stock takes two events per order of its variant (held, then sold or released): without
+    # snapshots a cold load replayed its whole history (2.2 s at 100,000 events, make bench;
+    # 1.4 ms now, as at 10). Aggregates whose state grows with their history stretch their
+    # interval as it grows (`snapshot_rows`).
+    snapshotting_intervals = {Cart: 25, Order: 25, Wallet: 100, RewardLedger: 100, Coupon: 200,
+                              Stock: 25}
     snapshot_values = {"cart_line": CartLine, "applied_coupon": AppliedCoupon, "order_line": OrderLine,
                        "delivery_address": DeliveryAddress, "delivery_address_ref": DeliveryAddressRef,
                        "order_proposal": Proposal, "keyed_debit": KeyedDebit,  # v2 wallets

@@ -92,6 +92,12 @@ class RewardLedger(Aggregate):
         self.reversals: set[str] = set()
 
     @property
+    def snapshot_rows(self) -> int:
+        """What its state holds that grows with its history: the orders it earned on,
+        redeemed for and reversed (the application snapshots a ledger less often as it grows)."""
+        return len(self.earned_orders) + len(self.redeemed_orders) + len(self.reversals)
+
+    @property
     def available(self) -> int:
         return self.balance - self.reserved
 
