@@ -196,9 +196,9 @@ class EventMartApplication(Application[UUID]):
         """Every `snapshotting_intervals` events of its kind; doubled, for an aggregate whose
         state grows with its history (`snapshot_rows`: a wallet's keyed debits of the last 48
         hours), for each doubling of it past SNAPSHOT_ROWS_PER_EVENT rows an event. A snapshot
-        then costs an event at most 2 x that many rows to write, and a cold load replays at
-        most a fortieth as many events as the snapshot holds rows. Doubling keeps each
-        interval a multiple of the last, so a stretched one cannot step over its snapshot."""
+        then costs an event at most that many rows to write, and once stretched, a cold load
+        replays fewer events than a twentieth of the rows the snapshot holds. Doubling keeps
+        each interval a multiple of the last, so a stretched one cannot step over its snapshot."""
         interval = self.snapshotting_intervals.get(type(aggregate))
         rows = getattr(aggregate, "snapshot_rows", 0)
         while interval is not None and rows > interval * SNAPSHOT_ROWS_PER_EVENT:
