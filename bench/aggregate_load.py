@@ -15,7 +15,9 @@ history grows. Three ways to load, each timed `--runs` times (p50, p95):
   one statement for the snapshot and the events after it;
 - `warm cache`: the cache holding the aggregate: one statement that finds no newer event.
 
-The baseline of each way is its own load of the 10-event cart in the same run; target: every
+Then a keyed `debit_wallet` on wallets holding 10 / 1,000 / 20,000 keyed debits (`--keys`).
+
+The baseline of each way is its own load of the 10-event aggregate in the same run; target: every
 ratio of p50s <= 2 (flat within 2x; p95s on this shared machine are mostly noise).
 Uses DATABASE_URL when set, else a throwaway embedded PostgreSQL.
 Writes the "aggregate_load" section of bench/results/latest.json.
@@ -91,6 +93,34 @@ def build(app: Any, aggregate: Any, step: Any, events: int) -> uuid.UUID:
 BUILDERS = {"cart": (Cart, build_cart), "stock": (Stock, build_stock)}
 
 
+def keyed_debits(app: Any, keys: list[int], runs: int) -> list[dict[str, Any]]:
+    """`debit_wallet` with an idempotency key, one thread, on wallets already holding 10,
+    1,000, 20,000 keyed debits of the last 48 hours (a wallet debited once a second holds
+    172,800): the command's cost should not grow with them. Ratio to the 10-key wallet."""
+    owners: dict[int, uuid.UUID] = {}
+    for count in keys:
+        owner = owners[count] = uuid.uuid4()
+        wallet = app.wallet(owner)
+        wallet.credit(10**9, kind="adjustment", reference="bench")
+        for n in range(count):
+            wallet.debit(1, kind="debit", reference="bench", key=f"k{n}")
+            if n % CHUNK == CHUNK - 1:
+                app.save(wallet)
+        app.save(wallet)
+    results: list[dict[str, Any]] = []
+    base = 0.0
+    for count in keys:
+        owner = owners[count]
+        figures = timed(lambda: app.debit_wallet(owner, 1, "bench", key=str(uuid.uuid4())), runs)  # noqa: B023
+        base = base or figures["p50_ms"]
+        ratio = round(figures["p50_ms"] / base, 2)
+        results.append({"aggregate": "wallet", "way": "keyed debit", "keys": count, **figures,
+                        "ratio_p50": ratio, "ratio_met": ratio <= TARGET})
+        print(f"wallet keyed debit {count:>7} keys  p50 {figures['p50_ms']:7.3f} ms  "
+              f"p95 {figures['p95_ms']:7.3f} ms  ratio {ratio:5.2f} (target <= {TARGET})", flush=True)
+    return results
+
+
 def timed(load: Any, runs: int) -> dict[str, float]:
     load()  # warm: connections, prepared statements
     ms = []
@@ -107,6 +137,8 @@ def main() -> None:
     parser.add_argument("--sizes", default="10,1000,100000", help="events (each but 10 taken minus 1)")
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--aggregates", default="cart,stock", help=f"of {', '.join(BUILDERS)}")
+    parser.add_argument("--keys", default="10,1000,20000",
+                        help="keyed debits a wallet holds before its debits are timed; '' for none")
     args = parser.parse_args()
     sizes = [int(x) for x in args.sizes.split(",")]
     results: list[dict[str, Any]] = []
@@ -124,6 +156,8 @@ def main() -> None:
                 print(f"{name} with {events} events built in {time.perf_counter() - started:.1f}s",
                       flush=True)
             results += measure(app, name, ids, sizes, args.runs)
+        if args.keys:
+            results += keyed_debits(app, [int(k) for k in args.keys.split(",")], args.runs)
         rt.close()
     write_section("aggregate_load", {"settings": {"runs": args.runs, "snapshot_intervals": intervals},
                                      "target_ratio": TARGET, "results": results})

@@ -95,8 +95,8 @@ class KeyedDebits(Mapping[str, KeyedDebit]):
         # One out of order (a clock set back) is hidden by the horizon until it leads.
         joined = chain(self.settled.items(), recent.items())
         forgotten = 0
-        for debit in chain(self.settled.values(), recent.values()):
-            if _remembered(debit, horizon):
+        for oldest in chain(self.settled.values(), recent.values()):
+            if _remembered(oldest, horizon):
                 break
             forgotten += 1
         return KeyedDebits(dict(islice(joined, forgotten, None)), {}, horizon)
