@@ -97,6 +97,8 @@ class Marketplace(RuleBasedStateMachine):
             "valid_until": now + timedelta(days=30), "usage_limit_total": 4, "usage_limit_per_user": 2})
         self.customers = [uuid.uuid4() for _ in range(3)]
         self.loaded = dict.fromkeys(self.customers, 0)
+        self.tipped = dict.fromkeys(self.customers, 0)  # debited under an idempotency claim
+        self.claimed: set[str] = set()
         self.orders: list[uuid.UUID] = []
         self.refund_requests: set[str] = set()
 
@@ -283,6 +285,23 @@ class Marketplace(RuleBasedStateMachine):
                     self.runtime.commerce.record_order_refund(order_id, e.amount, request)
                     self.refund_requests.add(request)
 
+    @rule(who=st.integers(0, 2), amount=st.integers(1, 400_000), claim=st.integers(0, 3))
+    def tip_under_a_claim(self, who: int, amount: int, claim: int) -> None:
+        """`POST /api/v1/consumer/wallet/debit`'s command, the same claim maybe again (a retried
+        request): debited once, and a retry answers with the first debit's outcome."""
+        owner, key = self.customers[who], f"claim-{who}-{claim}"
+        done = self.attempt(self.runtime.commerce.debit_wallet, owner, amount, "tip", key=key)
+        if done is None:
+            return  # refused: more than the balance
+        if key not in self.claimed:
+            self.claimed.add(key)
+            self.tipped[owner] += amount
+        outcome = done.value.keyed_debit(key)
+        assert outcome is not None
+        firsts = [e for e in self.runtime.commerce.events.get(wallet_id_for(owner))
+                  if isinstance(e, Wallet.Debited) and e.key == key]
+        assert len(firsts) == 1 and outcome.balance_after == firsts[0].balance_after
+
     # Invariants
 
     @invariant()
@@ -306,7 +325,7 @@ class Marketplace(RuleBasedStateMachine):
                           if isinstance(e, Order.Refunded) and e.method == "wallet")
             spends = sum(o.paid for o in mine if o.payment_mode == "wallet")
             balance = commerce.wallet(owner).balance
-            assert balance == fold == self.loaded[owner] + refunds - spends >= 0
+            assert balance == fold == self.loaded[owner] + refunds - spends - self.tipped[owner] >= 0
             assert commerce.ledger(owner).balance >= 0
 
     @invariant()
