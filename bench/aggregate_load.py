@@ -102,11 +102,9 @@ def keyed_debits(app: Any, keys: list[int], runs: int) -> list[dict[str, Any]]:
         owner = owners[count] = uuid.uuid4()
         wallet = app.wallet(owner)
         wallet.credit(10**9, kind="adjustment", reference="bench")
-        for n in range(count):
-            wallet.debit(1, kind="debit", reference="bench", key=f"k{n}")
-            if n % CHUNK == CHUNK - 1:
-                app.save(wallet)
-        app.save(wallet)
+        numbers = iter(range(count))
+        build(app, wallet, lambda: wallet.debit(1, kind="debit", reference="bench",  # noqa: B023
+                                                key=f"k{next(numbers)}"), wallet.version + count)  # noqa: B023
     results: list[dict[str, Any]] = []
     base = 0.0
     for count in keys:
