@@ -83,7 +83,10 @@ class VersionCheckedCache:
         names = list(by_app)
         params: list[Any] = []
         for known in by_app.values():
-            params += [list(known), [a.version if a is not None else 0 for a in known.values()]]
+            # Array literals as text: psycopg dumps a list in Python, element by element,
+            # which cost more than the rest of the look-up's client side.
+            versions = [str(a.version) if a is not None else "0" for a in known.values()]
+            params += ["{" + ",".join(map(str, known)) + "}", "{" + ",".join(versions) + "}"]
         query = self.statement(tuple(names))
         first = self.applications[names[0]]
         with first.recorder.datastore.get_connection() as conn, conn.cursor() as cur:

@@ -224,6 +224,19 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
         # identifier quoted again), which was 4% of an API process's GIL time under cart adds.
         self._append = SQL(self.insert_events_statement.as_string())
         self._append_recording_writer = SQL(self.insert_recording_writer_statement.as_string())
+        # Most saves are of one event. Its four values as plain parameters cost the client
+        # about 60 us less than an array of one composite (psycopg dumps that in Python,
+        # escaping the state with a regular expression): a tenth of a command's CPU.
+        insert_one = SQL(
+            "INSERT INTO {table} (originator_id, originator_version, topic, state, transaction_id) "
+            "VALUES (%s, %s, %s, %s, pg_current_xact_id()) RETURNING notification_id"
+        ).format(table=table)
+        self._append_one = SQL(insert_one.as_string())
+        self._append_one_recording_writer = SQL(SQL(
+            "WITH appended AS ({insert}), written AS ({record}) SELECT notification_id FROM appended"
+        ).format(insert=insert_one,
+                 record=SQL(_RECORD_WRITE).format(SQL("SELECT %s, %s, notification_id FROM appended")))
+            .as_string())
         self._find_appended = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {table} "
             "WHERE (originator_id, originator_version) IN "
@@ -269,9 +282,18 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
                               **kwargs: Any) -> None:
         # The library's version locks the table and NOTIFYs first; only the INSERT remains,
         # recording the request's writer's position when there is one.
+        mark = _writer()
+        if len(stored_events) == 1:
+            e = stored_events[0]
+            values = (e.originator_id, e.originator_version, e.topic, e.state)
+            if mark is None:
+                curs.execute(self._append_one, values, prepare=True)
+            else:
+                curs.execute(self._append_one_recording_writer,
+                             (*values, mark.user_id, self.application), prepare=True)
+            return
         rows = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
                 for e in stored_events]
-        mark = _writer()
         if mark is None:
             curs.execute(self._append, (rows,), prepare=True)
         else:

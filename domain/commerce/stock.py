@@ -12,6 +12,7 @@ without limit and records nothing here.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -21,6 +22,7 @@ from domain.errors import ConflictError, DomainError
 MAX_UNITS = 10**7
 
 
+@lru_cache(maxsize=20_000)  # every cart add asks it for each of the product's variants
 def stock_id_for(product_id: str | UUID, sku: str) -> UUID:
     return uuid5(NAMESPACE_URL, f"eventmart:stock:{product_id}:{sku}")
 

@@ -51,8 +51,9 @@ class Carts(StockKeeping):
 
     def _add(self, cart: Cart, *, product_id: UUID, sku: str, qty: int,
              expected_unit_price: int | None, replace: bool) -> str:
+        product_key = str(product_id)
         existing = sum(line.qty for line in cart.lines.values()
-                       if line.product_id == str(product_id) and line.sku == sku)
+                       if line.product_id == product_key and line.sku == sku)
         product, variant = self._sellable(product_id, sku, qty + existing)
         if expected_unit_price is not None and expected_unit_price != variant.price:
             raise StalePriceError(
