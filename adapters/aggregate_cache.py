@@ -9,9 +9,13 @@ aggregate is cached at (an aggregate not cached yet: its latest snapshot and the
 it), and the aggregates are brought forward in memory.
 
 Correct with any number of processes: nothing is trusted without asking the store for newer
-events, in the same statement that reads them; the cache only saves decoding and folding what
-was already read. Events are immutable and an aggregate's versions are gap-free, so "events
-after version v" is all that can have changed.
+events, either in the same statement that reads them, or, for a command that took the cached
+aggregates as they were (domain/loading.py, `known`), in the statement that appends its
+decision (adapters/recorder.py); the cache only saves decoding and folding what was already
+read. Events are immutable and an aggregate's versions are gap-free, so "events after version
+v" is all that can have changed. It also remembers which ids had no aggregate when last
+looked up (a variant's stock that is not counted), checked the same way: no event after
+version 0.
 """
 
 from __future__ import annotations
@@ -42,7 +46,9 @@ class VersionCheckedCache:
     def __init__(self, applications: Iterable[Any], maxsize: int = DEFAULT_MAXSIZE) -> None:
         self.applications = {app.name: app for app in applications}
         self.maxsize = maxsize
-        self._entries: OrderedDict[Key, Aggregate] = OrderedDict()
+        # None: the aggregate did not exist at its last look-up (a product's stock that is
+        # not counted), so that a command can take that as it takes a cached aggregate.
+        self._entries: OrderedDict[Key, Aggregate | None] = OrderedDict()
         self._lock = threading.Lock()
         # The look-up's text per tuple of applications: psycopg would render a Composed anew
         # on every execute (4% of an API process's GIL time under cart adds).
@@ -58,6 +64,11 @@ class VersionCheckedCache:
         with self._lock:
             return self._entries.get((application, aggregate_id))
 
+    def known(self, application: str, aggregate_id: UUID) -> tuple[bool, Aggregate | None]:
+        with self._lock:
+            key = (application, aggregate_id)
+            return (True, self._entries[key]) if key in self._entries else (False, None)
+
     def remember(self, application: str, aggregates: Iterable[Aggregate]) -> None:
         with self._lock:
             for aggregate in aggregates:
@@ -67,9 +78,9 @@ class VersionCheckedCache:
         with self._lock:
             self._entries.clear()
 
-    def _put(self, key: Key, aggregate: Aggregate) -> None:
+    def _put(self, key: Key, aggregate: Aggregate | None) -> None:
         held = self._entries.get(key)
-        if held is None or held.version <= aggregate.version:
+        if held is None or aggregate is not None and held.version <= aggregate.version:
             self._entries[key] = aggregate
         self._entries.move_to_end(key)
         while len(self._entries) > self.maxsize:
@@ -115,9 +126,8 @@ class VersionCheckedCache:
             copied.add(key)
             found[key] = event.mutate(None if _kind == 0 else aggregate)
         with self._lock:
-            for key in copied:
-                aggregate = found[key]
-                if aggregate is not None:
+            for key, aggregate in found.items():
+                if key in copied or aggregate is None:
                     self._put(key, aggregate)
         return found
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -200,9 +200,21 @@ def _writer() -> WriteMark | None:
     return mark if mark is not None and mark.user_id is not None else None
 
 
+# application -> aggregate id -> the version a command decided on (0: it did not exist)
+Unchanged = Mapping[str, Mapping[UUID, int]]
+
+
+class StaleAggregateError(IntegrityError):
+    """An append guarded by `unchanged` found a newer event: nothing was appended. An
+    IntegrityError, so that the command runs again, as after a lost race."""
+
+
 class LockFreeApplicationRecorder(PostgresApplicationRecorder):
     """Appends concurrently: no table lock, no NOTIFY in the append transaction; each event
     carries its transaction id, and the log is read only where every transaction ended."""
+
+    # Takes `unchanged` (see insert_events): a command may decide on cached aggregates.
+    appends_if_unchanged = True
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
@@ -224,19 +236,8 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
         # identifier quoted again), which was 4% of an API process's GIL time under cart adds.
         self._append = SQL(self.insert_events_statement.as_string())
         self._append_recording_writer = SQL(self.insert_recording_writer_statement.as_string())
-        # Most saves are of one event. Its four values as plain parameters cost the client
-        # about 60 us less than an array of one composite (psycopg dumps that in Python,
-        # escaping the state with a regular expression): a tenth of a command's CPU.
-        insert_one = SQL(
-            "INSERT INTO {table} (originator_id, originator_version, topic, state, transaction_id) "
-            "VALUES (%s, %s, %s, %s, pg_current_xact_id()) RETURNING notification_id"
-        ).format(table=table)
-        self._append_one = SQL(insert_one.as_string())
-        self._append_one_recording_writer = SQL(SQL(
-            "WITH appended AS ({insert}), written AS ({record}) SELECT notification_id FROM appended"
-        ).format(insert=insert_one,
-                 record=SQL(_RECORD_WRITE).format(SQL("SELECT %s, %s, notification_id FROM appended")))
-            .as_string())
+        # The appends with a guard (see `insert_events`), built on first use, by shape.
+        self._guarded: dict[tuple[bool, bool, tuple[str, ...]], SQL] = {}
         self._find_appended = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {table} "
             "WHERE (originator_id, originator_version) IN "
@@ -279,31 +280,79 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
             ).format(index=Identifier(self.transaction_index_name), table=table))
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
-                              **kwargs: Any) -> None:
+                              unchanged: Unchanged | None = None, **kwargs: Any) -> None:
         # The library's version locks the table and NOTIFYs first; only the INSERT remains,
-        # recording the request's writer's position when there is one.
+        # recording the request's writer's position when there is one, and appending only
+        # if the aggregates in `unchanged` have no newer events.
         mark = _writer()
-        if len(stored_events) == 1:
+        one = len(stored_events) == 1
+        apps = tuple(sorted(unchanged)) if unchanged else ()
+        if one:
+            # Most saves are of one event. Its four values as plain parameters cost the client
+            # about 60 us less than an array of one composite (psycopg dumps that in Python,
+            # escaping the state with a regular expression): a tenth of a command's CPU.
             e = stored_events[0]
-            values = (e.originator_id, e.originator_version, e.topic, e.state)
-            if mark is None:
-                curs.execute(self._append_one, values, prepare=True)
-            else:
-                curs.execute(self._append_one_recording_writer,
-                             (*values, mark.user_id, self.application), prepare=True)
-            return
-        rows = [self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic, e.state)
-                for e in stored_events]
-        if mark is None:
-            curs.execute(self._append, (rows,), prepare=True)
+            params: list[Any] = [e.originator_id, e.originator_version, e.topic, e.state]
         else:
-            curs.execute(self._append_recording_writer,
-                         (rows, mark.user_id, self.application), prepare=True)
+            params = [[self.construct_pg_stored_event(e.originator_id, e.originator_version, e.topic,
+                                                      e.state) for e in stored_events]]
+        if unchanged:
+            for app in apps:
+                versions = unchanged[app]
+                # Array literals as text, as the aggregate cache sends them (psycopg dumps a
+                # list in Python, element by element).
+                params += ["{" + ",".join(map(str, versions)) + "}",
+                           "{" + ",".join(map(str, versions.values())) + "}"]
+        if mark is not None:
+            params += [mark.user_id, self.application]
+        if not one and not apps:
+            statement = self._append if mark is None else self._append_recording_writer
+        else:
+            statement = self._guarded.get((one, mark is not None, apps)) or self._guarded_append(
+                one, mark is not None, apps)
+        curs.execute(statement, params, prepare=True)
 
-    def insert_events(self, stored_events: Sequence[StoredEvent],
-                      **kwargs: Any) -> Sequence[int] | None:
+    def _guarded_append(self, one: bool, writer: bool, apps: tuple[str, ...]) -> SQL:
+        """The append of one event (its values as parameters) or of several (an array), that
+        inserts nothing when an aggregate of `apps`' logs has an event past the version
+        given for it: two parameters per application, ids and versions."""
+        table = Identifier(self.datastore.schema, self.events_table_name)
+        rows: SQL | Composed = SQL(
+            "SELECT %s::uuid, %s::bigint, %s::text, %s::bytea, pg_current_xact_id()")
+        if not one:
+            rows = SQL(
+                "SELECT originator_id, originator_version, topic, state, pg_current_xact_id() "
+                "FROM unnest(%s::{event_type}[])"
+            ).format(event_type=Identifier(self.datastore.schema, self.stored_event_type_name))
+        # Each id is one index probe (a LATERAL with LIMIT 1), as in the aggregate cache.
+        guards = [SQL(
+            "NOT EXISTS (SELECT FROM unnest(%s::uuid[], %s::bigint[]) AS k(id, v) CROSS JOIN LATERAL "
+            "(SELECT 1 FROM {events} AS e WHERE e.originator_id = k.id AND e.originator_version > k.v "
+            "LIMIT 1) AS newer)").format(events=Identifier(self.datastore.schema, f"{app}_events"))
+            for app in apps]
+        insert = SQL(
+            "INSERT INTO {table} (originator_id, originator_version, topic, state, transaction_id) "
+            "{rows}{where} RETURNING notification_id"
+        ).format(table=table, rows=rows,
+                 where=SQL(" WHERE ") + SQL(" AND ").join(guards) if guards else SQL(""))
+        if writer:
+            insert = SQL(
+                "WITH appended AS ({insert}), written AS ({record}) "
+                "SELECT notification_id FROM appended ORDER BY notification_id"
+            ).format(insert=insert, record=SQL(_RECORD_WRITE).format(SQL(
+                "SELECT %s, %s, max(notification_id) FROM appended HAVING count(*) > 0")))
+        statement = self._guarded[(one, writer, apps)] = SQL(insert.as_string())
+        return statement
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], *,
+                      unchanged: Unchanged | None = None, **kwargs: Any) -> Sequence[int] | None:
         """One autocommit INSERT of every event of the save: all of them or none, like the
         library's transaction, in one round trip (ids in insertion order, as the library's).
+
+        `unchanged` (application -> aggregate id -> version): append only if none of these
+        aggregates has an event past that version, checked in the same statement; else
+        nothing is appended and StaleAggregateError says so. A command that decided on
+        cached aggregates without looking them up first (domain/loading.py) saves this way.
 
         A connection that fails may have failed after the commit, with only its answer
         lost. The library appends again, meets its own events, and raises IntegrityError,
@@ -316,13 +365,15 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
         for attempt in range(APPEND_ATTEMPTS):
             try:
                 found = self._appended(stored_events) if uncertain else None
-                ids = found if found is not None else self._append_once(stored_events)
+                ids = found if found is not None else self._append_once(stored_events, unchanged)
                 break
             except (InterfaceError, OperationalError):
                 if attempt + 1 == APPEND_ATTEMPTS:
                     raise
                 uncertain = True
                 time.sleep(APPEND_RETRY_SECONDS)
+        if not ids:
+            raise StaleAggregateError("an aggregate this save decided on has changed since it was cached")
         mark = _writer()
         if mark is not None:  # committed: what this request's reads wait for
             mark.recorded[self.application] = max(mark.recorded.get(self.application, 0), max(ids))
@@ -330,9 +381,10 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
         self.notifier.poke({e.topic for e in stored_events})
         return ids
 
-    def _append_once(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+    def _append_once(self, stored_events: Sequence[StoredEvent],
+                     unchanged: Unchanged | None = None) -> list[int]:
         with self.datastore.get_connection() as conn, conn.cursor() as curs:
-            self._insert_stored_events(curs, stored_events)
+            self._insert_stored_events(curs, stored_events, unchanged)
             return [int(row["notification_id"]) for row in curs.fetchall()]
 
     def _appended(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:

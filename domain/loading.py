@@ -5,10 +5,18 @@ Pure: the cache itself (SQL over the event and snapshot tables) lives outside th
 (adapters/aggregate_cache.py) and is handed to the applications as an `AggregateSource`.
 
 A command attempt (one try of a `retry_on_conflict` command) has a scope: every aggregate it
-loads is checked against the store once, then served from the scope for the rest of the
-attempt, so a command that asks for the same product twice costs one look-up, and a command
-can prefetch everything it will need in one statement. A lost optimistic-concurrency race
-empties the scope, so the retry sees fresh state.
+loads is served from the scope for the rest of the attempt, so a command that asks for the
+same product twice costs one look-up, and a command can prefetch everything it will need in
+one statement. A lost optimistic-concurrency race empties the scope, so the retry sees fresh
+state.
+
+Checked at the append, not before (`CommandScope.trusting`): a command's first attempt takes
+what the cache holds without asking the store, and notes each such aggregate's version
+(`unchecked`). Its save then appends only if none of them has gained an event since (the
+append's own statement looks, adapters/recorder.py), so what it decided on was current when
+it committed, as with a look-up first, one round trip fewer. An attempt that ends without a
+save (an answer, or a refusal) asks the store about them before it answers. Either way, a
+cached aggregate found stale makes the command run again, every aggregate looked up.
 """
 
 from __future__ import annotations
@@ -45,29 +53,60 @@ class AggregateSource(Protocol):
         """Aggregates just saved (no pending events): the next load starts from them."""
         ...
 
+    def known(self, application: str, aggregate_id: UUID) -> tuple[bool, Aggregate | None]:
+        """(True, what the cache holds) if it holds anything for that id, unchecked and
+        possibly stale; None there: it did not exist when last looked up. (False, None):
+        nothing held. For a command whose save checks that nothing has changed since
+        (CommandScope.trusting)."""
+        ...
+
     def peek(self, application: str, aggregate_id: UUID) -> Aggregate | None:
         """What the cache holds, unchecked and possibly stale: only to guess what else a
         command will need (a product's shop and variants), never to decide anything."""
         ...
 
 
-_scope: ContextVar[dict[Key, Aggregate | None] | None] = ContextVar(
-    "eventmart_command_scope", default=None)
+class CommandScope(dict[Key, "Aggregate | None"]):
+    """What a command attempt has loaded, by key; see the module's doc for `trusting`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        # May the next load take the cache's aggregate unchecked? Only until the attempt
+        # saves (a decision after a save must not rest on something unchecked: the save
+        # cannot be undone to decide again) and never after a lost race or a stale one.
+        self.trusting = True
+        # The aggregates taken unchecked since the last save: key -> (application, version).
+        self.unchecked: dict[Key, tuple[Any, int]] = {}
+
+    def clear(self) -> None:
+        """Stale or lost: the rest of the command looks everything up."""
+        super().clear()
+        self.unchecked.clear()
+        self.trusting = False
+
+    def saved(self) -> None:
+        """The attempt's save appended, so every aggregate it took unchecked was current at
+        that commit; what it loads from here on is looked up."""
+        self.unchecked.clear()
+        self.trusting = False
 
 
-def current_scope() -> dict[Key, Aggregate | None] | None:
+_scope: ContextVar[CommandScope | None] = ContextVar("eventmart_command_scope", default=None)
+
+
+def current_scope() -> CommandScope | None:
     return _scope.get()
 
 
 @contextmanager
-def command_scope() -> Iterator[dict[Key, Aggregate | None]]:
+def command_scope() -> Iterator[CommandScope]:
     """The scope of a command; a command called from inside another shares its scope, so
     what the outer one saved is what the inner one sees."""
     existing = _scope.get()
     if existing is not None:
         yield existing
         return
-    token = _scope.set({})
+    token = _scope.set(CommandScope())
     try:
         scope = _scope.get()
         assert scope is not None

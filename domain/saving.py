@@ -17,8 +17,15 @@ from eventsourcing.application import AggregateNotFoundError, Application, Proce
 from eventsourcing.domain import Aggregate, MutableOrImmutableAggregate
 from eventsourcing.persistence import IntegrityError, JSONTranscoder, PersistenceError, Transcoding
 
-from domain.errors import ConcurrencyError, NotFoundError
-from domain.loading import AggregateSource, Key, command_scope, copy_aggregate, current_scope
+from domain.errors import ConcurrencyError, DomainError, NotFoundError
+from domain.loading import (
+    AggregateSource,
+    CommandScope,
+    Key,
+    command_scope,
+    copy_aggregate,
+    current_scope,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,28 +46,64 @@ class Saved(Generic[T]):
 
 
 def retry_on_conflict(command: Callable[P, T]) -> Callable[P, T]:
-    """Optimistic concurrency: a save that lost the race reloads and decides again."""
+    """Optimistic concurrency: a save that lost the race reloads and decides again. The
+    outermost command also answers only on what is current: an attempt that took cached
+    aggregates unchecked and did not save asks the store about them before it answers or
+    refuses, and runs again if one has changed (domain/loading.py)."""
 
     @functools.wraps(command)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
+        outermost = current_scope() is None
         with command_scope() as scope:
-            return _attempts(scope, *args, **kwargs)
+            return _attempts(scope, outermost, *args, **kwargs)
 
-    def _attempts(scope: dict[Key, Aggregate | None], *args: P.args, **kwargs: P.kwargs) -> T:
+    def _attempts(scope: CommandScope, outermost: bool, *args: P.args, **kwargs: P.kwargs) -> T:
         for attempt in range(CONFLICT_RETRIES):
             started = time.monotonic()
             try:
-                return command(*args, **kwargs)
+                result = command(*args, **kwargs)
             except IntegrityError:
+                stale = bool(scope.unchecked)
                 scope.clear()  # what this attempt loaded is stale: the retry checks again
+                if stale:
+                    continue  # a cached aggregate was behind: no race to back off from
                 # Random back-off, in units of the command's own duration: writers in
                 # lock-step would otherwise keep colliding, and the same one keep losing. A
                 # fixed scale is too short on a busy machine, where a command takes longer.
                 took = max(time.monotonic() - started, 0.001)
                 time.sleep(random.uniform(0, took * 2 ** min(attempt, 4)))
+                continue
+            except DomainError:
+                if outermost and not _still_current(scope):
+                    continue
+                raise
+            if outermost and not _still_current(scope):
+                continue
+            return result
         raise ConcurrencyError("too many concurrent updates, try again")
 
     return wrapper
+
+
+def _still_current(scope: CommandScope) -> bool:
+    """Whether every aggregate the attempt took unchecked is still at the version it
+    decided on; if not, the scope is cleared so that the next attempt looks everything up."""
+    if not scope.unchecked:
+        return True
+    by_source: dict[int, tuple[AggregateSource, list[tuple[Any, UUID]]]] = {}
+    for (_, aggregate_id), (app, _version) in scope.unchecked.items():
+        source = app.aggregate_source
+        by_source.setdefault(id(source), (source, []))[1].append((app, aggregate_id))
+    found: dict[Key, Aggregate | None] = {}
+    for source, wanted in by_source.values():
+        found.update(source.load(wanted))
+    current = all(version == (a.version if (a := found.get(key)) is not None else 0)
+                  for key, (_app, version) in scope.unchecked.items())
+    if current:
+        scope.unchecked.clear()
+    else:
+        scope.clear()
+    return current
 
 
 class SetAsList(Transcoding):
@@ -143,7 +186,7 @@ class EventMartApplication(Application[UUID]):
         key = (self.name, aggregate_id)
         scope = current_scope()
         loaded: Aggregate | None
-        if scope is not None and key in scope:
+        if scope is not None and (key in scope or scope.trusting and self._trust(scope, key)):
             loaded = scope[key]
         else:
             found = self.aggregate_source.load([(self, aggregate_id)])
@@ -162,8 +205,35 @@ class EventMartApplication(Application[UUID]):
             return
         ids = [(app, i if isinstance(i, UUID) else UUID(str(i))) for app, i in wanted if i is not None]
         missing = list({(app.name, i): (app, i) for app, i in ids if (app.name, i) not in scope}.values())
+        if scope.trusting:
+            missing = [(app, i) for app, i in missing if not app._trust(scope, (app.name, i))]
         if missing:
             scope.update(self.aggregate_source.load(missing))
+
+    def _trust(self, scope: CommandScope, key: Key) -> bool:
+        """Takes the cached aggregate into the scope unchecked, if there is one and this
+        application's saves can check it (domain/loading.py)."""
+        if self.aggregate_source is None or not getattr(self.recorder, "appends_if_unchanged", False):
+            return False
+        held, cached = self.aggregate_source.known(*key)
+        if not held:
+            return False
+        scope[key] = cached
+        scope.unchecked[key] = (self, cached.version if cached is not None else 0)
+        return True
+
+    def save(self, *objs: Any, **kwargs: Any) -> Any:
+        """The library's save; inside a command that took cached aggregates unchecked, it
+        appends only if none of them has changed since (StaleAggregateError otherwise)."""
+        scope = current_scope()
+        if scope is None or not scope.unchecked:
+            return super().save(*objs, **kwargs)
+        unchanged: dict[str, dict[UUID, int]] = {}
+        for (name, aggregate_id), (_app, version) in scope.unchecked.items():
+            unchanged.setdefault(name, {})[aggregate_id] = version
+        recordings = super().save(*objs, unchanged=unchanged, **kwargs)
+        scope.saved()
+        return recordings
 
     def peek(self, aggregate_id: UUID, kind: type[A]) -> A | None:
         """The cached aggregate, unchecked (see AggregateSource.peek): for guessing only."""
