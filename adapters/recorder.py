@@ -245,6 +245,9 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
         self.transaction_index_name = f"{self.events_table_name}_transaction_id_idx"
         self.check_identifier_length(self.transaction_index_name)
         self.notifier = Notifier(datastore, self.channel_name)
+        # Appends that appended nothing: a cached aggregate had changed (GET /metrics).
+        self.stale_appends = 0
+        self._stale_lock = threading.Lock()
 
     def create_table(self) -> None:
         super().create_table()
@@ -373,6 +376,8 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
                 uncertain = True
                 time.sleep(APPEND_RETRY_SECONDS)
         if not ids:
+            with self._stale_lock:
+                self.stale_appends += 1
             raise StaleAggregateError("an aggregate this save decided on has changed since it was cached")
         mark = _writer()
         if mark is not None:  # committed: what this request's reads wait for

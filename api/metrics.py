@@ -52,7 +52,25 @@ class StateCollector(Collector):
             c = CounterMetricFamily(f"eventmart_db_pool_{name}", help_)
             c.add_metric([], stats.get(stat, 0) / scale)
             yield c
+        yield from self._commands()
         yield from self._workers()
+
+    def _commands(self) -> Iterator[Metric]:
+        apps = self.runtime.applications
+        stale = CounterMetricFamily(
+            "eventmart_stale_appends", "appends that appended nothing because an aggregate the "
+            "command had taken from this process's cache had changed since (the command ran again)",
+            labels=["application"])
+        for name, app in apps.items():
+            stale.add_metric([name], getattr(app.recorder, "stale_appends", 0))
+        yield stale
+        cache = self.runtime.commerce.aggregate_source  # one for every application
+        if cache is not None:
+            lookups = CounterMetricFamily(
+                "eventmart_aggregate_lookups", "statements that loaded aggregates for commands "
+                "(a command whose aggregates are all cached sends none)")
+            lookups.add_metric([], getattr(cache, "statements", 0))
+            yield lookups
 
     def _workers(self) -> Iterator[Metric]:
         try:

@@ -95,6 +95,7 @@ def test_a_price_changed_elsewhere_reprices_a_cart_add_decided_on_the_cached_pro
     runtime.commerce.add_cart_item(owner_id=owner, cart_id=cart_id, product_id=product_id,
                                    sku="DJ-500", qty=1)
     other[0].change_price(product_id, "DJ-100", 20950)
+    stale = runtime.commerce.recorder.stale_appends  # type: ignore[attr-defined]
     # When this process adds the changed variant
     saved = runtime.commerce.add_cart_item(owner_id=owner, cart_id=cart_id, product_id=product_id,
                                            sku="DJ-100", qty=1)
@@ -102,6 +103,7 @@ def test_a_price_changed_elsewhere_reprices_a_cart_add_decided_on_the_cached_pro
     # the line at the new price
     cart, item_id = saved.value
     assert cart.lines[item_id].unit_price == 20950
+    assert runtime.commerce.recorder.stale_appends == stale + 1  # type: ignore[attr-defined]
     stored = runtime.commerce.get_cart(cart_id, owner)
     assert stored.version == cart.version and stored.lines[item_id].unit_price == 20950
 

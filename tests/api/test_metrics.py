@@ -35,6 +35,8 @@ def test_metrics_count_requests_by_route_template_and_report_workers(anonymous, 
     assert value(text, "eventmart_follower_lag", follower="cart_view", application="commerce") >= 0
     assert value(text, "eventmart_follower_poisoned", follower="order_history", application="commerce") == 0
     assert "eventmart_idempotency_replays_total" in text
+    assert value(text, "eventmart_stale_appends_total", application="commerce") >= 0
+    assert value(text, "eventmart_aggregate_lookups_total") >= 0
 
 
 def test_a_replayed_keyed_request_is_counted(new_client) -> None:  # type: ignore[no-untyped-def]
