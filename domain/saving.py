@@ -224,14 +224,21 @@ class EventMartApplication(Application[UUID]):
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save; inside a command that took cached aggregates unchecked, it
-        appends only if none of them has changed since (StaleAggregateError otherwise)."""
+        appends only if none of them has changed since (an IntegrityError otherwise, so the
+        command runs again). After it, the command looks up what it loads."""
         scope = current_scope()
-        if scope is None or not scope.unchecked:
+        if scope is None:
             return super().save(*objs, **kwargs)
-        unchanged: dict[str, dict[UUID, int]] = {}
-        for (name, aggregate_id), (_app, version) in scope.unchecked.items():
-            unchanged.setdefault(name, {})[aggregate_id] = version
-        recordings = super().save(*objs, unchanged=unchanged, **kwargs)
+        # A log whose append cannot check them (the library's recorder) asks first.
+        checks = getattr(self.recorder, "appends_if_unchanged", False)
+        if scope.unchecked and not checks and not _still_current(scope):
+            raise IntegrityError("an aggregate this command decided on has changed")
+        if scope.unchecked:
+            unchanged: dict[str, dict[UUID, int]] = {}
+            for (name, aggregate_id), (_app, version) in scope.unchecked.items():
+                unchanged.setdefault(name, {})[aggregate_id] = version
+            kwargs["unchanged"] = unchanged
+        recordings = super().save(*objs, **kwargs)
         scope.saved()
         return recordings
 

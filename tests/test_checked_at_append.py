@@ -146,6 +146,27 @@ def test_a_command_that_saves_looks_up_what_it_loads_after_its_save(runtime: Run
         assert look_ups(runtime.commerce) == before + 1
 
 
+def test_a_save_of_what_was_looked_up_also_ends_taking_the_cache_unchecked(runtime: Runtime) -> None:
+    # Given one wallet cached here and another not
+    first, second = uuid.uuid4(), uuid.uuid4()
+    for owner in (first, second):
+        runtime.commerce.credit_wallet_load(owner, 5, f"p-{owner}")
+    cache = runtime.commerce.aggregate_source
+    assert isinstance(cache, VersionCheckedCache)
+    cache.forget()
+    runtime.commerce.wallet(second)  # outside a command: looked up, and cached
+    with command_scope() as scope:
+        # When a command looks up the first (not cached), saves it, then loads the second
+        wallet = runtime.commerce.wallet(first)
+        assert not scope.unchecked
+        wallet.debit(1, kind="debit", reference="x")
+        runtime.commerce.save_all(wallet)
+        before = look_ups(runtime.commerce)
+        runtime.commerce.wallet(second)
+        # Then the second is looked up too: nothing after a save rests on the cache unchecked
+        assert look_ups(runtime.commerce) == before + 1 and not scope.unchecked
+
+
 Op = tuple[int, str, int, int]  # (process 0 or 1, credit | debit | keyed, amount, key number)
 
 
