@@ -35,13 +35,14 @@ from hypothesis.stateful import (
 )
 
 from domain.actor import Actor, Role
+from domain.commerce.application import CommerceApplication
 from domain.commerce.order import Order
 from domain.commerce.stock import Stock, stock_id_for
 from domain.commerce.values import Amounts
 from domain.commerce.wallet import Wallet, wallet_id_for
 from domain.errors import DomainError
 from projections.reconcile import reconcile
-from runtime import Runtime
+from runtime import Runtime, build_applications
 from tests.support.audit_seals import project_money
 from tests.support.runtimes import own_runtime
 
@@ -71,10 +72,15 @@ def stored_order(runtime: Runtime, order_id: uuid.UUID) -> Order | None:
 
 class Marketplace(RuleBasedStateMachine):
     runtime: Runtime
+    # Another process's Commerce over the same database, with a cache of its own: commands
+    # run through either (`switch_process`), so each decides at times on cached aggregates
+    # the other has changed since (domain/loading.py: checked at the append).
+    elsewhere: CommerceApplication
 
     def __init__(self) -> None:
         super().__init__()
         rt = self.runtime
+        self.commerce = rt.commerce
         self.vendor = Actor(str(uuid.uuid4()), Role.VENDOR)
         self.support = Actor(str(uuid.uuid4()), Role.SUPPORT)
         shop = rt.catalog.register_shop(self.vendor, vendor_id=self.vendor.user_id, details={
@@ -139,31 +145,31 @@ class Marketplace(RuleBasedStateMachine):
     @rule(who=st.integers(0, 2), amount=st.integers(1, 300_000))
     def load_wallet(self, who: int, amount: int) -> None:
         owner = self.customers[who]
-        self.runtime.commerce.credit_wallet_load(owner, amount, f"load:{uuid.uuid4()}")
+        self.commerce.credit_wallet_load(owner, amount, f"load:{uuid.uuid4()}")
         self.loaded[owner] += amount
 
     @rule(who=st.integers(0, 2), product=st.integers(0, 2), qty=st.integers(1, 4))
     def add_to_cart(self, who: int, product: int, qty: int) -> None:
         pid, sku = self.products[product]
-        self.attempt(self.runtime.commerce.add_to_my_cart, owner_id=self.customers[who], product_id=pid,
+        self.attempt(self.commerce.add_to_my_cart, owner_id=self.customers[who], product_id=pid,
                      sku=sku, qty=qty, replace=False)
 
     @rule(who=st.integers(0, 2))
     def apply_coupon(self, who: int) -> None:
-        self.attempt(self.runtime.commerce.apply_coupon, owner_id=self.customers[who], code=self.code)
+        self.attempt(self.commerce.apply_coupon, owner_id=self.customers[who], code=self.code)
 
     @rule(who=st.integers(0, 2), points=st.integers(0, 400))
     def redeem_points(self, who: int, points: int) -> None:
-        self.attempt(self.runtime.commerce.reserve_points, owner_id=self.customers[who], points=points)
+        self.attempt(self.commerce.reserve_points, owner_id=self.customers[who], points=points)
 
     @rule(who=st.integers(0, 2), mode=st.sampled_from(["cash", "wallet", "online"]))
     def place_order(self, who: int, mode: str) -> None:
         owner = self.customers[who]
         if mode == "online":
-            saved = self.attempt(self.runtime.commerce.checkout, owner_id=owner,
-                                 cart_id=self.runtime.commerce._own_cart(owner).id)
+            saved = self.attempt(self.commerce.checkout, owner_id=owner,
+                                 cart_id=self.commerce._own_cart(owner).id)
         else:
-            saved = self.attempt(self.runtime.commerce.confirm_order, owner_id=owner, payment_mode=mode,
+            saved = self.attempt(self.commerce.confirm_order, owner_id=owner, payment_mode=mode,
                                  delivery_notes="", address=None)
         if saved is not None:
             self.orders.append(saved.value.id)
@@ -174,7 +180,7 @@ class Marketplace(RuleBasedStateMachine):
           mode=st.sampled_from(["cash", "wallet", "wallet", "online"]))
     def shop_and_order(self, who: int, lines: list[tuple[int, int]], coupon: bool, points: int, mode: str) -> None:
         """A whole visit: a fresh cart, maybe a coupon and points, then order."""
-        self.runtime.commerce.clear_my_cart(owner_id=self.customers[who])
+        self.commerce.clear_my_cart(owner_id=self.customers[who])
         for product, qty in lines:
             self.add_to_cart(who, product, qty)
         if coupon:
@@ -186,12 +192,12 @@ class Marketplace(RuleBasedStateMachine):
     @rule(index=st.integers(0, 50))
     def cancel(self, index: int) -> None:
         if (order := self.order(index)) is not None:
-            self.attempt(self.runtime.commerce.cancel_order, self.customer_of(order), order.id, reason="")
+            self.attempt(self.commerce.cancel_order, self.customer_of(order), order.id, reason="")
 
     @rule(index=st.integers(0, 50))
     def confirm_modified(self, index: int) -> None:
         if (order := self.order(index)) is not None:
-            self.attempt(self.runtime.commerce.advance_order, self.customer_of(order), order.id,
+            self.attempt(self.commerce.advance_order, self.customer_of(order), order.id,
                          "confirm_modified")
 
     @rule(index=st.integers(0, 50), line=st.integers(0, 3), qty=st.integers(1, 4), approve=st.booleans(),
@@ -204,7 +210,7 @@ class Marketplace(RuleBasedStateMachine):
     def request_return(self, index: int, line: int, qty: int) -> None:
         if (order := self.order(index)) is not None:
             item = order.lines[line % len(order.lines)].item_id
-            self.attempt(self.runtime.commerce.request_order_return, self.customer_of(order), order.id,
+            self.attempt(self.commerce.request_order_return, self.customer_of(order), order.id,
                          [{"item_id": item, "quantity": qty}], "changed my mind")
 
     @rule(index=st.integers(0, 50), share=st.sampled_from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]))
@@ -215,7 +221,7 @@ class Marketplace(RuleBasedStateMachine):
         if wallet:
             order = wallet[index % len(wallet)]
             amount = max(1, order.paid * share // 10)
-            self.attempt(self.runtime.commerce.refund_order_to_wallet, self.customer_of(order), order.id,
+            self.attempt(self.commerce.refund_order_to_wallet, self.customer_of(order), order.id,
                          amount, "")
 
     # The vendor and support
@@ -223,7 +229,7 @@ class Marketplace(RuleBasedStateMachine):
     @rule(index=st.integers(0, 50), action=st.sampled_from(["accept", "pack", "dispatch", "deliver"]))
     def fulfil(self, index: int, action: str) -> None:
         if (order := self.order(index)) is not None:
-            self.attempt(self.runtime.commerce.advance_order, self.vendor, order.id, action)
+            self.attempt(self.commerce.advance_order, self.vendor, order.id, action)
 
     @rule(index=st.integers(0, 50), steps=st.integers(1, 4))
     def move_on(self, index: int, steps: int) -> None:
@@ -233,24 +239,24 @@ class Marketplace(RuleBasedStateMachine):
             action = NEXT.get(order.status) if order is not None else None
             if order is None or action is None:
                 return
-            self.attempt(self.runtime.commerce.advance_order, self.vendor, order.id, action)
+            self.attempt(self.commerce.advance_order, self.vendor, order.id, action)
 
     @rule(index=st.integers(0, 50))
     def reject(self, index: int) -> None:
         if (order := self.order(index)) is not None:
-            self.attempt(self.runtime.commerce.cancel_order, self.vendor, order.id, reason="closing",
+            self.attempt(self.commerce.cancel_order, self.vendor, order.id, reason="closing",
                          reject=True)
 
     @rule(index=st.integers(0, 50), line=st.integers(0, 3), qty=st.integers(0, 3))
     def modify(self, index: int, line: int, qty: int) -> None:
         if (order := self.order(index)) is not None:
             item = order.lines[line % len(order.lines)].item_id
-            self.attempt(self.runtime.commerce.modify_order, self.vendor, order.id, {item: qty})
+            self.attempt(self.commerce.modify_order, self.vendor, order.id, {item: qty})
 
     @rule(product=st.integers(0, 1), units=st.integers(0, 12))
     def count_the_shelf(self, product: int, units: int) -> None:
         pid, sku = self.products[product]
-        self.runtime.commerce.set_stock_level(pid, sku, units, by="vendor")
+        self.commerce.set_stock_level(pid, sku, units, by="vendor")
 
     @rule(index=st.integers(0, 50), approve=st.booleans(), restock=st.booleans())
     def decide_return(self, index: int, approve: bool, restock: bool) -> None:
@@ -258,10 +264,10 @@ class Marketplace(RuleBasedStateMachine):
         pending = [r for r, ret in (order.returns.items() if order else ()) if ret["state"] == "requested"]
         if order is None or not pending:
             return
-        self.attempt(self.runtime.commerce.decide_order_return, self.support, order.id, pending[0],
+        self.attempt(self.commerce.decide_order_return, self.support, order.id, pending[0],
                      approved=approve, note="")
         if approve and restock:
-            self.attempt(self.runtime.commerce.restock_return, self.vendor, order.id, pending[0])
+            self.attempt(self.commerce.restock_return, self.vendor, order.id, pending[0])
 
     # Policies, by hand
 
@@ -269,20 +275,20 @@ class Marketplace(RuleBasedStateMachine):
     def payment_succeeds(self, index: int) -> None:
         if (order := self.order(index)) is not None and order.payment_mode == "online":
             # False: the order cannot take it; the provider gives it back (not the order's money).
-            self.runtime.commerce.record_order_payment(order.id, f"pay:{uuid.uuid4()}", order.total)
+            self.commerce.record_order_payment(order.id, f"pay:{uuid.uuid4()}", order.total)
 
     @rule(index=st.integers(0, 50))
     def payment_fails_or_expires(self, index: int) -> None:
         if (order := self.order(index)) is not None and order.payment_mode == "online":
-            self.runtime.commerce.record_order_payment_failure(order.id, f"pay:{uuid.uuid4()}", "declined")
+            self.commerce.record_order_payment_failure(order.id, f"pay:{uuid.uuid4()}", "declined")
 
     @rule()
     def provider_refunds_what_is_due(self) -> None:
         for order_id in self.orders:
-            for e in self.runtime.commerce.events.get(order_id):
+            for e in self.commerce.events.get(order_id):
                 request = f"{order_id}:{e.originator_version}"
                 if isinstance(e, Order.RefundDue) and request not in self.refund_requests:
-                    self.runtime.commerce.record_order_refund(order_id, e.amount, request)
+                    self.commerce.record_order_refund(order_id, e.amount, request)
                     self.refund_requests.add(request)
 
     @rule(who=st.integers(0, 2), amount=st.integers(1, 400_000), claim=st.integers(0, 3))
@@ -290,7 +296,7 @@ class Marketplace(RuleBasedStateMachine):
         """`POST /api/v1/consumer/wallet/debit`'s command, the same claim maybe again (a retried
         request): debited once, and a retry answers with the first debit's outcome."""
         owner, key = self.customers[who], f"claim-{who}-{claim}"
-        done = self.attempt(self.runtime.commerce.debit_wallet, owner, amount, "tip", key=key)
+        done = self.attempt(self.commerce.debit_wallet, owner, amount, "tip", key=key)
         if done is None:
             return  # refused: more than the balance
         if key not in self.claimed:
@@ -298,9 +304,13 @@ class Marketplace(RuleBasedStateMachine):
             self.tipped[owner] += amount
         outcome = done.value.keyed_debit(key)
         assert outcome is not None
-        firsts = [e for e in self.runtime.commerce.events.get(wallet_id_for(owner))
+        firsts = [e for e in self.commerce.events.get(wallet_id_for(owner))
                   if isinstance(e, Wallet.Debited) and e.key == key]
         assert len(firsts) == 1 and outcome.balance_after == firsts[0].balance_after
+
+    @rule(process=st.integers(0, 1))
+    def switch_process(self, process: int) -> None:
+        self.commerce = (self.runtime.commerce, self.elsewhere)[process]
 
     # Invariants
 
@@ -376,7 +386,13 @@ def owed_by_history(events: list[Any]) -> tuple[int, int, int, int]:
 
 def test_money_and_stock_invariants_hold_over_random_interleavings(quiet_runtime: Runtime) -> None:
     Marketplace.runtime = quiet_runtime
-    run_state_machine_as_test(Marketplace, settings=PROFILE)
+    elsewhere = build_applications(quiet_runtime.settings, quiet_runtime.database_url)
+    Marketplace.elsewhere = elsewhere[1]
+    try:
+        run_state_machine_as_test(Marketplace, settings=PROFILE)
+    finally:
+        for app in elsewhere:
+            app.close()
     # Read models built from everything those interleavings wrote agree with the log, and
     # money is conserved across all wallets and orders (issue 15: reconciliation).
     project_money(quiet_runtime)
