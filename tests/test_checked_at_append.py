@@ -37,6 +37,16 @@ def look_ups(app: Any) -> int:
     return cache.statements
 
 
+def cart_holding(runtime: Runtime, product_id: uuid.UUID, sku: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """A new shopper's cart with one of that variant added here: the cart, the product and
+    the variant's stock (or its absence) are now in this process's cache."""
+    owner = uuid.uuid4()
+    cart_id = runtime.commerce.open_cart(owner).value.id
+    runtime.commerce.add_cart_item(owner_id=owner, cart_id=cart_id, product_id=product_id,
+                                   sku=sku, qty=1)
+    return owner, cart_id
+
+
 def balance_in_the_log(runtime: Runtime, owner: uuid.UUID) -> int:
     """The wallet folded from its events alone (no cache, no snapshot)."""
     events: list[Any] = list(runtime.commerce.events.get(wallet_id_for(owner)))
@@ -90,10 +100,7 @@ def test_a_price_changed_elsewhere_reprices_a_cart_add_decided_on_the_cached_pro
     # Given a cart and a product both cached here (a first add), then the price changed
     # by another process: the product is only read by a cart add, never saved by it
     product_id = uuid.UUID(product["id"])
-    owner = uuid.uuid4()
-    cart_id = runtime.commerce.open_cart(owner).value.id
-    runtime.commerce.add_cart_item(owner_id=owner, cart_id=cart_id, product_id=product_id,
-                                   sku="DJ-500", qty=1)
+    owner, cart_id = cart_holding(runtime, product_id, "DJ-500")
     other[0].change_price(product_id, "DJ-100", 20950)
     stale = runtime.commerce.recorder.stale_appends  # type: ignore[attr-defined]
     # When this process adds the changed variant
@@ -114,10 +121,7 @@ def test_stock_counted_elsewhere_is_seen_by_a_cart_add_that_cached_it_as_absent(
     # Given a cart add here while the variant's stock was not counted (cached as absent),
     # then the vendor counts 0 left through the other process
     product_id = uuid.UUID(product["id"])
-    owner = uuid.uuid4()
-    cart_id = runtime.commerce.open_cart(owner).value.id
-    runtime.commerce.add_cart_item(owner_id=owner, cart_id=cart_id, product_id=product_id,
-                                   sku="DJ-100", qty=1)
+    owner, cart_id = cart_holding(runtime, product_id, "DJ-100")
     other[1].set_stock_level(product_id, "DJ-100", 0, by="vendor")
     # When this process adds one more
     with pytest.raises(ItemUnavailableError, match="only 0 of"):
