@@ -88,7 +88,11 @@ class KeyedDebits(Mapping[str, KeyedDebit]):
             # Never earlier than before: what one debit forgot stays forgotten.
             since = debit.at - DEBIT_KEY_RETENTION
             horizon = since if horizon is None else max(horizon, since)
-        recent = {**self.recent, key: debit}
+        # A key debited again is one the wallet had forgotten (it refuses a remembered one):
+        # its new debit goes last, where its time puts it, not where the old one stood.
+        recent = dict(self.recent)
+        recent.pop(key, None)
+        recent[key] = debit
         if len(recent) ** 2 <= len(self.settled):
             return KeyedDebits(self.settled, recent, horizon)
         # Debits come oldest first: the forgotten ones lead, and the rest is copied at C speed.
