@@ -11,7 +11,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from adapters.recorder import RECORDER_TOPIC
+from adapters.recorder import FACTORY_TOPIC, RECORDER_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def eventsourcing_env(url: str, *, pool_size: int, max_overflow: int, create_tab
     POSTGRES_CONNECT_TIMEOUT and passes it to psycopg_pool as `timeout`; whole seconds)."""
     params: dict[str, Any] = conninfo_to_dict(url)
     return {
-        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "PERSISTENCE_MODULE": FACTORY_TOPIC,
         # Appends without the library's table lock (adapters/recorder.py).
         "APPLICATION_RECORDER_TOPIC": RECORDER_TOPIC,
         "POSTGRES_DBNAME": str(params.get("dbname") or "postgres"),

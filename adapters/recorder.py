@@ -43,8 +43,10 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 from eventsourcing.postgres import (
+    PostgresAggregateRecorder,
     PostgresApplicationRecorder,
     PostgresDatastore,
+    PostgresFactory,
 )
 from psycopg import Cursor
 from psycopg.rows import DictRow
@@ -441,4 +443,35 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
             ]
 
 
+class SnapshotRecorder(PostgresAggregateRecorder):
+    """The library's recorder of snapshots, whose insert of one snapshot sends its four values
+    as plain parameters. The library sends an array of composites, which psycopg dumps in
+    Python, escaping the state's hex text with a regular expression: a cost that grows with
+    the snapshot (a wallet's keyed debits), 9% of the CPU of a keyed `debit_wallet` whose
+    wallet held a few thousand of them."""
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self._insert_one = SQL(
+            "INSERT INTO {table} (originator_id, originator_version, topic, state) "
+            "VALUES (%s, %s, %s, %s)"
+        ).format(table=Identifier(self.datastore.schema, self.events_table_name)).as_string()
+
+    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent],
+                              **kwargs: Any) -> None:
+        if len(stored_events) != 1:
+            super()._insert_stored_events(curs, stored_events, **kwargs)
+            return
+        e = stored_events[0]
+        curs.execute(self._insert_one, (e.originator_id, e.originator_version, e.topic, e.state),
+                     prepare=True)
+
+
+class EventMartPostgresFactory(PostgresFactory):
+    """The library's PostgreSQL persistence, snapshots stored by SnapshotRecorder."""
+
+    aggregate_recorder_class = SnapshotRecorder
+
+
 RECORDER_TOPIC = f"{__name__}:{LockFreeApplicationRecorder.__qualname__}"
+FACTORY_TOPIC = f"{__name__}:{EventMartPostgresFactory.__qualname__}"

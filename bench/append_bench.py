@@ -70,6 +70,7 @@ def library_commerce(rt: Runtime, url: str) -> CommerceApplication:
     env = eventsourcing_env(url, pool_size=rt.settings.event_store_pool_size,
                             max_overflow=rt.settings.event_store_max_overflow, create_table=False)
     del env["APPLICATION_RECORDER_TOPIC"]
+    env["PERSISTENCE_MODULE"] = "eventsourcing.postgres"  # its snapshot recorder too
     app = CommerceApplication(env, prices=rt.catalog, return_window=timedelta(days=7),
                               points_per_100=1)
     assert not isinstance(app.recorder, LockFreeApplicationRecorder)
