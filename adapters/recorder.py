@@ -221,25 +221,10 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events"):
         super().__init__(datastore, events_table_name=events_table_name)
         table = Identifier(self.datastore.schema, self.events_table_name)
-        self.insert_events_statement = SQL(
-            "INSERT INTO {table} (originator_id, originator_version, topic, state, transaction_id) "
-            "SELECT originator_id, originator_version, topic, state, pg_current_xact_id() "
-            "FROM unnest(%s::{event_type}[]) RETURNING notification_id"
-        ).format(table=table,
-                 event_type=Identifier(self.datastore.schema, self.stored_event_type_name))
         # The application whose log this is: tables are named `<application>_events`.
         self.application = self.events_table_name.removesuffix("_events")
-        self.insert_recording_writer_statement: Composed = SQL(
-            "WITH appended AS ({insert}), written AS ({record}) "
-            "SELECT notification_id FROM appended ORDER BY notification_id"
-        ).format(insert=self.insert_events_statement,
-                 record=SQL(_RECORD_WRITE).format(SQL("SELECT %s, %s, max(notification_id) FROM appended")))
-        # The appends as flat text: psycopg renders a Composed anew on every execute (each
-        # identifier quoted again), which was 4% of an API process's GIL time under cart adds.
-        self._append = SQL(self.insert_events_statement.as_string())
-        self._append_recording_writer = SQL(self.insert_recording_writer_statement.as_string())
-        # The appends with a guard (see `insert_events`), built on first use, by shape.
-        self._guarded: dict[tuple[bool, bool, tuple[str, ...]], SQL] = {}
+        # The append statements by shape (see `_append_statement`), built on first use.
+        self._appends: dict[tuple[bool, bool, tuple[str, ...]], SQL] = {}
         self._find_appended = SQL(
             "SELECT notification_id, originator_id, originator_version, topic, state FROM {table} "
             "WHERE (originator_id, originator_version) IN "
@@ -310,17 +295,16 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
                            "{" + ",".join(map(str, versions.values())) + "}"]
         if mark is not None:
             params += [mark.user_id, self.application]
-        if not one and not apps:
-            statement = self._append if mark is None else self._append_recording_writer
-        else:
-            statement = self._guarded.get((one, mark is not None, apps)) or self._guarded_append(
-                one, mark is not None, apps)
-        curs.execute(statement, params, prepare=True)
+        shape = (one, mark is not None, apps)
+        curs.execute(self._appends.get(shape) or self._append_statement(*shape), params, prepare=True)
 
-    def _guarded_append(self, one: bool, writer: bool, apps: tuple[str, ...]) -> SQL:
-        """The append of one event (its values as parameters) or of several (an array), that
+    def _append_statement(self, one: bool, writer: bool, apps: tuple[str, ...]) -> SQL:
+        """The append of one event (its values as parameters) or of several (an array of
+        composites), recording the writer's position (two more parameters) or not, that
         inserts nothing when an aggregate of `apps`' logs has an event past the version
-        given for it: two parameters per application, ids and versions."""
+        given for it (two parameters per application, ids and versions). As flat text:
+        psycopg renders a Composed anew on every execute (each identifier quoted again),
+        which was 4% of an API process's GIL time under cart adds."""
         table = Identifier(self.datastore.schema, self.events_table_name)
         rows: SQL | Composed = SQL(
             "SELECT %s::uuid, %s::bigint, %s::text, %s::bytea, pg_current_xact_id()")
@@ -346,7 +330,7 @@ class LockFreeApplicationRecorder(PostgresApplicationRecorder):
                 "SELECT notification_id FROM appended ORDER BY notification_id"
             ).format(insert=insert, record=SQL(_RECORD_WRITE).format(SQL(
                 "SELECT %s, %s, max(notification_id) FROM appended HAVING count(*) > 0")))
-        statement = self._guarded[(one, writer, apps)] = SQL(insert.as_string())
+        statement = self._appends[(one, writer, apps)] = SQL(insert.as_string())
         return statement
 
     def insert_events(self, stored_events: Sequence[StoredEvent], *,
