@@ -61,8 +61,7 @@ class VersionCheckedCache:
         return self
 
     def peek(self, application: str, aggregate_id: UUID) -> Aggregate | None:
-        with self._lock:
-            return self._entries.get((application, aggregate_id))
+        return self.known(application, aggregate_id)[1]
 
     def known(self, application: str, aggregate_id: UUID) -> tuple[bool, Aggregate | None]:
         with self._lock:

@@ -213,7 +213,7 @@ class EventMartApplication(Application[UUID]):
     def _trust(self, scope: CommandScope, key: Key) -> bool:
         """Takes the cached aggregate into the scope unchecked, if there is one and this
         application's saves can check it (domain/loading.py)."""
-        if self.aggregate_source is None or not getattr(self.recorder, "appends_if_unchanged", False):
+        if self.aggregate_source is None or not self._appends_check():
             return False
         held, cached = self.aggregate_source.known(*key)
         if not held:
@@ -221,6 +221,10 @@ class EventMartApplication(Application[UUID]):
         scope[key] = cached
         scope.unchecked[key] = (self, cached.version if cached is not None else 0)
         return True
+
+    def _appends_check(self) -> bool:
+        """Whether this application's appends take `unchanged` (adapters/recorder.py)."""
+        return bool(getattr(self.recorder, "appends_if_unchanged", False))
 
     def save(self, *objs: Any, **kwargs: Any) -> Any:
         """The library's save; inside a command that took cached aggregates unchecked, it
@@ -230,8 +234,7 @@ class EventMartApplication(Application[UUID]):
         if scope is None:
             return super().save(*objs, **kwargs)
         # A log whose append cannot check them (the library's recorder) asks first.
-        checks = getattr(self.recorder, "appends_if_unchanged", False)
-        if scope.unchecked and not checks and not _still_current(scope):
+        if scope.unchecked and not self._appends_check() and not _still_current(scope):
             raise IntegrityError("an aggregate this command decided on has changed")
         if scope.unchecked:
             unchanged: dict[str, dict[UUID, int]] = {}
