@@ -3,15 +3,16 @@ one rule every read model's connection follows about text."""
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from psycopg import Connection
-from psycopg.types.json import set_json_dumps
+from psycopg.types.json import set_json_dumps, set_json_loads
 from psycopg.types.string import StrDumperUnknown
+
+from adapters import json_codec
 
 
 @dataclass(frozen=True)
@@ -55,11 +56,11 @@ class _TextDumper(StrDumperUnknown):
         return super().dump(obj.replace("\x00", ""))
 
 
-def _dumps_without_nul(obj: Any) -> str:
-    # json.dumps writes a NUL as \u0000, so one search of the text tells whether the slow,
+def _dumps_without_nul(obj: Any) -> bytes:
+    # JSON writes a NUL as \u0000, so one search of the text tells whether the slow,
     # copying walk is needed (a false alarm on a literal "\u0000" only costs that walk).
-    text = json.dumps(obj)
-    return json.dumps(without_nul(obj)) if "\\u0000" in text else text
+    text = json_codec.dumps(obj)
+    return json_codec.dumps(without_nul(obj)) if b"\\u0000" in text else text
 
 
 # Connections already made tolerant: set_json_dumps builds new dumper classes on every call,
@@ -68,9 +69,11 @@ _TOLERANT: weakref.WeakSet[Connection] = weakref.WeakSet()
 
 
 def tolerate_nul(conn: Connection) -> None:
-    """Makes `conn` drop NUL characters from every str and JSON value it sends."""
+    """Makes `conn` drop NUL characters from every str and JSON value it sends (and read and
+    write JSON with orjson: adapters/json_codec.py)."""
     if conn in _TOLERANT:
         return
     conn.adapters.register_dumper(str, _TextDumper)
     set_json_dumps(_dumps_without_nul, context=conn)
+    set_json_loads(json_codec.loads, context=conn)
     _TOLERANT.add(conn)

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 from eventsourcing.application import Application
 from psycopg_pool import ConnectionPool
 
+from adapters import json_codec
 from adapters.aggregate_cache import VersionCheckedCache
 from adapters.database import embedded_database_url, eventsourcing_env
 from adapters.media import LocalMediaStorage, MediaStorage
@@ -121,6 +122,7 @@ def open_runtime(
         kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_SECONDS},
         open=True,
         name="eventmart",
+        configure=json_codec.read_with_orjson,  # the API reads read-model documents
         # Nobody waits 30 s for a connection: the API answers 503 instead (api/db.py).
         timeout=settings.db_pool_timeout_seconds,
         reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
