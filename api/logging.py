@@ -49,6 +49,8 @@ class JsonFormatter(logging.Formatter):
 
 
 def _escape(text: str) -> str:
+    if text.isprintable():  # no control character: nearly every line skips the walk
+        return text
     return "".join(c if c >= " " or c == "\t" else repr(c)[1:-1] for c in text)
 
 
