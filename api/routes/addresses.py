@@ -5,15 +5,15 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, Customer, CustomerCall
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from identity import profiles
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer", tags=["addresses"])
+router = Router(prefix="/api/v1/consumer", tags=["addresses"])
 
 PINCODE = r"^[A-Za-z0-9][A-Za-z0-9 -]{2,9}$"
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 from pydantic import Field
 
 from api.commands import Settlement
@@ -16,12 +16,12 @@ from api.pagination import PageDep, Paginated
 from api.routes.catalog import CategoryDetail
 from api.routes.catalog_views import ShopOut, shop_out
 from api.routes.vendor import CATALOG
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.catalog.category import Category
 from projections import catalog_search
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/v1/admin", tags=["admin: catalog"])
+router = Router(prefix="/v1/admin", tags=["admin: catalog"])
 
 class CategoryIn(RequestModel):
     slug: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

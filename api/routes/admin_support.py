@@ -6,19 +6,18 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
 from pydantic import Field
 
 from api.dependencies import ConnectionDep, RuntimeDep, Staff, StaffCall
 from api.pagination import PageDep, Paginated
 from api.read_your_writes import await_read_model
 from api.routes.support import TICKET, ReplyIn, TicketOut, TicketSummary, summary, ticket_view
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.support.ticket import TicketStatus
 from projections import support_tickets
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/v1/admin/support/tickets", tags=["support (staff)"])
+router = Router(prefix="/v1/admin/support/tickets", tags=["support (staff)"])
 
 class StaffTicketSummary(TicketSummary):
     customer_id: str

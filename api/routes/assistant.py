@@ -4,16 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep
 from api.read_your_writes import await_read_model
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from projections import assistant, offers, order_history, rewards, support_tickets, wallet_balance
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/agent", tags=["assistant"])
+router = Router(prefix="/api/v1/agent", tags=["assistant"])
 
 
 class QueryIn(RequestModel):

@@ -11,12 +11,12 @@ from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
-from fastapi import APIRouter, Query
+from fastapi import Query
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
 from api.dependencies import Auditor, ConnectionDep, RuntimeDep
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from domain.catalog.product import Product, ProductNotFoundError
 from domain.errors import DomainError, NotFoundError
 from domain.event_catalogue import (
@@ -32,7 +32,7 @@ from domain.event_catalogue import (
 from projections import event_log
 from runtime import Runtime
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/v1/audit", tags=["audit"])
+router = Router(prefix="/v1/audit", tags=["audit"])
 
 ENVELOPE = {"originator_id", "originator_version", "timestamp", "originator_topic"}
 

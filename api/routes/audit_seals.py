@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel, Field
 
 from api.dependencies import Auditor, ConnectionDep, RuntimeDep
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from projections import audit_chain
 from projections.reconcile import reconcile as run_reconcile
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/v1/audit", tags=["audit"])
+router = Router(prefix="/v1/audit", tags=["audit"])
 
 Application = Literal["catalog", "commerce", "payments", "support"]
 

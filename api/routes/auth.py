@@ -5,18 +5,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Request, Response, status
+from fastapi import Depends, Request, Response, status
 from psycopg import Connection
 from pydantic import BaseModel, EmailStr, Field
 
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, client_ip, credentials
 from api.errors import NotAuthenticatedError
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from identity import login_throttle, sessions, users
 from runtime import Runtime
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/auth", tags=["auth"])
+router = Router(prefix="/auth", tags=["auth"])
 
 
 class Registration(RequestModel):

@@ -5,19 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Response, status
+from fastapi import Response, status
 from pydantic import BaseModel, Field
 from pydantic.dataclasses import dataclass
 
 from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
 from api.read_your_writes import await_read_model, remember_write
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.commerce.cart import MAX_QTY_PER_LINE
 from domain.commerce.values import CartLine
 from projections import cart_view
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/v1/carts", tags=["carts"])
+router = Router(prefix="/v1/carts", tags=["carts"])
 
 Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QTY_PER_LINE)]
 APP = "commerce"

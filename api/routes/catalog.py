@@ -5,19 +5,19 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import BaseModel
 
 from api.dependencies import ConnectionDep
 from api.pagination import PageDep, Paginated
 from api.routes.catalog_views import ProductOut, product_out
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from domain.catalog.category import CategoryNotFoundError
 from domain.catalog.product import ProductNotFoundError
 from domain.errors import DomainError
 from projections import catalog_search
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/v1", tags=["catalog"])
+router = Router(prefix="/v1", tags=["catalog"])
 
 Money = Annotated[int | None, Query(ge=0, le=10**12, description="minor units")]
 

@@ -7,20 +7,19 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter
 from pydantic import Field
 
 from api.commands import Caller
 from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
 from api.read_your_writes import await_read_model, remember_write
 from api.routes.carts import CartOut
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.commerce.cart import MAX_QTY_PER_LINE, cart_id_for
 from domain.saving import Saved
 from projections import cart_view
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/cart", tags=["consumer cart"])
+router = Router(prefix="/api/v1/consumer/cart", tags=["consumer cart"])
 
 Quantity = Annotated[int, Field(strict=True, ge=1, le=MAX_QTY_PER_LINE)]
 

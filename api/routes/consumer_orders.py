@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -17,13 +16,13 @@ from api.pagination import Paginated
 from api.routes import orders
 from api.routes.orders import ORDER, OrderOut, conversation, post_message
 from api.routes.wallet import wallet_lock
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.commerce.order import Action, IssueCategory
 from domain.commerce.values import DeliveryAddressRef, ReturnItemData
 from identity import delivery_addresses, profiles
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer", tags=["consumer orders"])
+router = Router(prefix="/api/v1/consumer", tags=["consumer orders"])
 
 
 class ConfirmIn(RequestModel):

@@ -9,15 +9,15 @@ import json
 import os
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 
 from api.dependencies import RuntimeDep
 from api.errors import PROBLEM_JSON, problem
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from workers.health import expected_workers, rebuilds, worker_states
 
-router = APIRouter(route_class=OneHandOffRoute, tags=["health"])
+router = Router(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness: the process answers")

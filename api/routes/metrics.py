@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import Response
 
 from api import metrics
-from api.routing import OneHandOffRoute
+from api.routing import Router
 
-router = APIRouter(route_class=OneHandOffRoute, tags=["operations"])
+router = Router(tags=["operations"])
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,

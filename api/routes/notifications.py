@@ -6,17 +6,16 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field, model_validator
 
 from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
 from api.pagination import PageDep
 from api.read_your_writes import await_read_model
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from projections import notifications
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/notifications", tags=["notifications"])
+router = Router(prefix="/api/v1/consumer/notifications", tags=["notifications"])
 
 
 class NotificationOut(BaseModel):

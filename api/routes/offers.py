@@ -7,18 +7,18 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
 from api.commands import Settlement, from_value
 from api.dependencies import AdminCall, ConnectionDep, Customer, RuntimeDep, VendorCall
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.commerce.coupon import Coupon
 from projections import offers, tracking
 
-router = APIRouter(route_class=OneHandOffRoute, tags=["offers"])
+router = Router(tags=["offers"])
 
 
 class OfferIn(RequestModel):

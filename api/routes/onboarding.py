@@ -5,20 +5,20 @@ from __future__ import annotations
 from datetime import date
 from typing import Any, Literal
 
-from fastapi import APIRouter, status
+from fastapi import status
 from pydantic import Field
 
 from api.dependencies import CustomerCall, SelfServiceCall
 from api.routes.auth import UserOut
 from api.routes.profile import ProfileOut, profile_response
 from api.routes.uploads import ImageRef, check_image_ref
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.errors import ConflictError
 from identity import profiles, users
 from identity.profiles import Gender, Language, OnboardingOrderError
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1", tags=["onboarding"])
+router = Router(prefix="/api/v1", tags=["onboarding"])
 
 Text = Field(min_length=1, max_length=120)
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from psycopg import Connection
 from pydantic import BaseModel, Field
@@ -16,7 +15,7 @@ from api.dependencies import ConnectionDep, Customer, CustomerCall, Reader, Runt
 from api.errors import ReadModelBehindError
 from api.pagination import PageDep, PageRequest, Paginated
 from api.read_your_writes import await_read_model, remember_write
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.commerce.order import Order, OrderNotFoundError
 from domain.commerce.values import OrderLine
@@ -25,7 +24,7 @@ from identity.users import User
 from projections import catalog_search, order_history
 from runtime import Runtime
 
-router = APIRouter(route_class=OneHandOffRoute, tags=["orders"])
+router = Router(tags=["orders"])
 
 class CheckoutIn(RequestModel):
     cart_id: UUID

@@ -5,16 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import Depends
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, RuntimeDep, client_ip
 from api.routes.auth import UserOut
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from identity import otp, sessions, users
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1", tags=["phone sign-in"])
+router = Router(prefix="/api/v1", tags=["phone sign-in"])
 
 
 class PhoneIn(RequestModel):

@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 import segno
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import Header, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from psycopg import Connection
 from pydantic import BaseModel, Field
@@ -20,7 +20,7 @@ from adapters import payment_providers
 from api import idempotency
 from api.dependencies import ConnectionDep, CurrentUser, CustomerCall, RuntimeDep
 from api.read_your_writes import await_read_model, remember_write
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.errors import AuthenticationError, DomainError, UpstreamError
 from domain.payments.payment import PaymentNotFoundError, PaymentStateError, ProviderError
@@ -28,7 +28,7 @@ from projections import payments as payment_view
 from projections import tracking
 from runtime import Runtime
 
-router = APIRouter(route_class=OneHandOffRoute, tags=["payments"])
+router = Router(tags=["payments"])
 
 
 class PaymentIn(RequestModel):

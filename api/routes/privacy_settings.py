@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.dependencies import Customer, CustomerCall
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from identity import users
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/settings", tags=["settings"])
+router = Router(prefix="/api/v1/consumer/settings", tags=["settings"])
 
 
 class PrivacySettings(BaseModel):

@@ -5,19 +5,18 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, Customer, CustomerCall
 from api.routes.auth import UserOut
 from api.routes.uploads import ImageRef, check_image_ref
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from identity import profiles, users
 from identity.profiles import Language
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/profile", tags=["profile"])
+router = Router(prefix="/api/v1/consumer/profile", tags=["profile"])
 
 
 class ConsumerProfileOut(BaseModel):

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
 from api.read_your_writes import await_read_model, remember_write
 from api.routes.carts import CartOut
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.commerce.rewards import POINT_VALUE, tier_of
 from projections import cart_view, rewards
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/rewards", tags=["rewards"])
+router = Router(prefix="/api/v1/consumer/rewards", tags=["rewards"])
 
 
 class RewardLine(BaseModel):

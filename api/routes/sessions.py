@@ -5,17 +5,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Request, Response, status
+from fastapi import Request, Response, status
 from pydantic import BaseModel, Field
 
 from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep
 from api.routes.auth import clear_cookie, sign_out
 from api.routes.otp import Tokens, token_response
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from identity import sessions, users
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1", tags=["sessions"])
+router = Router(prefix="/api/v1", tags=["sessions"])
 
 
 class RefreshIn(RequestModel):

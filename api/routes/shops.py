@@ -5,20 +5,20 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 
 from api.dependencies import ConnectionDep, Customer
 from api.pagination import PageDep, Paginated
 from api.routes.catalog import Money, check_price_range
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from domain.catalog.shop import ShopNotFoundError, ShopType
 from domain.errors import DomainError
 from identity.users import User
 from projections import catalog_search
 from projections.paging import Page
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1", tags=["shops"])
+router = Router(prefix="/api/v1", tags=["shops"])
 
 Place = Annotated[str | None, Query(min_length=1, max_length=120)]
 

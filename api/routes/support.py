@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
@@ -18,12 +17,12 @@ from api.commands import Settlement, from_value
 from api.dependencies import ConnectionDep, Customer, CustomerCall, RuntimeDep
 from api.pagination import PageDep, Paginated
 from api.read_your_writes import await_read_model
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.support.ticket import MAX_TEXT, SupportTicket, TicketCategory, TicketNotFoundError, TicketStatus
 from projections import support_tickets
 
-router = APIRouter(route_class=OneHandOffRoute, tags=["support"])
+router = Router(tags=["support"])
 
 # The help centre's questions are content, not code: support staff edit faq.json.
 FAQ: list[dict[str, str]] = json.loads(Path(__file__).with_name("faq.json").read_text(encoding="utf-8"))

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, File, UploadFile, status
+from fastapi import File, UploadFile, status
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field
 
 from api.dependencies import RuntimeDep, Uploader
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from domain.errors import DomainError, NotFoundError
 from runtime import Runtime
 
-router = APIRouter(route_class=OneHandOffRoute, tags=["uploads"])
+router = Router(tags=["uploads"])
 
 # Profile photos and product images. Not auditors: they change nothing (support and admin
 # staff have no image to upload but admins act for vendors).

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, status
+from fastapi import status
 from psycopg import Connection
 from pydantic import BaseModel, Field
 
@@ -17,7 +17,7 @@ from api.commands import Settlement, actor
 from api.dependencies import ConnectionDep, Vendor, VendorCall
 from api.pagination import PageDep, Paginated
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.catalog.product import Product, ProductNotFoundError
 from domain.catalog.shop import SHOP_TYPES, Shop, ShopNotFoundError
@@ -25,7 +25,7 @@ from identity.users import User
 from projections import catalog_search, stock_levels
 from runtime import Runtime
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/v1/vendor", tags=["vendor: shops and items"])
+router = Router(prefix="/v1/vendor", tags=["vendor: shops and items"])
 
 Name = Field(min_length=1, max_length=120)
 Images: Any = Field(default_factory=list, max_length=10, description="image URLs (see uploads)")

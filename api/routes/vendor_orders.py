@@ -7,19 +7,19 @@ from collections.abc import Callable
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from pydantic import Field
 
 from api.dependencies import ConnectionDep, RuntimeDep, Staff, StaffCall, Vendor, VendorCall
 from api.pagination import PageDep, Paginated
 from api.routes.consumer_orders import MessageIn, MessagesOut
 from api.routes.orders import ORDER, OrderOut, conversation, orders_page, post_message
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.commerce.order import Action, OrderStatus
 from projections import catalog_search
 
-router = APIRouter(route_class=OneHandOffRoute, tags=["vendor: orders"])
+router = Router(tags=["vendor: orders"])
 
 Status = Annotated[OrderStatus | None, Query(description="only orders in this state")]
 

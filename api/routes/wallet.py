@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Annotated, Any
 from uuid import UUID
 
-from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
@@ -22,14 +21,14 @@ from api.dependencies import ConnectionDep, Customer, CustomerCall, RefunderCall
 from api.pagination import PageDep, Paginated
 from api.read_your_writes import await_read_model, remember_write
 from api.routes.payments import ProviderFailedError
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from domain.commerce.wallet import wallet_id_for
 from domain.payments.application import WALLET_LOAD, LoadLimits
 from domain.payments.payment import ProviderError
 from projections import wallet_balance, wallet_history
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/wallet", tags=["wallet"])
+router = Router(prefix="/api/v1/consumer/wallet", tags=["wallet"])
 
 Amount = Annotated[int, Field(strict=True, gt=0, le=10**9, description="minor units (paise)")]
 

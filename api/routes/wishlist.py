@@ -5,17 +5,16 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from fastapi import APIRouter
 from pydantic import BaseModel
 
 from api.dependencies import ConnectionDep, Customer, CustomerCall
 from api.routes.catalog_views import ProductOut, product_out
-from api.routing import OneHandOffRoute
+from api.routing import Router
 from api.text import RequestModel
 from identity import wishlist
 from projections import catalog_search
 
-router = APIRouter(route_class=OneHandOffRoute, prefix="/api/v1/consumer/wishlist", tags=["wishlist"])
+router = Router(prefix="/api/v1/consumer/wishlist", tags=["wishlist"])
 
 
 class WishlistIn(RequestModel):

@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
-from api.routing import OneHandOffRoute
+from api.routing import OneHandOffRoute, Router
 
 
 class Out(BaseModel):
@@ -77,3 +77,64 @@ def test_every_endpoint_of_the_app_is_awaited_in_the_loop(app: FastAPI) -> None:
     assert len(routes) > 100
     assert [r.path for r in routes if not inspect.iscoroutinefunction(r.dependant.call)] == []
     assert all(isinstance(r, OneHandOffRoute) for r in routes)
+
+
+def test_a_router_turns_away_paths_none_of_its_routes_can_have_and_routes_the_rest_as_before(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two routers of the API's class, one whose routes share "/v1/things", one whose
+    # routes share only "/"
+    things, misc = Router(prefix="/v1/things"), Router()
+
+    @things.get("/{thing_id}")
+    def thing(thing_id: int) -> dict[str, int]:
+        return {"thing": thing_id}
+
+    @things.post("/")
+    def make() -> dict[str, str]:
+        return {"made": "yes"}
+
+    @misc.get("/health")
+    def health() -> dict[str, str]:
+        return {"ok": "yes"}
+
+    @misc.get("/v1/thingsandmore")
+    def more() -> dict[str, str]:
+        return {"more": "yes"}
+
+    app = FastAPI()
+    app.include_router(things)
+    app.include_router(misc)
+    assert things.shared_prefix() == "/v1/things/" and misc.shared_prefix() == "/"
+    scanned: list[str] = []
+    original = fastapi.routing.APIRouter.matches
+
+    def counted(self, scope):  # type: ignore[no-untyped-def]
+        scanned.append("things" if self is things else "misc")
+        return original(self, scope)
+
+    monkeypatch.setattr(fastapi.routing.APIRouter, "matches", counted)
+    with TestClient(app) as client:
+        # When paths inside and outside a router's shared prefix are asked for
+        health_answer = client.get("/health")
+        health_scans, scanned[:] = list(scanned), []
+        assert client.get("/v1/things/7").json() == {"thing": 7}
+        thing_scans = list(scanned)
+        # Then the things router was not scanned for /health, and was for its own paths
+        assert health_answer.json() == {"ok": "yes"} and health_scans == ["misc"]
+        assert thing_scans == ["things"]
+        # and everything else answers as FastAPI always did: a near miss of the prefix, a
+        # method the path does not have (405), a trailing slash redirected, no route (404)
+        assert client.get("/v1/thingsandmore").json() == {"more": "yes"}
+        assert client.delete("/v1/things/7").status_code == 405
+        redirected = client.get("/v1/things", follow_redirects=False)
+        assert redirected.status_code == 307 and redirected.headers["location"].endswith("/v1/things/")
+        assert client.get("/v2/nothing").status_code == 404
+
+
+def test_every_router_of_the_app_turns_away_only_paths_its_routes_cannot_have(app: FastAPI) -> None:
+    routers = [r.original_router for r in app.routes if hasattr(r, "original_router")]
+    assert routers and all(isinstance(r, Router) for r in routers)
+    for router in routers:
+        prefix = router.shared_prefix()
+        assert prefix.startswith("/")
+        assert all(route.path.startswith(prefix) for route in router.routes)
