@@ -53,7 +53,7 @@ class Router(APIRouter):
 
     FastAPI tries a request against each included router in turn, and each router against
     each of its routes, with a regular expression and bookkeeping in the scope per route:
-    over the app's 30 routers and about 150 routes that was 17% of the CPU of a wallet read
+    over the app's 30 routers and 123 routes that was 17% of the CPU of a wallet read
     (py-spy, in-process). Every path a router serves starts with the static part its routes'
     paths share (up to the first `{`), so any other path is no match. Routers are included
     without a prefix of their own (api/app.py): the paths checked are the routes' own.
