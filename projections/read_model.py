@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from psycopg import Connection
-from psycopg.types.json import set_json_dumps, set_json_loads
+from psycopg.types.json import set_json_dumps
 from psycopg.types.string import StrDumperUnknown
 
 from adapters import json_codec
@@ -74,6 +74,6 @@ def tolerate_nul(conn: Connection) -> None:
     if conn in _TOLERANT:
         return
     conn.adapters.register_dumper(str, _TextDumper)
-    set_json_dumps(_dumps_without_nul, context=conn)
-    set_json_loads(json_codec.loads, context=conn)
+    json_codec.read_with_orjson(conn)
+    set_json_dumps(_dumps_without_nul, context=conn)  # in place of the codec's plain dumps
     _TOLERANT.add(conn)
