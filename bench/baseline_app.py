@@ -16,7 +16,6 @@ cannot starve its own thread pool: it stays a fair floor whatever concurrency it
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import uuid
@@ -35,6 +34,7 @@ from pydantic import BaseModel, Field
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # `bench.baseline_app` importable
 
+from bench.options import server_options  # noqa: E402
 from eventmart.serving import uvicorn_options  # noqa: E402
 from runtime.settings import get_settings  # noqa: E402
 
@@ -106,11 +106,7 @@ def create_app(url: str, pool_size: int) -> FastAPI:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--processes", type=int, default=1)
-    args = parser.parse_args()
+    args = server_options(port=8001)
     prepare_tables(os.environ["DATABASE_URL"])
     # DB_POOL_SIZE as our app reads it, per process, like `eventmart serve --workers N`.
     # Our HTTP protocol too: with several processes, uvicorn's own leaves Nagle on (see

@@ -7,7 +7,6 @@ Uses DATABASE_URL when set, else a throwaway embedded server. Prints figures; as
 
 from __future__ import annotations
 
-import argparse
 import sys
 import threading
 import time
@@ -17,15 +16,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.common import test_server_runtime  # noqa: E402
+from bench.options import counts  # noqa: E402
 from projections import cart_view  # noqa: E402
 from workers.projection import rebuild  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--carts", type=int, default=300)
-    parser.add_argument("--threads", type=int, default=4)
-    args = parser.parse_args()
+    args = counts(carts=300, threads=4)
     with test_server_runtime() as (rt, url):
         product_id = uuid.uuid4()
         rt.catalog.list_product(product_id=product_id, name="Bench", slug="bench", category="x",

@@ -14,7 +14,6 @@ bench/results/latest.json.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -26,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import psycopg  # noqa: E402
 
 from bench.common import test_server_runtime  # noqa: E402
+from bench.options import counts  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from eventmart.demo import seed_demo  # noqa: E402
 from projections import catalog_search as cs  # noqa: E402
@@ -52,10 +52,7 @@ TARGET_P95_MS = 20.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--scale", type=int, default=53)
-    parser.add_argument("--runs", type=int, default=200)
-    args = parser.parse_args()
+    args = counts(scale=53, runs=200)
     with test_server_runtime() as (rt, url):
         started = time.perf_counter()
         with rt.pool.connection() as conn:

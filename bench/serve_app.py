@@ -8,7 +8,6 @@ role) from the projections' and policies' (BENCH_WORKERS_URL's role).
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from pathlib import Path
@@ -16,17 +15,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from api.logging import configure_logging  # noqa: E402
+from bench.options import server_options  # noqa: E402
 from eventmart.migrations import migrate  # noqa: E402
 from eventmart.serving import serve_processes  # noqa: E402
 from runtime.settings import get_settings  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8000)
-    parser.add_argument("--processes", type=int, default=1)
-    args = parser.parse_args()
+    args = server_options(port=8000)
     settings = get_settings()
     configure_logging(settings.log_level)
     api_url = os.environ["DATABASE_URL"]
