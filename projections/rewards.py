@@ -17,9 +17,9 @@ CREATE_SQL = """
 CREATE TABLE IF NOT EXISTS rewards (
     ledger_id uuid PRIMARY KEY,
     owner_id uuid NOT NULL UNIQUE,
-    points integer NOT NULL,
-    reserved integer NOT NULL,
-    lifetime integer NOT NULL,
+    points bigint NOT NULL,
+    reserved bigint NOT NULL,
+    lifetime bigint NOT NULL,
     updated_at timestamptz NOT NULL
 );
 CREATE TABLE IF NOT EXISTS reward_history (
@@ -27,7 +27,7 @@ CREATE TABLE IF NOT EXISTS reward_history (
     version integer NOT NULL,
     owner_id uuid NOT NULL,
     type text NOT NULL,
-    points integer NOT NULL,
+    points bigint NOT NULL,
     reference text NOT NULL,
     at timestamptz NOT NULL,
     PRIMARY KEY (ledger_id, version)
@@ -102,6 +102,8 @@ def find(conn: Connection, owner_id: UUID, history: int = 20) -> tuple[Row | Non
     return row, lines
 
 
+# v2: points are bigint. One order of 99 units at the highest price earns 9.9 billion points,
+# which stopped v1 (integer) at that event for every customer.
 READ_MODEL = ReadModel(name="rewards", application="commerce", create_sql=CREATE_SQL,
                        drop_sql=DROP_SQL, apply_batch=apply_batch,
-                       reads=(RewardLedger.Event,))
+                       reads=(RewardLedger.Event,), version=2)

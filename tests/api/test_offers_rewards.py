@@ -214,3 +214,20 @@ def test_the_tier_meter_follows_the_configured_ladder(new_client, runtime, monke
     eventually(lambda: client.get("/api/v1/consumer/rewards").json()["points"] == 300)
     rewards = client.get("/api/v1/consumer/rewards").json()
     assert (rewards["tier"], rewards["next_tier"], rewards["points_to_next_tier"]) == ("insider", "vip", 700)
+
+
+def test_an_order_earning_billions_of_points_is_projected_and_spendable(new_client, shop) -> None:  # type: ignore[no-untyped-def]
+    # Given the dearest item a vendor may list, 99 of them delivered (cash): 9.9 billion points,
+    # past PostgreSQL's integer, which once stopped the rewards read model for everyone.
+    vendor = shop["vendor"]
+    r = vendor.post(f"/v1/vendor/shops/{shop['id']}/products", json={
+        "name": "Gold bar", "category": shop["category"],
+        "variants": [{"sku": "GOLD-1KG", "name": "1 kg", "price": 10**10, "stock": 99}]})
+    assert r.status_code == 201, r.text
+    client = new_client()
+    delivered_order(client, vendor, r.json(), qty=99)
+    # Then the customer's points show them, and the next customer's points still follow.
+    assert client.get("/api/v1/consumer/rewards").json()["points"] == 99 * 10**10 // 100
+    other = new_client()
+    delivered_order(other, vendor, shop["tea"], qty=1)
+    assert other.get("/api/v1/consumer/rewards").json()["points"] == 249
