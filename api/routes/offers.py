@@ -3,19 +3,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import Query
 from psycopg import Connection
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from api.commands import Settlement, from_value
 from api.dependencies import AdminCall, ConnectionDep, Customer, RuntimeDep, VendorCall
 from api.routing import Router
 from api.text import RequestModel
-from domain.commerce.coupon import Coupon
+from domain.commerce.coupon import MAX_PAISE, MAX_USES, Coupon
 from projections import offers, tracking
 
 router = Router(tags=["offers"])
@@ -25,14 +24,14 @@ class OfferIn(RequestModel):
     code: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{2,31}$")
     description: str = Field(default="", max_length=300)
     discount_type: Literal["flat", "percent"]
-    value: Annotated[int, Field(strict=True, gt=0, description="paise (flat) or percent")]
-    cap: Annotated[int, Field(strict=True, gt=0)] | None = Field(
+    value: Annotated[int, Field(strict=True, gt=0, le=MAX_PAISE, description="paise (flat) or percent")]
+    cap: Annotated[int, Field(strict=True, gt=0, le=MAX_PAISE)] | None = Field(
         default=None, description="largest percent discount")
-    min_order: Annotated[int, Field(strict=True, ge=0)] = 0
-    valid_from: datetime
-    valid_until: datetime
-    usage_limit_total: Annotated[int, Field(strict=True, ge=1)] | None = None
-    usage_limit_per_user: Annotated[int, Field(strict=True, ge=1)] | None = 1
+    min_order: Annotated[int, Field(strict=True, ge=0, le=MAX_PAISE)] = 0
+    valid_from: AwareDatetime = Field(description="with a zone offset; 1970 to 9000")
+    valid_until: AwareDatetime = Field(description="with a zone offset; 1970 to 9000")
+    usage_limit_total: Annotated[int, Field(strict=True, ge=1, le=MAX_USES)] | None = None
+    usage_limit_per_user: Annotated[int, Field(strict=True, ge=1, le=MAX_USES)] | None = 1
     shop_id: UUID | None = Field(default=None, description="admins: a shop's offer; none: platform-wide")
 
     model_config = {"json_schema_extra": {"examples": [{

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal, NotRequired, TypedDict, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -17,6 +17,12 @@ from domain.commerce.values import PricingTerms
 from domain.errors import ConflictError, DomainError, NotFoundError
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
+# Bounds that keep every term inside its read-model column (usage limits are integer) and every
+# date inside what PostgreSQL and Python both represent in any time zone: an unbounded limit or
+# a year-1 date was stored, then stopped the offers read model or every offers read.
+MAX_PAISE = 10**12
+MAX_USES = 10**9
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class CouponNotFoundError(NotFoundError, title="Coupon not found"): ...
@@ -79,11 +85,22 @@ def check_terms(terms: Mapping[str, Any]) -> CouponTerms:
         raise DomainError("a percent discount is 1 to 100", field="value")
     if terms["value"] <= 0 or terms["min_order"] < 0:
         raise DomainError("value must be positive and min_order not negative", field="value")
+    for amount in ("value", "cap", "min_order"):
+        if (terms.get(amount) or 0) > MAX_PAISE:
+            raise DomainError(f"{amount} must be at most {MAX_PAISE}", field=amount)
+    if terms.get("cap") is not None and terms["cap"] <= 0:
+        raise DomainError("cap must be positive", field="cap")
+    for when in ("valid_from", "valid_until"):
+        # Compared with the clock's aware time at every use: a naive one could never be.
+        if terms[when].utcoffset() is None:
+            raise DomainError(f"{when} needs a time zone offset (Z, +05:30)", field=when)
+        if not EARLIEST <= terms[when] <= LATEST:
+            raise DomainError(f"{when} must be between 1970 and 9000", field=when)
     if terms["valid_until"] <= terms["valid_from"]:
         raise DomainError("valid_until must be after valid_from", field="valid_until")
     for limit in ("usage_limit_total", "usage_limit_per_user"):
-        if terms.get(limit) is not None and terms[limit] < 1:
-            raise DomainError(f"{limit} must be at least 1", field=limit)
+        if terms.get(limit) is not None and not 1 <= terms[limit] <= MAX_USES:
+            raise DomainError(f"{limit} must be 1 to {MAX_USES}", field=limit)
     return cast(CouponTerms, dict(terms))
 
 

@@ -74,6 +74,31 @@ def test_offers_listing_and_coupon_rules(new_client, admin, shop) -> None:  # ty
     assert client.get("/api/v1/consumer/cart/view").json()["discount"] == 2490
 
 
+@pytest.mark.parametrize("changes", [
+    {"usage_limit_total": 2**63},  # past the read model's integer
+    {"usage_limit_per_user": 2**31},
+    {"value": 10**13},
+    {"min_order": 10**13},
+    {"valid_until": "2027-01-01T00:00:00"},  # no zone: never comparable with the clock
+    {"valid_from": "2026-01-01T00:00:00", "valid_until": "2027-01-01T00:00:00"},
+    {"valid_from": "0001-01-01T00:00:00+14:00"},  # before year 1 in UTC
+    {"valid_until": "9999-12-31T23:59:59-14:00"},  # after year 9999 in UTC
+])
+def test_offer_terms_no_column_or_clock_can_hold_are_refused(new_client, admin, shop, changes) -> None:  # type: ignore[no-untyped-def]
+    # Each was once stored (201), then stopped the offers read model, or failed every offers
+    # read or coupon use with a 500.
+    body = {"code": f"B{uuid.uuid4().hex[:8].upper()}", "discount_type": "flat", "value": 100,
+            "valid_from": "2026-01-01T00:00:00Z", "valid_until": "2031-01-01T00:00:00Z", **changes}
+    field = next(iter(changes))
+    assert field in str(assert_problem(admin.post("/v1/admin/offers", json=body), 400))
+    assert field in str(assert_problem(
+        shop["vendor"].post(f"/v1/vendor/shops/{shop['id']}/offers", json=body), 400))
+    # Offers still serve, and a good offer made next is projected.
+    good = offer(admin)
+    codes = [o["code"] for o in new_client().get("/api/v1/consumer/offers").json()["results"]]
+    assert good["code"] in codes and body["code"] not in codes
+
+
 def test_coupon_use_is_per_user_limited_and_given_back_on_cancel(new_client, admin, shop, runtime) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     code = offer(admin)["code"]

@@ -253,3 +253,19 @@ def test_percent_discounts_are_capped_and_never_exceed_the_subtotal() -> None:
     assert discount_for(pct, 100000) == 3000
     assert discount_for(terms(value=5000, min_order=0), 1200) == 1200
     assert discount_for(terms(), 19999) == 0
+
+
+@pytest.mark.parametrize(("changes", "field"), [
+    ({"valid_until": datetime(2031, 1, 1)}, "valid_until"),  # naive: never comparable with the clock
+    ({"valid_from": datetime(1, 1, 2, tzinfo=UTC)}, "valid_from"),
+    ({"valid_until": datetime(9999, 1, 1, tzinfo=UTC)}, "valid_until"),
+    ({"usage_limit_total": 10**9 + 1}, "usage_limit_total"),
+    ({"usage_limit_per_user": 0}, "usage_limit_per_user"),
+    ({"value": 10**12 + 1}, "value"),
+    ({"discount_type": "percent", "value": 10, "cap": 0}, "cap"),
+])
+def test_a_coupon_is_created_only_with_terms_its_uses_can_compare_and_store(
+        changes: dict[str, Any], field: str) -> None:
+    with pytest.raises(DomainError) as refused:
+        Coupon.create(terms(**changes), created_by="admin")
+    assert refused.value.field == field
