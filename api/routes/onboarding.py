@@ -17,6 +17,7 @@ from api.text import RequestModel
 from domain.errors import ConflictError
 from identity import profiles, users
 from identity.profiles import Gender, Language, OnboardingOrderError
+from runtime import Runtime
 
 router = Router(prefix="/api/v1", tags=["onboarding"])
 
@@ -51,12 +52,24 @@ class RoleChangeError(ConflictError):
     title = "Role already chosen"
 
 
+def check_role_change(runtime: Runtime, user: users.User) -> None:
+    """A role is chosen once, by a customer who has not yet onboarded or shopped: a vendor who
+    became a customer left open shops taking orders no one could accept, and a customer who
+    became a vendor left a wallet balance behind a 403."""
+    if user.role_onboarding_done or user.basic_onboarding_done:
+        raise RoleChangeError(f"you finished onboarding as {user.role}; the role cannot change")
+    if user.role != users.CUSTOMER:
+        raise RoleChangeError(f"a {user.role} account keeps its role")
+    if runtime.commerce.has_shopped(user.id):
+        raise RoleChangeError("this account has shopped as a customer; the role cannot change")
+
+
 @router.post("/onboarding/basic", response_model=UserOut,
              summary="Name, city, society and role (consumer or vendor)")
 def basic(body: BasicOnboarding, me: SelfServiceCall) -> dict[str, Any]:
     role = users.canonical_role(body.role)
-    if me.user.role_onboarding_done and role != me.user.role:
-        raise RoleChangeError(f"you finished onboarding as {me.user.role}; the role cannot change")
+    if role != me.user.role:
+        check_role_change(me.runtime, me.user)
     updated = users.update_user(
         me.conn, me.user.id, now=me.runtime.clock(), name=body.name, city=body.city,
         society=body.society, role=role, basic_onboarding_done=True,

@@ -65,6 +65,30 @@ def test_role_is_fixed_after_role_onboarding(onboarded: TestClient) -> None:
     assert onboarded.post("/api/v1/onboarding/basic", json={**BASIC, "name": "A. Rao"}).status_code == 200
 
 
+def test_a_vendor_keeps_the_role_and_its_shops_keep_their_vendor(shop) -> None:  # type: ignore[no-untyped-def]
+    vendor = shop["vendor"]
+    assert "keeps its role" in assert_problem(
+        vendor.post("/api/v1/onboarding/basic", json={**BASIC, "role": "consumer"}), 409)["detail"]
+    assert vendor.get("/auth/me").json()["role"] == "vendor"
+    assert vendor.get("/v1/vendor/shops").status_code == 200
+
+
+def test_a_customer_who_has_shopped_keeps_the_role(phone_client, shop) -> None:  # type: ignore[no-untyped-def]
+    client = phone_client()
+    assert client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]}).status_code == 200
+    assert "shopped" in assert_problem(
+        client.post("/api/v1/onboarding/basic", json={**BASIC, "role": "vendor"}), 409)["detail"]
+    assert client.get("/auth/me").json()["role"] == "customer"
+    assert client.get("/api/v1/consumer/cart/view").json()["items"]
+
+
+def test_the_role_is_chosen_once(phone_client) -> None:  # type: ignore[no-untyped-def]
+    client = phone_client()
+    assert client.post("/api/v1/onboarding/basic", json=BASIC).status_code == 200
+    assert_problem(client.post("/api/v1/onboarding/basic", json={**BASIC, "role": "vendor"}), 409)
+    assert client.get("/auth/me").json()["role"] == "customer"
+
+
 def test_consumer_onboarding_needs_basic_first(phone_client) -> None:  # type: ignore[no-untyped-def]
     client = phone_client()
     assert_problem(client.post("/api/v1/consumer/onboarding", json=CONSUMER), 409)

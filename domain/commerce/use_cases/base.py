@@ -71,6 +71,12 @@ class CommerceBase(EventMartApplication):
     def ledger(self, owner_id: UUID) -> RewardLedger:
         return self._get(ledger_id_for(owner_id), RewardLedger) or RewardLedger(owner_id=str(owner_id))
 
+    def has_shopped(self, owner_id: UUID) -> bool:
+        """Whether this person has a cart, a wallet or a reward ledger: what a change of role
+        would strand behind a 403."""
+        return any(self._get(id_for(owner_id), kind) is not None for id_for, kind in (
+            (cart_id_for, Cart), (wallet_id_for, Wallet), (ledger_id_for, RewardLedger)))
+
     def coupon(self, code: str) -> Coupon:
         found = self._get(coupon_id(code), Coupon)
         if found is None:
