@@ -1,10 +1,14 @@
 """Clean text at the edge: what every request model and request parameter may contain.
 
 PostgreSQL text cannot hold NUL, log lines must not be forged with CR/LF, and no field
-needs the other C0 control characters; so request text refuses them (400 naming the field)
-before anything is stored. Tab and line breaks are allowed only in multi-line fields (free
-text such as descriptions, messages and notes). Every string and every list has a maximum
-size, whether or not the field declares a smaller one.
+needs the other control characters (C0, DEL, C1: U+0080-U+009F, among them NEL, a line
+break to some readers); so request text refuses them (400 naming the field) before anything
+is stored. Tab and line breaks are allowed only in multi-line fields (free text such as
+descriptions, messages and notes). One-line fields (names, cities, codes) also refuse the
+Unicode line and paragraph separators and the bidirectional embeddings, overrides and
+isolates (U+202A-U+202E, U+2066-U+2069), which make a shop or product name display in
+another order than it is stored; free text keeps them for right-to-left languages. Every
+string and every list has a maximum size, whether or not the field declares a smaller one.
 """
 
 from __future__ import annotations
@@ -18,8 +22,8 @@ from pydantic_core import PydanticCustomError
 
 from domain.errors import DomainError
 
-LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
-MULTI_LINE_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+LINE_FORBIDDEN = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+MULTI_LINE_FORBIDDEN = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 MAX_STRING = 10_000
 MAX_ITEMS = 100
 # Free-text fields, wherever they appear: tab and line breaks are fine there.
@@ -34,8 +38,10 @@ def _problem(value: Any, multi_line: bool, depth: int = 0) -> str | None:
             return f"at most {MAX_STRING} characters"
         forbidden = MULTI_LINE_FORBIDDEN if multi_line else LINE_FORBIDDEN
         if forbidden.search(value):
-            allowed = "tab and line breaks only" if multi_line else "none"
-            return f"control characters are not allowed here (NUL included; allowed: {allowed})"
+            if multi_line:
+                return "control characters are not allowed here (NUL included; allowed: tab and line breaks)"
+            return ("control characters, line separators and bidirectional controls are not "
+                    "allowed in a one-line field (NUL included)")
         return None
     if isinstance(value, list | tuple | set | frozenset | dict):
         if len(value) > MAX_ITEMS:

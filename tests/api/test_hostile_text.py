@@ -25,14 +25,18 @@ def test_a_nul_in_a_ticket_is_refused_and_nothing_is_stored(new_client) -> None:
     assert field_named(problem, "subject")
     assert client.get("/api/v1/consumer/support/tickets").json()["count"] == 0
     # A line break is fine in the message (multi-line), not in the subject (one line).
-    ok = client.post("/api/v1/consumer/support/ticket", json={**body, "subject": "hi", "message": "a\nb\tc"})
+    ok = client.post("/api/v1/consumer/support/ticket",
+                     json={**body, "subject": "hi", "message": "a\nb\tc \u202bمرحبا\u202c"})
     assert ok.status_code == 201, ok.text
     assert_problem(client.post("/api/v1/consumer/support/ticket", json={**body, "subject": "h\ni"}), 400)
     assert_problem(client.post("/api/v1/consumer/support/ticket", json={**body, "subject": "hi",
                                                                          "message": f"x{NUL}"}), 400)
+    assert_problem(client.post("/api/v1/consumer/support/ticket", json={**body, "subject": "hi",
+                                                                         "message": "x\u0085y"}), 400)
 
 
-@pytest.mark.parametrize("control", [NUL, "\u0001", "\u001b", "\u007f"])
+@pytest.mark.parametrize("control", [NUL, "\u0001", "\u001b", "\u007f", "\u0085", "\u009b",
+                                     "\u2028", "\u202e", "\u2066"])
 def test_every_kind_of_control_character_is_refused(new_client, control: str) -> None:  # type: ignore[no-untyped-def]
     vendor = new_client("vendor")
     r = vendor.post("/v1/vendor/shops", json={"name": f"Shop{control}", "city": "Pune", "society": "S",
