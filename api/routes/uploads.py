@@ -35,9 +35,14 @@ class Uploaded(BaseModel):
 
 
 def check_image_ref(runtime: Runtime, ref: str | None) -> None:
+    check_image_refs(runtime, [ref] if ref else None, field="image")
+
+
+def check_image_refs(runtime: Runtime, refs: list[str] | None, field: str = "images") -> None:
     """An uploaded image must exist (an https URL is the client's business)."""
-    if ref and ref.startswith("/media/") and runtime.media.open(ref.removeprefix("/media/")) is None:
-        raise DomainError(f"no uploaded image at {ref}", field="image")
+    for ref in refs or ():
+        if ref.startswith("/media/") and runtime.media.open(ref.removeprefix("/media/")) is None:
+            raise DomainError(f"no uploaded image at {ref}", field=field)
 
 
 @router.post("/api/v1/uploads/images", status_code=status.HTTP_201_CREATED,

@@ -17,6 +17,7 @@ from api.commands import Settlement, actor
 from api.dependencies import ConnectionDep, Vendor, VendorCall
 from api.pagination import PageDep, Paginated
 from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
+from api.routes.uploads import ImageRef, check_image_refs
 from api.routing import Router
 from api.text import RequestModel
 from domain.catalog.product import Product, ProductNotFoundError
@@ -40,7 +41,7 @@ class ShopIn(RequestModel):
     tags: list[Annotated[str, Field(min_length=1, max_length=32)]] = Field(default_factory=list, max_length=20)
     opening_hours: dict[str, list[list[str]]] = Field(
         default_factory=dict, description='e.g. {"mon": [["09:00", "13:00"], ["16:00", "21:00"]]}')
-    images: list[str] = Images
+    images: list[ImageRef] = Images
     vendor_id: UUID | None = Field(default=None, description="admins only: whose shop this is")
 
     model_config = {"json_schema_extra": {"examples": [{
@@ -58,7 +59,7 @@ class ShopEdit(RequestModel):
     shop_type: str | None = None
     tags: list[Annotated[str, Field(min_length=1, max_length=32)]] | None = Field(default=None, max_length=20)
     opening_hours: dict[str, list[list[str]]] | None = None
-    images: list[str] | None = Field(default=None, max_length=10)
+    images: list[ImageRef] | None = Field(default=None, max_length=10)
 
     model_config = {"json_schema_extra": {"examples": [{
         "description": "Fresh vegetables every morning", "tags": ["vegetables", "organic"],
@@ -99,7 +100,7 @@ class ProductIn(RequestModel):
     category: str = Field(min_length=1, max_length=64, description="category slug")
     description: str = Field(default="", max_length=4000)
     variants: list[VariantIn] = Field(min_length=1, max_length=50)
-    images: list[str] = Images
+    images: list[ImageRef] = Images
 
     model_config = {"json_schema_extra": {"examples": [{
         "name": "Assam Tea", "category": "tea-coffee", "description": "Strong CTC black tea.",
@@ -111,7 +112,7 @@ class ProductEdit(RequestModel):
     name: str | None = Field(default=None, min_length=1, max_length=120)
     category: str | None = Field(default=None, min_length=1, max_length=64)
     description: str | None = Field(default=None, max_length=4000)
-    images: list[str] | None = Field(default=None, max_length=10)
+    images: list[ImageRef] | None = Field(default=None, max_length=10)
 
     model_config = {"json_schema_extra": {"examples": [{
         "name": "Assam Tea", "description": "Strong CTC leaf",
@@ -164,11 +165,13 @@ def my_shops(user: Vendor, conn: ConnectionDep, page: PageDep) -> dict[str, Any]
 def register_shop(body: ShopIn, me: VendorCall) -> dict[str, Any]:
     vendor_id = str(body.vendor_id) if body.vendor_id else str(me.user.id)
     details = body.model_dump(exclude={"vendor_id"})
+    check_image_refs(me.runtime, body.images)
     return me.settle(me.runtime.catalog.register_shop(me.actor, vendor_id=vendor_id, details=details), SHOP)
 
 
 @router.patch("/shops/{shop_id}", response_model=ShopOut, summary="Change shop details")
 def change_shop(shop_id: UUID, body: ShopEdit, me: VendorCall) -> dict[str, Any]:
+    check_image_refs(me.runtime, body.images)
     return me.settle(me.runtime.catalog.change_shop(me.actor, shop_id, set_fields(body)), SHOP)
 
 
@@ -191,6 +194,7 @@ def shop_products(shop_id: UUID, user: Vendor, conn: ConnectionDep, page: PageDe
 @router.post("/shops/{shop_id}/products", status_code=status.HTTP_201_CREATED,
              response_model=ProductOut, summary="Add an item to the shop")
 def add_product(shop_id: UUID, body: ProductIn, me: VendorCall) -> dict[str, Any]:
+    check_image_refs(me.runtime, body.images)
     saved = me.runtime.catalog.add_shop_product(
         me.actor, shop_id, name=body.name, category=body.category, description=body.description,
         variants=[v.model_dump() for v in body.variants], images=body.images,
@@ -201,6 +205,7 @@ def add_product(shop_id: UUID, body: ProductIn, me: VendorCall) -> dict[str, Any
 @router.patch("/products/{product_id}", response_model=ProductOut,
               summary="Change an item's name, category, description or images")
 def change_product(product_id: UUID, body: ProductEdit, me: VendorCall) -> dict[str, Any]:
+    check_image_refs(me.runtime, body.images)
     return me.settle(me.runtime.catalog.change_product(me.actor, product_id, set_fields(body)), PRODUCT)
 
 

@@ -15,7 +15,8 @@ NUL = "\u0000"
 
 
 def field_named(problem: dict[str, Any], name: str) -> bool:
-    return any(e["field"] == name for e in problem.get("errors") or [])
+    """The problem names this field (or an entry of it: `images.1`)."""
+    return any(e["field"] == name or e["field"].startswith(f"{name}.") for e in problem.get("errors") or [])
 
 
 def test_a_nul_in_a_ticket_is_refused_and_nothing_is_stored(new_client) -> None:  # type: ignore[no-untyped-def]
@@ -87,3 +88,19 @@ def test_lists_and_strings_have_a_maximum_size(new_client) -> None:  # type: ign
                                               "shop_type": "grocery", "opening_hours": {"mon": spans}})
     assert field_named(assert_problem(r, 400), "opening_hours")
     assert make_shop(vendor, unique("City"))["name"] == "Green Basket"
+
+
+@pytest.mark.parametrize("image", ["javascript:alert(1)", "http://example.com/a.png",
+                                   "/media/aaaaaaaaaaaaaaaaaaaaaaaa.png"])
+def test_shop_and_item_images_are_https_urls_or_uploads(new_client, shop, image: str) -> None:  # type: ignore[no-untyped-def]
+    vendor = shop["vendor"]
+    r = vendor.post("/v1/vendor/shops", json={"name": "Pics", "city": "Pune", "society": "S",
+                                              "shop_type": "grocery", "opening_hours": HOURS, "images": [image]})
+    assert field_named(assert_problem(r, 400), "images")
+    r = vendor.post(f"/v1/vendor/shops/{shop['id']}/products", json={
+        "name": "Pic", "category": shop["category"], "images": ["https://example.com/ok.png", image],
+        "variants": [{"sku": "P-1", "name": "one", "price": 100}]})
+    assert field_named(assert_problem(r, 400), "images")
+    assert_problem(vendor.patch(f"/v1/vendor/products/{shop['tea']['id']}", json={"images": [image]}), 400)
+    ok = vendor.patch(f"/v1/vendor/products/{shop['tea']['id']}", json={"images": ["https://example.com/t.png"]})
+    assert ok.status_code == 200 and ok.json()["images"] == ["https://example.com/t.png"]
