@@ -20,7 +20,7 @@ from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
 from api.routes.uploads import ImageRef, check_image_refs
 from api.routing import Router
 from api.text import RequestModel
-from domain.catalog.product import Product, ProductNotFoundError
+from domain.catalog.product import SKU, Product, ProductNotFoundError
 from domain.catalog.shop import SHOP_TYPES, Shop, ShopNotFoundError
 from identity.users import User
 from projections import catalog_search, stock_levels
@@ -74,7 +74,7 @@ class ShopStatus(RequestModel):
 
 
 class VariantIn(RequestModel):
-    sku: str = Field(min_length=1, max_length=64)
+    sku: str = Field(pattern=SKU.pattern, description="letters, digits, '.', '_' and '-'")
     name: str | None = Field(default=None, max_length=64)
     price: int = Field(strict=True, ge=0, le=10**10, description="minor units")
     currency: str = Field(default="INR", pattern=r"^[A-Z]{3}$")

@@ -5,6 +5,7 @@ Every change is an event, so the price history of any variant is in the log.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Self, TypedDict
@@ -63,10 +64,16 @@ class ProductNotFoundError(NotFoundError, title="Product not found"): ...
 class DuplicateSkuError(ConflictError, title="Duplicate SKU"): ...
 
 
+# A SKU is a path segment (PATCH .../variants/{sku}): one with a "/" or a space could be
+# listed but never changed, priced or stocked again.
+SKU = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
 def check_variant(v: Mapping[str, Any]) -> VariantData:
     sku = v.get("sku")
-    if not isinstance(sku, str) or not 1 <= len(sku) <= 64:
-        raise DomainError("sku must be 1 to 64 characters", field="sku")
+    if not isinstance(sku, str) or not SKU.match(sku):
+        raise DomainError("sku: 1 to 64 of A-Z, a-z, 0-9, '.', '_' and '-', first a letter or digit",
+                          field="sku")
     price = v.get("price")
     if not isinstance(price, int) or isinstance(price, bool) or price < 0:
         raise DomainError("price is a non-negative integer in minor units", field="price")

@@ -104,3 +104,19 @@ def test_shop_and_item_images_are_https_urls_or_uploads(new_client, shop, image:
     assert_problem(vendor.patch(f"/v1/vendor/products/{shop['tea']['id']}", json={"images": [image]}), 400)
     ok = vendor.patch(f"/v1/vendor/products/{shop['tea']['id']}", json={"images": ["https://example.com/t.png"]})
     assert ok.status_code == 200 and ok.json()["images"] == ["https://example.com/t.png"]
+
+
+@pytest.mark.parametrize("sku", ["a/b", "a b", "-lead", "x" * 65, "ünï"])
+def test_a_sku_is_a_path_segment_that_can_be_changed_later(shop, sku: str) -> None:  # type: ignore[no-untyped-def]
+    vendor = shop["vendor"]
+    r = vendor.post(f"/v1/vendor/shops/{shop['id']}/products", json={
+        "name": "Odd", "category": shop["category"], "variants": [{"sku": sku, "name": "one", "price": 100}]})
+    assert_problem(r, 400)
+    r = vendor.post(f"/v1/vendor/products/{shop['tea']['id']}/variants", json={"sku": sku, "name": "x", "price": 1})
+    assert_problem(r, 400)
+    # What is allowed can be addressed again.
+    added = vendor.post(f"/v1/vendor/products/{shop['tea']['id']}/variants",
+                        json={"sku": "Tea_1.5-kg", "name": "1.5 kg", "price": 100})
+    assert added.status_code == 201, added.text
+    changed = vendor.patch(f"/v1/vendor/products/{shop['tea']['id']}/variants/Tea_1.5-kg", json={"price": 90})
+    assert changed.status_code == 200, changed.text
