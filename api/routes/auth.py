@@ -87,16 +87,16 @@ def login(
     settings, now = runtime.settings, runtime.clock()
     window = timedelta(seconds=settings.login_failure_window_seconds)
     # Before any hashing: a flood of guesses costs a query each, not an argon2 hash.
-    login_throttle.check(conn, email=body.email, client_ip=ip, now=now,
-                         per_account=settings.login_failures_per_account,
-                         per_ip=settings.login_failures_per_ip, window=window)
+    login_throttle.claim_attempt(conn, email=body.email, client_ip=ip, now=now,
+                                 per_account=settings.login_failures_per_account,
+                                 per_ip=settings.login_failures_per_ip, window=window)
     found = users.find_by_email(conn, body.email)
     password_hash = found[1] if found else None
     # Verify even for unknown emails: same answer and about the same time either way.
     if not runtime.passwords.verify(password_hash, body.password) or found is None:
         login_throttle.record_failure(conn, email=body.email, client_ip=ip, now=now, window=window)
         raise NotAuthenticatedError("invalid email or password")
-    login_throttle.record_success(conn, email=body.email)
+    login_throttle.record_success(conn, email=body.email, client_ip=ip, now=now)
     user = found[0]
     ttl = timedelta(seconds=runtime.settings.session_ttl_seconds)
     token = sessions.start_session(conn, user.id, now=runtime.clock(), ttl=ttl)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import pytest
@@ -131,6 +132,18 @@ def test_password_guessing_is_throttled_per_account_before_hashing(anonymous, ne
     assert_problem(anonymous.post("/auth/login", json={"email": ghost, "password": "x"}), 429)
     clock.advance(16 * 60)
     assert anonymous.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code == 200
+
+
+def test_concurrent_guesses_get_no_more_tries_than_the_limit(anonymous, new_client, runtime) -> None:  # type: ignore[no-untyped-def]
+    email = new_client().user["email"]
+    limit = runtime.settings.login_failures_per_account
+
+    def guess(_: int) -> int:
+        return anonymous.post("/auth/login", json={"email": email, "password": "wrong-guess"}).status_code
+
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        codes = list(pool.map(guess, range(limit + 14)))
+    assert codes.count(401) == limit and codes.count(429) == 14, codes
 
 
 def test_password_guessing_is_throttled_per_address(anonymous, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
