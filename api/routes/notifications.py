@@ -37,7 +37,7 @@ class NotificationsOut(BaseModel):
 
 
 class MarkReadIn(RequestModel):
-    ids: list[UUID] | None = Field(default=None, max_length=500)
+    ids: list[UUID] | None = Field(default=None, max_length=100)
     all: bool = Field(default=False, description="mark everything read")
 
     @model_validator(mode="after")

@@ -81,3 +81,24 @@ def test_every_request_body_has_an_example(spec: dict[str, Any]) -> None:
                     option = schemas[option["$ref"].rsplit("/", 1)[-1]]
                 found |= "examples" in option
         assert found, key
+
+
+def test_no_declared_limit_is_looser_than_the_edge_enforces(spec: dict[str, Any]) -> None:
+    # api/text.py caps every list at MAX_ITEMS and every string at MAX_STRING, whatever a field
+    # declares: a schema that promises more sends clients' valid requests to a 400.
+    from api.text import MAX_ITEMS, MAX_STRING
+
+    loose: list[str] = []
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, dict):
+            if node.get("maxItems", 0) > MAX_ITEMS or node.get("maxLength", 0) > MAX_STRING:
+                loose.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}/{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}/{i}")
+
+    walk(spec["components"]["schemas"], "schemas")
+    assert not loose, loose
