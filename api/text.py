@@ -65,9 +65,13 @@ class RequestModel(BaseModel):
     def _clean_text(cls, value: Any, info: ValidationInfo) -> Any:
         if isinstance(value, BaseModel):
             return value  # nested request models check their own fields
-        why = _problem(value, info.field_name in cls.multi_line)
+        multi_line = info.field_name in cls.multi_line
+        why = _problem(value, multi_line)
         if why:
             raise PydanticCustomError("clean_text", why)
+        if not multi_line and isinstance(value, str) and value.isspace():
+            # A shop called "   " passes min_length=1 and shows as nothing.
+            raise PydanticCustomError("clean_text", "a one-line field needs more than spaces")
         return value
 
 

@@ -46,6 +46,14 @@ def test_every_kind_of_control_character_is_refused(new_client, control: str) ->
     assert vendor.get("/v1/vendor/shops").json()["count"] == 0
 
 
+def test_a_name_of_only_spaces_is_refused(new_client) -> None:  # type: ignore[no-untyped-def]
+    vendor = new_client("vendor")
+    r = vendor.post("/v1/vendor/shops", json={"name": " \u3000 ", "city": "Pune", "society": "S",
+                                              "shop_type": "grocery", "opening_hours": HOURS})
+    assert field_named(assert_problem(r, 400), "name")
+    assert vendor.get("/v1/vendor/shops").json()["count"] == 0
+
+
 def test_order_text_is_clean(new_client, shop) -> None:  # type: ignore[no-untyped-def]
     client = new_client()
     client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
