@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# What the marketplace sells in: every cart is opened in the first, so an item priced in any
+# other could be listed but never bought.
+CURRENCIES = ("INR",)
+
 
 @dataclass(frozen=True)
 class Money:

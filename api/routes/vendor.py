@@ -22,6 +22,7 @@ from api.routing import Router
 from api.text import RequestModel
 from domain.catalog.product import SKU, Product, ProductNotFoundError
 from domain.catalog.shop import SHOP_TYPES, Shop, ShopNotFoundError
+from domain.money import CURRENCIES
 from identity.users import User
 from projections import catalog_search, stock_levels
 from runtime import Runtime
@@ -77,7 +78,8 @@ class VariantIn(RequestModel):
     sku: str = Field(pattern=SKU.pattern, description="letters, digits, '.', '_' and '-'")
     name: str | None = Field(default=None, max_length=64)
     price: int = Field(strict=True, ge=0, le=10**10, description="minor units")
-    currency: str = Field(default="INR", pattern=r"^[A-Z]{3}$")
+    currency: str = Field(default=CURRENCIES[0], pattern=f"^({'|'.join(CURRENCIES)})$",
+                          description="what the marketplace sells in")
     stock: int | None = Field(default=None, strict=True, ge=0, le=10**7)
     is_available: bool = True
 

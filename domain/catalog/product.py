@@ -14,7 +14,7 @@ from uuid import UUID
 from eventsourcing.domain import Aggregate, event
 
 from domain.errors import ConflictError, DomainError, NotFoundError
-from domain.money import Money
+from domain.money import CURRENCIES, Money
 
 MAX_VARIANTS = 50
 
@@ -77,9 +77,9 @@ def check_variant(v: Mapping[str, Any]) -> VariantData:
     price = v.get("price")
     if not isinstance(price, int) or isinstance(price, bool) or price < 0:
         raise DomainError("price is a non-negative integer in minor units", field="price")
-    currency = v.get("currency", "INR")
-    if not (isinstance(currency, str) and len(currency) == 3 and currency.isupper()):
-        raise DomainError("currency is an ISO 4217 code such as INR", field="currency")
+    currency = v.get("currency", CURRENCIES[0])
+    if currency not in CURRENCIES:
+        raise DomainError(f"currency: the marketplace sells in {', '.join(CURRENCIES)}", field="currency")
     stock = v.get("stock")
     if stock is not None and (not isinstance(stock, int) or stock < 0):
         raise DomainError("stock is a non-negative integer, or null when not tracked", field="stock")

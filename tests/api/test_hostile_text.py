@@ -128,3 +128,11 @@ def test_a_sku_is_a_path_segment_that_can_be_changed_later(shop, sku: str) -> No
     assert added.status_code == 201, added.text
     changed = vendor.patch(f"/v1/vendor/products/{shop['tea']['id']}/variants/Tea_1.5-kg", json={"price": 90})
     assert changed.status_code == 200, changed.text
+
+
+@pytest.mark.parametrize("currency", ["USD", "ZZZ", "inr"])
+def test_an_item_is_priced_only_in_what_carts_are_opened_in(shop, currency: str) -> None:  # type: ignore[no-untyped-def]
+    # Listed in another currency, it could never be added to any cart (currency mismatch).
+    r = shop["vendor"].post(f"/v1/vendor/products/{shop['tea']['id']}/variants",
+                            json={"sku": "FX-1", "name": "x", "price": 100, "currency": currency})
+    assert field_named(assert_problem(r, 400), "currency")

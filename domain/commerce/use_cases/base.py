@@ -15,6 +15,7 @@ from domain.commerce.coupon import Coupon, CouponRejectedError, coupon_id
 from domain.commerce.order import RETURN_WINDOW, Order, OrderNotFoundError
 from domain.commerce.rewards import RewardLedger, ledger_id_for
 from domain.commerce.wallet import Wallet, wallet_id_for
+from domain.money import CURRENCIES
 from domain.saving import EventMartApplication
 
 
@@ -28,7 +29,7 @@ class Catalog(Protocol):
     def peek_product(self, product_id: UUID) -> Any: ...
 
 
-DEFAULT_CURRENCY = "INR"
+DEFAULT_CURRENCY = CURRENCIES[0]
 
 
 class CommerceBase(EventMartApplication):
