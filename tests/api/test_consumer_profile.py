@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import io
 import struct
 import uuid
 import zlib
@@ -7,6 +8,7 @@ from datetime import date, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from PIL import Image
 
 from identity import profiles
 from tests.support.problems import assert_problem
@@ -156,6 +158,43 @@ def test_uploads_are_checked_by_content_and_size(onboarded: TestClient, runtime,
     assert_problem(big, 400)
     assert_problem(onboarded.get("/media/../../etc/passwd"), 404)
     assert_problem(onboarded.get("/media/nothing-here-aaaaaaaaaaaaaaaaaa.png"), 404)
+
+
+def png_of(width: int, height: int) -> bytes:
+    """A PNG header claiming this size, over a few bytes of pixels: what a decompression bomb
+    looks like before it is decoded."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(b"\x00" * 64)) + chunk(b"IEND", b""))
+
+
+def encoded(fmt: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 120, 40)).save(out, format=fmt)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(("name", "data", "why"), [
+    ("garbage.png", b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4, "not a whole PNG"),
+    ("cut.png", png()[:-20], "not a whole PNG"),
+    ("cut.jpg", encoded("JPEG")[:-200], "not a whole JPG"),
+    ("bomb.png", png_of(20_000, 20_000), "pixels a side"),
+    ("wide.png", png_of(9000, 1), "pixels a side"),
+])
+def test_an_upload_is_kept_only_if_it_decodes_whole_within_the_limits(
+        onboarded: TestClient, name: str, data: bytes, why: str) -> None:
+    r = onboarded.post("/api/v1/uploads/images", files={"file": (name, data, "image/png")})
+    assert why in assert_problem(r, 400)["detail"]
+
+
+@pytest.mark.parametrize(("fmt", "content_type"), [("JPEG", "image/jpeg"), ("WEBP", "image/webp")])
+def test_jpeg_and_webp_uploads_round_trip(onboarded: TestClient, fmt: str, content_type: str) -> None:
+    data = encoded(fmt)
+    up = onboarded.post("/api/v1/uploads/images", files={"file": ("x", data, "application/octet-stream")})
+    assert up.status_code == 201, up.text
+    served = onboarded.get(up.json()["url"])
+    assert served.content == data and served.headers["content-type"] == content_type
 
 
 def test_address_book(onboarded: TestClient, runtime) -> None:  # type: ignore[no-untyped-def]
