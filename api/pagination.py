@@ -29,15 +29,20 @@ class PageRequest:
 
     def envelope(self, count: int, results: list[Any], *, exact: bool = True) -> dict[str, Any]:
         last = max(1, -(-count // self.size))
-        url = self.request.url
         return {
             "count": count,
             "count_exact": exact,
-            "next": str(url.include_query_params(page=self.page + 1)) if self.page < last else None,
-            "previous": (str(url.include_query_params(page=min(self.page - 1, last)))
-                         if self.page > 1 else None),
+            "next": self._link(self.page + 1) if self.page < last else None,
+            "previous": self._link(min(self.page - 1, last)) if self.page > 1 else None,
             "results": results,
         }
+
+    def _link(self, page: int) -> str:
+        # On PUBLIC_BASE_URL, not the request's Host header: a client's `Host: evil.example`
+        # came back as links to evil.example in the answer (and in any cache keyed on the path).
+        base = self.request.app.state.runtime.settings.public_base_url.rstrip("/")
+        url = self.request.url.include_query_params(page=page)
+        return f"{base}{url.path}?{url.query}"
 
 
 async def page_request(  # no I/O: in the event loop, not the thread pool

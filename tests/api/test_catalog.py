@@ -190,6 +190,15 @@ def test_product_filters_and_ordering(anonymous: TestClient, stocked: dict[str, 
     assert get(shop=str(uuid.uuid4()))["count"] == 0
 
 
+def test_page_links_are_on_the_public_address_whatever_the_host_header(
+        anonymous: TestClient, stocked: dict[str, Any], runtime) -> None:  # type: ignore[no-untyped-def]
+    params = {"category": stocked["category"], "ordering": "price", "page_size": 2}
+    first = anonymous.get("/v1/products/", params=params, headers={"Host": "evil.example"}).json()
+    base = runtime.settings.public_base_url.rstrip("/")
+    assert first["next"].startswith(f"{base}/v1/products/?") and "evil" not in first["next"]
+    assert "page=2" in first["next"] and f"category={stocked['category']}" in first["next"]
+
+
 def test_product_search_pagination(anonymous: TestClient, stocked: dict[str, Any]) -> None:
     params = {"category": stocked["category"], "ordering": "price", "page_size": 2}
     first = anonymous.get("/v1/products/", params=params).json()
