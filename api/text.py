@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from typing import Any, ClassVar
+from urllib.parse import unquote_to_bytes
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationInfo, field_validator
@@ -78,6 +79,14 @@ class RequestModel(BaseModel):
 async def check_parameters(request: Request) -> None:
     """Path and query strings reach SQL and logs too: the same rule, single-line. Async: no
     I/O, so no hand-off to the thread pool on every request."""
+    raw = request.scope.get("query_string", b"")
+    if b"%" in raw:
+        # Starlette decodes bytes that are not UTF-8 as U+FFFD: `?q=%ff%fe` searched for two
+        # replacement characters and matched everything, instead of being refused.
+        try:
+            unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise DomainError("the query string is not UTF-8 once percent-decoded", field="query") from None
     for where, values in (("path", request.path_params.items()),
                           ("query", request.query_params.multi_items())):
         for name, value in values:
