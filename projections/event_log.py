@@ -15,6 +15,7 @@ the time between creating an event and committing it (the table lock orders comm
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -159,6 +160,20 @@ def head(conn: Connection, app_name: str) -> int:
     return int(row[0]) if row else 0
 
 
+def settled_head(conn: Connection, app_name: str) -> int:
+    """The last position an id-ordered reader may pass: just before the first event written by
+    a transaction no older than the oldest still running. Such a transaction can still commit
+    an event below a position already visible (ids are drawn at insert, visible at commit): an
+    auditor paging to the plain head, keeping the last position seen, skipped it for good. One
+    index range (transaction_id, notification_id) over the recent transactions."""
+    row = conn.execute(sql.SQL(
+        "SELECT coalesce((SELECT min(notification_id) - 1 FROM {t} "
+        "                 WHERE transaction_id >= pg_snapshot_xmin(pg_current_snapshot())), "
+        "                (SELECT max(notification_id) FROM {t}), 0)").format(
+        t=events_table(app_name))).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _first_position_at_or_after(conn: Connection, app_name: str, position: int) -> Sequence[Any] | None:
     row: Sequence[Any] | None = conn.execute(sql.SQL(
         f"SELECT {_COLUMNS} FROM {{t}} WHERE notification_id >= %s "
@@ -184,15 +199,23 @@ def position_before(conn: Connection, app: Application[UUID], when: datetime, lo
 def read_log(
     conn: Connection, app: Application[UUID], *, after: int = 0, limit: int = 100,
     topics: Sequence[str] = (), aggregate_id: UUID | None = None,
-    since: datetime | None = None, until: datetime | None = None,
+    since: datetime | None = None, until: datetime | None = None, settle_within: float = 1.0,
 ) -> LogPage:
-    """Events after `after` in position order, matching every filter given. A page may hold
-    fewer than `limit` entries (events near the time bounds are read and dropped) and still
-    have a `next_after`."""
+    """Events after `after` in position order, matching every filter given, up to the settled
+    head (`settled_head`): an event a running transaction may still commit below it is never
+    passed over. A page may hold fewer than `limit` entries (events near the time bounds are
+    read and dropped) and still have a `next_after`."""
     log_head = head(conn, app.name)
     if since is not None:
         after = max(after, position_before(conn, app, since, log_head))
-    upto = log_head
+    upto = settled_head(conn, app.name)
+    # Transactions in flight at the read usually end within milliseconds: a short wait for
+    # them lets a page reach what was committed before the request, rather than stop short.
+    deadline = time.monotonic() + settle_within
+    while upto < log_head and time.monotonic() < deadline:
+        time.sleep(0.005)
+        upto = min(settled_head(conn, app.name), log_head)
+    upto = min(upto, log_head)
     if until is not None:
         upto = min(upto, position_before(conn, app, until + 3 * COMMIT_SKEW, log_head))
     if after >= upto:

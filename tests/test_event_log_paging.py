@@ -82,3 +82,25 @@ def test_a_window_after_the_last_event_is_empty_at_once(written: tuple[Runtime, 
     with rt.pool.connection() as conn:
         page = read_log(conn, rt.commerce, since=last + timedelta(hours=1))
     assert page.entries == [] and page.next_after is None and page.head == every[-1].position
+
+
+def test_a_reader_keeping_the_last_position_seen_never_passes_a_late_commit(postgres: str) -> None:
+    # Given a transaction that drew a position and has not committed, and a later one that has,
+    with own_runtime(postgres) as rt, rt.pool.connection() as held, rt.pool.connection() as conn:
+        wallet = Wallet(owner_id=str(uuid.uuid4()), currency="INR")
+        rt.commerce.save(wallet)
+        held.autocommit = False
+        (late,) = held.execute(  # another wallet's opening, as a slow save would write it
+            "INSERT INTO commerce_events (originator_id, originator_version, topic, state) "
+            "SELECT gen_random_uuid(), 1, topic, state FROM commerce_events "
+            "WHERE originator_id = %s RETURNING notification_id", (wallet.id,)).fetchone()
+        wallet.credit(100, kind="load", reference="after")
+        rt.commerce.save(wallet)
+        # When an auditor reads the log, the page stops before the uncommitted position,
+        seen = read_log(conn, rt.commerce, limit=1000, settle_within=0.0).entries
+        assert all(e.position < late for e in seen) and seen
+        # then once it commits, reading after the last position seen gives both, none lost.
+        held.commit()
+        rest = read_log(conn, rt.commerce, after=seen[-1].position, limit=1000).entries
+        assert [e.position for e in rest][:1] == [late]
+        assert [e.type for e in rest] == ["commerce.wallet.opened", "commerce.wallet.credited"]
