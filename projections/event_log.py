@@ -78,11 +78,14 @@ def _entry(app: Application[UUID], row: Sequence[Any]) -> LogEntry:
         event: Any = app.mapper.to_domain_event(StoredEvent(
             originator_id=originator_id, originator_version=version, topic=topic,
             state=bytes(state)))
+        # Inside the try too: a row whose state lacks its fields decodes into an event that
+        # fails only here (a 500 on every page that held it).
+        timestamp, data = event.timestamp, public_data(event)
     except Exception as error:  # noqa: BLE001 - an auditor still sees that the row exists
         return LogEntry(app.name, position, str(originator_id), version, name, schema_version,
                         None, None, f"{type(error).__name__}: {error}")
     return LogEntry(app.name, position, str(originator_id), version, name, schema_version,
-                    event.timestamp, public_data(event))
+                    timestamp, data)
 
 
 # -- streams -----------------------------------------------------------------------------

@@ -10,12 +10,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from eventsourcing.utils import get_topic
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from domain.commerce.wallet import Wallet
 from domain.event_catalogue import topics_for
-from projections.event_log import LogEntry, read_log
+from domain.support.ticket import SupportTicket
+from projections.event_log import LogEntry, read_log, stream_events
 from runtime import Runtime
 from tests.support.runtimes import own_runtime
 
@@ -90,10 +92,12 @@ def test_a_reader_keeping_the_last_position_seen_never_passes_a_late_commit(post
         wallet = Wallet(owner_id=str(uuid.uuid4()), currency="INR")
         rt.commerce.save(wallet)
         held.autocommit = False
-        (late,) = held.execute(  # another wallet's opening, as a slow save would write it
+        drawn = held.execute(  # another wallet's opening, as a slow save would write it
             "INSERT INTO commerce_events (originator_id, originator_version, topic, state) "
             "SELECT gen_random_uuid(), 1, topic, state FROM commerce_events "
             "WHERE originator_id = %s RETURNING notification_id", (wallet.id,)).fetchone()
+        assert drawn is not None
+        late = drawn[0]
         wallet.credit(100, kind="load", reference="after")
         rt.commerce.save(wallet)
         # When an auditor reads the log, the page stops before the uncommitted position,
@@ -104,3 +108,16 @@ def test_a_reader_keeping_the_last_position_seen_never_passes_a_late_commit(post
         rest = read_log(conn, rt.commerce, after=seen[-1].position, limit=1000).entries
         assert [e.position for e in rest][:1] == [late]
         assert [e.type for e in rest] == ["commerce.wallet.opened", "commerce.wallet.credited"]
+
+
+def test_a_row_that_no_longer_decodes_is_shown_with_its_error(postgres: str) -> None:
+    # Given a stored row of a known type whose state lacks every field (written by hand),
+    with own_runtime(postgres) as rt, rt.pool.connection() as conn:
+        oid = uuid.uuid4()
+        conn.execute("INSERT INTO support_events (originator_id, originator_version, topic, state) "
+                     "VALUES (%s, 1, %s, %s)", (oid, get_topic(SupportTicket.Opened), b'{"garbage": true}'))
+        # When an auditor reads the log and the stream, then the row is there, with its error.
+        (entry,) = read_log(conn, rt.support, limit=10).entries
+        assert entry.aggregate_id == str(oid) and entry.error and entry.timestamp is None
+        (in_stream,) = stream_events(conn, rt.support, oid)
+        assert in_stream.error

@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 from api.dependencies import Auditor, ConnectionDep, RuntimeDep
 from api.routing import Router
 from domain.catalog.product import Product, ProductNotFoundError
-from domain.errors import DomainError, NotFoundError
+from domain.errors import ConflictError, DomainError, NotFoundError
 from domain.event_catalogue import (
     MONEY_NOTE,
     UnknownEventTypeError,
@@ -194,6 +194,10 @@ def _utc(value: datetime | None, field: str) -> datetime | None:
     return value
 
 
+class UnreplayableStreamError(ConflictError):
+    title = "Stream cannot be replayed"
+
+
 class StreamNotFoundError(NotFoundError):
     title = "Stream not found"
 
@@ -228,7 +232,9 @@ def stream_events(
 
 @router.get("/streams/{aggregate_id}/state", response_model=StateOut,
             summary="The aggregate's state at a version or a time, replayed by its own class",
-            responses={404: {"description": "no such aggregate, or it did not exist yet at `as_of`"}})
+            responses={404: {"description": "no such aggregate, or it did not exist yet at `as_of`"},
+                       409: {"description": "an event up to that version cannot be decoded; "
+                                            "its stream's events show which, with an `error`"}})
 def stream_state(
     aggregate_id: UUID, user: Auditor, runtime: RuntimeDep, conn: ConnectionDep,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1,
@@ -248,7 +254,12 @@ def stream_state(
         if at is None:
             raise StreamNotFoundError(f"aggregate {aggregate_id} did not exist yet at {when.isoformat()}")
         upto = at
-    aggregate: Aggregate = app.repository.get(aggregate_id, version=upto)
+    try:
+        aggregate: Aggregate = app.repository.get(aggregate_id, version=upto)
+    except Exception as error:  # noqa: BLE001 - a stored row that no longer decodes or applies
+        raise UnreplayableStreamError(
+            f"aggregate {aggregate_id} cannot be replayed to version {upto}: "
+            f"{type(error).__name__}: {error}") from None
     state = {k: to_json_value(v) for k, v in vars(aggregate).items() if not k.startswith("_")}
     return {"aggregate_id": str(aggregate_id), "application": found.application,
             "aggregate": kind, "version": aggregate.version, "last_version": found.last_version,
