@@ -137,10 +137,10 @@ def handle_webhook(runtime: Runtime, raw: bytes, signature: str | None,
         raise AuthenticationError("bad webhook signature")
     try:
         note = json.loads(raw)
-        payment_id = UUID(note["payment_id"])
+        payment_id = UUID(str(note["payment_id"]))
         outcome = {"payment.succeeded": True, "payment.failed": False}[note["type"]]
         event_id = str(note["id"])
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, AttributeError):  # a number or a list where text goes
         raise DomainError("malformed webhook body") from None
     try:
         saved = runtime.payments.record_outcome(payment_id, succeeded=outcome, provider_event=event_id,

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 
 from adapters import payment_providers
@@ -97,6 +99,20 @@ def test_webhook_signature_and_replay(new_client, shop, runtime, anonymous) -> N
     assert replay.status_code == 200 and replay.json()["applied"] is False
     eventually(lambda: order_status(client, order["order_id"]) == "pending")
     assert client.get(f"/v1/orders/{order['order_id']}").json()["paid"] == order["total_amount"]
+
+
+@pytest.mark.parametrize("body", [
+    {"id": "e", "type": "payment.succeeded", "payment_id": 123},
+    {"id": "e", "type": "payment.succeeded", "payment_id": ["x"]},
+    {"id": "e", "type": "payment.refunded", "payment_id": "9b2f4c1e-8d0a-4e1b-9f63-2a7c5d1e0b44"},
+    ["not", "an", "object"],
+])
+def test_a_signed_but_malformed_webhook_is_a_400(anonymous, runtime, body: Any) -> None:  # type: ignore[no-untyped-def]
+    raw = json.dumps(body).encode()
+    r = anonymous.post("/v1/payments/webhooks/sandbox", content=raw, headers={
+        payment_providers.SIGNATURE_HEADER: payment_providers.sign(runtime.settings.webhook_secret, raw),
+        "content-type": "application/json"})
+    assert_problem(r, 400)
 
 
 def test_failed_payment_then_retry(new_client, shop) -> None:  # type: ignore[no-untyped-def]
