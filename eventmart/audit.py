@@ -43,6 +43,7 @@ def _applications(application: str | None) -> list[str]:
 def verify(
     application: ApplicationOption = None,
     seals: Annotated[Path | None, typer.Option(
+        exists=True, dir_okay=False, readable=True,
         help="seals kept elsewhere (a file written by export-seals): verify the log against "
              "them instead of the audit_seals table, and report where the table disagrees")] = None,
 ) -> None:

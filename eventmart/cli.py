@@ -108,6 +108,8 @@ def worker(
     from workers.log_follower import Supervisor
 
     settings, url = _setup()
+    if "kafka_relay" in names and not settings.kafka_bootstrap_servers:
+        raise typer.BadParameter("kafka_relay needs KAFKA_BOOTSTRAP_SERVERS (host:port of a broker)")
     if skip is not None:
         record_skip(names, skip, reason, by, application, url)
     runtime = open_runtime(settings, database_url=url)  # type: ignore[arg-type]
@@ -336,6 +338,15 @@ def users_create(
         raise typer.BadParameter(f"role must be one of {', '.join(sorted(users.ALL_ROLES))}")
     if not (email or phone):
         raise typer.BadParameter("give --email or --phone")
+    if email:
+        # The rule sign-up applies (pydantic's EmailStr): an address no one can type at sign-in
+        # would make an account no one can use.
+        from email_validator import EmailNotValidError, validate_email
+
+        try:
+            validate_email(email, check_deliverability=False)
+        except EmailNotValidError as e:
+            raise typer.BadParameter(f"--email: {e}") from None
     if email and password is None:
         password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
     settings, url = _setup()

@@ -35,6 +35,8 @@ def test_auditor_by_phone_signs_in_with_otp(settings, anonymous: TestClient) -> 
 
 def test_bad_input_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
     assert run(settings, "--role", "emperor", "--email", random_email(), "--password", PASSWORD).returncode != 0
+    not_an_email = run(settings, "--role", "admin", "--email", "notanemail", "--password", PASSWORD)
+    assert not_an_email.returncode == 2 and "email" in not_an_email.stderr
     weak = run(settings, "--role", "admin", "--email", random_email(), "--password", "short")
     assert weak.returncode == 1 and "password" in weak.stderr
     email = random_email()
