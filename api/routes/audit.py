@@ -29,6 +29,7 @@ from domain.event_catalogue import (
     public_type,
     to_json_value,
 )
+from domain.instants import EARLIEST, LATEST
 from projections import event_log
 from runtime import Runtime
 
@@ -83,8 +84,6 @@ def product_history(product_id: UUID, user: Auditor, runtime: RuntimeDep) -> dic
 
 APPLICATION_NAMES = ("catalog", "commerce", "payments", "support")
 ApplicationName = Literal["catalog", "commerce", "payments", "support"]
-# Far enough inside datetime's range that widening a bound by the commit skew never overflows.
-EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 EVENT_EXAMPLE: dict[str, Any] = {
     "application": "commerce", "position": 48213,

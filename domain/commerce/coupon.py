@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Literal, NotRequired, TypedDict, cast
 from uuid import NAMESPACE_URL, UUID, uuid5
 
@@ -15,6 +15,7 @@ from eventsourcing.domain import Aggregate, event
 
 from domain.commerce.values import PricingTerms
 from domain.errors import ConflictError, DomainError, NotFoundError
+from domain.instants import EARLIEST, LATEST
 
 CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
 # Bounds that keep every term inside its read-model column (usage limits are integer) and every
@@ -22,7 +23,6 @@ CODE = re.compile(r"^[A-Z0-9][A-Z0-9_-]{2,31}$")
 # a year-1 date was stored, then stopped the offers read model or every offers read.
 MAX_PAISE = 10**12
 MAX_USES = 10**9
-EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
 
 
 class CouponNotFoundError(NotFoundError, title="Coupon not found"): ...
