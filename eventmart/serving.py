@@ -19,8 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import socket
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,6 +32,9 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from projections.read_model import ReadModel
 from runtime.settings import Settings, get_settings
+
+# Seconds an orphaned API process gives its requests in flight before it forces its exit.
+GRACE_AFTER_PARENT_DIED = 10.0
 
 
 def api_process() -> Any:
@@ -38,9 +45,36 @@ def api_process() -> Any:
 
     settings = get_settings()
     configure_logging(settings.log_level, settings.log_format)
+    _end_with_parent()
     runtime = open_runtime(settings, database_url=os.environ["DATABASE_URL"])
     atexit.register(runtime.close)
     return create_app(runtime, run_workers=False)
+
+
+def _end_with_parent() -> None:
+    """The API process ends when the parent dies, also by SIGKILL or the OOM killer.
+
+    uvicorn's supervisor stops its processes only when it is itself signalled to stop. Killed
+    outright, it left its API process serving on the port with no followers (writes answered,
+    read models frozen) and `eventmart serve` could not start again: "[Errno 98] Address
+    already in use" until someone found the orphan. multiprocessing's spawn keeps a pipe from
+    the parent open in the child (`parent_process().sentinel`); it reads EOF once every copy
+    of the parent's end is closed, which the kernel does when the parent dies."""
+    parent = multiprocessing.parent_process()
+    if parent is None:  # not spawned by uvicorn's supervisor (e.g. `uvicorn --factory` by hand)
+        return
+
+    def watch(sentinel: int) -> None:
+        multiprocessing.connection.wait([sentinel])
+        # uvicorn's own handler: stop accepting, finish the requests in flight, run shutdown.
+        os.kill(os.getpid(), signal.SIGTERM)
+        # A request that never ends must not keep the port: a second signal is uvicorn's
+        # "force exit".
+        threading.Event().wait(GRACE_AFTER_PARENT_DIED)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, args=(parent.sentinel,), name="parent-watch",
+                     daemon=True).start()
 
 
 def _no_delay(transport: asyncio.Transport) -> None:

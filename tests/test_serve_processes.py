@@ -5,6 +5,7 @@ binds, connections have Nagle's algorithm off."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import socket
 import threading
@@ -118,3 +119,46 @@ def test_connections_to_a_socket_uvicorn_binds_have_nagle_off() -> None:
         server.should_exit = True
         thread.join(30)
         listener.close()
+
+
+def gone(pid: int) -> bool:
+    """Exited: no such process, or a zombie its new parent has not reaped yet."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_an_api_process_ends_when_its_parent_is_killed(postgres: str, tmp_path: Path) -> None:
+    # Given `eventmart serve` answering from its API process
+    with fresh_database(postgres) as url:
+        port = free_port()
+        base = f"http://127.0.0.1:{port}"
+        env = {"DATABASE_URL": url, "EVENTMART_DATA_DIR": str(tmp_path), "KAFKA_BOOTSTRAP_SERVERS": "",
+               "LOG_LEVEL": "WARNING", "PASSWORD_HASH_MEMORY_KIB": "1024"}
+        server = eventmart("serve", "--port", str(port), env=env)
+        orphans: list[int] = []
+        try:
+            eventually(lambda: ready(base), timeout=120, interval=0.2)
+            api_pid = httpx.get(f"{base}/healthz", timeout=5).json()["process"]["pid"]
+            assert api_pid != server.pid
+            orphans.append(api_pid)
+            # When the parent is killed outright (no signal handler runs, as by the OOM killer)
+            server.kill()
+            server.wait(30)
+            # Then its API process ends too, and `eventmart serve` can take the port again
+            eventually(lambda: gone(api_pid), timeout=60, interval=0.1)
+            again = eventmart("serve", "--no-migrate", "--port", str(port), env=env)
+            try:
+                eventually(lambda: ready(base), timeout=120, interval=0.2)
+                assert httpx.get(f"{base}/healthz", timeout=5).json()["process"]["pid"] != api_pid
+            finally:
+                again.send_signal(signal.SIGINT)
+                assert again.wait(60) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
+                server.wait(30)
+            for pid in orphans:  # should the test fail, it leaves no server behind
+                if not gone(pid):
+                    os.kill(pid, signal.SIGKILL)
