@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 
 from api import errors, metrics, openapi
 from api.db import DatabaseGate
+from api.hashing import HashSlots
 from api.limits import BodyLimitMiddleware, SecurityHeadersMiddleware
 from api.logging import RequestIdMiddleware
 from api.read_your_writes import WriterMiddleware
@@ -87,6 +88,7 @@ def create_app(runtime: Runtime, *, run_workers: bool = False) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.db_gate = DatabaseGate(runtime.pool, runtime.settings.db_pool_timeout_seconds)
+    app.state.hash_slots = HashSlots(runtime.passwords)
     app.state.supervisor = None
     app.state.metrics = metrics.registry_for(runtime)
     # The last added is the outermost: headers on every answer, then the request id (and the

@@ -12,8 +12,9 @@ answers 503 with Retry-After: busy (the queue did not move) or database unavaila
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from typing import TypeVar
 
 import anyio
 import anyio.to_thread
@@ -27,6 +28,8 @@ from psycopg_pool import ConnectionPool, PoolTimeout
 MIN_CONNECT_WAIT_SECONDS = 0.2
 # How long the event loop may wait for a connection the pool said it had ready.
 READY_WAIT_SECONDS = 0.001
+
+T = TypeVar("T")
 
 
 class ServerBusyError(Exception):
@@ -100,3 +103,9 @@ class DatabaseGate:
                         await anyio.to_thread.run_sync(self.pool.putconn, conn)
         finally:
             semaphore.release()
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """`work` on a connection of its own, in a worker thread: for an async endpoint that
+        must not hold a connection across a long step of its own (sign-in's hash)."""
+        async with self.connection() as conn:
+            return await anyio.to_thread.run_sync(work, conn)

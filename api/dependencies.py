@@ -13,6 +13,7 @@ from psycopg import Connection
 from api.commands import Caller
 from api.db import DatabaseGate
 from api.errors import NotAuthenticatedError
+from api.hashing import HashSlots
 from api.read_your_writes import SignedInUser, writer_of_this_request
 from domain.actor import Role
 from domain.errors import PermissionDeniedError
@@ -33,15 +34,26 @@ async def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_gate(request: Request) -> DatabaseGate:
+async def get_gate(request: Request) -> DatabaseGate:
     gate: DatabaseGate = request.app.state.db_gate
     return gate
+
+
+GateDep = Annotated[DatabaseGate, Depends(get_gate)]
+
+
+async def get_hash_slots(request: Request) -> HashSlots:
+    slots: HashSlots = request.app.state.hash_slots
+    return slots
+
+
+HashSlotsDep = Annotated[HashSlots, Depends(get_hash_slots)]
 
 
 async def get_connection(request: Request) -> AsyncIterator[Connection]:
     """Async on purpose: the wait for a connection happens in the event loop, not in a thread
     (see api/db.py). Returned when the endpoint returns, before the response is sent."""
-    async with get_gate(request).connection() as conn:
+    async with (await get_gate(request)).connection() as conn:
         yield conn
 
 

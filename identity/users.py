@@ -103,13 +103,14 @@ class Passwords:
 
     def __init__(self, memory_kib: int, concurrency: int = 4, wait: float = 10.0) -> None:
         self._hasher = PasswordHasher(memory_cost=memory_kib)
+        self.concurrency = concurrency
+        self.wait = wait
         self._slots = threading.BoundedSemaphore(concurrency)
-        self._wait = wait
         # Verified against when the email is unknown, so both cases take the same time.
         self._dummy_hash = self._hasher.hash("not a real password 0")
 
     def _slot(self) -> None:
-        if not self._slots.acquire(timeout=self._wait):
+        if not self._slots.acquire(timeout=self.wait):
             raise RateLimitedError("too many sign-ins at once; try again in a moment", retry_after=1)
 
     def hash(self, password: str) -> str:
@@ -161,15 +162,6 @@ def create_user(
         raise PhoneTakenError("an account with this phone already exists", field="phone") from None
     assert user is not None
     return user
-
-
-def create_email_user(
-    conn: Connection, passwords: Passwords, *, email: str, password: str, role: str, now: datetime
-) -> User:
-    check_password_strength(password)
-    return create_user(
-        conn, role=role, email=email, password_hash=passwords.hash(password), now=now
-    )
 
 
 def find_by_email(conn: Connection, email: str) -> tuple[User, str | None] | None:

@@ -9,7 +9,15 @@ from fastapi import Depends, Request, Response, status
 from psycopg import Connection
 from pydantic import BaseModel, EmailStr, Field
 
-from api.dependencies import ConnectionDep, CurrentUser, RuntimeDep, client_ip, credentials
+from api.dependencies import (
+    ConnectionDep,
+    CurrentUser,
+    GateDep,
+    HashSlotsDep,
+    RuntimeDep,
+    client_ip,
+    credentials,
+)
 from api.errors import NotAuthenticatedError
 from api.routing import Router
 from api.text import RequestModel
@@ -69,37 +77,49 @@ class UserOut(BaseModel):
              summary="Create an account (roles: customer, vendor)",
              responses={409: {"description": "the email is taken"},
                         429: {"description": "too many sign-ups hashing at once; see Retry-After"}})
-def register(body: Registration, runtime: RuntimeDep, conn: ConnectionDep) -> dict[str, Any]:
-    user = users.create_email_user(
-        conn, runtime.passwords, email=body.email, password=body.password, role=body.role,
-        now=runtime.clock(),
-    )
+async def register(body: Registration, runtime: RuntimeDep, gate: GateDep,
+                   hashing: HashSlotsDep) -> dict[str, Any]:
+    users.check_password_strength(body.password)
+    # Hashed holding no connection: sign-ups waiting for a hash slot leave the pool to others.
+    password_hash = await hashing.hash(body.password)
+    user = await gate.run(lambda conn: users.create_user(
+        conn, role=body.role, email=body.email, password_hash=password_hash, now=runtime.clock()))
     return user.public()
 
 
 @router.post("/login", response_model=UserOut, summary="Sign in; sets the session cookie",
              responses={401: {"description": "bad credentials (one message for any)"},
                         429: {"description": "too many failed sign-ins; see Retry-After"}})
-def login(
-    body: Credentials, response: Response, runtime: RuntimeDep, conn: ConnectionDep,
-    ip: Annotated[str, Depends(client_ip)],
+async def login(
+    body: Credentials, response: Response, runtime: RuntimeDep, gate: GateDep,
+    hashing: HashSlotsDep, ip: Annotated[str, Depends(client_ip)],
 ) -> dict[str, Any]:
     settings, now = runtime.settings, runtime.clock()
     window = timedelta(seconds=settings.login_failure_window_seconds)
-    # Before any hashing: a flood of guesses costs a query each, not an argon2 hash.
-    login_throttle.claim_attempt(conn, email=body.email, client_ip=ip, now=now,
-                                 per_account=settings.login_failures_per_account,
-                                 per_ip=settings.login_failures_per_ip, window=window)
-    found = users.find_by_email(conn, body.email)
+
+    def claim_and_find(conn: Connection) -> tuple[users.User, str | None] | None:
+        # Before any hashing: a flood of guesses costs a query each, not an argon2 hash.
+        login_throttle.claim_attempt(conn, email=body.email, client_ip=ip, now=now,
+                                     per_account=settings.login_failures_per_account,
+                                     per_ip=settings.login_failures_per_ip, window=window)
+        return users.find_by_email(conn, body.email)
+
+    found = await gate.run(claim_and_find)
     password_hash = found[1] if found else None
-    # Verify even for unknown emails: same answer and about the same time either way.
-    if not runtime.passwords.verify(password_hash, body.password) or found is None:
-        login_throttle.record_failure(conn, email=body.email, client_ip=ip, now=now, window=window)
+    # Verify even for unknown emails: same answer and about the same time either way. No
+    # connection is held meanwhile (api/hashing.py).
+    if not await hashing.verify(password_hash, body.password) or found is None:
+        await gate.run(lambda conn: login_throttle.record_failure(
+            conn, email=body.email, client_ip=ip, now=now, window=window))
         raise NotAuthenticatedError("invalid email or password")
-    login_throttle.record_success(conn, email=body.email, client_ip=ip, now=now)
     user = found[0]
     ttl = timedelta(seconds=runtime.settings.session_ttl_seconds)
-    token = sessions.start_session(conn, user.id, now=runtime.clock(), ttl=ttl)
+
+    def start_session(conn: Connection) -> str:
+        login_throttle.record_success(conn, email=body.email, client_ip=ip, now=now)
+        return sessions.start_session(conn, user.id, now=runtime.clock(), ttl=ttl)
+
+    token = await gate.run(start_session)
     response.set_cookie(
         runtime.settings.session_cookie_name,
         token,
