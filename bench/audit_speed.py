@@ -106,7 +106,7 @@ def measure(name: str, url: str, until: int | None) -> dict[str, Any]:
             n = sum(1 for _ in _scan(conn, until))
         elif name == "export":
             with open(os.devnull, "w") as out:
-                n = export(conn, rt.commerce, out, until=until)
+                n = export(conn, rt.commerce, out, until=until).events
         elif name == "seal":
             n = SealFollower(rt, "commerce", every_events=1000, every_seconds=60).catch_up(conn)
         elif name == "verify":

@@ -180,16 +180,25 @@ def export_events(
 
     settings, url = _setup()
     apps = {a.name: a for a in build_applications(settings, url)}
+    failed: list[str] = []
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             for name in _applications(application):
-                export(conn, apps[name], sys.stdout, after=after, until=until)
+                done = export(conn, apps[name], sys.stdout, after=after, until=until)
+                failed += [f"{name}:{position}" for position in done.failed]
     except BrokenPipeError:  # `| head`: the reader has what it wanted
         # What Python's docs advise: nothing more may reach the closed pipe at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     finally:
         for a in apps.values():
             a.close()
+    if failed:
+        # Every line is written, those rows' with their error: a script must not take the
+        # export for a clean one.
+        shown = ", ".join(failed[:20]) + (f" and {len(failed) - 20} more" if len(failed) > 20 else "")
+        typer.echo(f"error: {len(failed)} stored events could not be read (written with an "
+                   f"\"error\" and no \"data\"): {shown}", err=True)
+        raise typer.Exit(1)
 
 
 def register(cli: typer.Typer) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import psycopg
 from eventsourcing.persistence import StoredEvent
+from eventsourcing.utils import get_topic
 from psycopg import sql
 
 from domain.commerce.order import Action, Order
@@ -123,8 +124,41 @@ def test_the_fast_export_writes_what_decoding_the_domain_events_writes(own: Runt
         rows = conn.execute(sql.SQL(_SELECT).format(events_table("commerce")), (0, 2**62)).fetchall()
     assert len(rows) > 20
     for position, oid, version, topic, state in rows:
-        event = own.commerce.mapper.to_domain_event(StoredEvent(uuid.UUID(oid), version, topic, state.encode()))
+        event = own.commerce.mapper.to_domain_event(StoredEvent(uuid.UUID(oid), version, topic, state))
         assert exporter.line(position, oid, version, topic, state) == _encode(
             event_json("commerce", position, event, topic, types))
     # Every line was cut from the stored text but the one with a class version (parsed).
     assert exporter.decoded == 0 and exporter.spliced == len(rows) - 1
+
+
+def test_export_writes_a_row_it_cannot_read_with_its_error_and_exits_non_zero(
+    own: Runtime, tmp_path: Path
+) -> None:
+    # Given a log whose rows include one of a known type that lacks its fields, one that is not
+    # UTF-8 and one of a type no code knows (written by hand, as a damaged store would hold)
+    wallets(own, 2, loads=1)
+    broken = [(get_topic(Wallet.Credited), b'{"garbage": true}'),
+              (get_topic(Wallet.Credited), b'{"timestamp": "\xff\xfe"}'),
+              ("domain.gone:Nothing.Happened", b'{"timestamp": 1}')]
+    with psycopg.connect(own.database_url, autocommit=True) as conn:
+        bad = [conn.execute(
+            "INSERT INTO commerce_events (originator_id, originator_version, topic, state) "
+            "VALUES (%s, 1, %s, %s) RETURNING notification_id", (uuid.uuid4(), topic, state)
+        ).fetchone()[0] for topic, state in broken]  # type: ignore[index]
+    wallets(own, 1, loads=1)
+    # When the log is exported
+    done = run_eventmart(own.database_url, tmp_path, "export-events", "--application", "commerce")
+    # Then every row is a line, in order; the unreadable ones carry their error and no data
+    lines = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(lines) == 4 + 3 + 2
+    assert [e["position"] for e in lines] == sorted(e["position"] for e in lines)
+    unread = [e for e in lines if "error" in e]
+    assert [e["position"] for e in unread] == bad
+    assert all(e["data"] is None and e["timestamp"] is None and e["error"] for e in unread)
+    assert "UnicodeDecodeError" in unread[1]["error"]
+    assert unread[0]["type"] == public_type(get_topic(Wallet.Credited))
+    assert unread[2]["type"] == "domain.gone:Nothing.Happened" and unread[2]["schema_version"] is None
+    assert all(e["data"]["amount"] == 1000 for e in lines if e["type"].endswith("credited") and "error" not in e)
+    # And the command says which rows, and fails: a script must not take it for a clean export
+    assert done.returncode == 1
+    assert done.stderr.count("commerce:") == 3 and "3 stored events could not be read" in done.stderr
