@@ -131,6 +131,7 @@ def record_skip(names: list[str], position: int, reason: str | None, by: str | N
     import psycopg
 
     from projections import tracking
+    from workers.audit_seal import FOLLOWER as AUDIT_SEAL
     from workers.health import logs_followed
 
     if len(names) != 1:
@@ -138,6 +139,10 @@ def record_skip(names: list[str], position: int, reason: str | None, by: str | N
     if not reason or not reason.strip():
         raise typer.BadParameter("--skip needs --reason: why this event is passed over")
     name = names[0]
+    if name == AUDIT_SEAL:
+        raise typer.BadParameter(
+            "audit_seal chains every stored event as it is stored (it never decodes one, so no "
+            "event stops it); a seal chain with a gap would not verify: nothing to skip")
     apps = logs_followed(name)
     if not apps:
         raise typer.BadParameter(f"{name!r} follows no log; nothing to skip")
@@ -150,7 +155,7 @@ def record_skip(names: list[str], position: int, reason: str | None, by: str | N
     with psycopg.connect(url, autocommit=True) as conn:
         try:
             decision = tracking.record_skip(conn, name, app, position, by=who, reason=reason.strip())
-        except LookupError as e:
+        except (LookupError, tracking.AlreadyAppliedError) as e:
             raise typer.BadParameter(str(e)) from None
     typer.echo(
         f"skip recorded: {name}/{app} passes over position {decision['position']} "

@@ -137,6 +137,10 @@ def poison_of(conn: Connection, follower: str, application: str) -> dict[str, An
     return row[0] if row else None
 
 
+class AlreadyAppliedError(ValueError):
+    """A skip asked for an event the follower has already passed."""
+
+
 def record_skip(
     conn: Connection, follower: str, application: str, position: int, *, by: str, reason: str
 ) -> dict[str, Any]:
@@ -152,6 +156,18 @@ def record_skip(
         ).fetchone()
         if event is None:
             raise LookupError(f"no event at position {position} of the {application} log")
+        # Locked, so that the follower cannot pass the event between this check and the skip.
+        passed = conn.execute(
+            sql.SQL("SELECT (e.transaction_id, e.notification_id) <= (f.position_xid, f.position) "
+                    "FROM {} e, follower_positions f WHERE e.notification_id=%s AND f.follower=%s "
+                    "AND f.application=%s FOR UPDATE OF f").format(_events(application)),
+            (position, follower, application)).fetchone()
+        if passed is not None and passed[0]:
+            # Recorded, the skip would drop from later rebuilds an event the serving read
+            # model holds: the two would differ for good.
+            raise AlreadyAppliedError(
+                f"{follower} has already applied the event at position {position} of the "
+                f"{application} log; a skip would drop it from later rebuilds only")
         conn.execute(
             "INSERT INTO follower_skips (follower, application, position, aggregate_id, "
             "aggregate_version, event_type, decided_by, reason) "

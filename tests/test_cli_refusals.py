@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 
+import psycopg
+
+from domain.commerce.wallet import Wallet
 from tests.support.cli import EVENTMART
 
 
@@ -23,3 +27,16 @@ def test_a_seal_file_that_does_not_exist(settings, tmp_path) -> None:  # type: i
 def test_the_relay_without_a_broker(settings) -> None:  # type: ignore[no-untyped-def]
     done = run(settings, "worker", "kafka_relay")
     assert done.returncode == 2 and "KAFKA_BOOTSTRAP_SERVERS" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_skip_for_the_seal_chain(settings, runtime) -> None:  # type: ignore[no-untyped-def]
+    # The seal worker chains every stored event and never stops on one: a skip it would ignore
+    # (or a chain with a gap) is refused, and nothing is recorded.
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        runtime.commerce.save(Wallet(owner_id=str(uuid.uuid4()), currency="INR"))
+        (position,) = conn.execute("SELECT max(notification_id) FROM commerce_events").fetchone()  # type: ignore[misc]
+        done = run(settings, "worker", "audit_seal", "--skip", str(position), "--application",
+                   "commerce", "--reason", "testing")
+        assert done.returncode == 2 and "nothing to skip" in done.stderr and "Traceback" not in done.stderr
+        assert conn.execute("SELECT count(*) FROM follower_skips WHERE follower = 'audit_seal'"
+                            ).fetchone() == (0,)

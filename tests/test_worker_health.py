@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import typer
 from fastapi.testclient import TestClient
 
 from api.app import create_app
@@ -51,6 +52,11 @@ def save_carts(runtime: Runtime, n: int) -> list[Cart]:
 
 def head(runtime: Runtime) -> int:
     return runtime.commerce.recorder.max_notification_id() or 0
+
+
+def query_skips(url: str) -> list[dict[str, Any]]:
+    with psycopg.connect(url, autocommit=True) as conn:
+        return tracking.skips(conn)
 
 
 def cart_ids(url: str) -> set[uuid.UUID]:
@@ -117,6 +123,11 @@ def test_a_poison_event_stops_only_its_worker_until_skipped_and_rebuilds_skip_it
 
         # Then the stopped worker goes on past it, and everything is well again.
         eventually(lambda: position(url, "cart_view") == end, timeout=30)
+        # (A skip of an event it has already applied is refused: later rebuilds would drop
+        # what the serving read model holds.)
+        with pytest.raises(typer.BadParameter, match="already applied the event at position"):
+            record_skip(["cart_view"], bad_position - 1, "a mistake", "tester", None, url)
+        assert [s["position"] for s in query_skips(url)] == [bad_position]
         assert cart_ids(url) == {c.id for c in before + after}
         assert eventually(lambda: app.get("/readyz").status_code == 200, timeout=30)
         shown = status(url)
