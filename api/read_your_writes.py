@@ -8,11 +8,12 @@ can be imported by it: the callers that dependencies hand to routes settle throu
 from __future__ import annotations
 
 from collections.abc import Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from uuid import UUID
 
 from psycopg import Connection
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from adapters.recorder import WRITER, WriteMark
 from api.asgi import HttpMiddleware
@@ -20,6 +21,12 @@ from identity.users import User
 from projections import tracking
 from projections.read_model import ReadModel
 from runtime import Runtime
+
+# The read models this request's reads found behind its user's last write: the wait ran out,
+# or their follower has stopped. The answer then says so (`BEHIND_HEADER`) instead of passing
+# what the view holds off as current.
+BEHIND: ContextVar[list[str] | None] = ContextVar("eventmart_behind", default=None)
+BEHIND_HEADER = b"x-read-model-behind"
 
 
 @dataclass(frozen=True)
@@ -63,9 +70,19 @@ class WriterMiddleware(HttpMiddleware):
 
     async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         token = WRITER.set(WriteMark())
+        behind: list[str] = []
+        behind_token = BEHIND.set(behind)
+
+        async def send_saying_behind(message: Message) -> None:
+            if behind and message["type"] == "http.response.start":
+                names = ", ".join(dict.fromkeys(behind)).encode()
+                message = {**message, "headers": [*message.get("headers", ()), (BEHIND_HEADER, names)]}
+            await send(message)
+
         try:
-            await self.app(scope, receive, send)
+            await self.app(scope, receive, send_saying_behind)
         finally:
+            BEHIND.reset(behind_token)
             WRITER.reset(token)
 
 
@@ -73,7 +90,8 @@ def await_read_model(runtime: Runtime, conn: Connection, user: User, model: Read
     """Read-your-writes: wait (bounded) until `model` has this user's last write."""
     if isinstance(user, SignedInUser) and model.application not in user.wrote_to:
         return  # no write of theirs (nor everyone's) on that log: nothing to wait for
-    tracking.wait_for_user_writes(
+    if not tracking.wait_for_user_writes(
         conn, user.id, model.name, model.application,
         runtime.settings.read_your_writes_timeout_seconds,
-    )
+    ) and (behind := BEHIND.get()) is not None:
+        behind.append(model.name)

@@ -7,10 +7,15 @@ import threading
 import uuid
 
 import pytest
+from fastapi.testclient import TestClient
 from psycopg import Connection
 
-from projections import tracking
+from api.app import create_app
+from projections import cart_view, tracking
 from runtime import Runtime
+from tests.support.runtimes import own_runtime
+from tests.support.users import PASSWORD, random_email
+from workers.projection import rebuild
 
 FOLLOWER = "ryw_probe"
 
@@ -151,3 +156,29 @@ def test_a_read_waits_for_a_follower_that_beats_even_when_it_is_behind(
     with runtime.pool.connection() as conn:
         assert not tracking.wait_for_user_writes(conn, user, name, "commerce", timeout=0.05)
     assert polls and set(polls) == {written}
+
+
+def test_a_read_whose_view_is_behind_the_users_write_says_so(postgres: str) -> None:
+    # Given a customer who has opened a cart, and the cart view's follower stopped before it
+    with own_runtime(postgres) as rt:
+        client = TestClient(create_app(rt), raise_server_exceptions=False)
+        email = random_email()
+        client.post("/auth/register", json={"email": email, "password": PASSWORD})
+        assert client.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code == 200
+        opened = client.post("/v1/carts")
+        assert opened.status_code == 201, opened.text
+        written = rt.commerce.recorder.max_notification_id()
+        with rt.pool.connection() as conn:
+            tracking.ensure_follower(conn, "cart_view", "commerce")
+            tracking.record_error(conn, "cart_view", "commerce", "ValueError: bad",
+                                  poison={"position": written, "type": "X", "error": "bad"})
+        # When the customer reads the cart
+        behind = client.get(f"/v1/carts/{opened.json()['id']}")
+        # Then the answer (from the cart itself) says that the view is behind their write
+        assert behind.status_code == 200, behind.text
+        assert behind.headers["x-read-model-behind"] == "cart_view"
+        # And once the view has the write, the answer no longer says so
+        rebuild(rt, cart_view.READ_MODEL)
+        current = client.get(f"/v1/carts/{opened.json()['id']}")
+        assert current.status_code == 200 and "x-read-model-behind" not in current.headers
+        assert current.json() == behind.json()
