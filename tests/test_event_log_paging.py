@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from domain.commerce.wallet import Wallet
 from domain.event_catalogue import topics_for
 from domain.support.ticket import SupportTicket
-from projections.event_log import LogEntry, read_log, stream_events
+from projections.event_log import LogEntry, read_log, read_log_from, stream_events
 from runtime import Runtime
 from tests.support.runtimes import own_runtime
 
@@ -121,3 +121,37 @@ def test_a_row_that_no_longer_decodes_is_shown_with_its_error(postgres: str) -> 
         assert entry.aggregate_id == str(oid) and entry.error and entry.timestamp is None
         (in_stream,) = stream_events(conn, rt.support, oid)
         assert in_stream.error
+
+
+def test_a_reader_keeping_the_last_cursor_never_passes_a_late_commit(postgres: str) -> None:
+    """By position, this interleaving loses an event for good: a transaction that took its id
+    first draws its position after another's, and commits first (the page by position then
+    reaches past the other's position, and a reader keeping the last position seen never
+    returns below it). By cursor, the late event sorts after everything read before it."""
+    with own_runtime(postgres) as rt, rt.pool.connection() as first, \
+            rt.pool.connection() as late, rt.pool.connection() as conn:
+        wallet = Wallet(owner_id=str(uuid.uuid4()), currency="INR")
+        rt.commerce.save(wallet)
+        read = read_log_from(conn, rt.commerce, (0, 0), limit=1000)
+        assert [e.type for e in read.entries] == ["commerce.wallet.opened"]
+        copy = ("INSERT INTO commerce_events (originator_id, originator_version, topic, state) "
+                "SELECT gen_random_uuid(), 1, topic, state FROM commerce_events "
+                "WHERE originator_id = %s RETURNING notification_id")
+        # Given a transaction that takes its id, then another that takes a later id and draws a
+        # position, then the first draws a higher position and commits while the other runs
+        first.autocommit = late.autocommit = False
+        first.execute("SELECT pg_current_xact_id()")
+        late.execute("SELECT pg_current_xact_id()")
+        drawn_late = late.execute(copy, (wallet.id,)).fetchone()
+        drawn_first = first.execute(copy, (wallet.id,)).fetchone()
+        assert drawn_late is not None and drawn_first is not None and drawn_late[0] < drawn_first[0]
+        first.commit()
+        # When an auditor reads on from the last cursor, and again once the other commits
+        before = read_log_from(conn, rt.commerce, read.next_cursor or (0, 0), limit=1000)
+        late.commit()
+        after = read_log_from(conn, rt.commerce, before.next_cursor or (0, 0), limit=1000)
+        # Then every event came once, the late one after the one that committed first
+        seen = [e.position for e in read.entries + before.entries + after.entries]
+        assert seen == [read.entries[0].position, drawn_first[0], drawn_late[0]]
+        # And with nothing new, the cursor stays where it is
+        assert read_log_from(conn, rt.commerce, after.next_cursor or (0, 0)).next_cursor == after.next_cursor

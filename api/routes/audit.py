@@ -147,13 +147,35 @@ class LogOut(BaseModel):
     application: str
     events: list[AuditEvent]
     next_after: int | None = Field(
-        description="pass as `after` for the next page; null: nothing more right now (poll "
-                    "later with `after` = the last position you saw)")
+        description="by position: pass as `after` for the next page; null: nothing more right "
+                    "now (poll later with `after` = the last position you saw); always null "
+                    "when reading by `cursor`")
+    next_cursor: str | None = Field(
+        default=None,
+        description="by cursor: pass as `cursor` for the next page, now or when polling later "
+                    "(the same cursor when nothing is new); null when reading by position")
     head: int = Field(description="the log's last position when read")
 
     model_config = {"json_schema_extra": {"examples": [{
         "application": "commerce", "events": [EVENT_EXAMPLE], "next_after": 48213,
-        "head": 90112}]}}
+        "next_cursor": None, "head": 90112}]}}
+
+
+LogCursor = Annotated[str | None, Query(
+    pattern=r"^[0-9]{1,20}-[0-9]{1,19}$", examples=["0-0"],
+    description="read in the workers' order, (transaction id, position), from this cursor: "
+                "`0-0` for the start, then each page's `next_cursor`. Unlike `after`, a reader "
+                "keeping the last cursor can never pass an event committed late; events come "
+                "in commit order, so positions within a page are not always ascending. Not "
+                "with `after`, `since` or `until`")]
+
+
+def _cursor(text: str) -> tuple[int, int]:
+    xid, _, position = text.partition("-")
+    if int(xid) >= 2**64 or int(position) >= 2**63:
+        raise DomainError("the cursor is out of range: use a page's next_cursor, or 0-0",
+                          field="cursor")
+    return int(xid), int(position)
 
 
 class EventTypeOut(BaseModel):
@@ -277,7 +299,11 @@ def global_log(
     aggregate_id: Annotated[UUID | None, Query(description="one aggregate's events")] = None,
     since: Annotated[datetime | None, Query(description="events at or after this time")] = None,
     until: Annotated[datetime | None, Query(description="events at or before this time")] = None,
+    cursor: LogCursor = None,
 ) -> dict[str, Any]:
+    if cursor is not None and (after or since or until):
+        raise DomainError("a cursor reads in commit order: not with after, since or until",
+                          field="cursor")
     topics = []
     for name in type or []:
         try:
@@ -288,10 +314,18 @@ def global_log(
         if catalogued.application != application:
             raise DomainError(f"{name} is in the {catalogued.application} log", field="type")
         topics.append(catalogued.topic)
+    app = runtime.applications[application]
+    if cursor is not None:
+        page = event_log.read_log_from(conn, app, _cursor(cursor), limit=limit, topics=topics,
+                                       aggregate_id=aggregate_id)
+        assert page.next_cursor is not None
+        return {"application": application, "events": [e.as_json() for e in page.entries],
+                "next_after": None, "next_cursor": "-".join(map(str, page.next_cursor)),
+                "head": page.head}
     start, end = _utc(since, "since"), _utc(until, "until")
     if start and end and end < start:
         raise DomainError("until is before since", field="until")
-    page = event_log.read_log(conn, runtime.applications[application], after=after, limit=limit,
+    page = event_log.read_log(conn, app, after=after, limit=limit,
                               topics=topics, aggregate_id=aggregate_id, since=start, until=end)
     return {"application": application, "events": [e.as_json() for e in page.entries],
             "next_after": page.next_after, "head": page.head}

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from domain.commerce.wallet import wallet_id_for
 from domain.event_catalogue import all_entries
 from runtime import Runtime
-from tests.support.audit import assert_public, head, one_of_each, whole_log, whole_stream
+from tests.support.audit import assert_public, head, log_by_cursor, one_of_each, whole_log, whole_stream
 from tests.support.commerce import fund, user_id
 from tests.support.problems import assert_problem
 
@@ -138,6 +138,38 @@ def test_the_global_log_pages_by_position_and_filters(
     assert all(since <= e["timestamp"] <= until for e in timed)
 
 
+def test_the_global_log_pages_by_cursor_in_commit_order(
+        runtime: Runtime, new_client: Callable[..., TestClient], auditor: TestClient) -> None:
+    # Given the cursor at the end of the log so far
+    _, start = log_by_cursor(auditor, "commerce", "0-0", page=1000)
+    # When customers' wallets are opened and loaded
+    customers = [new_client() for _ in range(2)]
+    for customer in customers:
+        for amount in (1_000, 2_000):
+            fund(runtime, customer, amount)
+    wallets = {str(wallet_id_for(user_id(c))) for c in customers}
+
+    def ours(events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [e for e in events if e["aggregate_id"] in wallets]
+
+    # Then reading on from that cursor, page by page, gives each of their events once, as
+    # reading by position does
+    log, _ = log_by_cursor(auditor, "commerce", start, page=3, wanted=lambda seen: len(ours(seen)) == 6)
+    assert ours(log) == [e for e in whole_log(auditor, "commerce", 0, page=1000) if e["aggregate_id"] in wallets]
+    assert [e["type"] for e in ours(log)] == (
+        ["commerce.wallet.opened"] + ["commerce.wallet.credited"] * 2) * 2
+    assert len({e["position"] for e in log}) == len(log)
+    # And with a filter, by aggregate or by type
+    one = sorted(wallets)[0]
+    by_aggregate, _ = log_by_cursor(auditor, "commerce", start, page=2, aggregate_id=one,
+                                    wanted=lambda seen: len(seen) == 3)
+    assert by_aggregate == [e for e in log if e["aggregate_id"] == one]
+    credited, _ = log_by_cursor(auditor, "commerce", start, page=2, type="commerce.wallet.credited",
+                                wanted=lambda seen: len(ours(seen)) == 4)
+    assert ours(credited) == [e for e in ours(log) if e["type"] == "commerce.wallet.credited"]
+    assert {e["type"] for e in credited} == {"commerce.wallet.credited"}
+
+
 def test_the_log_refuses_what_it_cannot_answer(auditor: TestClient) -> None:
     log = "/v1/audit/log"
     assert auditor.get(log).json()["application"] == "commerce"  # unless told otherwise
@@ -151,6 +183,10 @@ def test_the_log_refuses_what_it_cannot_answer(auditor: TestClient) -> None:
     assert_problem(auditor.get(log, params={"application": "commerce", "since": "0001-01-01T00:00:00"}), 400)
     r = auditor.get(log, params={"application": "commerce", "after": 2**62})
     assert r.status_code == 200 and r.json()["events"] == [] and r.json()["next_after"] is None
+    for wrong_cursor in ("", "12", "1-2-3", "-1-2", "18446744073709551616-1", "1-9223372036854775808"):
+        assert_problem(auditor.get(log, params={"cursor": wrong_cursor}), 400)
+    for other in ({"after": 5}, {"since": "2026-01-01T00:00:00Z"}, {"until": "2026-01-01T00:00:00Z"}):
+        assert "not with after" in assert_problem(auditor.get(log, params={"cursor": "0-0", **other}), 400)["detail"]
 
 
 def test_the_catalogue_is_served_with_schemas(auditor: TestClient, new_client: Callable[..., TestClient]) -> None:

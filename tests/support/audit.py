@@ -20,6 +20,7 @@ from domain.event_catalogue import entry_for_public_type, event_json_schema
 from domain.payments.allowance import allowance_id
 from runtime import Runtime
 from tests.support.commerce import fund, user_id
+from tests.support.waiting import eventually
 
 
 def whole_stream(auditor: TestClient, aggregate_id: str | uuid.UUID, page: int = 100) -> list[dict[str, Any]]:
@@ -51,6 +52,29 @@ def whole_log(auditor: TestClient, application: str, after: int, page: int = 100
         events += body["events"]
         cursor = body["next_after"]
     return events
+
+
+def log_by_cursor(auditor: TestClient, application: str, cursor: str, page: int,
+                  wanted: Callable[[list[dict[str, Any]]], bool] = lambda _: True,
+                  **filters: Any) -> tuple[list[dict[str, Any]], str]:
+    """The log from `cursor`, following `next_cursor` until a page is not full and `wanted`
+    holds of what was read (a page stops below a transaction still running: the suite's
+    workers may hold one). Returns the events and the last cursor."""
+    events: list[dict[str, Any]] = []
+
+    def more() -> bool:
+        nonlocal cursor
+        r = auditor.get("/v1/audit/log", params={"application": application, "cursor": cursor,
+                                                  "limit": page, **filters})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["next_after"] is None
+        events.extend(body["events"])
+        cursor = body["next_cursor"]
+        return len(body["events"]) < page and wanted(events)
+
+    eventually(more, timeout=60, interval=0.01)
+    return events, cursor
 
 
 def head(auditor: TestClient, application: str) -> int:
