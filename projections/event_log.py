@@ -1,10 +1,12 @@
 """Reads the events tables themselves for auditors: one stream in version order, the global
-log in position order, and where a time falls in either. Not a read model: nothing here is
+log in position order or in the workers' reading order (by cursor), and where a time falls in
+either. Not a read model: nothing here is
 derived or stored, every answer is decoded from the stored events with the application's
 own mapper (so upcasters apply) and named by the public event catalogue.
 
 Every query follows an index: a stream is a range of the primary key (originator_id,
-originator_version); the log is a range of `notification_id`; a type filter is a range of
+originator_version); the log is a range of `notification_id` (by cursor, of (transaction_id, notification_id)); a
+type filter is a range of
 `<app>_events_topic_position` (topic, notification_id), from migration 0003. Times are inside
 the stored state, not a column, so a time is located by bisecting positions (or versions),
 one index lookup per probe. Within a stream, timestamps grow with versions (a version is
