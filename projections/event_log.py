@@ -5,9 +5,9 @@ derived or stored, every answer is decoded from the stored events with the appli
 own mapper (so upcasters apply) and named by the public event catalogue.
 
 Every query follows an index: a stream is a range of the primary key (originator_id,
-originator_version); the log is a range of `notification_id` (by cursor, of (transaction_id, notification_id)); a
-type filter is a range of
-`<app>_events_topic_position` (topic, notification_id), from migration 0003. Times are inside
+originator_version); the log is a range of `notification_id` (by cursor, of (transaction_id,
+notification_id)); a type filter is a range of `<app>_events_topic_position` (topic,
+notification_id), from migration 0003. Times are inside
 the stored state, not a column, so a time is located by bisecting positions (or versions),
 one index lookup per probe. Within a stream, timestamps grow with versions (a version is
 written only after the one before was read). Across a log they grow with positions up to
