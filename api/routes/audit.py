@@ -304,8 +304,8 @@ def global_log(
     if cursor is not None and (after or since or until):
         raise DomainError("a cursor reads in commit order: not with after, since or until",
                           field="cursor")
-    topics = []
-    for name in type or []:
+    topics: list[str] = []
+    for name in dict.fromkeys(type or []):  # a type given twice is still one filter
         try:
             catalogued = entry_for_public_type(name)
         except UnknownEventTypeError:

@@ -127,6 +127,8 @@ def test_the_global_log_pages_by_position_and_filters(
     assert [e for e in credited if e["aggregate_id"] in wallets] == [
         e for e in log if e["type"] == "commerce.wallet.credited"]
     assert {e["type"] for e in credited} == {"commerce.wallet.credited"}
+    twice = whole_log(auditor, "commerce", start, page=2, type=["commerce.wallet.credited"] * 3)
+    assert twice == credited  # each event once, however often its type is given
     both = whole_log(auditor, "commerce", start, page=2,
                      type=["commerce.wallet.credited", "commerce.wallet.opened"])
     assert [e for e in both if e["aggregate_id"] in wallets] == log
