@@ -54,7 +54,11 @@ def verify(
     from projections import audit_chain
 
     apps = _applications(application)
-    kept = audit_chain.read_seal_file(seals.read_text().splitlines()) if seals else None
+    try:
+        kept = audit_chain.read_seal_file(
+            seals.read_text(encoding="utf-8").splitlines()) if seals else None
+    except (audit_chain.SealFileError, UnicodeDecodeError) as error:
+        raise typer.BadParameter(f"{seals}: {error}", param_hint="--seals") from None
     failed = False
     with psycopg.connect(_url(), autocommit=True) as conn:
         if kept is not None:
@@ -90,7 +94,11 @@ def export_seals(
     from projections import audit_chain
 
     apps = _applications(application)
-    out = output.open("w", encoding="utf-8") if output else sys.stdout
+    try:
+        out = output.open("w", encoding="utf-8") if output else sys.stdout
+    except OSError as error:
+        raise typer.BadParameter(f"cannot write {output}: {error.strerror}",
+                                 param_hint="--output") from None
     try:
         with psycopg.connect(_url(), autocommit=True) as conn:
             for app in apps:

@@ -47,7 +47,7 @@ def migrate() -> None:
 @cli.command()
 def serve(
     host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="TCP port")] = 8000,
     processes: Annotated[int, typer.Option(
         "--workers", min=1,
         help="API processes; the followers run once, in the parent process")] = 1,
@@ -104,10 +104,13 @@ def worker(
 ) -> None:
     """Run chosen workers (projections, policies, payment_expiry, kafka_relay) until SIGINT/SIGTERM."""
     from runtime import open_runtime
-    from workers import build_followers
+    from workers import KNOWN_WORKERS, build_followers
     from workers.log_follower import Supervisor
 
     settings, url = _setup()
+    unknown = [n for n in names if n not in KNOWN_WORKERS]
+    if unknown:
+        raise typer.BadParameter(f"unknown worker {unknown[0]!r}; known: {', '.join(KNOWN_WORKERS)}")
     if "kafka_relay" in names and not settings.kafka_bootstrap_servers:
         raise typer.BadParameter("kafka_relay needs KAFKA_BOOTSTRAP_SERVERS (host:port of a broker)")
     if skip is not None:

@@ -144,8 +144,22 @@ def iter_seals(conn: Connection, application: str | None = None) -> Iterator[Sea
             after[app] = batch[-1].seq
 
 
+class SealFileError(ValueError):
+    """A line of a seal file that is not a seal as export-seals writes it."""
+
+
 def read_seal_file(lines: Iterable[str]) -> list[Seal]:
-    return [Seal.from_json(json.loads(line)) for line in lines if line.strip()]
+    seals = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            seals.append(Seal.from_json(data))
+        except (ValueError, KeyError, TypeError, AttributeError) as error:
+            raise SealFileError(f"line {n} is not a seal written by export-seals "
+                                f"({type(error).__name__}: {str(error)[:100]})") from None
+    return seals
 
 
 # The chain's head, kept by the follower

@@ -14,7 +14,9 @@ from tests.support.cli import EVENTMART
 
 
 def run(settings, *args: str, **env: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    full = {**os.environ, "DATABASE_URL": settings.database_url, "LOG_LEVEL": "WARNING", **env}
+    # Wide: typer boxes its errors at the terminal's width, wrapping the messages asserted on.
+    full = {**os.environ, "DATABASE_URL": settings.database_url, "LOG_LEVEL": "WARNING",
+            "COLUMNS": "1000", **env}
     full.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     return subprocess.run([*EVENTMART, *args], env=full, capture_output=True, text=True, timeout=60)
 
@@ -40,3 +42,29 @@ def test_a_skip_for_the_seal_chain(settings, runtime) -> None:  # type: ignore[n
         assert done.returncode == 2 and "nothing to skip" in done.stderr and "Traceback" not in done.stderr
         assert conn.execute("SELECT count(*) FROM follower_skips WHERE follower = 'audit_seal'"
                             ).fetchone() == (0,)
+
+
+def test_a_worker_no_one_knows(settings) -> None:  # type: ignore[no-untyped-def]
+    done = run(settings, "worker", "nosuch")
+    assert done.returncode == 2 and "unknown worker 'nosuch'" in done.stderr and "cart_view" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_seal_file_that_is_not_seals(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    for name, text in [("passwd", "root:x:0:0:root:/root:/bin/bash\n"), ("list", "[1, 2]\n"),
+                       ("partial", '{"application": "commerce", "seq": 1}\n')]:
+        (tmp_path / name).write_text(text)
+        done = run(settings, "audit", "verify", "--seals", str(tmp_path / name))
+        assert done.returncode == 2 and "line 1 is not a seal" in done.stderr, (name, done.stderr)
+        assert "Traceback" not in done.stderr
+
+
+def test_seals_exported_where_no_file_can_be_written(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    done = run(settings, "audit", "export-seals", "--output", str(tmp_path / "missing" / "seals.jsonl"))
+    assert done.returncode == 2 and "cannot write" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_port_no_socket_can_have(settings) -> None:  # type: ignore[no-untyped-def]
+    for port in ("-1", "65536", "99999"):
+        done = run(settings, "serve", "--port", port, "--no-migrate")
+        assert done.returncode == 2 and "--port" in done.stderr and "Traceback" not in done.stderr

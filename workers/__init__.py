@@ -15,6 +15,9 @@ from workers.log_follower import LogFollower, Supervisor
 from workers.policies import FACTORIES, PAYMENT_EXPIRY, POLICIES
 from workers.projection import projection_follower
 
+# Every name `eventmart worker` takes ("all": those this runtime runs).
+KNOWN_WORKERS = (*READ_MODELS, *FACTORIES, KAFKA_RELAY, AUDIT_SEAL, "all")
+
 
 def worker_names(runtime: Runtime) -> list[str]:
     names = [*READ_MODELS, *POLICIES, PAYMENT_EXPIRY, AUDIT_SEAL]
@@ -37,8 +40,7 @@ def build_followers(runtime: Runtime, names: Sequence[str]) -> list[LogFollower]
         elif name == AUDIT_SEAL:
             followers.extend(seal_followers(runtime))
         else:
-            known = ", ".join([*READ_MODELS, *FACTORIES, KAFKA_RELAY, AUDIT_SEAL, "all"])
-            raise ValueError(f"unknown worker {name!r}; known: {known}")
+            raise ValueError(f"unknown worker {name!r}; known: {', '.join(KNOWN_WORKERS)}")
     return followers
 
 
