@@ -109,6 +109,10 @@ def order_notices(event: Order.Event, label: str) -> list[Notice]:
             body += f" {money(event.refund_due)} will be refunded."
         return [_order(title, body, oid)]
     if isinstance(event, Order.Refunded):
+        if event.method == "points":
+            return [_order("Refund reduced by points already spent", (
+                f"{money(event.amount)} of the return was the value of points this order earned, "
+                "which you had already used."), oid)]
         to = "your wallet" if event.method == "wallet" else "your payment method"
         return [_order("Refund issued", f"{money(event.amount)} refunded to {to}.", oid)]
     if isinstance(event, Order.MessagePosted) and event.sender_role != "customer":
@@ -141,7 +145,7 @@ def reward_notices(event: RewardLedger.Event) -> list[Notice]:
     if isinstance(event, RewardLedger.Earned):
         return [{"kind": "rewards", "title": "Points earned",
                  "body": f"You earned {event.points} points on a delivered order.", "link": "/rewards"}]
-    if isinstance(event, RewardLedger.Reversed):
+    if isinstance(event, RewardLedger.Reversed) and event.points:  # 0: all spent (see Refunded)
         return [{"kind": "rewards", "title": "Points reversed",
                  "body": f"{event.points} points were taken back for returned items.", "link": "/rewards"}]
     return []

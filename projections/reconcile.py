@@ -182,6 +182,7 @@ def _fold_ledger(states: dict[UUID, list[int]], e: Any, t: RewardTotals) -> None
             t.earned += e.points
         elif isinstance(e, RewardLedger.Reversed):
             s[1] = min(s[1], s[0])
+            s[2] -= e.lifetime
             t.reversed += e.points
         elif isinstance(e, RewardLedger.Redeemed):
             s[1] = 0

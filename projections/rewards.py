@@ -68,6 +68,7 @@ def evolve(row: Row | None, event: Any) -> tuple[Row | None, Row | None]:
         row["reserved"] = 0
     if isinstance(event, RewardLedger.Reversed):
         row["reserved"] = min(row["reserved"], row["points"])
+        row["lifetime"] -= event.lifetime  # 0 in v1 reversals (upcast)
     reference = getattr(event, "order_id", None) or getattr(event, "reference", "")
     line = {"ledger_id": event.originator_id, "version": event.originator_version,
             "owner_id": row["owner_id"], "type": kind, "points": event.points,

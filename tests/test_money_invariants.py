@@ -9,7 +9,8 @@ says so, and each interleaving is reproducible. After every step, read from the 
 - per order: refunded <= paid, and refunded + still owed <= paid;
 - per variant: stock never negative; units sold + held + left = units ever stocked; what is
   held equals what live orders need, what is sold equals what was delivered less restocks;
-- reward points never negative.
+- reward points never negative; lifetime points are those earned on goods kept, and each
+  return takes back the value of the points its goods earned (points, or out of the refund).
 
 `EVENTMART_SOAK=1` (or `make soak`) runs many more, longer interleavings.
 """
@@ -37,6 +38,7 @@ from hypothesis.stateful import (
 from domain.actor import Actor, Role
 from domain.commerce.application import CommerceApplication
 from domain.commerce.order import Order
+from domain.commerce.rewards import POINT_VALUE, RewardLedger, ledger_id_for, points_kept
 from domain.commerce.stock import Stock, stock_id_for
 from domain.commerce.values import Amounts
 from domain.commerce.wallet import Wallet, wallet_id_for
@@ -337,6 +339,35 @@ class Marketplace(RuleBasedStateMachine):
             balance = commerce.wallet(owner).balance
             assert balance == fold == self.loaded[owner] + refunds - spends - self.tipped[owner] >= 0
             assert commerce.ledger(owner).balance >= 0
+
+    @invariant()
+    def points_follow_the_goods_kept(self) -> None:
+        """A customer's lifetime points are those their orders earned on goods they kept; each
+        return takes back the value of the points its goods earned, as points or, once they
+        are spent, out of the refund, as far as the refund goes."""
+        commerce = self.runtime.commerce
+        orders = {str(o.id): o for i in self.orders if (o := stored_order(self.runtime, i)) is not None}
+        for owner in self.customers:
+            ledger = commerce._get(ledger_id_for(owner), RewardLedger)
+            if ledger is None:
+                continue
+            reversals = {e.reference: e for e in commerce.events.get(ledger.id)
+                         if isinstance(e, RewardLedger.Reversed)}
+            kept = 0
+            for order_id, earned in ledger.earned_orders.items():
+                order = orders[order_id]
+                kept += points_kept(earned, order.amounts["subtotal"] - order.amounts["discount"],
+                                    order.returned_goods)
+                recovered = {e.reference: e.amount for e in commerce.events.get(order.id)
+                             if isinstance(e, Order.Refunded) and e.method == "points"}
+                for return_id, ret in order.returns.items():
+                    reversal = reversals.get(f"return:{return_id}")
+                    if ret["state"] != "approved" or reversal is None:
+                        continue
+                    value = reversal.points * POINT_VALUE + recovered.get(f"return:{return_id}:points", 0)
+                    assert value == min(reversal.lifetime * POINT_VALUE,
+                                        reversal.points * POINT_VALUE + ret.get("refund", 0))
+            assert ledger.lifetime == kept, (ledger.lifetime, kept)
 
     @invariant()
     def stock_is_never_sold_twice(self) -> None:

@@ -547,6 +547,13 @@ class Order(Aggregate):
                           amount: int) -> None:
         self.returns[return_id] = {"items": items, "amount": amount, "state": "requested"}
 
+    @property
+    def returned_goods(self) -> int:
+        """What was paid for every unit of the approved returns so far: its share of the
+        goods' cost after discounts (the sum over all units is `subtotal - discount`)."""
+        shares = unit_prices_paid(self.lines, self.amounts["discount"])
+        return sum(sum(shares[item_id][:qty]) for item_id, qty in self.returned.items())
+
     def _paid_for(self, units: dict[str, int]) -> int:
         """What was paid for these units: their share after discounts (pricing.unit_prices_paid),
         taking each line's next units after those already returned, so that returning every

@@ -6,6 +6,7 @@ Conversion (README): 1 point per ₹1 of a delivered order's total (per 100 pais
 
 from __future__ import annotations
 
+from typing import Any
 from uuid import NAMESPACE_URL, UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
@@ -18,6 +19,12 @@ TIERS: tuple[tuple[str, int], ...] = (("bronze", 0), ("silver", 500), ("gold", 2
 
 
 class NotEnoughPointsError(DomainError, title="Not enough points"): ...
+
+
+def points_kept(earned: int, goods: int, returned: int) -> int:
+    """The points an order that earned `earned` on goods worth `goods` keeps once goods worth
+    `returned` have come back."""
+    return earned * max(0, goods - returned) // goods
 
 
 def ledger_id_for(owner_id: UUID) -> UUID:
@@ -60,8 +67,16 @@ class RewardLedger(Aggregate):
         points: int
 
     class Reversed(Aggregate.Event):
+        # v2: `lifetime`, the points the return takes off the lifetime total (tiers count
+        # points earned on goods kept). v1 reversals left it alone.
+        class_version = 2
         reference: str  # the return
-        points: int
+        points: int  # taken off the balance: at most what it held
+        lifetime: int
+
+        @staticmethod
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
+            state["lifetime"] = 0
 
     class Reserved(Aggregate.Event):
         points: int
@@ -111,16 +126,29 @@ class RewardLedger(Aggregate):
         self.balance += points
         self.lifetime += points
 
-    def reverse(self, reference: str, points: int) -> None:
-        """Points earned on goods that came back go too (never below zero)."""
-        points = min(points, self.balance)
-        if points > 0 and reference not in self.reversals:
-            self._reversed(reference=reference, points=points)
+    def reverse_return(self, order_id: str, reference: str, *, goods: int, returned_before: int,
+                       returned: int) -> int:
+        """A return of goods worth `returned - returned_before` (of `goods`, what the order's
+        goods cost after discounts) takes back the points the order earned on them: the order
+        keeps `earned * (goods - returned) // goods`, so a full return takes back every point
+        (rounding each return down on its own left some behind). The balance never goes below
+        zero: returns the points due back that were already spent, for the caller to recover
+        their value from the refund."""
+        earned = self.earned_orders.get(order_id, 0)
+        if earned <= 0 or goods <= 0 or reference in self.reversals:
+            return 0
+        due = points_kept(earned, goods, returned_before) - points_kept(earned, goods, returned)
+        if due <= 0:
+            return 0
+        taken = min(due, self.balance)
+        self._reversed(reference=reference, points=taken, lifetime=due)
+        return due - taken
 
     @event(Reversed)
-    def _reversed(self, reference: str, points: int) -> None:
+    def _reversed(self, reference: str, points: int, lifetime: int) -> None:
         self.reversals.add(reference)
         self.balance -= points
+        self.lifetime -= lifetime
         self.reserved = min(self.reserved, self.balance)
 
     def reserve(self, points: int) -> None:

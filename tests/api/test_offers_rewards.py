@@ -169,6 +169,34 @@ def test_points_are_earned_redeemed_restored_and_reversed(new_client, shop, staf
     assert after["points"] == 498 - 249 and after["history"][0]["type"] == "reversed"
 
 
+def test_a_return_takes_back_the_points_it_earned_or_their_value_once_spent(  # type: ignore[no-untyped-def]
+        new_client, shop, staff_client, runtime) -> None:
+    # Given a delivered order of two teas (₹498 of goods: 498 points), and the points spent on
+    # another order
+    client = new_client()
+    order = delivered_order(client, shop["vendor"], shop["tea"], qty=2)
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
+    assert client.post("/api/v1/consumer/rewards/redeem", json={"points": 498}).status_code == 200
+    assert client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).status_code == 201
+    assert client.get("/api/v1/consumer/rewards").json()["points"] == 0
+    wallet_before = balance(runtime, client)
+    # When both teas come back
+    line = order["items"][0]["item_id"]
+    ret = client.post(f"/api/v1/consumer/orders/{order['id']}/return/raise",
+                      json={"items": [{"item_id": line, "quantity": 2}], "reason": "x"}).json()["returns"][0]
+    assert staff_client("support").post(
+        f"/v1/admin/orders/{order['id']}/returns/{ret['id']}/approve").status_code == 200
+    # Then the points' value (498 x 10 paise) stays out of the refund, the rest reaches the
+    # wallet, the order counts both as given back, and the lifetime total drops to what was kept
+    refunds = client.get(f"/v1/orders/{order['id']}").json()["refunds"]
+    assert [(r["method"], r["amount"]) for r in refunds] == [("points", 4_980), ("wallet", 49_800 - 4_980)]
+    assert balance(runtime, client) == wallet_before + 49_800 - 4_980
+    rewards = client.get("/api/v1/consumer/rewards").json()
+    assert (rewards["points"], rewards["lifetime_points"]) == (0, 0)
+    notices = client.get("/api/v1/consumer/notifications").json()["results"]
+    assert any(n["title"] == "Refund reduced by points already spent" for n in notices)
+
+
 STEPS = [
     (Coupon, "redeem"),
     (RewardLedger, "redeem"),

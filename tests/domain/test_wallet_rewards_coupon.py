@@ -181,10 +181,45 @@ def test_redeeming_needs_the_reservation_and_restoring_gives_points_back() -> No
 
 
 def test_a_reversal_never_goes_below_zero_and_happens_once() -> None:
-    ledger = given(*ledger_with(20)).when(lambda r: r.reverse("ret-1", 50)).then(
-        (RewardLedger.Reversed, {"reference": "ret-1", "points": 20}))
-    ledger.reverse("ret-1", 5)
-    assert ledger.balance == 0 and ledger.collect_events() == []
+    # Given 50 points earned on o1's goods (worth 5,000), 30 of them held for a cart
+    shortfall: list[int] = []
+
+    def spend_then_return(ledger: RewardLedger) -> None:
+        # When the 30 are spent, then every unit of o1 comes back
+        ledger.redeem("o9", 30)
+        shortfall.append(ledger.reverse_return("o1", "ret-1", goods=5_000, returned_before=0,
+                                               returned=5_000))
+
+    ledger = given(*ledger_with(50, reserved=30)).when(spend_then_return).then(
+        (RewardLedger.Redeemed, {"order_id": "o9", "points": 30}),
+        (RewardLedger.Reversed, {"reference": "ret-1", "points": 20, "lifetime": 50}))
+    # Then the 20 left go, the 30 spent are reported for the refund to recover, the lifetime
+    # total no longer counts them, and a second report of the return takes nothing more
+    assert shortfall == [30] and (ledger.balance, ledger.lifetime) == (0, 0)
+    assert ledger.reverse_return("o1", "ret-1", goods=5_000, returned_before=0, returned=5_000) == 0
+    assert ledger.collect_events() == []
+
+
+def test_returns_one_by_one_take_back_every_point_the_order_earned() -> None:
+    # Given 1,043 points earned on goods worth 104,300 (the README's worked example)
+    ledger = given(*ledger_with(1_043)).when(lambda r: None).then_nothing()
+    taken = []
+    # When its units come back in three returns, worth 22,722, 22,721 and 58,857
+    returned = 0
+    for n, worth in enumerate((22_722, 22_721, 58_857)):
+        before = ledger.balance
+        ledger.reverse_return("o1", f"ret-{n}", goods=104_300, returned_before=returned,
+                              returned=returned + worth)
+        returned += worth
+        taken.append(before - ledger.balance)
+    # Then each takes its share, rounded on the running total: all 1,043 in the end (rounding
+    # each return down on its own took 227 + 227 + 588 = 1,042)
+    assert taken == [228, 227, 588] and ledger.balance == 0 and ledger.lifetime == 0
+
+
+def test_a_reversal_of_an_order_that_earned_nothing_takes_nothing() -> None:
+    given(*ledger_with(100)).when(lambda r: r.reverse_return(
+        "o2", "ret-1", goods=10_000, returned_before=0, returned=10_000)).then_nothing()
 
 
 def test_tiers_come_from_a_configurable_ladder() -> None:

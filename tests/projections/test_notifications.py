@@ -87,6 +87,9 @@ ORDER_RULES = [
      told("Refund issued", "₹5.00 refunded to your wallet.")),
     (order_event(Order.Refunded, amount=500, method="online", reference="cancel"),
      told("Refund issued", "₹5.00 refunded to your payment method.")),
+    (order_event(Order.Refunded, amount=500, method="points", reference="return:r:points"),
+     told("Refund reduced by points already spent",
+          "₹5.00 of the return was the value of points this order earned, which you had already used.")),
     (message("vendor", "x" * 200), told("New message from the shop", "x" * 140)),
     (message("customer", "hello"), []),
     (order_event(Order.IssueRaised, issue_id="i", category="other", description="late"), []),
@@ -133,9 +136,11 @@ def test_points_earned_and_reversed_are_news_reservations_are_not() -> None:
     assert reward_notices(s.event(RewardLedger.Earned, order_id="o", points=120)) == [
         {"kind": "rewards", "title": "Points earned", "body": "You earned 120 points on a delivered order.",
          "link": "/rewards"}]
-    assert reward_notices(s.event(RewardLedger.Reversed, reference="r", points=20)) == [
+    assert reward_notices(s.event(RewardLedger.Reversed, reference="r", points=20, lifetime=20)) == [
         {"kind": "rewards", "title": "Points reversed", "body": "20 points were taken back for returned items.",
          "link": "/rewards"}]
+    # Earned points all spent: nothing to take from the balance (the refund says what it kept)
+    assert reward_notices(s.event(RewardLedger.Reversed, reference="r", points=0, lifetime=20)) == []
     for event_class in (RewardLedger.Reserved, RewardLedger.ReservationReleased):
         assert reward_notices(s.event(event_class, points=5)) == []
     assert reward_notices(s.event(RewardLedger.Redeemed, order_id="o", points=5)) == []

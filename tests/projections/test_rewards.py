@@ -43,13 +43,20 @@ def test_a_new_ledger_has_no_points() -> None:
                                   "lifetime": 0, "updated_at": FIXED_TIME})
 
 
-def test_earned_points_count_towards_the_lifetime_total_and_reversals_do_not_undo_it() -> None:
+def test_earned_points_count_towards_the_lifetime_total_and_reversals_take_off_what_they_say() -> None:
     s = Stream(RewardLedger)
+    earned = [opened(s), s.event(RewardLedger.Earned, order_id="o1", points=120),
+              s.event(RewardLedger.Earned, order_id="o2", points=30)]
+    # v2: the points earned on the goods returned leave the lifetime total (tiers count goods
+    # kept), also those already spent (30 of 50 here)
     LEDGER.given(
-        opened(s),
-        s.event(RewardLedger.Earned, order_id="o1", points=120),
-        s.event(RewardLedger.Earned, order_id="o2", points=30),
-        s.event(RewardLedger.Reversed, reference="return:r1", points=20, timestamp=LATER),
+        *earned, s.event(RewardLedger.Reversed, reference="return:r1", points=20, lifetime=50,
+                         timestamp=LATER),
+    ).then_including(points=130, lifetime=100, reserved=0, updated_at=LATER)
+    # v1 reversals (upcast with lifetime 0) left it as it was
+    LEDGER.given(
+        *earned, s.event(RewardLedger.Reversed, reference="return:r1", points=20, lifetime=0,
+                         timestamp=LATER),
     ).then_including(points=130, lifetime=150, reserved=0, updated_at=LATER)
 
 
@@ -84,7 +91,7 @@ def test_a_reversal_leaves_no_more_reserved_than_there_are_points() -> None:
     LEDGER.given(
         opened(s), s.event(RewardLedger.Earned, order_id="o1", points=100),
         s.event(RewardLedger.Reserved, points=80),
-        s.event(RewardLedger.Reversed, reference="return:r1", points=50),
+        s.event(RewardLedger.Reversed, reference="return:r1", points=50, lifetime=50),
     ).then_including(points=50, reserved=50)
 
 
@@ -97,7 +104,7 @@ def test_movements_of_points_are_history_reservations_are_not() -> None:
     events = [opened(s), s.event(RewardLedger.Earned, order_id="o1", points=100),
               s.event(RewardLedger.Reserved, points=40), s.event(RewardLedger.Redeemed, order_id="o2", points=40),
               s.event(RewardLedger.Restored, order_id="o2", points=40),
-              s.event(RewardLedger.Reversed, reference="return:r1", points=10, timestamp=LATER),
+              s.event(RewardLedger.Reversed, reference="return:r1", points=10, lifetime=10, timestamp=LATER),
               s.event(RewardLedger.ReservationReleased, points=0)]
     line = {"ledger_id": s.id, "owner_id": OWNER, "at": FIXED_TIME}
     assert history(*events) == [

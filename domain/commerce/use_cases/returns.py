@@ -10,6 +10,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.actor import Actor, Role
 from domain.commerce.order import Order, OrderRuleError, ReturnNotFoundError
+from domain.commerce.rewards import POINT_VALUE
 from domain.commerce.stock import Stock, stock_id_for
 from domain.commerce.use_cases.base import CommerceBase
 from domain.commerce.values import ReturnItemData
@@ -33,15 +34,26 @@ class ReturnsAndRefunds(CommerceBase):
         the same save. The units do not go back on sale: only the shop's vendor, holding the
         goods, can say they are fit to sell (restock_return)."""
         order = self.authorise(actor, order_id)
+        returned_before = order.returned_goods
         due = order.decide_return(return_id, approved=approved, note=note, by=actor.role)
         changed: list[Aggregate] = [order]
-        if due > 0:
-            wallet = self.wallet(UUID(order.customer_id))
-            wallet.credit(due, kind="refund", reference=f"return:{return_id}")
-            order.record_refund(due, "wallet", f"return:{return_id}")
+        if order.returned_goods > returned_before:
             ledger = self.ledger(UUID(order.customer_id))
-            ledger.reverse(f"return:{return_id}", due // 100 * self.points_per_100)
-            changed += [wallet, ledger]
+            spent = ledger.reverse_return(
+                str(order.id), f"return:{return_id}",
+                goods=order.amounts["subtotal"] - order.amounts["discount"],
+                returned_before=returned_before, returned=order.returned_goods)
+            changed.append(ledger)
+            # Points the order earned on these goods and the customer has already spent are
+            # paid for out of the refund: else returning the goods kept their value.
+            recovered = min(spent * POINT_VALUE, due)
+            if recovered:
+                order.record_refund(recovered, "points", f"return:{return_id}:points")
+            if due > recovered:
+                wallet = self.wallet(UUID(order.customer_id))
+                wallet.credit(due - recovered, kind="refund", reference=f"return:{return_id}")
+                order.record_refund(due - recovered, "wallet", f"return:{return_id}")
+                changed.append(wallet)
         return Saved(order, self.save_all(*changed))
 
     @retry_on_conflict
