@@ -87,19 +87,36 @@ class OrderTotals:
         return self.refunded <= self.paid
 
 
+@dataclass(frozen=True)
+class Unreadable:
+    """A stored event that does not decode into an event with its fields: not folded (nor,
+    past the field that failed, what it would have changed), so its aggregate's totals may
+    be off after it."""
+
+    position: int
+    aggregate_id: str
+    version: int
+    error: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"position": self.position, "aggregate_id": self.aggregate_id,
+                "version": self.version, "error": self.error}
+
+
 @dataclass
 class Report:
     positions: dict[str, int]
     events: int = 0
     drifts: list[Drift] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
     wallets: WalletTotals = field(default_factory=WalletTotals)
     rewards: RewardTotals = field(default_factory=RewardTotals)
     orders: OrderTotals = field(default_factory=OrderTotals)
 
     @property
     def ok(self) -> bool:
-        return not self.drifts and self.wallets.conserved and self.rewards.conserved \
-            and self.orders.conserved
+        return not self.drifts and not self.unreadable and self.wallets.conserved \
+            and self.rewards.conserved and self.orders.conserved
 
     def as_json(self) -> dict[str, Any]:
         def totals(t: Any) -> dict[str, Any]:
@@ -107,6 +124,7 @@ class Report:
 
         return {"ok": self.ok, "positions": self.positions, "events": self.events,
                 "drifts": [d.as_json() for d in self.drifts],
+                "unreadable": [u.as_json() for u in self.unreadable],
                 "totals": {"wallets": totals(self.wallets), "rewards": totals(self.rewards),
                            "orders": totals(self.orders)}}
 
@@ -114,6 +132,9 @@ class Report:
         for d in self.drifts:
             yield (f"DRIFT {d.kind} {d.aggregate_id} {d.field}: expected {d.expected} "
                    f"(log), found {d.found} ({d.read_model})")
+        for u in self.unreadable:
+            yield (f"UNREADABLE event at position {u.position} (aggregate {u.aggregate_id} "
+                   f"version {u.version}): {u.error}; not folded, its aggregate's totals may be off")
         w, r, o = self.wallets, self.rewards, self.orders
         at = ", ".join(f"{m} at {p}" for m, p in self.positions.items())
         yield f"read models compared with the commerce log up to their positions: {at}"
@@ -248,16 +269,20 @@ def reconcile(conn: Connection, mapper: Any) -> Report:
                 (str(until[0]), until[1], _topics(Wallet, RewardLedger, Order)))
             for xid, position, oid, version, topic, state in cur:
                 at = (int(xid), int(position))
-                e: Any = mapper.to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
-                report.events += 1
-                if isinstance(e, Wallet.Event):
-                    if at <= cursors["wallet_balance"]:
-                        _fold_wallet(wallets, e, report.wallets, report.drifts)
-                elif isinstance(e, RewardLedger.Event):
-                    if at <= cursors["rewards"]:
-                        _fold_ledger(ledgers, e, report.rewards)
-                elif isinstance(e, Order.Event) and at <= cursors["order_history"]:
-                    _fold_order(orders, e)
+                try:
+                    e: Any = mapper.to_domain_event(StoredEvent(oid, version, topic, bytes(state)))
+                    report.events += 1
+                    if isinstance(e, Wallet.Event):
+                        if at <= cursors["wallet_balance"]:
+                            _fold_wallet(wallets, e, report.wallets, report.drifts)
+                    elif isinstance(e, RewardLedger.Event):
+                        if at <= cursors["rewards"]:
+                            _fold_ledger(ledgers, e, report.rewards)
+                    elif isinstance(e, Order.Event) and at <= cursors["order_history"]:
+                        _fold_order(orders, e)
+                except Exception as error:  # noqa: BLE001 - reported: the rest still reconciles
+                    report.unreadable.append(Unreadable(int(position), str(oid), int(version),
+                                                        f"{type(error).__name__}: {error}"[:500]))
         _compare_wallets(conn, wallets, report)
         _compare_ledgers(conn, ledgers, report)
         _compare_orders(conn, orders, report)

@@ -80,7 +80,7 @@ class ReconcileOut(BaseModel):
     model_config = {"json_schema_extra": {"examples": [{
         "ok": True,
         "positions": {"wallet_balance": 5120, "rewards": 5120, "order_history": 5118},
-        "events": 3400, "drifts": [],
+        "events": 3400, "drifts": [], "unreadable": [],
         "totals": {
             "wallets": {"wallets": 12, "loads": 500000, "refunds": 24900, "credit_adjustments": 0,
                         "spends": 310000, "debit_adjustments": 0, "balances": 214900,
@@ -94,6 +94,9 @@ class ReconcileOut(BaseModel):
     positions: dict[str, int] = Field(description="each read model's log position compared at")
     events: int = Field(description="wallet, reward and order events folded")
     drifts: list[DriftOut]
+    unreadable: list[dict[str, Any]] = Field(
+        description="stored events that do not decode (position, aggregate_id, version, error): "
+                    "not folded, so their aggregates' totals may be off")
     totals: dict[str, dict[str, Any]]
 
 

@@ -6,8 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import psycopg
+from eventsourcing.utils import get_topic
 
-from projections.reconcile import reconcile
+from domain.commerce.wallet import Wallet
+from projections import tracking
+from projections.reconcile import MODELS, reconcile
 from runtime import Runtime
 from tests.support.audit_seals import money_history, project_money, run_eventmart, wallets
 
@@ -81,3 +84,34 @@ def test_the_fold_follows_the_log_order_where_transaction_ids_gain_a_digit(own: 
     # Then each wallet is folded from its opening on, in the log's order: no drift
     assert report.ok, report.drifts
     assert report.wallets.wallets == 2 and report.wallets.balances == 200_000
+
+
+def test_an_event_that_does_not_decode_is_reported_not_a_crash(own: Runtime, tmp_path: Path) -> None:
+    # Given a wallet whose next version was stored without its fields (a damaged store), and
+    # read models that were told to pass over it
+    made = money_history(own, customers=2)
+    wallet = made[0]["wallet"]
+    with psycopg.connect(own.database_url, autocommit=True) as conn:
+        (version,) = conn.execute("SELECT max(originator_version) FROM commerce_events "  # type: ignore[misc]
+                                  "WHERE originator_id = %s", (wallet,)).fetchone()
+        (bad,) = conn.execute(  # type: ignore[misc]
+            "INSERT INTO commerce_events (originator_id, originator_version, topic, state) "
+            "VALUES (%s, %s, %s, %s) RETURNING notification_id",
+            (wallet, version + 1, get_topic(Wallet.Debited),
+             b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-01-01T00:00:00+00:00"},"amount":5}')
+        ).fetchone()
+        for model in MODELS:
+            tracking.ensure_follower(conn, model, "commerce")
+            tracking.record_skip(conn, model, "commerce", bad, by="tester", reason="damaged")
+    project_money(own)
+    # When the log is reconciled
+    with psycopg.connect(own.database_url, autocommit=True) as conn:
+        report = reconcile(conn, own.commerce.mapper)
+    # Then the event is reported where it is, the rest is reconciled, and the answer is not ok
+    assert [(u.position, u.aggregate_id, u.version) for u in report.unreadable] == [
+        (bad, str(wallet), version + 1)]
+    assert "AttributeError" in report.unreadable[0].error and not report.ok
+    assert report.orders.orders == 2 and report.rewards.ledgers == 2
+    done = run_eventmart(own.database_url, tmp_path, "audit", "reconcile")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"UNREADABLE event at position {bad} (aggregate {wallet} version {version + 1})" in done.stdout
