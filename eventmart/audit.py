@@ -149,6 +149,7 @@ def replay(
 ) -> None:
     """Print an aggregate's events (public types) and the state they fold to, with the domain's
     own aggregate classes: all of them, up to --version N, or as of --as-of T."""
+    from projections.event_export import UnreplayableError
     from projections.event_export import replay as run
     from runtime import open_runtime
 
@@ -160,6 +161,11 @@ def replay(
     runtime = open_runtime(settings, database_url=url)
     try:
         found = run(runtime, aggregate_id, version=version, as_of=as_of)
+    except UnreplayableError as error:
+        for event in error.events:  # what could be replayed, for the auditor to see
+            typer.echo(json.dumps(event, default=str, separators=(",", ":")))
+        typer.echo(f"error: aggregate {aggregate_id}: {error}", err=True)
+        raise typer.Exit(1) from None
     finally:
         runtime.close()
     if found is None:

@@ -228,6 +228,14 @@ def state_of(aggregate: Any) -> dict[str, Any]:
     return state_json
 
 
+class UnreplayableError(Exception):
+    """A stored event of the stream does not decode or apply; `events`: those before it."""
+
+    def __init__(self, detail: str, events: list[dict[str, Any]]) -> None:
+        super().__init__(detail)
+        self.events = events
+
+
 def replay(runtime: Any, aggregate_id: UUID, *, version: int | None = None,
            as_of: datetime | None = None) -> Replayed | None:
     """The aggregate's events up to `version` (or the last at or before `as_of`), folded by
@@ -248,11 +256,16 @@ def replay(runtime: Any, aggregate_id: UUID, *, version: int | None = None,
     aggregate: Any = None
     events = []
     for position, v, topic, state in rows:
-        event: Any = app.mapper.to_domain_event(StoredEvent(aggregate_id, v, topic, bytes(state)))
-        if as_of is not None and event.timestamp > as_of:
-            break
-        aggregate = event.mutate(aggregate)
-        events.append(json.loads(_encode(event_json(app.name, position, event, topic, types))))
+        try:
+            event: Any = app.mapper.to_domain_event(StoredEvent(aggregate_id, v, topic, bytes(state)))
+            if as_of is not None and event.timestamp > as_of:
+                break
+            aggregate = event.mutate(aggregate)
+            events.append(json.loads(_encode(event_json(app.name, position, event, topic, types))))
+        except Exception as error:  # noqa: BLE001 - a stored row that no longer decodes or applies
+            raise UnreplayableError(
+                f"the event at version {v} (position {position} of the {app.name} log) cannot be "
+                f"replayed: {type(error).__name__}: {error}"[:1000], events) from None
     if aggregate is None or (version is not None and aggregate.version != version):
         return None
     return Replayed(app.name, type(aggregate).__name__, aggregate.version, events, state_of(aggregate))

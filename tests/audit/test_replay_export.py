@@ -162,3 +162,23 @@ def test_export_writes_a_row_it_cannot_read_with_its_error_and_exits_non_zero(
     # And the command says which rows, and fails: a script must not take it for a clean export
     assert done.returncode == 1
     assert done.stderr.count("commerce:") == 3 and "3 stored events could not be read" in done.stderr
+
+
+def test_replay_of_a_stream_it_cannot_read_says_where_and_exits_1(own: Runtime, tmp_path: Path) -> None:
+    # Given a wallet whose third version was stored without its fields
+    (wallet_id,) = wallets(own, 1, loads=1)
+    with psycopg.connect(own.database_url, autocommit=True) as conn:
+        (bad,) = conn.execute(  # type: ignore[misc]
+            "INSERT INTO commerce_events (originator_id, originator_version, topic, state) "
+            "VALUES (%s, 3, %s, %s) RETURNING notification_id",
+            (wallet_id, get_topic(Wallet.Debited),
+             b'{"timestamp":{"_type_":"datetime_iso","_data_":"2026-01-01T00:00:00+00:00"},"amount":5}')
+        ).fetchone()
+    # When it is replayed
+    done = run_eventmart(own.database_url, tmp_path, "replay", str(wallet_id))
+    # Then the events before it are shown, and the command names the event and fails
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert [json.loads(line)["version"] for line in done.stdout.splitlines()] == [1, 2]
+    assert f"the event at version 3 (position {bad} of the commerce log) cannot be replayed" in done.stderr
+    # And up to the version before it, the replay is whole
+    assert run_eventmart(own.database_url, tmp_path, "replay", str(wallet_id), "--version", "2").returncode == 0
