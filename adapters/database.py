@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,16 @@ log = logging.getLogger(__name__)
 # The default of 100 connections is too few for the API pools, a dozen in-process workers and
 # a burst of requests; PostgreSQL reads this file before it starts.
 EMBEDDED_SETTINGS = {"max_connections": "300"}
+
+
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's
+        return True
+    return True
 
 
 def start_embedded(
@@ -42,6 +53,18 @@ def start_embedded(
             if missing:
                 with conf.open("a") as f:
                     f.write("\n".join(["", *missing, ""]))
+
+        def _cleanup(self) -> None:
+            # The library lists the processes using the server in a file, and the last to
+            # exit stops it. A process killed outright (SIGKILL, the OOM killer) never takes
+            # itself off the list, and the server then outlived every later user: take the
+            # dead off first.
+            with self._lock:
+                listed = self.global_process_id_list.get()
+                alive = [pid for pid in listed if pid == os.getpid() or _exists(pid)]
+                if alive != listed:
+                    self.global_process_id_list.put(alive)
+            super()._cleanup()
 
     data_dir.mkdir(parents=True, exist_ok=True)
     pgdata = data_dir.resolve() / "pgdata"
