@@ -200,6 +200,9 @@ def export_events(
             for name in _applications(application):
                 done = export(conn, apps[name], sys.stdout, after=after, until=until)
                 failed += [f"{name}:{position}" for position in done.failed]
+                sys.stdout.flush()
+                typer.echo(f"exported the {name} log up to position {done.upto} (to go on: "
+                           f"--after {done.upto})", err=True)
     except BrokenPipeError:  # `| head`: the reader has what it wanted
         # What Python's docs advise: nothing more may reach the closed pipe at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -21,6 +21,7 @@ from psycopg import Connection, sql
 
 from domain.event_catalogue import UnknownEventTypeError, entry_for_topic
 from projections.audit_chain import APPLICATIONS, SCAN_ROWS, events_table
+from projections.event_log import settled_head
 
 # What every event carries beside its data: reported as fields of their own.
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
@@ -176,24 +177,31 @@ class _Exporter:
 class Exported:
     events: int
     failed: list[int]  # positions written as a line with an `error`, no `data`
+    upto: int  # the last position written (else `after`): the next export starts after it
 
 
 def export(conn: Connection, app: Application[UUID], out: IO[str], *, after: int = 0,
            until: int | None = None) -> Exported:
-    """Writes the log's events in (after, until] as JSON lines. Reads with a server-side
-    cursor and writes each fetch at once: memory does not grow with the log."""
+    """Writes the log's events in (after, until] as JSON lines, and never past the settled
+    head (`event_log.settled_head`): a transaction still running may yet commit an event
+    below a position already visible, and an export resumed after the last position written
+    would pass it by. Reads with a server-side cursor and writes each fetch at once: memory
+    does not grow with the log."""
     exporter = _Exporter(app)
-    written = 0
+    written, last = 0, after
+    settled = settled_head(conn, app.name)
+    until = settled if until is None else min(until, settled)
     with conn.transaction(), conn.cursor(name=f"export_{app.name}", binary=True) as cur:
         cur.itersize = SCAN_ROWS
-        cur.execute(sql.SQL(_SELECT).format(events_table(app.name)),
-                    (after, 2**63 - 1 if until is None else until))
+        cur.execute(sql.SQL(_SELECT).format(events_table(app.name)), (after, until))
         while rows := cur.fetchmany(SCAN_ROWS):
             lines = [exporter.line(*row) for row in rows]
             lines.append("")
             out.write("\n".join(lines))
             written += len(rows)
-    return Exported(written, exporter.failed)
+            last = rows[-1][0]
+    # Not `until`: a position drawn by a transaction still running is below the bound, unseen.
+    return Exported(written, exporter.failed, last)
 
 
 # Replay

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import uuid
 from datetime import UTC, datetime
@@ -19,7 +20,7 @@ from domain.commerce.values import DeliveryAddress, DeliveryAddressRef, OrderLin
 from domain.commerce.wallet import Wallet
 from domain.event_catalogue import entry_for_topic, public_type
 from projections.audit_chain import events_table
-from projections.event_export import _SELECT, _encode, _Exporter, event_json
+from projections.event_export import _SELECT, Exported, _encode, _Exporter, event_json, export
 from runtime import Runtime
 from tests.support.audit_seals import money_history, run_eventmart, wallets
 
@@ -182,3 +183,29 @@ def test_replay_of_a_stream_it_cannot_read_says_where_and_exits_1(own: Runtime, 
     assert f"the event at version 3 (position {bad} of the commerce log) cannot be replayed" in done.stderr
     # And up to the version before it, the replay is whole
     assert run_eventmart(own.database_url, tmp_path, "replay", str(wallet_id), "--version", "2").returncode == 0
+
+
+def test_an_export_stops_before_a_position_a_running_transaction_holds(own: Runtime) -> None:
+    # Given a transaction that drew a position and has not committed, and a later event that has
+    (wallet_id,) = wallets(own, 1, loads=0)
+    with own.pool.connection() as held:
+        held.autocommit = False
+        (late,) = held.execute(  # type: ignore[misc]
+            "INSERT INTO commerce_events (originator_id, originator_version, topic, state) "
+            "SELECT gen_random_uuid(), 1, topic, state FROM commerce_events "
+            "WHERE originator_id = %s RETURNING notification_id", (wallet_id,)).fetchone()
+        wallets(own, 1, loads=0)
+        # When the log is exported, then the export stops before the held position
+        with psycopg.connect(own.database_url, autocommit=True) as conn:
+            first, out = export_lines(conn, own)
+            assert [e["position"] for e in out] == [late - 1] and first.upto == late - 1
+            # And once it commits, an export from where the first stopped has both, none lost
+            held.commit()
+            rest, out = export_lines(conn, own, after=first.upto)
+        assert [e["position"] for e in out] == [late, late + 1] and rest.upto == late + 1
+
+
+def export_lines(conn: psycopg.Connection[Any], rt: Runtime, after: int = 0) -> tuple[Exported, list[dict[str, Any]]]:
+    out = io.StringIO()
+    done = export(conn, rt.commerce, out, after=after)
+    return done, [json.loads(line) for line in out.getvalue().splitlines()]
