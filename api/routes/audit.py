@@ -13,7 +13,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.utils import get_topic
 from fastapi import Query
 from psycopg import Connection
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
 from api.dependencies import Auditor, ConnectionDep, RuntimeDep
 from api.routing import Router
@@ -200,6 +200,15 @@ class EventTypesOut(BaseModel):
             "required": ["amount"], "additionalProperties": False}}]}]}}
 
 
+def _iso_8601(value: Any) -> Any:
+    """pydantic reads a number as Unix time, in seconds or milliseconds by its size:
+    `as_of=99999999999` was 1973. A time here is ISO 8601, as documented."""
+    if isinstance(value, str) and value.strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise ValueError("an ISO 8601 time, like 2026-03-01T12:00:00Z")
+    return value
+
+
+IsoTime = Annotated[datetime | None, BeforeValidator(_iso_8601)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many events")]
 Version = Annotated[int, Query(ge=1, le=2**31 - 1)]
 
@@ -260,7 +269,7 @@ def stream_state(
     aggregate_id: UUID, user: Auditor, runtime: RuntimeDep, conn: ConnectionDep,
     version: Annotated[int | None, Query(ge=1, le=2**31 - 1,
                                          description="replay up to this version")] = None,
-    as_of: Annotated[datetime | None, Query(
+    as_of: Annotated[IsoTime, Query(
         description="replay the events recorded at or before this time (ISO 8601; UTC if "
                     "no zone)")] = None,
 ) -> dict[str, Any]:
@@ -297,8 +306,8 @@ def global_log(
     type: Annotated[list[str] | None, Query(  # noqa: A002 - the documented parameter name
         max_length=20, description="public event types (repeatable); any of them")] = None,
     aggregate_id: Annotated[UUID | None, Query(description="one aggregate's events")] = None,
-    since: Annotated[datetime | None, Query(description="events at or after this time")] = None,
-    until: Annotated[datetime | None, Query(description="events at or before this time")] = None,
+    since: Annotated[IsoTime, Query(description="events at or after this time (ISO 8601)")] = None,
+    until: Annotated[IsoTime, Query(description="events at or before this time (ISO 8601)")] = None,
     cursor: LogCursor = None,
 ) -> dict[str, Any]:
     if cursor is not None and (after or since or until):

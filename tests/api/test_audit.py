@@ -76,6 +76,7 @@ def test_a_wallet_replays_to_each_version_and_to_any_time(
                                params={"as_of": before.isoformat()}), 404)
     assert_problem(auditor.get(f"/v1/audit/streams/{wallet}/state",
                                params={"as_of": third.isoformat(), "version": 2}), 400)
+    assert_problem(auditor.get(f"/v1/audit/streams/{wallet}/state", params={"as_of": "99999999999"}), 400)
     assert_problem(auditor.get(f"/v1/audit/streams/{wallet}/state", params={"version": 0}), 400)
 
 
@@ -183,6 +184,8 @@ def test_the_log_refuses_what_it_cannot_answer(auditor: TestClient) -> None:
     assert_problem(auditor.get(log, params={"application": "commerce", "since": "2026-02-01T00:00:00Z",
                                             "until": "2026-01-01T00:00:00Z"}), 400)
     assert_problem(auditor.get(log, params={"application": "commerce", "since": "0001-01-01T00:00:00"}), 400)
+    for number in ("99999999999", "1700000000", "-5", "1.5"):  # not read as Unix time
+        assert_problem(auditor.get(log, params={"since": number}), 400)
     r = auditor.get(log, params={"application": "commerce", "after": 2**62})
     assert r.status_code == 200 and r.json()["events"] == [] and r.json()["next_after"] is None
     for wrong_cursor in ("", "12", "1-2-3", "-1-2", "18446744073709551616-1", "1-9223372036854775808"):
