@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from adapters.idempotency_store import KEEP_FOR
 from domain.commerce.coupon import Coupon, CouponRejectedError, discount_for
-from domain.commerce.rewards import NotEnoughPointsError, RewardLedger, parse_tiers, tier_of
+from domain.commerce.rewards import NotEnoughPointsError, RewardLedger, parse_tiers, points_kept, tier_of
 from domain.commerce.wallet import DEBIT_KEY_RETENTION, InsufficientFundsError, KeyedDebit, KeyedDebits, Wallet
 from domain.errors import DomainError
 from domain.loading import copy_aggregate
@@ -304,3 +304,30 @@ def test_a_coupon_is_created_only_with_terms_its_uses_can_compare_and_store(
     with pytest.raises(DomainError) as refused:
         Coupon.create(terms(**changes), created_by="admin")
     assert refused.value.field == field
+
+
+@for_all(earned=st.integers(1, 10**6), goods=st.integers(1, 10**9), spent=st.integers(0, 10**6),
+         shares=st.lists(st.integers(1, 100), min_size=1, max_size=8), whole=st.booleans())
+def test_returns_take_back_what_the_goods_earned_never_more_and_never_below_zero(
+        earned: int, goods: int, spent: int, shares: list[int], whole: bool) -> None:
+    # Given an order's points, some of them (and other points) spent
+    ledger = given(*ledger_with(earned)).when(lambda r: None).then_nothing()
+    spent = min(spent, ledger.balance)
+    if spent:
+        ledger.reserve(spent)
+        ledger.redeem("o9", spent)
+    # When its goods come back in parts (all of them, or the parts' share of them)
+    total = sum(shares) if whole else sum(shares) + 1
+    returned, taken, owed = 0, 0, 0
+    for n, share in enumerate(shares):
+        now = returned + goods * share // total if n < len(shares) - 1 or not whole else goods
+        before = ledger.balance
+        owed += ledger.reverse_return("o1", f"ret-{n}", goods=goods, returned_before=returned,
+                                      returned=now)
+        taken += before - ledger.balance
+        assert ledger.balance >= 0
+        returned = now
+    # Then what was taken back, as points or owed as their value, is what those goods earned
+    assert taken + owed == earned - points_kept(earned, goods, returned) == earned - ledger.lifetime
+    if whole:
+        assert taken + owed == earned and ledger.lifetime == 0
