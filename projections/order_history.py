@@ -116,13 +116,14 @@ def evolve(doc: Doc | None, event: Order.Event) -> Doc | None:
     elif isinstance(event, Order.ReturnRequested):
         doc["returns"].append({"id": event.return_id, "items": event.items, "reason": event.reason,
                                "amount": event.amount, "status": "requested", "note": None,
-                               "created_at": ts, "decided_at": None})
+                               "refund": None, "created_at": ts, "decided_at": None})
         _act(doc, event, "return_requested", "customer", event.reason)
     elif isinstance(event, Order.ReturnDecided):
         for ret in doc["returns"]:
             if ret["id"] == event.return_id:
+                # `amount` was the estimate when asked; `refund` is what approval owed back.
                 ret.update(status="approved" if event.approved else "rejected", note=event.note,
-                           decided_at=ts)
+                           decided_at=ts, refund=event.refund if event.approved else None)
         _act(doc, event, "return_approved" if event.approved else "return_rejected", event.by,
              event.note)
     if isinstance(event, Order.StatusChanged | Order.Cancelled | Order.Modified | Order.Paid
@@ -188,4 +189,4 @@ def unpaid_since(conn: Connection, before: datetime, limit: int = 200) -> list[U
 
 READ_MODEL = ReadModel(name="order_history", application="commerce", create_sql=CREATE_SQL,
                        drop_sql=DROP_SQL, apply_batch=apply_batch,
-                       reads=(Order.Event,))
+                       reads=(Order.Event,), version=2)  # 2: a return's `refund`

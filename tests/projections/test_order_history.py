@@ -140,16 +140,18 @@ def test_returns_are_requested_then_decided() -> None:
         placed(s), moved(s, "deliver", "delivered"),
         s.event(Order.ReturnRequested, return_id="r1", items=items, reason="stale", amount=500),
         s.event(Order.ReturnRequested, return_id="r2", items=items, reason="again", amount=500),
-        s.event(Order.ReturnDecided, return_id="r1", approved=True, note="sorry", by="support", refund=500,
+        s.event(Order.ReturnDecided, return_id="r1", approved=True, note="sorry", by="support", refund=499,
                 timestamp=LATER),
         s.event(Order.ReturnDecided, return_id="r2", approved=False, note="one only", by="support", refund=None,
                 timestamp=LATER),
     ).then_including(
         status="delivered",
+        # `amount`: the estimate when asked; `refund`: what approval owed back (the paisa of a
+        # share goes to the first unit returned: two asked at once both estimated 500)
         returns=[{"id": "r1", "items": items, "reason": "stale", "amount": 500, "status": "approved",
-                  "note": "sorry", "created_at": T0, "decided_at": T1},
+                  "note": "sorry", "refund": 499, "created_at": T0, "decided_at": T1},
                  {"id": "r2", "items": items, "reason": "again", "amount": 500, "status": "rejected",
-                  "note": "one only", "created_at": T0, "decided_at": T1}],
+                  "note": "one only", "refund": None, "created_at": T0, "decided_at": T1}],
     )
 
 
