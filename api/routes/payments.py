@@ -220,8 +220,11 @@ def _complete(runtime: Runtime, conn: Connection, payment_id: UUID, outcome: str
     return_url = runtime.payments.payment(payment_id).return_url
     raw, signature = provider.webhook(payment_id, outcome, "declined in sandbox" if outcome == "failed" else "")
     handle_webhook(runtime, raw, signature, conn)
+    # The payment's status now, not the button pressed: a "fail" after a "pay" is ignored
+    # (a succeeded payment stays succeeded) and the payer must not be told it failed.
+    status = runtime.payments.payment(payment_id).status
     separator = "&" if "?" in return_url else "?"
-    target = return_url + separator + urlencode({"payment_id": str(payment_id), "status": outcome})
+    target = return_url + separator + urlencode({"payment_id": str(payment_id), "status": status})
     return RedirectResponse(target, status_code=303)
 
 

@@ -125,6 +125,9 @@ def test_failed_payment_then_retry(new_client, shop) -> None:  # type: ignore[no
     second = pay(client, order).json()["payment_id"]
     client.post(f"/v1/payments/sandbox/{second}/pay", follow_redirects=False)
     eventually(lambda: order_status(client, order["order_id"]) == "pending")
+    # A "fail" pressed after paying changes nothing, and the payer is told it succeeded
+    again = client.post(f"/v1/payments/sandbox/{second}/fail", follow_redirects=False)
+    assert again.headers["location"].endswith("status=succeeded")
 
 
 def test_unpaid_payments_expire(new_client, shop, runtime, clock) -> None:  # type: ignore[no-untyped-def]
