@@ -145,6 +145,10 @@ def reward_notices(event: RewardLedger.Event) -> list[Notice]:
     if isinstance(event, RewardLedger.Earned):
         return [{"kind": "rewards", "title": "Points earned",
                  "body": f"You earned {event.points} points on a delivered order.", "link": "/rewards"}]
+    if isinstance(event, RewardLedger.ReturnRestored):
+        return [{"kind": "rewards", "title": "Points given back",
+                 "body": f"{event.points} points you used were given back for returned items.",
+                 "link": "/rewards"}]
     if isinstance(event, RewardLedger.Reversed) and event.points:  # 0: all spent (see Refunded)
         return [{"kind": "rewards", "title": "Points reversed",
                  "body": f"{event.points} points were taken back for returned items.", "link": "/rewards"}]

@@ -44,6 +44,7 @@ MOVES = {
     RewardLedger.Reversed: ("reversed", -1, 0, 0),
     RewardLedger.Redeemed: ("redeemed", -1, 0, 0),
     RewardLedger.Restored: ("restored", 1, 0, 0),
+    RewardLedger.ReturnRestored: ("restored", 1, 0, 0),
 }
 
 

@@ -344,7 +344,8 @@ class Marketplace(RuleBasedStateMachine):
     def points_follow_the_goods_kept(self) -> None:
         """A customer's lifetime points are those their orders earned on goods they kept; each
         return takes back the value of the points its goods earned, as points or, once they
-        are spent, out of the refund, as far as the refund goes."""
+        are spent, out of the refund, as far as the refund goes; and gives back the points
+        spent on its goods."""
         commerce = self.runtime.commerce
         orders = {str(o.id): o for i in self.orders if (o := stored_order(self.runtime, i)) is not None}
         for owner in self.customers:
@@ -368,6 +369,15 @@ class Marketplace(RuleBasedStateMachine):
                     assert value == min(reversal.lifetime * POINT_VALUE,
                                         reversal.points * POINT_VALUE + ret.get("refund", 0))
             assert ledger.lifetime == kept, (ledger.lifetime, kept)
+            given_back: dict[str, int] = {}
+            for e in points_given_back(commerce, ledger.id):
+                given_back[e.order_id] = given_back.get(e.order_id, 0) + e.points
+            for order_id, redeemed in ledger.redeemed_orders.items():
+                bought = orders.get(order_id)
+                if bought is None:
+                    continue
+                goods = bought.amounts["subtotal"] - bought.amounts["discount"]
+                assert given_back.get(order_id, 0) == redeemed - points_kept(redeemed, goods, bought.returned_goods)
 
     @invariant()
     def stock_is_never_sold_twice(self) -> None:
@@ -385,6 +395,11 @@ class Marketplace(RuleBasedStateMachine):
             delivered = sum(line.qty for o in orders if o.status == "delivered" for line in o.lines
                             if line.product_id == str(pid))
             assert stock.sold == delivered - restocked
+
+
+def points_given_back(commerce: Any, ledger_id: uuid.UUID) -> list[Any]:
+    """The points a ledger gave back for returned goods bought with them."""
+    return [e for e in commerce.events.get(ledger_id) if isinstance(e, RewardLedger.ReturnRestored)]
 
 
 def owed_by_history(events: list[Any]) -> tuple[int, int, int, int]:

@@ -92,6 +92,13 @@ class RewardLedger(Aggregate):
         order_id: str
         points: int
 
+    class ReturnRestored(Aggregate.Event):
+        """Points spent on an order, given back for goods of it that came back."""
+
+        order_id: str
+        reference: str  # the return
+        points: int
+
     @staticmethod
     def create_id(owner_id: str) -> UUID:
         return ledger_id_for(UUID(owner_id))
@@ -150,6 +157,25 @@ class RewardLedger(Aggregate):
         self.balance -= points
         self.lifetime -= lifetime
         self.reserved = min(self.reserved, self.balance)
+
+    def restore_return(self, order_id: str, reference: str, *, goods: int, returned_before: int,
+                       returned: int) -> None:
+        """A return gives back the points spent on the order in proportion to the goods that
+        came back, as `reverse_return` takes back those it earned: the refund pays back what
+        was paid for the goods after discounts, so without this the points' share of the
+        discount was lost on returned goods."""
+        redeemed = self.redeemed_orders.get(order_id, 0)
+        key = f"restored:{reference}"
+        if redeemed <= 0 or goods <= 0 or key in self.reversals:
+            return
+        points = points_kept(redeemed, goods, returned_before) - points_kept(redeemed, goods, returned)
+        if points > 0:
+            self._return_restored(order_id=order_id, reference=key, points=points)
+
+    @event(ReturnRestored)
+    def _return_restored(self, order_id: str, reference: str, points: int) -> None:
+        self.reversals.add(reference)
+        self.balance += points
 
     def reserve(self, points: int) -> None:
         """Sets the reservation against the current cart (replacing any earlier one)."""

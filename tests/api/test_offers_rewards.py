@@ -197,6 +197,32 @@ def test_a_return_takes_back_the_points_it_earned_or_their_value_once_spent(  # 
     assert any(n["title"] == "Refund reduced by points already spent" for n in notices)
 
 
+def test_a_return_gives_back_the_points_spent_on_its_goods(  # type: ignore[no-untyped-def]
+        new_client, shop, staff_client, runtime) -> None:
+    # Given 498 points earned, then all spent on a tea (₹249 less ₹49.80), delivered
+    client, vendor = new_client(), shop["vendor"]
+    delivered_order(client, vendor, shop["tea"], qty=2)
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
+    client.post("/api/v1/consumer/rewards/redeem", json={"points": 498})
+    order = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).json()
+    for step in ("accept", "packed", "out-for-delivery", "delivered"):
+        assert vendor.post(f"/v1/vendor/orders/{order['id']}/{step}").status_code == 200
+    assert client.get("/api/v1/consumer/rewards").json()["points"] == 199  # earned on ₹199.20
+    wallet_before = balance(runtime, client)
+    # When the tea comes back
+    line = client.get(f"/v1/orders/{order['id']}").json()["items"][0]["item_id"]
+    ret = client.post(f"/api/v1/consumer/orders/{order['id']}/return/raise",
+                      json={"items": [{"item_id": line, "quantity": 1}], "reason": "x"}).json()["returns"][0]
+    assert staff_client("support").post(
+        f"/v1/admin/orders/{order['id']}/returns/{ret['id']}/approve").status_code == 200
+    # Then what was paid comes back to the wallet, the 498 points spent come back, and the 199
+    # the tea earned go: as if it had never been bought
+    assert balance(runtime, client) == wallet_before + 24_900 - 4_980
+    rewards = client.get("/api/v1/consumer/rewards").json()
+    assert (rewards["points"], rewards["lifetime_points"]) == (498, 498)
+    assert [h["type"] for h in rewards["history"][:2]] == ["reversed", "restored"]
+
+
 STEPS = [
     (Coupon, "redeem"),
     (RewardLedger, "redeem"),

@@ -331,3 +331,18 @@ def test_returns_take_back_what_the_goods_earned_never_more_and_never_below_zero
     assert taken + owed == earned - points_kept(earned, goods, returned) == earned - ledger.lifetime
     if whole:
         assert taken + owed == earned and ledger.lifetime == 0
+
+
+def test_a_return_gives_back_the_points_spent_on_its_goods_once() -> None:
+    # Given 300 points spent on order o9, whose goods cost 10,000 after the discount
+    ledger = given(*ledger_with(300, reserved=300)).when(lambda r: r.redeem("o9", 300)).then(
+        (RewardLedger.Redeemed, {"order_id": "o9", "points": 300}))
+    # When a quarter of its goods come back, then the rest
+    ledger.restore_return("o9", "return:r1", goods=10_000, returned_before=0, returned=2_500)
+    ledger.restore_return("o9", "return:r1", goods=10_000, returned_before=0, returned=2_500)  # again
+    ledger.restore_return("o9", "return:r2", goods=10_000, returned_before=2_500, returned=10_000)
+    # Then a quarter of the points come back with the first, all of them in the end, once each
+    restored = [(e.reference, e.points) for e in ledger.collect_events()
+                if isinstance(e, RewardLedger.ReturnRestored)]
+    assert restored == [("restored:return:r1", 75), ("restored:return:r2", 225)]
+    assert ledger.balance == 300 and ledger.lifetime == 300  # given back, not earned again

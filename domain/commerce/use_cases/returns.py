@@ -39,10 +39,12 @@ class ReturnsAndRefunds(CommerceBase):
         changed: list[Aggregate] = [order]
         if order.returned_goods > returned_before:
             ledger = self.ledger(UUID(order.customer_id))
-            spent = ledger.reverse_return(
-                str(order.id), f"return:{return_id}",
-                goods=order.amounts["subtotal"] - order.amounts["discount"],
-                returned_before=returned_before, returned=order.returned_goods)
+            goods, returned = order.amounts["subtotal"] - order.amounts["discount"], order.returned_goods
+            # First the points spent on these goods come back, then those they earned go.
+            ledger.restore_return(str(order.id), f"return:{return_id}", goods=goods,
+                                  returned_before=returned_before, returned=returned)
+            spent = ledger.reverse_return(str(order.id), f"return:{return_id}", goods=goods,
+                                          returned_before=returned_before, returned=returned)
             changed.append(ledger)
             # Points the order earned on these goods and the customer has already spent are
             # paid for out of the refund: else returning the goods kept their value.
