@@ -139,6 +139,10 @@ def test_points_earned_and_reversed_are_news_reservations_are_not() -> None:
     assert reward_notices(s.event(RewardLedger.Reversed, reference="r", points=20, lifetime=20)) == [
         {"kind": "rewards", "title": "Points reversed", "body": "20 points were taken back for returned items.",
          "link": "/rewards"}]
+    assert reward_notices(s.event(RewardLedger.ReturnRestored, order_id="o", reference="restored:r",
+                                  points=75)) == [
+        {"kind": "rewards", "title": "Points given back",
+         "body": "75 points you used were given back for returned items.", "link": "/rewards"}]
     # Earned points all spent: nothing to take from the balance (the refund says what it kept)
     assert reward_notices(s.event(RewardLedger.Reversed, reference="r", points=0, lifetime=20)) == []
     for event_class in (RewardLedger.Reserved, RewardLedger.ReservationReleased):
