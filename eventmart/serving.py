@@ -68,10 +68,10 @@ def _end_with_parent() -> None:
         multiprocessing.connection.wait([sentinel])
         # uvicorn's own handler: stop accepting, finish the requests in flight, run shutdown.
         os.kill(os.getpid(), signal.SIGTERM)
-        # A request that never ends must not keep the port: a second signal is uvicorn's
-        # "force exit".
+        # A request that never ends must not keep the port: SIGINT after a first signal is
+        # uvicorn's "force exit" (a second SIGTERM is not).
         threading.Event().wait(GRACE_AFTER_PARENT_DIED)
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGINT)
 
     threading.Thread(target=watch, args=(parent.sentinel,), name="parent-watch",
                      daemon=True).start()

@@ -5,6 +5,7 @@ binds, connections have Nagle's algorithm off."""
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import os
 import signal
 import socket
@@ -162,3 +163,62 @@ def test_an_api_process_ends_when_its_parent_is_killed(postgres: str, tmp_path: 
             for pid in orphans:  # should the test fail, it leaves no server behind
                 if not gone(pid):
                     os.kill(pid, signal.SIGKILL)
+
+
+def _server_that_never_answers(port: int, arrived: Any) -> None:
+    """An API process (spawned, as uvicorn's supervisor spawns them) whose one route never
+    returns: only a forced exit ends it."""
+    import eventmart.serving as serving
+
+    serving.GRACE_AFTER_PARENT_DIED = 0.5
+    serving._end_with_parent()
+
+    async def never(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            arrived.set()
+            await asyncio.Event().wait()
+
+    uvicorn.run(never, host="127.0.0.1", port=port, lifespan="off", log_config=None)
+
+
+def _supervisor(port: int, pids: Any, arrived: Any) -> None:
+    child = multiprocessing.get_context("spawn").Process(target=_server_that_never_answers,
+                                                         args=(port, arrived))
+    child.start()
+    pids.put(child.pid)
+    child.join()
+
+
+def test_an_orphaned_api_process_with_a_request_that_never_ends_still_exits() -> None:
+    # Given an API process whose supervisor will die, serving a request that never ends
+    port = free_port()
+    spawn = multiprocessing.get_context("spawn")
+    pids, arrived = spawn.Queue(), spawn.Event()
+    supervisor = spawn.Process(target=_supervisor, args=(port, pids, arrived))
+    supervisor.start()
+    api_pid = pids.get(timeout=120)
+    try:
+        eventually(lambda: socket.socket().connect_ex(("127.0.0.1", port)) == 0, timeout=120, interval=0.05)
+        stuck: list[BaseException] = []
+
+        def request() -> None:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/", timeout=300)
+            except httpx.HTTPError as error:
+                stuck.append(error)
+
+        waiting = threading.Thread(target=request, daemon=True)
+        waiting.start()
+        assert arrived.wait(60), "the request reached the API process"
+        # When the supervisor is killed outright
+        assert supervisor.pid is not None
+        os.kill(supervisor.pid, signal.SIGKILL)
+        supervisor.join(30)
+        # Then the API process ends anyway (graceful first, then forced), and the stuck
+        # request is cut off rather than kept
+        eventually(lambda: gone(api_pid), timeout=60, interval=0.05)
+        waiting.join(60)
+        assert stuck and not waiting.is_alive()
+    finally:
+        if not gone(api_pid):
+            os.kill(api_pid, signal.SIGKILL)
