@@ -110,7 +110,7 @@ class _Exporter:
 
     def line(self, position: int, oid: str, version: int, topic: str, stored: bytes) -> str:
         try:
-            return self._line(position, oid, version, topic, stored.decode())
+            return self._line(position, oid, version, topic, stored)
         except Exception as error:  # noqa: BLE001 - the auditor still sees that the row exists
             # As the audit API shows such a row (projections/event_log.py): where it is, what
             # it claims to be, and why it cannot be read; the command exits non-zero at the end.
@@ -124,23 +124,24 @@ class _Exporter:
                             "schema_version": schema_version, "timestamp": None, "data": None,
                             "error": f"{type(error).__name__}: {error}"})
 
-    def _line(self, position: int, oid: str, version: int, topic: str, state: str) -> str:
-        if self.direct and (spliced := self._spliced(position, oid, version, topic, state)):
-            return spliced
-        if self.direct and '"_type_"' not in (plain := _TYPED.sub(_untyped, state)):
-            data = json.loads(plain)
-            stored_version = data.pop("class_version", 1)
-            if stored_version >= self._class_version(topic):
-                timestamp = data.pop("timestamp")
-                data.pop("originator_topic", None)
-                public, schema_version = _type_of(topic, self.types)
-                return _encode({"application": self.app.name, "position": position,
-                                "aggregate_id": oid, "version": version, "type": public,
-                                "schema_version": schema_version, "timestamp": timestamp,
-                                "data": data})
+    def _line(self, position: int, oid: str, version: int, topic: str, stored: bytes) -> str:
+        if self.direct:  # the stored bytes are the JSON text (no cipher, no compression)
+            state = stored.decode()
+            if spliced := self._spliced(position, oid, version, topic, state):
+                return spliced
+            if '"_type_"' not in (plain := _TYPED.sub(_untyped, state)):
+                data = json.loads(plain)
+                stored_version = data.pop("class_version", 1)
+                if stored_version >= self._class_version(topic):
+                    timestamp = data.pop("timestamp")
+                    data.pop("originator_topic", None)
+                    public, schema_version = _type_of(topic, self.types)
+                    return _encode({"application": self.app.name, "position": position,
+                                    "aggregate_id": oid, "version": version, "type": public,
+                                    "schema_version": schema_version, "timestamp": timestamp,
+                                    "data": data})
         self.decoded += 1
-        event = self.app.mapper.to_domain_event(
-            StoredEvent(UUID(oid), version, topic, state.encode()))
+        event = self.app.mapper.to_domain_event(StoredEvent(UUID(oid), version, topic, stored))
         return _encode(event_json(self.app.name, position, event, topic, self.types))
 
     def _spliced(self, position: int, oid: str, version: int, topic: str, state: str) -> str | None:

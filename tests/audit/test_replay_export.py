@@ -15,6 +15,7 @@ from eventsourcing.persistence import StoredEvent
 from eventsourcing.utils import get_topic
 from psycopg import sql
 
+from domain.commerce.application import CommerceApplication
 from domain.commerce.order import Action, Order
 from domain.commerce.values import DeliveryAddress, DeliveryAddressRef, OrderLine
 from domain.commerce.wallet import Wallet
@@ -209,3 +210,21 @@ def export_lines(conn: psycopg.Connection[Any], rt: Runtime, after: int = 0) -> 
     out = io.StringIO()
     done = export(conn, rt.commerce, out, after=after)
     return done, [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_an_export_of_compressed_events_decodes_them(own: Runtime) -> None:
+    # Given events stored compressed (an application configured with a compressor)
+    env = {**own.commerce.env, "COMPRESSOR_TOPIC": "eventsourcing.compressor:ZlibCompressor"}
+    compressed = CommerceApplication(env, prices=own.catalog)
+    try:
+        wallet = Wallet(owner_id=str(uuid.uuid4()), currency="INR")
+        wallet.credit(1000, kind="load", reference="zlib")
+        compressed.save(wallet)
+        # When its log is exported, then every line has its data: none is an error
+        with psycopg.connect(own.database_url, autocommit=True) as conn:
+            out = io.StringIO()
+            done = export(conn, compressed, out)
+        lines = [json.loads(line) for line in out.getvalue().splitlines()]
+        assert done.failed == [] and [e["data"].get("amount") for e in lines] == [None, 1000]
+    finally:
+        compressed.close()
