@@ -183,26 +183,47 @@ def export_events(
     application: ApplicationOption = None,
     after: Annotated[int, typer.Option(min=0, help="start after this position")] = 0,
     until: Annotated[int | None, typer.Option(min=0, help="stop at this position (included)")] = None,
+    cursor: Annotated[str | None, typer.Option(
+        help="export in the workers' order, (transaction id, position), after this cursor "
+             "(0-0: from the start; then the one the last export printed): resumed this way an "
+             "export never misses an event that committed late. One --application; not with "
+             "--after or --until")] = None,
 ) -> None:
     """Stream the log as JSON lines (application, position, aggregate_id, version, public
     type, timestamp, data), in position order per application, for jq, DuckDB or pandas."""
     import psycopg
 
     from eventmart.cli import _setup
-    from projections.event_export import export
+    from projections.event_export import export, export_from
+    from projections.event_log import parse_cursor
     from runtime import build_applications
 
+    start: tuple[int, int] | None = None
+    if cursor is not None:
+        try:
+            start = parse_cursor(cursor)
+        except ValueError as error:
+            raise typer.BadParameter(str(error), param_hint="--cursor") from None
+        if application is None or after or until is not None:
+            raise typer.BadParameter("--cursor reads one log: give --application, not --after or --until",
+                                     param_hint="--cursor")
     settings, url = _setup()
     apps = {a.name: a for a in build_applications(settings, url)}
     failed: list[str] = []
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             for name in _applications(application):
-                done = export(conn, apps[name], sys.stdout, after=after, until=until)
+                if start is not None:
+                    done = export_from(conn, apps[name], sys.stdout, start)
+                    assert done.cursor is not None
+                    go_on = f"--cursor {done.cursor[0]}-{done.cursor[1]}"
+                else:
+                    done = export(conn, apps[name], sys.stdout, after=after, until=until)
+                    go_on = f"--after {done.upto}"
                 failed += [f"{name}:{position}" for position in done.failed]
                 sys.stdout.flush()
                 typer.echo(f"exported the {name} log up to position {done.upto} (to go on: "
-                           f"--after {done.upto})", err=True)
+                           f"{go_on})", err=True)
     except BrokenPipeError:  # `| head`: the reader has what it wanted
         # What Python's docs advise: nothing more may reach the closed pipe at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

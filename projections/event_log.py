@@ -261,6 +261,16 @@ def read_log(
 
 # -- the global log in reading order -------------------------------------------------------
 
+def parse_cursor(text: str) -> tuple[int, int]:
+    """A reading position as the API and the CLI write it, TRANSACTION-POSITION ("0-0": the
+    start); ValueError for anything else."""
+    xid, dash, position = text.partition("-")
+    if not (dash and xid.isascii() and xid.isdigit() and position.isascii() and position.isdigit()
+            and int(xid) < 2**64 and int(position) < 2**63):
+        raise ValueError("a cursor is TRANSACTION-POSITION, as a page's next_cursor, or 0-0")
+    return int(xid), int(position)
+
+
 # Rows a page with a type filter looks at, at most, per wanted event: a rare type then costs a
 # bounded scan per page (with fewer events and a cursor past them), not the whole log.
 SCAN_PER_EVENT = 20

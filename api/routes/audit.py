@@ -171,11 +171,10 @@ LogCursor = Annotated[str | None, Query(
 
 
 def _cursor(text: str) -> tuple[int, int]:
-    xid, _, position = text.partition("-")
-    if int(xid) >= 2**64 or int(position) >= 2**63:
-        raise DomainError("the cursor is out of range: use a page's next_cursor, or 0-0",
-                          field="cursor")
-    return int(xid), int(position)
+    try:
+        return event_log.parse_cursor(text)
+    except ValueError as error:
+        raise DomainError(str(error), field="cursor") from None
 
 
 class EventTypeOut(BaseModel):

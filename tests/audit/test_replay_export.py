@@ -21,7 +21,7 @@ from domain.commerce.values import DeliveryAddress, DeliveryAddressRef, OrderLin
 from domain.commerce.wallet import Wallet
 from domain.event_catalogue import entry_for_topic, public_type
 from projections.audit_chain import events_table
-from projections.event_export import _SELECT, Exported, _encode, _Exporter, event_json, export
+from projections.event_export import _SELECT, Exported, _encode, _Exporter, event_json, export, export_from
 from runtime import Runtime
 from tests.support.audit_seals import money_history, run_eventmart, wallets
 
@@ -228,3 +228,44 @@ def test_an_export_of_compressed_events_decodes_them(own: Runtime) -> None:
         assert done.failed == [] and [e["data"].get("amount") for e in lines] == [None, 1000]
     finally:
         compressed.close()
+
+
+def test_an_export_resumed_from_its_cursor_never_passes_a_late_commit(own: Runtime, tmp_path: Path) -> None:
+    """By position this interleaving loses an event: a transaction that took its id first draws
+    its position after another's and commits first; an export resumed after the last position
+    written passed the other's event for good."""
+    (wallet_id,) = wallets(own, 1, loads=0)
+    copy = ("INSERT INTO commerce_events (originator_id, originator_version, topic, state) "
+            "SELECT gen_random_uuid(), 1, topic, state FROM commerce_events "
+            "WHERE originator_id = %s RETURNING notification_id")
+    with own.pool.connection() as first, own.pool.connection() as late, \
+            psycopg.connect(own.database_url, autocommit=True) as conn:
+        # Given a transaction that takes its id, then another that takes a later id and draws a
+        # position, then the first draws a higher position and commits while the other runs
+        first.autocommit = late.autocommit = False
+        first.execute("SELECT pg_current_xact_id()")
+        late.execute("SELECT pg_current_xact_id()")
+        (drawn_late,) = late.execute(copy, (wallet_id,)).fetchone()  # type: ignore[misc]
+        (drawn_first,) = first.execute(copy, (wallet_id,)).fetchone()  # type: ignore[misc]
+        first.commit()
+        # When the log is exported by cursor, and again from where that ended once the other
+        # commits
+        out = io.StringIO()
+        done = export_from(conn, own.commerce, out, (0, 0))
+        late.commit()
+        rest = io.StringIO()
+        again = export_from(conn, own.commerce, rest, done.cursor or (0, 0))
+    # Then every event was exported once, the late one by the second export
+    positions = [json.loads(line)["position"] for line in (out.getvalue() + rest.getvalue()).splitlines()]
+    assert positions == [1, drawn_first, drawn_late] and again.upto == drawn_late
+    # And the command does the same, saying where to go on from; a cursor needs one log
+    url = own.database_url
+    whole = run_eventmart(url, tmp_path, "export-events", "-a", "commerce", "--cursor", "0-0")
+    assert whole.returncode == 0 and len(whole.stdout.splitlines()) == 3
+    go_on = whole.stderr.split("--cursor ")[1].split(")")[0]
+    nothing = run_eventmart(url, tmp_path, "export-events", "-a", "commerce", "--cursor", go_on)
+    assert nothing.returncode == 0 and nothing.stdout == "" and f"--cursor {go_on}" in nothing.stderr
+    for wrong in (["--cursor", "0-0"], ["-a", "commerce", "--cursor", "12"],
+                  ["-a", "commerce", "--cursor", "0-0", "--after", "3"]):
+        refused = run_eventmart(url, tmp_path, "export-events", *wrong)
+        assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
