@@ -107,10 +107,12 @@ def worker(
     from workers import KNOWN_WORKERS, build_followers
     from workers.log_follower import Supervisor
 
-    settings, url = _setup()
     unknown = [n for n in names if n not in KNOWN_WORKERS]
     if unknown:
         raise typer.BadParameter(f"unknown worker {unknown[0]!r}; known: {', '.join(KNOWN_WORKERS)}")
+    if "all" in names and len(names) > 1:
+        raise typer.BadParameter("'all' runs every worker: give it alone")
+    settings, url = _setup()
     if "kafka_relay" in names and not settings.kafka_bootstrap_servers:
         raise typer.BadParameter("kafka_relay needs KAFKA_BOOTSTRAP_SERVERS (host:port of a broker)")
     if skip is not None:

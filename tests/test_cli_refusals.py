@@ -48,6 +48,8 @@ def test_a_worker_no_one_knows(settings) -> None:  # type: ignore[no-untyped-def
     done = run(settings, "worker", "nosuch")
     assert done.returncode == 2 and "unknown worker 'nosuch'" in done.stderr and "cart_view" in done.stderr
     assert "Traceback" not in done.stderr
+    mixed = run(settings, "worker", "all", "cart_view")
+    assert mixed.returncode == 2 and "give it alone" in mixed.stderr and "Traceback" not in mixed.stderr
 
 
 def test_a_seal_file_that_is_not_seals(settings, tmp_path) -> None:  # type: ignore[no-untyped-def]
