@@ -122,8 +122,10 @@ def evolve(doc: Doc | None, event: Order.Event) -> Doc | None:
         for ret in doc["returns"]:
             if ret["id"] == event.return_id:
                 # `amount` was the estimate when asked; `refund` is what approval owed back.
+                # v1 approvals (upcast with refund None) owed the estimate, as the aggregate did.
+                refund = (ret["amount"] if event.refund is None else event.refund) if event.approved else None
                 ret.update(status="approved" if event.approved else "rejected", note=event.note,
-                           decided_at=ts, refund=event.refund if event.approved else None)
+                           decided_at=ts, refund=refund)
         _act(doc, event, "return_approved" if event.approved else "return_rejected", event.by,
              event.note)
     if isinstance(event, Order.StatusChanged | Order.Cancelled | Order.Modified | Order.Paid

@@ -155,6 +155,18 @@ def test_returns_are_requested_then_decided() -> None:
     )
 
 
+def test_a_return_approved_before_refunds_were_recorded_shows_its_estimate_as_refunded() -> None:
+    s = Stream(Order)
+    items = [{"item_id": "b", "quantity": 1}]
+    ORDER.given(
+        placed(s), moved(s, "deliver", "delivered"),
+        s.event(Order.ReturnRequested, return_id="r1", items=items, reason="stale", amount=500),
+        s.event(Order.ReturnDecided, return_id="r1", approved=True, note="", by="support", refund=None),
+    ).then_including(returns=[{"id": "r1", "items": items, "reason": "stale", "amount": 500,
+                               "status": "approved", "note": "", "refund": 500, "created_at": T0,
+                               "decided_at": T0}])
+
+
 def test_evolving_does_not_change_the_document_it_was_given() -> None:
     s = Stream(Order)
     before = ORDER.given(placed(s)).then_including(status="pending")
