@@ -59,7 +59,7 @@ def test_only_auditors_and_admins_see_seals_and_reconciliation(
         assert staff_client("support").get(path).status_code == 403
         assert staff_client("admin").get(path).status_code == 200
     report = staff_client("auditor").get("/v1/audit/reconcile").json()
-    assert set(report) == {"ok", "positions", "events", "drifts", "totals"}
+    assert set(report) == {"ok", "positions", "events", "drifts", "unreadable", "totals"}
     assert set(report["totals"]) == {"wallets", "rewards", "orders"}
     assert set(report["positions"]) == {"wallet_balance", "rewards", "order_history"}
     bad = staff_client("auditor").get("/v1/audit/seals", params={"application": "identity"})
