@@ -62,6 +62,9 @@ def check_role_change(runtime: Runtime, user: users.User) -> None:
         raise RoleChangeError(f"a {user.role} account keeps its role")
     if runtime.commerce.has_shopped(user.id):
         raise RoleChangeError("this account has shopped as a customer; the role cannot change")
+    if runtime.payments.may_still_load(user.id, runtime.clock()):
+        raise RoleChangeError("this account has a wallet load that may still be paid; the role "
+                              "cannot change")
 
 
 @router.post("/onboarding/basic", response_model=UserOut,

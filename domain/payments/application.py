@@ -61,6 +61,14 @@ class PaymentsApplication(EventMartApplication):
         return self._get(allowance_id(customer_id, day), LoadAllowance) or LoadAllowance(
             customer_id=customer_id, day=day)
 
+    def may_still_load(self, customer_id: UUID, now: datetime) -> bool:
+        """Whether a wallet load this customer asked for may still be paid: one was asked for
+        on a UTC day a payment started now or PAYMENT_TTL ago falls on. Its money would land
+        in their wallet (a change of role must not leave it behind a 403)."""
+        days = {(at.astimezone(UTC).date().isoformat()) for at in (now - PAYMENT_TTL, now)}
+        return any(self._get(allowance_id(str(customer_id), day), LoadAllowance) is not None
+                   for day in days)
+
     def find(self, payment_id: UUID) -> Payment | None:
         return self._get(payment_id, Payment)
 

@@ -84,6 +84,22 @@ def test_a_customer_who_has_shopped_keeps_the_role(phone_client, shop) -> None: 
     assert client.get("/api/v1/consumer/cart/view").json()["items"]
 
 
+def test_a_customer_with_a_wallet_load_that_may_be_paid_keeps_the_role(phone_client) -> None:  # type: ignore[no-untyped-def]
+    # Given a customer who asked for a wallet load and has not paid it yet (no wallet yet)
+    client = phone_client()
+    r = client.post("/api/v1/consumer/wallet/load", json={"amount": 50_000},
+                    headers={"Idempotency-Key": str(uuid.uuid4())})
+    assert r.status_code == 201 and r.json()["status"] == "pending", r.text
+    # When they ask to become a vendor, then it is refused: the money would land behind a 403
+    assert "wallet load" in assert_problem(
+        client.post("/api/v1/onboarding/basic", json={**BASIC, "role": "vendor"}), 409)["detail"]
+    assert client.get("/auth/me").json()["role"] == "customer"
+    # And once paid, the balance is theirs to see
+    assert client.post(f"/v1/payments/sandbox/{r.json()['payment_id']}/pay",
+                       follow_redirects=False).status_code == 303
+    assert client.get("/api/v1/consumer/wallet").status_code == 200
+
+
 def test_the_role_is_chosen_once(phone_client) -> None:  # type: ignore[no-untyped-def]
     client = phone_client()
     assert client.post("/api/v1/onboarding/basic", json=BASIC).status_code == 200
