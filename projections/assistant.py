@@ -62,13 +62,33 @@ def _words(text: str) -> str:
     return " " + re.sub(r"[^a-z0-9 ]+", " ", text.lower()) + " "
 
 
+# A signal matches a word that is the signal with one of these endings ("points", "cancelled",
+# "tracking"), not any word it is part of: "person" is not in "personal care", nor "order" in
+# "border".
+ENDINGS = frozenset({"", "s", "es", "d", "ed", "ing", "led", "ling"})
+# A question that starts so asks for goods, whatever goods it names ("find broken wheat").
+SEARCH_VERBS = frozenset({"find", "buy", "search", "looking"})
+ARTICLES = frozenset({"a", "an", "some"})
+
+
+def _signalled(words: list[str], padded: str, signal: str) -> bool:
+    if " " in signal:
+        return f" {signal} " in padded
+    return any(w.startswith(signal) and w[len(signal):] in ENDINGS for w in words)
+
+
 def classify(text: str) -> str:
     """The intent of a question. Pure."""
     padded = _words(text)
+    words = padded.split()
+    asks = words[1:] if words[:1] == ["i"] else words
+    if asks[:1] and (asks[0] in SEARCH_VERBS or (
+            asks[0] in ("need", "want") and asks[1:2] and asks[1] in ARTICLES)):
+        return "search"  # "need a leather wallet" is goods, not the wallet's balance
     for intent, signals in INTENTS:
-        if any(f" {s} " in padded or (len(s) > 4 and s in padded) for s in signals):
+        if any(_signalled(words, padded, s) for s in signals):
             return intent
-    return "search" if len(padded.split()) <= 3 else "unknown"
+    return "search" if len(words) <= 3 else "unknown"
 
 
 def search_terms(text: str) -> str:
