@@ -20,10 +20,12 @@ from api.routes.catalog_views import ProductOut, ShopOut, product_out, shop_out
 from api.routes.uploads import ImageRef, check_image_refs
 from api.routing import Router
 from api.text import RequestModel
+from domain.actor import Role
 from domain.catalog.product import SKU, Product, ProductNotFoundError
 from domain.catalog.shop import SHOP_TYPES, Shop, ShopNotFoundError
+from domain.errors import DomainError
 from domain.money import CURRENCIES
-from identity.users import User
+from identity.users import User, get_user
 from projections import catalog_search, stock_levels
 from runtime import Runtime
 
@@ -166,6 +168,11 @@ def my_shops(user: Vendor, conn: ConnectionDep, page: PageDep) -> dict[str, Any]
              summary="Register a shop (closed until you open it)")
 def register_shop(body: ShopIn, me: VendorCall) -> dict[str, Any]:
     vendor_id = str(body.vendor_id) if body.vendor_id else str(me.user.id)
+    if body.vendor_id is not None and body.vendor_id != me.user.id:
+        # An admin's shop for someone else: a shop whose vendor is no vendor has no one to run it.
+        owner = get_user(me.conn, body.vendor_id)
+        if owner is None or owner.role != Role.VENDOR:
+            raise DomainError("vendor_id is not a vendor's account", field="vendor_id")
     details = body.model_dump(exclude={"vendor_id"})
     check_image_refs(me.runtime, body.images)
     return me.settle(me.runtime.catalog.register_shop(me.actor, vendor_id=vendor_id, details=details), SHOP)

@@ -102,6 +102,14 @@ def test_shop_lifecycle_and_vendor_isolation(vendor: TestClient, new_client, adm
         "name": "x", "city": city, "society": "y", "shop_type": "grocery",
         "vendor_id": vendor.user["id"]}), 400)  # type: ignore[attr-defined]
 
+    # Admins register shops for vendors only: a shop of no vendor has no one to run it.
+    for nobody in (str(uuid.uuid4()), other_customer(new_client)):
+        assert "vendor_id" in str(assert_problem(admin.post("/v1/vendor/shops", json={
+            "name": "x", "city": city, "society": "y", "shop_type": "grocery", "vendor_id": nobody}), 400))
+    theirs = admin.post("/v1/vendor/shops", json={"name": "Admin Made", "city": city, "society": "y",
+                                                  "shop_type": "grocery", "vendor_id": vendor.user["id"]})  # type: ignore[attr-defined]
+    assert theirs.status_code == 201 and theirs.json()["vendor_id"] == vendor.user["id"]  # type: ignore[attr-defined]
+
     # Admins manage any shop.
     r = admin.patch(f"/v1/vendor/shops/{shop['id']}", json={"name": "Green Basket HQ"})
     assert r.status_code == 200 and r.json()["name"] == "Green Basket HQ"
@@ -381,3 +389,7 @@ def test_a_lagging_view_after_a_saved_command_is_a_503_not_a_500(staff_client, m
     assert assert_problem(r, 503)["title"] == "Read model catching up" and r.headers["retry-after"] == "1"
     monkeypatch.undo()
     assert admin.get(f"/v1/categories/{slug}/").status_code == 200, "the command itself was saved"
+
+
+def other_customer(new_client) -> str:  # type: ignore[no-untyped-def]
+    return str(new_client().user["id"])

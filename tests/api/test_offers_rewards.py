@@ -31,6 +31,15 @@ def offer(admin: TestClient, **changes: Any) -> dict[str, Any]:
     return dict(r.json())
 
 
+def test_an_admins_offer_for_a_shop_is_for_a_shop_that_exists(admin, shop) -> None:  # type: ignore[no-untyped-def]
+    # Listed to every customer, an offer for no shop could never be used
+    code = f"T{uuid.uuid4().hex[:8].upper()}"
+    body = {"code": code, "discount_type": "flat", "value": 500, "valid_from": (NOW - timedelta(days=1)).isoformat(),
+            "valid_until": (NOW + timedelta(days=3)).isoformat(), "shop_id": str(uuid.uuid4())}
+    assert "no shop" in assert_problem(admin.post("/v1/admin/offers", json=body), 404)["detail"]
+    assert offer(admin, shop_id=shop["id"])["shop_id"] == shop["id"]
+
+
 def earn(runtime, client: TestClient, points: int) -> None:  # type: ignore[no-untyped-def]
     ledger = runtime.commerce.ledger(uuid.UUID(client.user["id"]))  # type: ignore[attr-defined]
     ledger.earn(f"seed-{uuid.uuid4()}", points)

@@ -50,10 +50,13 @@ class WalletAndRewards(CommerceBase):
 
     @retry_on_conflict
     def create_coupon(self, actor: Actor, terms: Mapping[str, Any]) -> Saved[Coupon]:
+        shop = terms.get("shop_id")
         if not actor.is_admin:
-            shop = terms.get("shop_id")
             if not shop or self.prices.shop_vendor(UUID(shop)) != actor.user_id:
                 raise ShopNotFoundForOfferError("offers are made for one of your shops")
+        elif shop and self.prices.shop_vendor(UUID(shop)) is None:
+            # Listed to every customer, an offer for no shop could never be used.
+            raise ShopNotFoundForOfferError(f"no shop {shop}")
         if self._get(coupon_id(terms["code"]), Coupon) is not None:
             raise CouponExistsError(f"code {terms['code']} is taken", field="code")
         coupon = Coupon.create(terms, created_by=actor.user_id)
