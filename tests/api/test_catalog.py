@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import threading
 import uuid
 from typing import Any
 
@@ -7,6 +8,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
+from identity import wishlist
 from projections import catalog_search
 from projections.tracking import caught_up
 from tests.support.catalog import make_product, make_shop, unique
@@ -393,3 +395,35 @@ def test_a_lagging_view_after_a_saved_command_is_a_503_not_a_500(staff_client, m
 
 def other_customer(new_client) -> str:  # type: ignore[no-untyped-def]
     return str(new_client().user["id"])
+
+
+def test_a_full_wishlist_says_so_and_concurrent_adds_do_not_overfill_it(  # type: ignore[no-untyped-def]
+        new_client, runtime, stocked: dict[str, Any]) -> None:
+    # Given a wishlist two items short of full
+    shopper = new_client()
+    owner = uuid.UUID(shopper.user["id"])  # type: ignore[attr-defined]
+    with psycopg.connect(runtime.database_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO wishlist_items (user_id, product_id, added_at) "
+                     "SELECT %s, gen_random_uuid(), now() FROM generate_series(1, %s)",
+                     (owner, wishlist.MAX_ITEMS - 2))
+    # When three items are added, four times each, all at once
+    items = [stocked[k]["id"] for k in ("rice", "tea", "soap")] * 4
+    start = threading.Barrier(len(items))
+    answers: list[tuple[str, int, Any]] = []
+
+    def add(item: str) -> None:
+        start.wait()
+        r = shopper.post("/api/v1/consumer/wishlist/add", json={"item_id": item})
+        answers.append((item, r.status_code, r.json()))
+
+    threads = [threading.Thread(target=add, args=(item,)) for item in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    # Then two of them got in, each once, the third is refused as the list is full
+    kept = {item for item, status, body in answers if status == 200 and body["changed"]}
+    assert len(kept) == 2 and sum(1 for _, s, b in answers if s == 200 and b["changed"]) == 2
+    refused = [b for item, s, b in answers if item not in kept]
+    assert len(refused) == 4 and all(b["status"] == 400 and b["title"] == "Wishlist full" for b in refused)
+    assert shopper.get("/api/v1/consumer/wishlist").json()["count"] == wishlist.MAX_ITEMS
