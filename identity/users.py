@@ -3,7 +3,6 @@ append-only log; events name users by id only."""
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, fields
 from datetime import datetime
@@ -90,7 +89,8 @@ def check_password_strength(password: str) -> None:
         raise WeakPasswordError("password must be at least 8 characters", field="password")
     if len(password) > 128:
         raise WeakPasswordError("password must be at most 128 characters", field="password")
-    if not (re.search(r"[A-Za-z]", password) and re.search(r"[^A-Za-z]", password)):
+    # Letters of any script: "пароль12" mixes letters with digits as "password12" does.
+    if not (any(c.isalpha() for c in password) and not password.isalpha()):
         raise WeakPasswordError(
             "password must mix letters with digits or symbols", field="password"
         )

@@ -42,6 +42,20 @@ def test_weak_password_is_400(anonymous: TestClient, password: str) -> None:
     assert body["errors"][0]["field"] == "password"
 
 
+@pytest.mark.parametrize("password", ["пароль12", "ééééééé1", "पासवर्ड१२३४!", "密码密码密码12"])
+def test_letters_of_any_script_make_a_password(anonymous: TestClient, password: str) -> None:
+    email = random_email()
+    assert register(anonymous, email, password).status_code == 201
+    assert anonymous.post("/auth/login", json={"email": email, "password": password}).status_code == 200
+
+
+@pytest.mark.parametrize("password", ["толькобуквы", "пароль" * 2, "١٢٣٤٥٦٧٨٩"])
+def test_a_password_of_letters_alone_or_digits_alone_in_any_script_is_weak(
+        anonymous: TestClient, password: str) -> None:
+    body = assert_problem(register(anonymous, random_email(), password), 400)
+    assert body["errors"][0]["field"] == "password"
+
+
 @pytest.mark.parametrize("role", ["admin", "support", "auditor", "root", ""])
 def test_staff_roles_cannot_be_self_registered(anonymous: TestClient, role: str) -> None:
     email = random_email()
