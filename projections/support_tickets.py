@@ -31,6 +31,8 @@ CREATE TABLE IF NOT EXISTS support_tickets (
 );
 CREATE INDEX IF NOT EXISTS support_tickets_customer ON support_tickets (customer_id, created_at DESC);
 CREATE INDEX IF NOT EXISTS support_tickets_queue ON support_tickets (status, updated_at);
+CREATE INDEX IF NOT EXISTS support_tickets_waiting ON support_tickets (
+    (status IN ('resolved', 'closed')), updated_at, ticket_id);
 CREATE TABLE IF NOT EXISTS support_messages (
     ticket_id uuid NOT NULL,
     version integer NOT NULL,
@@ -94,10 +96,13 @@ def apply_batch(conn: Connection, events: Sequence[Any]) -> None:
 
 def page(conn: Connection, *, customer_id: UUID | None = None, status: str | None = None,
          page: int, size: int) -> Page:
-    """A customer's tickets newest first; with no customer, the support queue: the longest
-    waiting first."""
+    """A customer's tickets newest first; with no customer, the support queue: tickets still
+    to be dealt with (open, in progress) before resolved and closed ones, each the longest
+    waiting first (`support_tickets_waiting`). By age alone, years-old closed tickets came
+    before every open one."""
     clause, params = where(("customer_id = %s", customer_id), ("status = %s", status))
-    order = "created_at DESC" if customer_id is not None else "updated_at ASC"
+    order = ("created_at DESC" if customer_id is not None
+             else "(status IN ('resolved', 'closed')), updated_at ASC")
     return page_of(conn, "*", f"FROM support_tickets {clause}", params, f"{order}, ticket_id", page, size)
 
 
@@ -111,4 +116,4 @@ def find(conn: Connection, ticket_id: UUID) -> tuple[Row | None, list[Row]]:
 
 READ_MODEL = ReadModel(name="support_tickets", application="support", create_sql=CREATE_SQL,
                        drop_sql=DROP_SQL, apply_batch=apply_batch,
-                       reads=(SupportTicket.Event,))
+                       reads=(SupportTicket.Event,), version=2)  # 2: the waiting-first index

@@ -60,7 +60,8 @@ class TicketSummary(BaseModel):
     order_id: str | None
     status: TicketStatus
     message_count: int
-    awaiting: str = Field(description="who is to answer next: support or customer")
+    awaiting: str | None = Field(description="who is to answer next: support or customer; "
+                                             "null once the ticket is closed")
     created_at: str
     updated_at: str
 
@@ -80,11 +81,21 @@ def _iso(value: datetime | None) -> str:
     return value.isoformat() if value else ""
 
 
+def awaiting(status: str, last_author_role: str) -> str | None:
+    """Who is to answer next: no one on a closed ticket, the customer on a resolved one
+    (support thinks it done; writing reopens it), else whoever did not write last."""
+    if status == TicketStatus.CLOSED:
+        return None
+    if status == TicketStatus.RESOLVED or last_author_role == "staff":
+        return "customer"
+    return "support"
+
+
 def summary(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": str(row["ticket_id"]), "subject": row["subject"], "category": row["category"],
             "order_id": str(row["order_id"]) if row["order_id"] else None, "status": row["status"],
             "message_count": row["message_count"],
-            "awaiting": "customer" if row["last_author_role"] == "staff" else "support",
+            "awaiting": awaiting(row["status"], row["last_author_role"]),
             "created_at": _iso(row["created_at"]), "updated_at": _iso(row["updated_at"]),
             "customer_id": str(row["customer_id"])}
 
@@ -95,7 +106,7 @@ def ticket_out(ticket: SupportTicket) -> dict[str, Any]:
                 for m in ticket.messages]
     return {"id": str(ticket.id), "subject": ticket.subject, "category": ticket.category,
             "order_id": ticket.order_id, "status": ticket.status, "message_count": len(messages),
-            "awaiting": "customer" if messages[-1]["author_role"] == "staff" else "support",
+            "awaiting": awaiting(ticket.status, messages[-1]["author_role"]),
             "created_at": _iso(ticket.created_on), "updated_at": _iso(ticket.modified_on),
             "customer_id": ticket.customer_id, "messages": messages}
 

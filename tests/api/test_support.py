@@ -49,6 +49,33 @@ def test_a_ticket_from_question_to_resolution(new_client, staff_client, shop) ->
     assert client.get(f"/api/v1/consumer/support/ticket/{ticket['id']}").json()["message_count"] == 3
 
 
+def test_the_queue_shows_tickets_to_deal_with_first_and_closed_ones_await_no_one(  # type: ignore[no-untyped-def]
+        new_client, staff_client) -> None:
+    # Given an old ticket, closed, and a newer one still open
+    client, support = new_client(), staff_client("support")
+
+    def ticket(subject: str) -> str:
+        r = client.post("/api/v1/consumer/support/ticket", json={
+            "subject": subject, "category": "other", "message": "hello"})
+        assert r.status_code == 201, r.text
+        return str(r.json()["id"])
+
+    old, new = ticket("Old question"), ticket("New question")
+    closed = support.post(f"/v1/admin/support/tickets/{old}/status", json={"status": "closed"})
+    assert closed.status_code == 200 and closed.json()["awaiting"] is None
+    support.post(f"/v1/admin/support/tickets/{new}/reply", json={"text": "Looking"})
+    client.post(f"/api/v1/consumer/support/ticket/{new}/message", json={"text": "Thanks"})
+    # When staff open the whole queue
+    queue = support.get("/v1/admin/support/tickets", params={"page_size": 100}).json()["results"]
+    ids = [t["id"] for t in queue]
+    # Then the open ticket comes before the closed one, though it is newer
+    assert ids.index(new) < ids.index(old)
+    waiting = {t["status"] for t in queue[:ids.index(new) + 1]}
+    assert waiting <= {"open", "in_progress"}, "nothing resolved or closed before an open ticket"
+    assert [t["awaiting"] for t in queue if t["id"] in (old, new)] == ["support", None]
+    assert client.get(f"/api/v1/consumer/support/ticket/{old}").json()["awaiting"] is None
+
+
 def test_bad_tickets_are_refused_and_change_nothing(new_client, shop) -> None:  # type: ignore[no-untyped-def]
     client, other = new_client(), new_client()
     other.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
