@@ -13,6 +13,7 @@ string and every list has a maximum size, whether or not the field declares a sm
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, ClassVar
 from urllib.parse import unquote_to_bytes
@@ -56,10 +57,26 @@ def _problem(value: Any, multi_line: bool, depth: int = 0) -> str | None:
     return None
 
 
+@functools.cache
+def _flags(model: type[BaseModel]) -> frozenset[str]:
+    """The model's fields that are booleans (or optional ones)."""
+    return frozenset(name for name, field in model.model_fields.items()
+                     if field.annotation in (bool, bool | None))
+
+
 class RequestModel(BaseModel):
     """Base of every request body: text is clean and bounded in every field."""
 
     multi_line: ClassVar[frozenset[str]] = MULTI_LINE
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_flags(cls, value: Any, info: ValidationInfo) -> Any:
+        # pydantic takes 0, 1, "yes" and "off" for a bool; the schema says boolean, and a
+        # flag such as `is_open` should not be set by a number.
+        if not isinstance(value, bool) and value is not None and info.field_name in _flags(cls):
+            raise PydanticCustomError("bool_type", "true or false")
+        return value
 
     @field_validator("*", mode="after")
     @classmethod

@@ -138,3 +138,19 @@ def test_an_item_is_priced_only_in_what_carts_are_opened_in(shop, currency: str)
     r = shop["vendor"].post(f"/v1/vendor/products/{shop['tea']['id']}/variants",
                             json={"sku": "FX-1", "name": "x", "price": 100, "currency": currency})
     assert field_named(assert_problem(r, 400), "currency")
+
+
+@pytest.mark.parametrize("flag", [0, 1, "true", "yes", "off", 1.0])
+def test_a_flag_is_true_or_false_not_a_number_or_a_word(  # type: ignore[no-untyped-def]
+        new_client, shop, flag: Any) -> None:
+    client, vendor = new_client(), shop["vendor"]
+    before = client.get("/api/v1/consumer/settings").json()
+    for who, path, body in [
+        (client, "/api/v1/consumer/settings/update", {"data_sharing": flag}),
+        (client, "/api/v1/consumer/notifications/mark-read", {"all": flag}),
+        (vendor, f"/v1/vendor/shops/{shop['id']}/status", {"is_open": flag}),
+    ]:
+        problem = assert_problem(who.post(path, json=body), 400)
+        assert "true or false" in str(problem)
+    assert client.get("/api/v1/consumer/settings").json() == before
+    assert client.post("/api/v1/consumer/settings/update", json={"data_sharing": True}).json()["data_sharing"] is True
