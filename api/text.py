@@ -104,6 +104,12 @@ async def check_parameters(request: Request) -> None:
             unquote_to_bytes(raw.replace(b"+", b" ")).decode("utf-8")
         except UnicodeDecodeError:
             raise DomainError("the query string is not UTF-8 once percent-decoded", field="query") from None
+    raw_path = request.scope.get("raw_path") or b""
+    if b"%" in raw_path:  # likewise `/v1/categories/%ff/`, looked up as "\ufffd"
+        try:
+            unquote_to_bytes(raw_path).decode("utf-8")
+        except UnicodeDecodeError:
+            raise DomainError("the path is not UTF-8 once percent-decoded", field="path") from None
     for where, values in (("path", request.path_params.items()),
                           ("query", request.query_params.multi_items())):
         for name, value in values:

@@ -74,6 +74,8 @@ def test_order_text_is_clean(new_client, shop) -> None:  # type: ignore[no-untyp
     ("get", "/api/v1/support/faq?x=%0A", None),
     ("get", "/v1/products/?q=%ff%fe", None),  # not UTF-8: once read as two U+FFFD, matching everything
     ("get", "/v1/products/?q=tea&category=%c3", None),
+    ("get", "/v1/categories/%ff/", None),  # not UTF-8 in the path: once looked up as U+FFFD
+    ("get", "/v1/categories/tea%c3/", None),
 ])
 def test_anonymous_requests_with_control_characters_are_400_not_500(anonymous, method: str, path: str,  # type: ignore[no-untyped-def]
                                                                     body: dict[str, Any] | None) -> None:
