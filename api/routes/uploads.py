@@ -65,5 +65,4 @@ def media(name: str, runtime: RuntimeDep) -> FileResponse:
         raise NotFoundError("no such image")
     path, content_type = found
     return FileResponse(path, media_type=content_type,
-                        headers={"Cache-Control": "public, max-age=31536000, immutable",
-                                 "X-Content-Type-Options": "nosniff"})
+                        headers={"Cache-Control": "public, max-age=31536000, immutable"})

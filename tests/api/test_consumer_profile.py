@@ -164,6 +164,7 @@ def test_avatar_upload_round_trip(onboarded: TestClient) -> None:
     served = onboarded.get(url)
     assert served.status_code == 200 and served.content == image
     assert served.headers["content-type"] == "image/png"
+    assert served.headers.get_list("x-content-type-options") == ["nosniff"]  # once, not twice
 
 
 def test_uploads_are_checked_by_content_and_size(onboarded: TestClient, runtime, monkeypatch) -> None:  # type: ignore[no-untyped-def]
