@@ -29,7 +29,9 @@ router = Router(prefix="/auth", tags=["auth"])
 
 class Registration(RequestModel):
     email: EmailStr
-    password: str = Field(min_length=1, max_length=1024)
+    # The bounds of users.check_password_strength, declared (letters of any script plus
+    # digits or symbols is checked there).
+    password: str = Field(min_length=8, max_length=128)
     role: Literal["customer", "vendor"] = "customer"
 
     model_config = {

@@ -49,6 +49,11 @@ def test_letters_of_any_script_make_a_password(anonymous: TestClient, password: 
     assert anonymous.post("/auth/login", json={"email": email, "password": password}).status_code == 200
 
 
+def test_the_password_bounds_are_declared(anonymous: TestClient) -> None:
+    schema = anonymous.get("/openapi.json").json()["components"]["schemas"]["Registration"]
+    assert schema["properties"]["password"] | {"minLength": 8, "maxLength": 128} == schema["properties"]["password"]
+
+
 @pytest.mark.parametrize("password", ["толькобуквы", "пароль" * 2, "١٢٣٤٥٦٧٨٩"])
 def test_a_password_of_letters_alone_or_digits_alone_in_any_script_is_weak(
         anonymous: TestClient, password: str) -> None:
