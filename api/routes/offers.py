@@ -1,5 +1,5 @@
 """Offers: /api/v1/consumer/offers for shoppers; /v1/admin/offers and
-/v1/vendor/shops/{shop_id}/offers to create them."""
+/v1/vendor/shops/{shop_id}/offers to create them (and .../{code}/deactivate to stop them)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from api.commands import Settlement, from_value
 from api.dependencies import AdminCall, ConnectionDep, Customer, RuntimeDep, VendorCall
+from api.read_your_writes import await_read_model
 from api.routing import Router
 from api.text import RequestModel
 from domain.commerce.coupon import MAX_PAISE, MAX_USES, Coupon
@@ -92,6 +93,8 @@ OFFER = Settlement[Coupon, dict[str, Any]](application="commerce", concerns=ever
 def live_offers(user: Customer, runtime: RuntimeDep, conn: ConnectionDep,
                 shop: Annotated[UUID | None, Query(description="only this shop's and platform offers")] = None,
                 ) -> dict[str, Any]:
+    # Offers made or stopped are everyone's writes (OFFER's concerns): wait for them.
+    await_read_model(runtime, conn, user, offers.READ_MODEL)
     rows = [offer_out(r) for r in offers.live(conn, runtime.clock(), shop)]
     return {"count": len(rows), "results": rows}
 
@@ -118,3 +121,9 @@ def deactivate_offer(code: str, me: AdminCall) -> dict[str, Any]:
              summary="Create an offer for your shop")
 def create_shop_offer(shop_id: UUID, body: OfferIn, me: VendorCall) -> dict[str, Any]:
     return me.settle(me.runtime.commerce.create_coupon(me.actor, terms(body, shop_id)), OFFER)
+
+
+@router.post("/v1/vendor/shops/{shop_id}/offers/{code}/deactivate", response_model=OfferOut,
+             summary="Stop an offer of your shop")
+def deactivate_shop_offer(shop_id: UUID, code: str, me: VendorCall) -> dict[str, Any]:
+    return me.settle(me.runtime.commerce.deactivate_coupon(me.actor, code, shop_id), OFFER)

@@ -40,6 +40,28 @@ def test_an_admins_offer_for_a_shop_is_for_a_shop_that_exists(admin, shop) -> No
     assert offer(admin, shop_id=shop["id"])["shop_id"] == shop["id"]
 
 
+def test_offers_are_stopped_by_admins_and_by_their_shops_vendor(new_client, admin, shop) -> None:  # type: ignore[no-untyped-def]
+    # Given a platform offer and one of the shop's, listed to customers
+    client, vendor = new_client(), shop["vendor"]
+    platform, mine = offer(admin), offer(admin, shop_id=shop["id"])
+
+    def listed() -> set[str]:
+        return {o["code"] for o in client.get("/api/v1/consumer/offers").json()["results"]}
+
+    assert {platform["code"], mine["code"]} <= listed()
+    # When the shop's vendor stops the shop's offer, then it is no longer listed
+    stop = f"/v1/vendor/shops/{shop['id']}/offers/{mine['code']}/deactivate"
+    assert_problem(new_client("vendor").post(stop), 404)  # another vendor
+    stopped = vendor.post(stop)
+    assert stopped.status_code == 200 and stopped.json()["active"] is False
+    assert mine["code"] not in listed() and platform["code"] in listed()
+    # And a vendor cannot stop the platform's offer through their shop, nor an unknown one
+    assert_problem(vendor.post(f"/v1/vendor/shops/{shop['id']}/offers/{platform['code']}/deactivate"), 404)
+    assert_problem(admin.post("/v1/admin/offers/NOSUCHCODE/deactivate"), 404)
+    assert admin.post(f"/v1/admin/offers/{platform['code']}/deactivate").json()["active"] is False
+    assert platform["code"] not in listed()
+
+
 def earn(runtime, client: TestClient, points: int) -> None:  # type: ignore[no-untyped-def]
     ledger = runtime.commerce.ledger(uuid.UUID(client.user["id"]))  # type: ignore[attr-defined]
     ledger.earn(f"seed-{uuid.uuid4()}", points)

@@ -12,7 +12,6 @@ from domain.commerce.cart import Cart, EmptyCartError
 from domain.commerce.coupon import (
     Coupon,
     CouponExistsError,
-    CouponRejectedError,
     coupon_id,
     pricing_terms,
 )
@@ -24,6 +23,9 @@ from domain.saving import Saved, retry_on_conflict
 
 
 class ShopNotFoundForOfferError(NotFoundError, title="Shop not found"): ...
+
+
+class OfferNotFoundError(NotFoundError, title="Offer not found"): ...
 
 
 class WalletAndRewards(CommerceBase):
@@ -63,10 +65,16 @@ class WalletAndRewards(CommerceBase):
         return Saved(coupon, self.save_all(coupon))
 
     @retry_on_conflict
-    def deactivate_coupon(self, actor: Actor, code: str) -> Saved[Coupon]:
-        coupon = self.coupon(code)
-        if not actor.is_admin and coupon.created_by != actor.user_id:
-            raise CouponRejectedError(f"{code} is not yours", field="code")
+    def deactivate_coupon(self, actor: Actor, code: str, shop_id: UUID | None = None) -> Saved[Coupon]:
+        """Admins stop any offer; a vendor the offers of their shops (`shop_id`: the one named
+        in the URL, which the offer must be for)."""
+        coupon = self._get(coupon_id(code), Coupon)
+        if coupon is None or (shop_id is not None and coupon.terms.get("shop_id") != str(shop_id)):
+            raise OfferNotFoundError(f"no offer {code.upper()}" + (" for this shop" if shop_id else ""))
+        if not actor.is_admin:
+            shop = coupon.terms.get("shop_id")
+            if not shop or self.prices.shop_vendor(UUID(shop)) != actor.user_id:
+                raise OfferNotFoundError(f"no offer {code.upper()} for your shops")
         coupon.deactivate(actor.user_id)
         return Saved(coupon, self.save_all(coupon))
 
