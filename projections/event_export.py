@@ -183,10 +183,11 @@ class Exported:
 
 
 # In the workers' reading order, only below the oldest transaction still running: nothing
-# can commit behind the cursor (projections/event_log.py read_log_from).
+# can commit behind the cursor (projections/event_log.py read_log_from). The text form of the
+# id gets its own name: ORDER BY transaction_id would sort by it ('10000' before '9995').
 _SELECT_FROM_CURSOR = (
     "SELECT notification_id, originator_id::text, originator_version, topic, state, "
-    "transaction_id::text FROM {} WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) "
+    "transaction_id::text AS xid FROM {} WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) "
     "AND (transaction_id, notification_id) > (%s::text::xid8, %s) "
     "ORDER BY transaction_id, notification_id")
 

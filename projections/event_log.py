@@ -305,7 +305,9 @@ def read_log_from(
         params["scan"] = limit * SCAN_PER_EVENT if topics else limit
         query = sql.SQL(
             "SELECT notification_id, originator_id, originator_version, topic, "
-            "CASE WHEN {wanted} THEN state END, transaction_id::text, {wanted} FROM {t} "
+            # The text form gets its own name: ORDER BY transaction_id would sort by it
+            # ('10000' before '9995': the page skipped every event of a shorter id).
+            "CASE WHEN {wanted} THEN state END, transaction_id::text AS xid, {wanted} FROM {t} "
             "WHERE {after} ORDER BY transaction_id, notification_id LIMIT %(scan)s")
     rows = conn.execute(query.format(cols=sql.SQL(_COLUMNS), t=table, after=after, wanted=wanted),
                         params).fetchall()

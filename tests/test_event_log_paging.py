@@ -155,3 +155,28 @@ def test_a_reader_keeping_the_last_cursor_never_passes_a_late_commit(postgres: s
         assert seen == [read.entries[0].position, drawn_first[0], drawn_late[0]]
         # And with nothing new, the cursor stays where it is
         assert read_log_from(conn, rt.commerce, after.next_cursor or (0, 0)).next_cursor == after.next_cursor
+
+
+def test_reading_by_cursor_orders_transaction_ids_as_numbers(postgres: str) -> None:
+    # Given events of transactions 9 and 10 (ids of one and two digits: as text, "10" < "9")
+    with own_runtime(postgres) as rt, rt.pool.connection() as conn:
+        wallet = Wallet(owner_id=str(uuid.uuid4()), currency="INR")
+        rt.commerce.save(wallet)
+        conn.execute("DELETE FROM commerce_events")
+        for xid in (9, 10):
+            conn.execute("INSERT INTO commerce_events (originator_id, originator_version, topic, state, "
+                         "transaction_id) SELECT gen_random_uuid(), 1, topic, state, %s::text::xid8 "
+                         "FROM (VALUES (%s, %s)) AS v(topic, state)",
+                         (str(xid), get_topic(Wallet.Opened), b'{"timestamp":{"_type_":"datetime_iso",'
+                          b'"_data_":"2026-01-01T00:00:00+00:00"},"owner_id":"x","currency":"INR"}'))
+        positions = [r[0] for r in conn.execute(
+            "SELECT notification_id FROM commerce_events ORDER BY transaction_id").fetchall()]
+        # When the log is read by cursor, page by page, with and without a type filter
+        for topics in ((), (get_topic(Wallet.Opened),)):
+            seen, cursor = [], (0, 0)
+            for _ in range(3):
+                page = read_log_from(conn, rt.commerce, cursor, limit=1, topics=topics)
+                seen += [e.position for e in page.entries]
+                cursor = page.next_cursor or cursor
+            # Then transaction 9's event comes first, and each once
+            assert seen == positions and cursor[0] == 10

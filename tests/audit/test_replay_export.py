@@ -269,3 +269,21 @@ def test_an_export_resumed_from_its_cursor_never_passes_a_late_commit(own: Runti
                   ["-a", "commerce", "--cursor", "0-0", "--after", "3"]):
         refused = run_eventmart(url, tmp_path, "export-events", *wrong)
         assert refused.returncode == 2 and "Traceback" not in refused.stderr, refused.stderr
+
+
+def test_an_export_by_cursor_orders_transaction_ids_as_numbers(own: Runtime) -> None:
+    # Given events of transactions 9 and 10 (as text, "10" < "9")
+    with psycopg.connect(own.database_url, autocommit=True) as conn:
+        for xid in (9, 10):
+            conn.execute("INSERT INTO commerce_events (originator_id, originator_version, topic, state, "
+                         "transaction_id) VALUES (gen_random_uuid(), 1, %s, %s, %s::text::xid8)",
+                         (get_topic(Wallet.Opened), b'{"timestamp":{"_type_":"datetime_iso","_data_":'
+                          b'"2026-01-01T00:00:00+00:00"},"owner_id":"x","currency":"INR"}', str(xid)))
+        by_xid = [r[0] for r in conn.execute(
+            "SELECT notification_id FROM commerce_events ORDER BY transaction_id").fetchall()]
+        # When the log is exported by cursor
+        out = io.StringIO()
+        done = export_from(conn, own.commerce, out, (0, 0))
+    # Then transaction 9's event comes first, and the cursor ends at transaction 10
+    assert [json.loads(line)["position"] for line in out.getvalue().splitlines()] == by_xid
+    assert done.cursor == (10, by_xid[-1])
