@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from psycopg import Connection, sql
 
 from domain.event_catalogue import UnknownEventTypeError, entry_for_topic
 from projections.audit_chain import APPLICATIONS, SCAN_ROWS, events_table
-from projections.event_log import settled_head
+from projections.event_log import head, settled_within, unsettled
 
 # What every event carries beside its data: reported as fields of their own.
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
@@ -182,6 +183,9 @@ class Exported:
     cursor: tuple[int, int] | None = None  # by cursor: where the next export starts
 
 
+# How long an export waits for the transactions in flight when it starts.
+SETTLE_SECONDS = 2.0
+
 # In the workers' reading order, only below the oldest transaction still running: nothing
 # can commit behind the cursor (projections/event_log.py read_log_from). The text form of the
 # id gets its own name: ORDER BY transaction_id would sort by it ('10000' before '9995').
@@ -200,6 +204,11 @@ def export_from(conn: Connection, app: Application[UUID], out: IO[str],
     later can commit below a position already exported). Memory is flat, as `export`'s."""
     exporter = _Exporter(app)
     written, last = 0, cursor
+    # As `export`: a moment for the transactions in flight to end, so that the export reaches
+    # what was committed before it.
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while unsettled(conn, app.name) and time.monotonic() < deadline:
+        time.sleep(0.005)
     with conn.transaction(), conn.cursor(name=f"export_{app.name}", binary=True) as cur:
         cur.itersize = SCAN_ROWS
         cur.execute(sql.SQL(_SELECT_FROM_CURSOR).format(events_table(app.name)),
@@ -222,7 +231,7 @@ def export(conn: Connection, app: Application[UUID], out: IO[str], *, after: int
     does not grow with the log."""
     exporter = _Exporter(app)
     written, last = 0, after
-    settled = settled_head(conn, app.name)
+    settled = settled_within(conn, app.name, head(conn, app.name), SETTLE_SECONDS)
     until = settled if until is None else min(until, settled)
     with conn.transaction(), conn.cursor(name=f"export_{app.name}", binary=True) as cur:
         cur.itersize = SCAN_ROWS

@@ -181,6 +181,27 @@ def settled_head(conn: Connection, app_name: str) -> int:
     return int(row[0]) if row else 0
 
 
+def settled_within(conn: Connection, app_name: str, log_head: int, within: float) -> int:
+    """`settled_head`, after waiting up to `within` seconds for it to reach `log_head`: the
+    transactions in flight at a read usually end within milliseconds, and a short wait lets
+    the read reach what was committed before it rather than stop short."""
+    upto = settled_head(conn, app_name)
+    deadline = time.monotonic() + within
+    while upto < log_head and time.monotonic() < deadline:
+        time.sleep(0.005)
+        upto = settled_head(conn, app_name)
+    return min(upto, log_head)
+
+
+def unsettled(conn: Connection, app_name: str) -> bool:
+    """Whether a committed event waits behind a transaction still running: a read in the
+    workers' order (below the oldest running transaction) would not reach it yet."""
+    row = conn.execute(sql.SQL(
+        "SELECT EXISTS (SELECT 1 FROM {t} WHERE transaction_id >= "
+        "pg_snapshot_xmin(pg_current_snapshot()))").format(t=events_table(app_name))).fetchone()
+    return bool(row and row[0])
+
+
 def _first_position_at_or_after(conn: Connection, app_name: str, position: int) -> Sequence[Any] | None:
     row: Sequence[Any] | None = conn.execute(sql.SQL(
         f"SELECT {_COLUMNS} FROM {{t}} WHERE notification_id >= %s "
@@ -215,14 +236,7 @@ def read_log(
     log_head = head(conn, app.name)
     if since is not None:
         after = max(after, position_before(conn, app, since, log_head))
-    upto = settled_head(conn, app.name)
-    # Transactions in flight at the read usually end within milliseconds: a short wait for
-    # them lets a page reach what was committed before the request, rather than stop short.
-    deadline = time.monotonic() + settle_within
-    while upto < log_head and time.monotonic() < deadline:
-        time.sleep(0.005)
-        upto = min(settled_head(conn, app.name), log_head)
-    upto = min(upto, log_head)
+    upto = settled_within(conn, app.name, log_head, settle_within)
     if until is not None:
         upto = min(upto, position_before(conn, app, until + 3 * COMMIT_SKEW, log_head))
     if after >= upto:
