@@ -149,6 +149,10 @@ def reward_notices(event: RewardLedger.Event) -> list[Notice]:
         return [{"kind": "rewards", "title": "Points given back",
                  "body": f"{event.points} points you used were given back for returned items.",
                  "link": "/rewards"}]
+    if isinstance(event, RewardLedger.Unspent):
+        return [{"kind": "rewards", "title": "Points given back",
+                 "body": f"{event.points} points you used were given back: your changed order "
+                         "needed less discount.", "link": "/rewards"}]
     if isinstance(event, RewardLedger.Reversed) and event.points:  # 0: all spent (see Refunded)
         return [{"kind": "rewards", "title": "Points reversed",
                  "body": f"{event.points} points were taken back for returned items.", "link": "/rewards"}]

@@ -182,7 +182,7 @@ def _fold_wallet(states: dict[UUID, list[Any]], e: Any, t: WalletTotals, drifts:
 
 
 _REWARD_SIGNS = {RewardLedger.Earned: 1, RewardLedger.Reversed: -1, RewardLedger.Redeemed: -1,
-                 RewardLedger.Restored: 1, RewardLedger.ReturnRestored: 1}
+                 RewardLedger.Restored: 1, RewardLedger.ReturnRestored: 1, RewardLedger.Unspent: 1}
 
 
 def _fold_ledger(states: dict[UUID, list[int]], e: Any, t: RewardTotals) -> None:

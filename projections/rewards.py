@@ -45,6 +45,7 @@ MOVES = {
     RewardLedger.Redeemed: ("redeemed", -1, 0, 0),
     RewardLedger.Restored: ("restored", 1, 0, 0),
     RewardLedger.ReturnRestored: ("restored", 1, 0, 0),
+    RewardLedger.Unspent: ("restored", 1, 0, 0),
 }
 
 

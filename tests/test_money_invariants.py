@@ -376,8 +376,9 @@ class Marketplace(RuleBasedStateMachine):
                 bought = orders.get(order_id)
                 if bought is None:
                     continue
-                goods = bought.amounts["subtotal"] - bought.amounts["discount"]
-                assert given_back.get(order_id, 0) == redeemed - points_kept(redeemed, goods, bought.returned_goods)
+                listed = bought.amounts["subtotal"]
+                assert given_back.get(order_id, 0) == redeemed - points_kept(
+                    redeemed, listed, bought.returned_subtotal)
 
     @invariant()
     def stock_is_never_sold_twice(self) -> None:

@@ -554,6 +554,12 @@ class Order(Aggregate):
         shares = unit_prices_paid(self.lines, self.amounts["discount"])
         return sum(sum(shares[item_id][:qty]) for item_id, qty in self.returned.items())
 
+    @property
+    def returned_subtotal(self) -> int:
+        """The list value (before discounts) of every unit of the approved returns so far."""
+        prices = {line.item_id: line.unit_price for line in self.lines}
+        return sum(prices[item_id] * qty for item_id, qty in self.returned.items())
+
     def _paid_for(self, units: dict[str, int]) -> int:
         """What was paid for these units: their share after discounts (pricing.unit_prices_paid),
         taking each line's next units after those already returned, so that returning every

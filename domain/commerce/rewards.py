@@ -92,6 +92,13 @@ class RewardLedger(Aggregate):
         order_id: str
         points: int
 
+    class Unspent(Aggregate.Event):
+        """Points spent on an order that its confirmed modification no longer needed: the
+        discount could not be more than the smaller order's goods."""
+
+        order_id: str
+        points: int
+
     class ReturnRestored(Aggregate.Event):
         """Points spent on an order, given back for goods of it that came back."""
 
@@ -158,17 +165,34 @@ class RewardLedger(Aggregate):
         self.lifetime -= lifetime
         self.reserved = min(self.reserved, self.balance)
 
-    def restore_return(self, order_id: str, reference: str, *, goods: int, returned_before: int,
+    def unspend(self, order_id: str, discount_lost: int) -> None:
+        """A confirmed modification lowered the order's goods below its discount, and the
+        discount shrank by `discount_lost` paise: the points spent on the order give that
+        back first (a coupon's value is not money), rounded up to whole points."""
+        spent = self.redeemed_orders.get(order_id, 0)
+        points = min(spent, -(-discount_lost // POINT_VALUE)) if discount_lost > 0 else 0
+        if points > 0:
+            self._unspent(order_id=order_id, points=points)
+
+    @event(Unspent)
+    def _unspent(self, order_id: str, points: int) -> None:
+        self.redeemed_orders[order_id] -= points
+        self.balance += points
+
+    def restore_return(self, order_id: str, reference: str, *, subtotal: int, returned_before: int,
                        returned: int) -> None:
-        """A return gives back the points spent on the order in proportion to the goods that
-        came back, as `reverse_return` takes back those it earned: the refund pays back what
-        was paid for the goods after discounts, so without this the points' share of the
-        discount was lost on returned goods."""
+        """A return gives back the points spent on the order in proportion to the list value
+        of the goods that came back (`returned` of `subtotal`, before discounts), as
+        `reverse_return` takes back those it earned: the refund pays back what was paid for
+        the goods after discounts, so without this the points' share of the discount was lost
+        on returned goods. By list value, not what was paid: points that paid for all of an
+        order's goods came back on no return (nothing was paid for them)."""
         redeemed = self.redeemed_orders.get(order_id, 0)
         key = f"restored:{reference}"
-        if redeemed <= 0 or goods <= 0 or key in self.reversals:
+        if redeemed <= 0 or subtotal <= 0 or key in self.reversals:
             return
-        points = points_kept(redeemed, goods, returned_before) - points_kept(redeemed, goods, returned)
+        points = (points_kept(redeemed, subtotal, returned_before)
+                  - points_kept(redeemed, subtotal, returned))
         if points > 0:
             self._return_restored(order_id=order_id, reference=key, points=points)
 

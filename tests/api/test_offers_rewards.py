@@ -254,6 +254,49 @@ def test_a_return_gives_back_the_points_spent_on_its_goods(  # type: ignore[no-u
     assert [h["type"] for h in rewards["history"][:2]] == ["reversed", "restored"]
 
 
+def test_points_that_paid_for_all_the_goods_come_back_when_they_come_back(  # type: ignore[no-untyped-def]
+        new_client, shop, staff_client, runtime) -> None:
+    # Given a tea (₹249) paid for with points alone, delivered
+    client, vendor = new_client(), shop["vendor"]
+    earn(runtime, client, 3_000)
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
+    client.post("/api/v1/consumer/rewards/redeem", json={"points": 2_490})
+    order = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).json()
+    assert order["discount"] == 24_900
+    for step in ("accept", "packed", "out-for-delivery", "delivered"):
+        assert vendor.post(f"/v1/vendor/orders/{order['id']}/{step}").status_code == 200
+    # When it comes back
+    line = client.get(f"/v1/orders/{order['id']}").json()["items"][0]["item_id"]
+    ret = client.post(f"/api/v1/consumer/orders/{order['id']}/return/raise",
+                      json={"items": [{"item_id": line, "quantity": 1}], "reason": "x"}).json()["returns"][0]
+    assert staff_client("support").post(
+        f"/v1/admin/orders/{order['id']}/returns/{ret['id']}/approve").status_code == 200
+    # Then the points that paid for it come back (nothing was paid in money, nothing refunded)
+    assert client.get("/api/v1/consumer/rewards").json()["points"] == 3_000
+
+
+def test_points_a_smaller_order_no_longer_needs_come_back(  # type: ignore[no-untyped-def]
+        new_client, shop, runtime) -> None:
+    # Given two teas (₹498) with ₹300 off in points
+    client, vendor = new_client(), shop["vendor"]
+    earn(runtime, client, 3_000)
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"], "quantity": 2})
+    client.post("/api/v1/consumer/rewards/redeem", json={"points": 3_000})
+    order = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}).json()
+    assert order["discount"] == 30_000
+    # When the shop can send one tea (₹249) and the customer agrees
+    line = order["items"][0]["item_id"]
+    assert vendor.post(f"/v1/vendor/orders/{order['id']}/modify",
+                       json={"quantities": {line: 1}}).status_code == 200
+    assert client.post(f"/api/v1/consumer/orders/{order['id']}/confirm-modified").status_code == 200
+    # Then the discount is cut to ₹249, and the points for the ₹51 cut come back
+    assert client.get(f"/v1/orders/{order['id']}").json()["discount"] == 24_900
+    assert client.get("/api/v1/consumer/rewards").json()["points"] == 510
+    # And cancelling the order gives back the rest, once
+    assert client.post(f"/api/v1/consumer/orders/{order['id']}/cancel").status_code == 200
+    assert client.get("/api/v1/consumer/rewards").json()["points"] == 3_000
+
+
 STEPS = [
     (Coupon, "redeem"),
     (RewardLedger, "redeem"),

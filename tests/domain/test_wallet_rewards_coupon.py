@@ -334,15 +334,28 @@ def test_returns_take_back_what_the_goods_earned_never_more_and_never_below_zero
 
 
 def test_a_return_gives_back_the_points_spent_on_its_goods_once() -> None:
-    # Given 300 points spent on order o9, whose goods cost 10,000 after the discount
+    # Given 300 points spent on order o9, whose goods are listed at 10,000
     ledger = given(*ledger_with(300, reserved=300)).when(lambda r: r.redeem("o9", 300)).then(
         (RewardLedger.Redeemed, {"order_id": "o9", "points": 300}))
     # When a quarter of its goods come back, then the rest
-    ledger.restore_return("o9", "return:r1", goods=10_000, returned_before=0, returned=2_500)
-    ledger.restore_return("o9", "return:r1", goods=10_000, returned_before=0, returned=2_500)  # again
-    ledger.restore_return("o9", "return:r2", goods=10_000, returned_before=2_500, returned=10_000)
+    ledger.restore_return("o9", "return:r1", subtotal=10_000, returned_before=0, returned=2_500)
+    ledger.restore_return("o9", "return:r1", subtotal=10_000, returned_before=0, returned=2_500)  # again
+    ledger.restore_return("o9", "return:r2", subtotal=10_000, returned_before=2_500, returned=10_000)
     # Then a quarter of the points come back with the first, all of them in the end, once each
     restored = [(e.reference, e.points) for e in ledger.collect_events()
                 if isinstance(e, RewardLedger.ReturnRestored)]
     assert restored == [("restored:return:r1", 75), ("restored:return:r2", 225)]
     assert ledger.balance == 300 and ledger.lifetime == 300  # given back, not earned again
+
+
+def test_points_an_order_no_longer_needs_come_back_rounded_up_and_no_more_than_spent() -> None:
+    # Given 300 points spent on order o9
+    ledger = given(*ledger_with(300, reserved=300)).when(lambda r: r.redeem("o9", 300)).then(
+        (RewardLedger.Redeemed, {"order_id": "o9", "points": 300}))
+    # When its modification cut the discount by 1,005 paise, then 101 points come back
+    ledger.unspend("o9", 1_005)
+    assert [(type(e), e.points) for e in ledger.collect_events()] == [(RewardLedger.Unspent, 101)]
+    # And a cut worth more than what was spent gives back what was spent, no more
+    assert (ledger.balance, ledger.redeemed_orders["o9"]) == (101, 199)
+    ledger.unspend("o9", 10**6)
+    assert (ledger.balance, ledger.redeemed_orders["o9"]) == (300, 0)

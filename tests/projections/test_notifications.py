@@ -143,6 +143,10 @@ def test_points_earned_and_reversed_are_news_reservations_are_not() -> None:
                                   points=75)) == [
         {"kind": "rewards", "title": "Points given back",
          "body": "75 points you used were given back for returned items.", "link": "/rewards"}]
+    assert reward_notices(s.event(RewardLedger.Unspent, order_id="o", points=51)) == [
+        {"kind": "rewards", "title": "Points given back",
+         "body": "51 points you used were given back: your changed order needed less discount.",
+         "link": "/rewards"}]
     # Earned points all spent: nothing to take from the balance (the refund says what it kept)
     assert reward_notices(s.event(RewardLedger.Reversed, reference="r", points=0, lifetime=20)) == []
     for event_class in (RewardLedger.Reserved, RewardLedger.ReservationReleased):

@@ -43,11 +43,18 @@ class OrderLifecycle(ReturnsAndRefunds, StockKeeping):
         # The customer confirms a modification; the shop and staff make every other move.
         order = self.authorise(actor, order_id, as_=(Role.CUSTOMER,) if action == Action.CONFIRM_MODIFIED
                                else (Role.VENDOR, Role.SUPPORT, Role.ADMIN, Role.AUDITOR))
+        discount_before = order.amounts["discount"]
         order.advance(action, by=actor.role, note=note, at=self.clock())
         changed: list[Aggregate] = [order]
         if action == Action.CONFIRM_MODIFIED:
             changed += self._refund_to_wallet(order, f"modified:{order.id}:{order.version}")
             changed += self._release_unneeded(order, "order modified")
+            if order.amounts["discount"] < discount_before:
+                # The discount was cut to the smaller order's goods: the points that paid for
+                # the cut part come back rather than being lost.
+                ledger = self.ledger(UUID(order.customer_id))
+                ledger.unspend(str(order.id), discount_before - order.amounts["discount"])
+                changed.append(ledger)
         if action == Action.DELIVER:
             changed += self._sell(order)
             ledger = self.ledger(UUID(order.customer_id))

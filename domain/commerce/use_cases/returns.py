@@ -34,17 +34,19 @@ class ReturnsAndRefunds(CommerceBase):
         the same save. The units do not go back on sale: only the shop's vendor, holding the
         goods, can say they are fit to sell (restock_return)."""
         order = self.authorise(actor, order_id)
-        returned_before = order.returned_goods
+        returned_before, listed_before = order.returned_goods, order.returned_subtotal
         due = order.decide_return(return_id, approved=approved, note=note, by=actor.role)
         changed: list[Aggregate] = [order]
-        if order.returned_goods > returned_before:
+        if order.returned_subtotal > listed_before:  # approved: its units came back
             ledger = self.ledger(UUID(order.customer_id))
-            goods, returned = order.amounts["subtotal"] - order.amounts["discount"], order.returned_goods
             # First the points spent on these goods come back, then those they earned go.
-            ledger.restore_return(str(order.id), f"return:{return_id}", goods=goods,
-                                  returned_before=returned_before, returned=returned)
-            spent = ledger.reverse_return(str(order.id), f"return:{return_id}", goods=goods,
-                                          returned_before=returned_before, returned=returned)
+            ledger.restore_return(str(order.id), f"return:{return_id}",
+                                  subtotal=order.amounts["subtotal"], returned_before=listed_before,
+                                  returned=order.returned_subtotal)
+            spent = ledger.reverse_return(
+                str(order.id), f"return:{return_id}",
+                goods=order.amounts["subtotal"] - order.amounts["discount"],
+                returned_before=returned_before, returned=order.returned_goods)
             changed.append(ledger)
             # Points the order earned on these goods and the customer has already spent are
             # paid for out of the refund: else returning the goods kept their value.
