@@ -87,6 +87,8 @@ def evolve(doc: Doc | None, event: Cart.Event) -> Doc | None:
         doc["points"] = 0
     elif isinstance(event, Cart.CouponApplied):
         doc["coupon"] = {"code": event.code, "terms": event.terms}
+    elif isinstance(event, Cart.CouponRemoved):
+        doc["coupon"] = None
     elif isinstance(event, Cart.PointsReserved):
         doc["points"] = event.points
     return _with_totals(doc)

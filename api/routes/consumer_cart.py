@@ -103,3 +103,9 @@ def clear(me: CustomerCall) -> dict[str, Any]:
              responses={400: {"description": "invalid, expired, below minimum or used up (reason given)"}})
 def apply_coupon(body: CouponIn, me: CustomerCall) -> dict[str, Any]:
     return answer(me.runtime.commerce.apply_coupon(owner_id=me.user.id, code=body.code), me)
+
+
+@router.post("/remove-coupon", response_model=CartOut,
+             summary="Take the coupon off the cart (also one no longer offered); idempotent")
+def remove_coupon(me: CustomerCall) -> dict[str, Any]:
+    return answer(me.runtime.commerce.remove_coupon(owner_id=me.user.id), me)

@@ -177,6 +177,16 @@ class Cart(Aggregate):
     def _coupon_applied(self, code: str, terms: PricingTerms) -> None:
         self.coupon = AppliedCoupon(code=code, terms=terms)
 
+    def remove_coupon(self) -> None:
+        """A coupon the customer no longer wants, or that is no longer offered (a stopped
+        offer otherwise left the cart unable to be ordered)."""
+        if self.coupon is not None:
+            self._coupon_removed()
+
+    @event(CouponRemoved)
+    def _coupon_removed(self) -> None:
+        self.coupon = None
+
     def reserve_points(self, points: int) -> None:
         if points and not self.lines:
             raise EmptyCartError("add items before redeeming points")

@@ -62,6 +62,25 @@ def test_offers_are_stopped_by_admins_and_by_their_shops_vendor(new_client, admi
     assert platform["code"] not in listed()
 
 
+def test_a_coupon_stopped_after_it_was_applied_can_be_taken_off_the_cart(new_client, admin, shop) -> None:  # type: ignore[no-untyped-def]
+    # Given a cart with a coupon applied, and the offer stopped since
+    client = new_client()
+    code = offer(admin, min_order=0)["code"]
+    client.post("/api/v1/consumer/cart/add", json={"item_id": shop["tea"]["id"]})
+    assert client.post("/api/v1/consumer/cart/apply-coupon", json={"code": code}).status_code == 200
+    assert admin.post(f"/v1/admin/offers/{code}/deactivate").status_code == 200
+    # When the customer orders, then the answer says why not and what to do
+    refused = assert_problem(client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"}), 400)
+    assert "no longer offered" in refused["detail"] and "remove-coupon" in refused["detail"]
+    # And taking the coupon off (twice: idempotent) lets the cart be ordered at its full price
+    for _ in range(2):
+        cart = client.post("/api/v1/consumer/cart/remove-coupon")
+        assert cart.status_code == 200 and cart.json()["coupon"] is None and cart.json()["discount"] == 0
+    assert client.get("/api/v1/consumer/cart/view").json()["coupon"] is None
+    placed = client.post("/api/v1/consumer/order/confirm", json={"payment_mode": "cash"})
+    assert placed.status_code == 201 and placed.json()["discount"] == 0
+
+
 def earn(runtime, client: TestClient, points: int) -> None:  # type: ignore[no-untyped-def]
     ledger = runtime.commerce.ledger(uuid.UUID(client.user["id"]))  # type: ignore[attr-defined]
     ledger.earn(f"seed-{uuid.uuid4()}", points)

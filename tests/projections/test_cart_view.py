@@ -93,3 +93,10 @@ def test_clearing_drops_lines_coupon_and_points() -> None:
 def test_events_of_a_cart_never_seen_opening_make_no_document() -> None:
     s = Stream(Cart)
     CART.given(added(s, "a", 1, 100)).then_nothing()
+
+
+def test_a_coupon_taken_off_leaves_the_cart_at_full_price() -> None:
+    s, _, event = opened()
+    applied = [event, added(s, "a", 2, 27000), s.event(Cart.CouponApplied, code="SAVE50", terms=TERMS)]
+    CART.given(*applied).then_including(discount=5000, total=49000)
+    CART.given(*applied, s.event(Cart.CouponRemoved)).then_including(coupon=None, discount=0, total=54000)

@@ -9,6 +9,7 @@ from eventsourcing.domain import Aggregate
 
 from domain.commerce import pricing
 from domain.commerce.cart import Cart
+from domain.commerce.coupon import CouponRejectedError
 from domain.commerce.order import Order
 from domain.commerce.rewards import POINT_VALUE
 from domain.commerce.use_cases.stock_keeping import StockKeeping
@@ -76,9 +77,14 @@ class OrderPlacement(StockKeeping):
         discounts: list[DiscountData] = []
         coupon_amount = 0
         if code:
-            coupon = self.coupon(code)
-            coupon_amount = coupon.redeem(user_id=cart.owner_id, shop_id=shop_id, order_id=str(order_id),
-                                          subtotal=subtotal, now=self.clock())
+            try:
+                coupon = self.coupon(code)
+                coupon_amount = coupon.redeem(user_id=cart.owner_id, shop_id=shop_id,
+                                              order_id=str(order_id), subtotal=subtotal, now=self.clock())
+            except CouponRejectedError as e:
+                # The way out, or the cart stays unorderable: a stopped offer stays applied.
+                raise CouponRejectedError(f"{e.detail}; take the coupon off the cart "
+                                          "(remove-coupon) to order without it", field="code") from None
             discounts.append(DiscountData(kind="coupon", code=code, amount=coupon_amount))
             changed.append(coupon)
         points_amount = 0

@@ -65,6 +65,12 @@ class WalletAndRewards(CommerceBase):
         return Saved(coupon, self.save_all(coupon))
 
     @retry_on_conflict
+    def remove_coupon(self, *, owner_id: UUID) -> Saved[Cart]:
+        cart = self._own_cart(owner_id)
+        cart.remove_coupon()
+        return Saved(cart, self.save_all(cart))
+
+    @retry_on_conflict
     def deactivate_coupon(self, actor: Actor, code: str, shop_id: UUID | None = None) -> Saved[Coupon]:
         """Admins stop any offer; a vendor the offers of their shops (`shop_id`: the one named
         in the URL, which the offer must be for)."""
