@@ -45,6 +45,15 @@ def record_failure(conn: Connection, *, email: str, client_ip: str, now: datetim
                  (*_subjects(email, client_ip), now - window))
 
 
+def release_claim(conn: Connection, *, email: str, client_ip: str, now: datetime) -> None:
+    """The claimed attempt was turned away for load before its password was judged (no hash
+    slot, no connection for its session): it was no guess, and must not count as one. Left
+    counted, 70 correct sign-ins shed in a burst locked their address out for 15 minutes."""
+    for subject in _subjects(email, client_ip):
+        conn.execute("DELETE FROM login_failures WHERE ctid = (SELECT ctid FROM login_failures "
+                     "WHERE subject = %s AND failed_at = %s LIMIT 1)", (subject, now))
+
+
 def record_success(conn: Connection, *, email: str, client_ip: str, now: datetime) -> None:
     """The account's owner got in: their earlier typos no longer count, nor does this attempt
     against the address (the address's earlier failures do)."""

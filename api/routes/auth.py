@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
@@ -9,6 +10,7 @@ from fastapi import Depends, Request, Response, status
 from psycopg import Connection
 from pydantic import BaseModel, EmailStr, Field
 
+from api.db import ServerBusyError
 from api.dependencies import (
     ConnectionDep,
     CurrentUser,
@@ -18,9 +20,10 @@ from api.dependencies import (
     client_ip,
     credentials,
 )
-from api.errors import NotAuthenticatedError
+from api.errors import DATABASE_UNAVAILABLE, NotAuthenticatedError
 from api.routing import Router
 from api.text import RequestModel
+from domain.errors import RateLimitedError
 from identity import login_throttle, sessions, users
 from runtime import Runtime
 
@@ -106,11 +109,21 @@ async def login(
                                      per_ip=settings.login_failures_per_ip, window=window)
         return users.find_by_email(conn, body.email)
 
+    async def release_claim() -> None:
+        with contextlib.suppress(ServerBusyError, *DATABASE_UNAVAILABLE):  # best effort, under load
+            await gate.run(lambda conn: login_throttle.release_claim(
+                conn, email=body.email, client_ip=ip, now=now))
+
     found = await gate.run(claim_and_find)
     password_hash = found[1] if found else None
     # Verify even for unknown emails: same answer and about the same time either way. No
     # connection is held meanwhile (api/hashing.py).
-    if not await hashing.verify(password_hash, body.password) or found is None:
+    try:
+        verified = await hashing.verify(password_hash, body.password)
+    except RateLimitedError:  # no hash slot in time: shed for load, not a wrong password
+        await release_claim()
+        raise
+    if not verified or found is None:
         await gate.run(lambda conn: login_throttle.record_failure(
             conn, email=body.email, client_ip=ip, now=now, window=window))
         raise NotAuthenticatedError("invalid email or password")
@@ -121,7 +134,11 @@ async def login(
         login_throttle.record_success(conn, email=body.email, client_ip=ip, now=now)
         return sessions.start_session(conn, user.id, now=runtime.clock(), ttl=ttl)
 
-    token = await gate.run(start_session)
+    try:
+        token = await gate.run(start_session)
+    except ServerBusyError:  # the right password, shed for load: not a failed sign-in
+        await release_claim()
+        raise
     response.set_cookie(
         runtime.settings.session_cookie_name,
         token,

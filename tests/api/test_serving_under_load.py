@@ -235,3 +235,44 @@ def test_a_500_has_its_request_id_and_one_log_record_with_one_traceback(
     access = [rec for rec in caplog.records if rec.name == "eventmart.access"
               and "/__boom" in rec.getMessage()]
     assert len(access) == 2 and all(" 500 " in rec.getMessage() for rec in access)
+
+
+def test_a_sign_in_turned_away_for_load_does_not_count_as_a_failed_one(
+    small_runtime: Runtime, small_app: FastAPI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by an outside probe: 70 correct sign-ins shed with 429 "at once" stayed counted
+    as failures, and the next 55 correct sign-ins from their addresses got 429 for 15 minutes."""
+    # Given two accounts, and one hash slot that the first one's sign-in holds
+    emails = [f"shed-{uuid.uuid4().hex[:12]}@example.com" for _ in range(2)]
+    with TestClient(small_app) as client:
+        for email in emails:
+            assert client.post("/auth/register", json={
+                "email": email, "password": PASSWORD, "role": "customer"}).status_code == 201
+    passwords = HeldHashes(small_runtime.settings.password_hash_memory_kib, concurrency=1)
+    passwords.wait = 0.05  # how long a sign-in queues for a slot: here, not long
+    monkeypatch.setattr(small_runtime, "passwords", passwords)
+
+    def counted() -> dict[str, int]:
+        with small_runtime.pool.connection() as conn:
+            rows = conn.execute("SELECT subject, count(*) FROM login_failures WHERE subject = ANY(%s) "
+                                "GROUP BY subject", ([f"account:{e}" for e in emails] + ["ip:testclient"],)).fetchall()
+        return {str(s): int(n) for s, n in rows}
+
+    before = counted()
+    app = create_app(small_runtime)
+    answers: list[int] = []
+    with TestClient(app, raise_server_exceptions=False) as client:
+        first = threading.Thread(target=lambda: answers.append(client.post("/auth/login", json={
+            "email": emails[0], "password": PASSWORD}).status_code))
+        first.start()
+        try:
+            assert passwords.hashing.acquire(timeout=STUCK_AFTER_SECONDS)
+            # When the second signs in with the right password and finds no slot in time
+            shed = client.post("/auth/login", json={"email": emails[1], "password": PASSWORD})
+            assert shed.status_code == 429 and "at once" in shed.json()["detail"]
+        finally:
+            passwords.go_on.set()
+            first.join(STUCK_AFTER_SECONDS)
+    # Then, once the first has signed in, neither attempt is counted as a failed sign-in
+    assert answers == [200]
+    assert counted() == before
