@@ -102,7 +102,10 @@ class Passwords:
     every core and `memory_kib` each."""
 
     def __init__(self, memory_kib: int, concurrency: int = 4, wait: float = 10.0) -> None:
-        self._hasher = PasswordHasher(memory_cost=memory_kib)
+        # One thread per hash (argon2-cffi's default is 4): `concurrency` hashes then take at
+        # most that many cores. The memory cost, which makes guessing dear, is unchanged, and
+        # hashes made with other settings still verify (each carries its own).
+        self._hasher = PasswordHasher(memory_cost=memory_kib, parallelism=1)
         self.concurrency = concurrency
         self.wait = wait
         self._slots = threading.BoundedSemaphore(concurrency)
@@ -119,6 +122,13 @@ class Passwords:
             return self._hasher.hash(password)
         finally:
             self._slots.release()
+
+    def needs_rehash(self, password_hash: str) -> bool:
+        """Made with other settings than today's (e.g. 4 threads, before `parallelism=1`)."""
+        try:
+            return bool(self._hasher.check_needs_rehash(password_hash))
+        except (InvalidHashError, ValueError):
+            return False
 
     def verify(self, password_hash: str | None, password: str) -> bool:
         self._slot()
@@ -185,6 +195,10 @@ def user_for_phone(conn: Connection, phone: str, *, now: datetime) -> User:
         found = _one(conn, "SELECT * FROM users WHERE phone=%s", (phone,))
         assert found is not None
         return found
+
+
+def set_password_hash(conn: Connection, user_id: UUID, password_hash: str) -> None:
+    conn.execute("UPDATE users SET password_hash=%s WHERE id=%s", (password_hash, user_id))
 
 
 def update_user(conn: Connection, user_id: UUID, *, now: datetime, **changes: Any) -> User:

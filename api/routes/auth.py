@@ -129,9 +129,17 @@ async def login(
         raise NotAuthenticatedError("invalid email or password")
     user = found[0]
     ttl = timedelta(seconds=runtime.settings.session_ttl_seconds)
+    # A hash made with older settings is made again now that the password is known: until
+    # then each sign-in pays the old cost (4 threads a hash, see identity/users.py).
+    rehashed = None
+    if password_hash and runtime.passwords.needs_rehash(password_hash):
+        with contextlib.suppress(RateLimitedError):  # no slot now: the next sign-in will
+            rehashed = await hashing.hash(body.password)
 
     def start_session(conn: Connection) -> str:
         login_throttle.record_success(conn, email=body.email, client_ip=ip, now=now)
+        if rehashed is not None:
+            users.set_password_hash(conn, user.id, rehashed)
         return sessions.start_session(conn, user.id, now=runtime.clock(), ttl=ttl)
 
     try:

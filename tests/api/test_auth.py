@@ -172,3 +172,23 @@ def test_password_guessing_is_throttled_per_address(anonymous, runtime, monkeypa
     for i in range(3):
         anonymous.post("/auth/login", json={"email": f"spray-{i}-{uuid.uuid4().hex[:6]}@example.com", "password": "x"})
     assert_problem(anonymous.post("/auth/login", json={"email": "other@example.com", "password": "x"}), 429)
+
+
+def test_a_hash_made_with_older_settings_is_made_again_at_sign_in(anonymous: TestClient, runtime) -> None:  # type: ignore[no-untyped-def]
+    # Given an account whose hash was made with 4 threads (the settings before parallelism=1)
+    from argon2 import PasswordHasher
+
+    from identity import users
+
+    email = random_email()
+    old = PasswordHasher(memory_cost=runtime.settings.password_hash_memory_kib, parallelism=4).hash(PASSWORD)
+    with runtime.pool.connection() as conn:
+        user = users.create_user(conn, role="customer", email=email, password_hash=old, now=runtime.clock())
+    # When its owner signs in, then the hash is made again with today's settings
+    assert anonymous.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code == 200
+    with runtime.pool.connection() as conn:
+        (stored,) = conn.execute("SELECT password_hash FROM users WHERE id = %s", (user.id,)).fetchone()  # type: ignore[misc]
+    assert stored != old and ",p=1$" in stored and not runtime.passwords.needs_rehash(stored)
+    # And the password still signs in, and a wrong one does not
+    assert anonymous.post("/auth/login", json={"email": email, "password": PASSWORD}).status_code == 200
+    assert_problem(anonymous.post("/auth/login", json={"email": email, "password": "wrong-pass-1"}), 401)
