@@ -26,7 +26,7 @@ def usable_cpus() -> int:
 def default_hash_concurrency() -> int:
     """Half the CPUs, at least 1: sign-ins must leave cores to everything else. With 4 hashes
     at once (4 threads each) on the 2-core machine, 256 clients of whom 5% signed in got 40%
-    503s, reads included, and the answers that came took p99 14 s (README, Benchmarks)."""
+    503s, reads included, and the answers that came took p99 14 s (README, Configuration)."""
     return max(1, usable_cpus() // 2)
 
 
