@@ -292,7 +292,7 @@ SCAN_PER_EVENT = 20
 
 def read_log_from(
     conn: Connection, app: Application[UUID], cursor: tuple[int, int], *, limit: int = 100,
-    topics: Sequence[str] = (), aggregate_id: UUID | None = None,
+    topics: Sequence[str] = (), aggregate_id: UUID | None = None, settle_within: float = 1.0,
 ) -> LogPage:
     """Events after `cursor` in the order the workers read them: by (transaction id,
     position), only below the oldest transaction still running. An event committed late sorts
@@ -301,6 +301,11 @@ def read_log_from(
     before another but drew its position after could commit below a position already read).
     One statement, one snapshot. The page ends at `next_cursor`, which is the cursor given when
     there is nothing new yet."""
+    # As `read_log`: transactions in flight usually end within milliseconds, and a page read
+    # right after a commit should reach it rather than stop short behind one of them.
+    deadline = time.monotonic() + settle_within
+    while unsettled(conn, app.name) and time.monotonic() < deadline:
+        time.sleep(0.005)
     table = events_table(app.name)
     params: dict[str, Any] = {"xid": str(cursor[0]), "id": cursor[1], "limit": limit,
                               "topics": list(topics), "aggregate_id": aggregate_id}
