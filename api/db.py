@@ -40,12 +40,22 @@ class ServerBusyError(Exception):
         self.retry_after = retry_after
 
 
+def loop_semaphore(var: RunVar[anyio.Semaphore], permits: int) -> anyio.Semaphore:
+    """The semaphore kept in `var` for the running event loop, made on first use: anyio's
+    primitives belong to the loop they are used in (a server has one loop; tests may run
+    several, one after another)."""
+    try:
+        return var.get()
+    except LookupError:
+        semaphore = anyio.Semaphore(permits, fast_acquire=True)
+        var.set(semaphore)
+        return semaphore
+
+
 class DatabaseGate:
     def __init__(self, pool: ConnectionPool, timeout: float) -> None:
         self.pool = pool
         self.timeout = timeout
-        # One semaphore per event loop: anyio's primitives belong to the loop they are used
-        # in (a server has one loop; tests may run several, one after another).
         self._semaphores: RunVar[anyio.Semaphore] = RunVar(f"eventmart_db_gate_{id(self)}")
 
     @property
@@ -53,12 +63,7 @@ class DatabaseGate:
         return self.pool.max_size
 
     def _semaphore(self) -> anyio.Semaphore:
-        try:
-            return self._semaphores.get()
-        except LookupError:
-            semaphore = anyio.Semaphore(self.permits, fast_acquire=True)
-            self._semaphores.set(semaphore)
-            return semaphore
+        return loop_semaphore(self._semaphores, self.permits)
 
     def _ready_connection(self) -> Connection | None:
         """A connection the pool holds ready, taken in the event loop: the pool hands it over

@@ -13,6 +13,7 @@ import anyio
 import anyio.to_thread
 from anyio.lowlevel import RunVar
 
+from api.db import loop_semaphore
 from domain.errors import RateLimitedError
 from identity.users import Passwords
 
@@ -20,16 +21,10 @@ from identity.users import Passwords
 class HashSlots:
     def __init__(self, passwords: Passwords) -> None:
         self.passwords = passwords
-        # One semaphore per event loop, as api/db.py's gate.
         self._semaphores: RunVar[anyio.Semaphore] = RunVar(f"eventmart_hash_slots_{id(self)}")
 
     def _semaphore(self) -> anyio.Semaphore:
-        try:
-            return self._semaphores.get()
-        except LookupError:
-            semaphore = anyio.Semaphore(self.passwords.concurrency, fast_acquire=True)
-            self._semaphores.set(semaphore)
-            return semaphore
+        return loop_semaphore(self._semaphores, self.passwords.concurrency)
 
     async def _acquire(self) -> anyio.Semaphore:
         semaphore = self._semaphore()

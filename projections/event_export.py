@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from psycopg import Connection, sql
 
 from domain.event_catalogue import UnknownEventTypeError, entry_for_topic
 from projections.audit_chain import APPLICATIONS, SCAN_ROWS, events_table
-from projections.event_log import head, settled_within, unsettled
+from projections.event_log import head, settled_within, wait_unsettled
 
 # What every event carries beside its data: reported as fields of their own.
 ENVELOPE = frozenset({"originator_id", "originator_version", "timestamp", "originator_topic"})
@@ -204,11 +203,7 @@ def export_from(conn: Connection, app: Application[UUID], out: IO[str],
     later can commit below a position already exported). Memory is flat, as `export`'s."""
     exporter = _Exporter(app)
     written, last = 0, cursor
-    # As `export`: a moment for the transactions in flight to end, so that the export reaches
-    # what was committed before it.
-    deadline = time.monotonic() + SETTLE_SECONDS
-    while unsettled(conn, app.name) and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_unsettled(conn, app.name, SETTLE_SECONDS)  # as `export` waits for its settled head
     with conn.transaction(), conn.cursor(name=f"export_{app.name}", binary=True) as cur:
         cur.itersize = SCAN_ROWS
         cur.execute(sql.SQL(_SELECT_FROM_CURSOR).format(events_table(app.name)),

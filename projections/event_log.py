@@ -202,6 +202,14 @@ def unsettled(conn: Connection, app_name: str) -> bool:
     return bool(row and row[0])
 
 
+def wait_unsettled(conn: Connection, app_name: str, within: float) -> None:
+    """Up to `within` seconds for the transactions in flight to end (`unsettled`): a read in
+    the workers' order right after a commit then reaches it rather than stop short."""
+    deadline = time.monotonic() + within
+    while unsettled(conn, app_name) and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
 def _first_position_at_or_after(conn: Connection, app_name: str, position: int) -> Sequence[Any] | None:
     row: Sequence[Any] | None = conn.execute(sql.SQL(
         f"SELECT {_COLUMNS} FROM {{t}} WHERE notification_id >= %s "
@@ -301,11 +309,7 @@ def read_log_from(
     before another but drew its position after could commit below a position already read).
     One statement, one snapshot. The page ends at `next_cursor`, which is the cursor given when
     there is nothing new yet."""
-    # As `read_log`: transactions in flight usually end within milliseconds, and a page read
-    # right after a commit should reach it rather than stop short behind one of them.
-    deadline = time.monotonic() + settle_within
-    while unsettled(conn, app.name) and time.monotonic() < deadline:
-        time.sleep(0.005)
+    wait_unsettled(conn, app.name, settle_within)  # as `read_log` waits for its settled head
     table = events_table(app.name)
     params: dict[str, Any] = {"xid": str(cursor[0]), "id": cursor[1], "limit": limit,
                               "topics": list(topics), "aggregate_id": aggregate_id}
