@@ -133,13 +133,21 @@ def test_messages_issues_and_rating_are_kept_with_the_order() -> None:
     )
 
 
+RETURNED = [{"item_id": "b", "quantity": 1}]
+
+
+def delivered_with_returns(s: Stream[Order], *reasons: tuple[str, str]) -> list[Order.Event]:
+    """A delivered order whose customer asked to return one unit of line b, per (id, reason)."""
+    return [placed(s), moved(s, "deliver", "delivered"),
+            *(s.event(Order.ReturnRequested, return_id=return_id, items=RETURNED, reason=reason, amount=500)
+              for return_id, reason in reasons)]
+
+
 def test_returns_are_requested_then_decided() -> None:
     s = Stream(Order)
-    items = [{"item_id": "b", "quantity": 1}]
+    items = RETURNED
     ORDER.given(
-        placed(s), moved(s, "deliver", "delivered"),
-        s.event(Order.ReturnRequested, return_id="r1", items=items, reason="stale", amount=500),
-        s.event(Order.ReturnRequested, return_id="r2", items=items, reason="again", amount=500),
+        *delivered_with_returns(s, ("r1", "stale"), ("r2", "again")),
         s.event(Order.ReturnDecided, return_id="r1", approved=True, note="sorry", by="support", refund=499,
                 timestamp=LATER),
         s.event(Order.ReturnDecided, return_id="r2", approved=False, note="one only", by="support", refund=None,
@@ -157,10 +165,9 @@ def test_returns_are_requested_then_decided() -> None:
 
 def test_a_return_approved_before_refunds_were_recorded_shows_its_estimate_as_refunded() -> None:
     s = Stream(Order)
-    items = [{"item_id": "b", "quantity": 1}]
+    items = RETURNED
     ORDER.given(
-        placed(s), moved(s, "deliver", "delivered"),
-        s.event(Order.ReturnRequested, return_id="r1", items=items, reason="stale", amount=500),
+        *delivered_with_returns(s, ("r1", "stale")),
         s.event(Order.ReturnDecided, return_id="r1", approved=True, note="", by="support", refund=None),
     ).then_including(returns=[{"id": "r1", "items": items, "reason": "stale", "amount": 500,
                                "status": "approved", "note": "", "refund": 500, "created_at": T0,
