@@ -65,8 +65,13 @@ def test_the_queue_shows_tickets_to_deal_with_first_and_closed_ones_await_no_one
     assert closed.status_code == 200 and closed.json()["awaiting"] is None
     support.post(f"/v1/admin/support/tickets/{new}/reply", json={"text": "Looking"})
     client.post(f"/api/v1/consumer/support/ticket/{new}/message", json={"text": "Thanks"})
-    # When staff open the whole queue
-    queue = support.get("/v1/admin/support/tickets", params={"page_size": 100}).json()["results"]
+    # When staff open the whole queue (once it has the customer's last message: staff reads
+    # do not wait for a customer's writes)
+    def whole_queue() -> list[dict[str, Any]] | None:
+        q = support.get("/v1/admin/support/tickets", params={"page_size": 100}).json()["results"]
+        return q if any(t["id"] == new and t["message_count"] == 3 for t in q) else None
+
+    queue = eventually(whole_queue)
     ids = [t["id"] for t in queue]
     # Then the open ticket comes before the closed one, though it is newer
     assert ids.index(new) < ids.index(old)
